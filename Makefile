@@ -1,0 +1,56 @@
+# prophoto-ingest: `make run` starts the pipeline, `make test` runs every test.
+SHELL := /bin/bash
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-unit test-integration bench bench-upload lint install system-deps services up down clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## system packages (Debian): ExifTool, libvips, ImageMagick (benchmark), Prometheus, Chromium
+system-deps:
+	@bash scripts/system-deps.sh
+
+## start the whole pipeline on the embedded defaults (filesystem store under ./var)
+run: $(STAMP)
+	@bash scripts/system-deps.sh --quiet
+	@bash scripts/services-up.sh
+	$(BIN)/prophoto dev
+
+test: $(STAMP)
+	@bash scripts/system-deps.sh --quiet
+	@bash scripts/services-up.sh
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+bench: $(STAMP)
+	@bash scripts/system-deps.sh --quiet
+	@bash scripts/services-up.sh
+	$(BIN)/python -m bench
+
+bench-upload: $(STAMP)
+	@bash scripts/services-up.sh
+	$(BIN)/python -m bench.upload
+
+lint: $(STAMP)
+	$(BIN)/ruff check shared services tests bench
+	$(BIN)/mypy shared services
+
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the Debian packages the project needs, only those that are missing.
+set -euo pipefail
+quiet=${1:-}
+need=()
+command -v exiftool >/dev/null || need+=(libimage-exiftool-perl)
+ldconfig -p 2>/dev/null | grep -q 'libvips.so.42' || need+=(libvips42)
+command -v convert >/dev/null && convert -version 2>/dev/null | grep -q ImageMagick || need+=(imagemagick)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v chromium >/dev/null || need+=(chromium)
+if [ ${#need[@]} -eq 0 ]; then
+  [ "$quiet" = --quiet ] || echo "system packages: all present"
+  exit 0
+fi
+echo "installing system packages: ${need[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"

@@ -1,0 +1,100 @@
+"""Every message on the broker, used by producers and consumers alike.
+
+Commands are imperative (`GeneratePreview`), events past tense
+(`PreviewStatusChanged`). They carry ids and object keys, never pixels.
+Each has a `version`; a consumer refuses versions it does not know
+(the message is parked with the reason, not dropped).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    version: Literal[1] = SCHEMA_VERSION
+    sent_at: datetime = Field(default_factory=_now)
+
+    def tags(self) -> list[str]:
+        return []
+
+
+class ProxyCommand(Message):
+    uuid: UUID
+    user_id: str
+
+    def tags(self) -> list[str]:
+        return ["ingest", f"proxy:{self.uuid}", f"user:{self.user_id}"]
+
+
+class GeneratePreview(ProxyCommand):
+    kind: Literal["generate_preview"] = "generate_preview"
+    uploaded_at: datetime | None = None
+
+
+class FinalizeIngest(ProxyCommand):
+    kind: Literal["finalize_ingest"] = "finalize_ingest"
+    image_tags: list[str] = Field(default_factory=list)
+    association: dict[str, Any] = Field(default_factory=dict)
+    requested_at: datetime = Field(default_factory=_now)
+
+
+class EnhancePreview(ProxyCommand):
+    kind: Literal["enhance_preview"] = "enhance_preview"
+    target_width: int
+
+
+TraceType = Literal[
+    "preview_extraction",
+    "thumbnail_generation",
+    "metadata_extraction",
+    "finalize",
+    "enhance",
+    "upload",
+]
+
+
+class TraceEvent(Message):
+    """One attempt of one method at one step, for the tracing service."""
+
+    kind: Literal["trace"] = "trace"
+    uuid: UUID
+    user_id: str | None = None
+    trace_type: TraceType
+    method: str
+    success: bool
+    reason: str | None = None
+    duration_ms: float
+    result_size: int | None = None
+    attempt: int = 1
+    service: str
+    created_at: datetime = Field(default_factory=_now)
+
+
+StatusField = Literal["preview", "enhancement", "ingest"]
+
+
+class ProxyStatusChanged(Message):
+    """A proxy moved to a new status; the upload service turns these into SSE."""
+
+    kind: Literal["status"] = "status"
+    uuid: UUID
+    user_id: str
+    field: StatusField = "preview"
+    status: str
+    error: str | None = None
+    preview_width: int | None = None
+    preview_height: int | None = None
+    image_id: int | None = None

@@ -1,0 +1,90 @@
+"""Prometheus metrics shared by the services.
+
+Names are `prophoto_*` with the unit in the name; labels are low-cardinality
+(queue, outcome, method, service), never a uuid or a user.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+JOB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10)
+READY_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600)
+
+
+class JobMetrics:
+    """What every worker reports about the jobs it runs."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.jobs = Counter(
+            "prophoto_jobs_total", "Jobs finished, by queue and outcome "
+            "(success, retry, parked, requeued).", ["queue", "outcome"], registry=registry,
+        )
+        self.duration = Histogram(
+            "prophoto_job_duration_seconds", "Wall time of one job attempt.", ["queue"],
+            buckets=JOB_BUCKETS, registry=registry,
+        )
+        self.in_progress = Gauge(
+            "prophoto_jobs_in_progress", "Jobs being worked on now.", ["queue"], registry=registry,
+        )
+        self.last_started = Gauge(
+            "prophoto_job_last_started_timestamp_seconds", "When the last job started.", ["queue"],
+            registry=registry,
+        )
+        self.last_finished = Gauge(
+            "prophoto_job_last_finished_timestamp_seconds", "When the last job finished.",
+            ["queue"], registry=registry,
+        )
+        self.heartbeat = Gauge(
+            "prophoto_worker_heartbeat_timestamp_seconds",
+            "Refreshed while the worker's consumer is alive.", ["queue"], registry=registry,
+        )
+
+    def started(self, queue: str) -> None:
+        self.in_progress.labels(queue).inc()
+        self.last_started.labels(queue).set(time.time())
+
+    def finished(self, queue: str, outcome: str, seconds: float) -> None:
+        self.in_progress.labels(queue).dec()
+        self.last_finished.labels(queue).set(time.time())
+        self.jobs.labels(queue, outcome).inc()
+        self.duration.labels(queue).observe(seconds)
+
+
+class PreviewMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.method = Counter(
+            "prophoto_preview_method_total", "Preview/thumbnail attempts by method and result.",
+            ["step", "method", "result"], registry=registry,
+        )
+        self.method_duration = Histogram(
+            "prophoto_preview_method_duration_seconds", "Time spent per preview method.",
+            ["step", "method"], buckets=JOB_BUCKETS, registry=registry,
+        )
+        self.upload_to_ready = Histogram(
+            "prophoto_upload_to_preview_ready_seconds",
+            "Seconds from the upload's answer to the preview being ready.",
+            buckets=READY_BUCKETS, registry=registry,
+        )
+
+
+class UploadMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.latency = Histogram(
+            "prophoto_upload_duration_seconds", "Upload request latency, by outcome.", ["outcome"],
+            buckets=LATENCY_BUCKETS, registry=registry,
+        )
+        self.bytes = Counter(
+            "prophoto_upload_bytes_total", "Bytes received in accepted uploads.", registry=registry,
+        )
+        self.uploads = Counter(
+            "prophoto_uploads_total", "Upload requests by outcome (created, duplicate, rejected).",
+            ["outcome"], registry=registry,
+        )
+        self.outbox_pending = Gauge(
+            "prophoto_outbox_pending", "Jobs recorded but not yet confirmed by the broker.",
+            registry=registry,
+        )

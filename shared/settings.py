@@ -1,0 +1,154 @@
+"""Settings for every service, read from `PROPHOTO_*` environment variables.
+
+Defaults are the original system's (preview 2048 px q85, thumbnail 400x400
+q80, 8 MB embedded-preview cap, retry 10/30/60 s). Build them with
+`get_settings()` at start-up, never at import time.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_TOKEN = "dev-token"  # noqa: S105 - only accepted when env=development
+
+
+class RetryPolicy(BaseSettings):
+    """How often one kind of job is tried and how long it waits in between."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    attempts: int
+    backoff_s: list[float]
+    timeout_s: float
+    window_s: float | None = None  # total retry window from the first attempt
+
+    @model_validator(mode="after")
+    def _enough_delays(self) -> RetryPolicy:
+        if self.attempts < 1:
+            raise ValueError("attempts must be >= 1")
+        if len(self.backoff_s) < self.attempts - 1:
+            raise ValueError("backoff_s needs one delay per retry (attempts - 1)")
+        return self
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROPHOTO_", env_nested_delimiter="__", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+
+    # resources
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/prophoto"
+    temp_store: str = "file://./var/store"
+    final_store: str = "file://./var/store"
+    s3_endpoint: str | None = None  # e.g. http://127.0.0.1:9000
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
+    s3_presign_seconds: int = 900
+
+    # imaging (the original system's defaults)
+    preview_max_dimension: int = 2048
+    preview_quality: int = 85
+    max_preview_size: int = 8 * 1024 * 1024
+    thumbnail_width: int = 400
+    thumbnail_height: int = 400
+    thumbnail_quality: int = 80
+    raw_min_embedded_edge: int = 800
+    max_upload_bytes: int = 500 * 1024 * 1024
+    max_pixels: int = 150_000_000
+    enhance_max_width: int = 4096
+    enhance_default_factor: float = 1.25
+
+    # metadata
+    exiftool_binary: str = "exiftool"
+    exiftool_timeout: float = 30.0
+
+    # finalize
+    schema_pattern: str = "shoots/{year}/{month}/{camera}"
+
+    # broker: queue names and the retry table
+    exchange: str = "prophoto"
+    queue_preview: str = "ingest-preview"
+    queue_finalize: str = "ingest"
+    queue_enhance: str = "ingest-enhance"
+    queue_traces: str = "ingest-traces"
+    delivery_limit: int = 5
+    prefetch: int = 1
+    preview_retry: RetryPolicy = Field(
+        default_factory=lambda: RetryPolicy(attempts=3, backoff_s=[10, 30, 60], timeout_s=300)
+    )
+    finalize_retry: RetryPolicy = Field(
+        default_factory=lambda: RetryPolicy(
+            attempts=3, backoff_s=[10, 30, 60], timeout_s=1800, window_s=1800
+        )
+    )
+    enhance_retry: RetryPolicy = Field(
+        default_factory=lambda: RetryPolicy(attempts=2, backoff_s=[5, 15], timeout_s=300)
+    )
+    traces_retry: RetryPolicy = Field(
+        default_factory=lambda: RetryPolicy(attempts=3, backoff_s=[5, 30], timeout_s=60)
+    )
+    publish_timeout_s: float = 10.0
+    outbox_poll_s: float = 1.0
+
+    # http
+    api_tokens: str = ""  # "token=user_id,token2=user2"
+    upload_host: str = "127.0.0.1"
+    upload_port: int = 8080
+    tracing_port: int = 8081
+    public_url: str = ""  # base URL used in links; empty = relative links
+
+    # workers' metrics ports
+    preview_metrics_port: int = 9101
+    finalize_metrics_port: int = 9102
+    enhance_metrics_port: int = 9103
+
+    # tracing
+    trace_retention_days: int = 30
+    trace_batch_size: int = 200
+    trace_batch_wait_s: float = 0.5
+    stalled_after_s: float = 30.0
+
+    @field_validator("schema_pattern")
+    @classmethod
+    def _pattern_not_absolute(cls, v: str) -> str:
+        if v.startswith("/") or ".." in v.split("/"):
+            raise ValueError("PROPHOTO_SCHEMA_PATTERN must be a relative key prefix without '..'")
+        return v
+
+    def tokens(self) -> dict[str, str]:
+        """Token -> user id. In development an empty list means the dev token."""
+        pairs: dict[str, str] = {}
+        for item in filter(None, (p.strip() for p in self.api_tokens.split(","))):
+            token, sep, user = item.partition("=")
+            if not sep or not token or not user:
+                raise ValueError(f"PROPHOTO_API_TOKENS entry {item!r} is not token=user_id")
+            pairs[token] = user
+        if not pairs and self.env == "development":
+            pairs[DEV_TOKEN] = "dev"
+        if self.env == "production" and (not pairs or DEV_TOKEN in pairs):
+            raise ValueError("PROPHOTO_API_TOKENS must be set (and not the dev token) in production")
+        return pairs
+
+    def retry_policy(self, queue: str) -> RetryPolicy:
+        by_queue = {
+            self.queue_preview: self.preview_retry,
+            self.queue_finalize: self.finalize_retry,
+            self.queue_enhance: self.enhance_retry,
+            self.queue_traces: self.traces_retry,
+        }
+        return by_queue[queue]
+
+    def work_queues(self) -> list[str]:
+        return [self.queue_preview, self.queue_finalize, self.queue_enhance, self.queue_traces]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,161 @@
+"""The whole broker topology, in one place. No queue name is spelled elsewhere.
+
+    producer --(rk=<q>)--> [prophoto] (direct) --> <q>  (quorum work queue)
+                                                    |  consumer
+                 failed attempt, confirmed republish |  (then ack)
+                                                    v
+    [prophoto.retry] --(rk=<q>.retry.<d>)--> <q>.retry.<d>  (quorum, x-message-ttl=d,
+                                                    |          no consumers)
+                          TTL expires, dead-letter  |
+                                                    v
+                              [prophoto] --(rk=<q>)--> <q>   (attempt n+1)
+
+    last attempt / permanent error: confirmed publish to
+    [prophoto.failed] --(rk=<q>)--> <q>.failed  (parking queue, kept until replayed)
+    worker crashes past x-delivery-limit: the broker dead-letters <q> itself to
+    [prophoto.failed] with rk=<q> (at-least-once dead-lettering).
+
+    status events: [prophoto.events] (topic), rk = status.<user>.<uuid>; each
+    upload-service instance binds its own exclusive queue for SSE.
+
+Every queue is durable and quorum; wait queues are named after their delay,
+so tests can shrink delays without clashing with a running stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange
+
+from shared.settings import Settings
+
+ATTEMPT_HEADER = "job-attempt"
+FIRST_ATTEMPT_HEADER = "job-first-attempt-at"
+LAST_ERROR_HEADER = "job-last-error"
+PARK_REASON_HEADER = "job-park-reason"
+PARK_ERROR_HEADER = "job-error"
+PARKED_AT_HEADER = "job-parked-at"
+QUEUE_HEADER = "job-queue"
+
+
+def _delay_label(seconds: float) -> str:
+    if float(seconds).is_integer():
+        return f"{int(seconds)}s"
+    return f"{round(seconds * 1000)}ms"
+
+
+@dataclass(frozen=True)
+class Topology:
+    settings: Settings
+
+    @property
+    def exchange(self) -> str:
+        return self.settings.exchange
+
+    @property
+    def retry_exchange(self) -> str:
+        return f"{self.settings.exchange}.retry"
+
+    @property
+    def failed_exchange(self) -> str:
+        return f"{self.settings.exchange}.failed"
+
+    @property
+    def events_exchange(self) -> str:
+        return f"{self.settings.exchange}.events"
+
+    def work_queues(self) -> list[str]:
+        return self.settings.work_queues()
+
+    def wait_queue(self, queue: str, delay_s: float) -> str:
+        return f"{queue}.retry.{_delay_label(delay_s)}"
+
+    def wait_queues(self, queue: str) -> list[tuple[str, float]]:
+        delays = self.settings.retry_policy(queue).backoff_s
+        return [(self.wait_queue(queue, d), d) for d in dict.fromkeys(delays)]
+
+    def failed_queue(self, queue: str) -> str:
+        return f"{queue}.failed"
+
+    def all_queues(self) -> list[str]:
+        names: list[str] = []
+        for q in self.work_queues():
+            names.append(q)
+            names.extend(name for name, _ in self.wait_queues(q))
+            names.append(self.failed_queue(q))
+        return names
+
+    def work_queue_arguments(self) -> dict[str, object]:
+        return {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": self.settings.delivery_limit,
+            "x-dead-letter-exchange": self.failed_exchange,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+
+    def wait_queue_arguments(self, queue: str, delay_s: float) -> dict[str, object]:
+        return {
+            "x-queue-type": "quorum",
+            "x-message-ttl": max(1, round(delay_s * 1000)),
+            "x-dead-letter-exchange": self.exchange,
+            "x-dead-letter-routing-key": queue,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+
+    @staticmethod
+    def failed_queue_arguments() -> dict[str, object]:
+        return {"x-queue-type": "quorum"}
+
+    @staticmethod
+    def status_routing_key(user_id: str, uuid: str) -> str:
+        # user ids are ours (from the token table), uuids are uuids: no wildcard characters
+        return f"status.{user_id}.{uuid}"
+
+    async def declare(self, channel: AbstractChannel) -> None:
+        """Declare everything; safe to call from every process at every start."""
+        main = await channel.declare_exchange(self.exchange, aio_pika.ExchangeType.DIRECT, durable=True)
+        retry = await channel.declare_exchange(
+            self.retry_exchange, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        failed = await channel.declare_exchange(
+            self.failed_exchange, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        await channel.declare_exchange(self.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        for queue in self.work_queues():
+            await self._declare_bound(channel, queue, self.work_queue_arguments(), main, queue)
+            for name, delay in self.wait_queues(queue):
+                await self._declare_bound(
+                    channel, name, self.wait_queue_arguments(queue, delay), retry, name
+                )
+            await self._declare_bound(
+                channel, self.failed_queue(queue), self.failed_queue_arguments(), failed, queue
+            )
+
+    @staticmethod
+    async def _declare_bound(
+        channel: AbstractChannel,
+        name: str,
+        arguments: dict[str, object],
+        exchange: AbstractExchange,
+        routing_key: str,
+    ) -> None:
+        q = await channel.declare_queue(name, durable=True, arguments=arguments)  # type: ignore[arg-type]
+        await q.bind(exchange, routing_key=routing_key)
+
+    async def delete(self, channel: AbstractChannel) -> None:
+        """Remove every queue and exchange (tests use per-run names)."""
+        for name in self.all_queues():
+            await channel.queue_delete(name)
+        for ex in (self.exchange, self.retry_exchange, self.failed_exchange, self.events_exchange):
+            await channel.exchange_delete(ex)
+
+
+async def declare_topology(settings: Settings) -> None:
+    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
+    async with connection:
+        channel = await connection.channel()
+        await Topology(settings).declare(channel)

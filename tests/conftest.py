@@ -1,0 +1,100 @@
+"""Shared fixtures. Integration tests use the real RabbitMQ and PostgreSQL on
+this machine, with names unique to each test so runs never collide."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aio_pika
+import asyncpg
+import pytest
+
+from shared.db import create_pool
+from shared.migrate import migrate
+from shared.settings import RetryPolicy, Settings
+from shared.topology import Topology
+
+pytest_plugins: list[str] = []
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("PROPHOTO_CORPUS", REPO.parent / "shared" / "corpus"))
+AMQP_URL = os.environ.get("PROPHOTO_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+DATABASE_URL = os.environ.get(
+    "PROPHOTO_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/prophoto_test"
+)
+
+
+def fast_retry(attempts: int = 3, delays: tuple[float, ...] = (0.2, 0.4, 0.6)) -> RetryPolicy:
+    return RetryPolicy(attempts=attempts, backoff_s=list(delays[: attempts - 1]), timeout_s=60)
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """Settings with per-test exchange and queue names and shrunk delays."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    values: dict[str, object] = dict(
+        env="test",
+        amqp_url=AMQP_URL,
+        database_url=DATABASE_URL,
+        temp_store=f"file://{tmp_path / 'store'}",
+        final_store=f"file://{tmp_path / 'store'}",
+        exchange=prefix,
+        queue_preview=f"{prefix}-ingest-preview",
+        queue_finalize=f"{prefix}-ingest",
+        queue_enhance=f"{prefix}-ingest-enhance",
+        queue_traces=f"{prefix}-ingest-traces",
+        preview_retry=fast_retry(3),
+        finalize_retry=fast_retry(3),
+        enhance_retry=fast_retry(2),
+        traces_retry=fast_retry(3),
+        api_tokens="tok-alice=alice,tok-bob=bob",
+        publish_timeout_s=5.0,
+        outbox_poll_s=0.2,
+    )
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+async def migrated() -> str:
+    await migrate(Settings(database_url=DATABASE_URL))
+    return DATABASE_URL
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def pool(migrated: str, settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(settings, max_size=5)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+async def amqp() -> AsyncIterator[aio_pika.abc.AbstractRobustConnection]:
+    conn = await aio_pika.connect_robust(AMQP_URL)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def topology(settings: Settings, amqp: aio_pika.abc.AbstractConnection) -> AsyncIterator[Topology]:
+    """The per-test topology, declared on the real broker and removed afterwards."""
+    topo = Topology(settings)
+    channel = await amqp.channel()
+    await topo.declare(channel)
+    yield topo
+    channel = await amqp.channel()
+    await topo.delete(channel)
+
+
+@pytest.fixture
+def corpus() -> Path:
+    if not (CORPUS / "MANIFEST.tsv").exists():
+        pytest.skip(f"the photo corpus is not present at {CORPUS}")
+    return CORPUS
