@@ -1,0 +1,127 @@
+"""Transactional outbox: a job is durable the moment its row commits.
+
+Producers call `enqueue` inside the same transaction that writes their own
+rows; `OutboxRelay` publishes unsent rows with confirms and marks them sent.
+If the broker is down the rows wait, and the relay publishes them when it
+returns. Consumers are idempotent, so the rare double publish (confirm
+received, crash before the row is marked) is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from shared.broker import Publisher, encode
+from shared.messages import Message
+from shared.topology import Topology
+
+log = logging.getLogger(__name__)
+
+
+async def enqueue(
+    conn: asyncpg.Connection, topology: Topology, queue: str, msg: Message,
+    headers: dict[str, Any] | None = None,
+) -> int:
+    """Record a command for `queue`; call inside the producer's transaction."""
+    message_id = str(getattr(msg, "uuid", "")) or None
+    all_headers = {"tags": ",".join(msg.tags())} | (headers or {})
+    row_id: int = await conn.fetchval(
+        "INSERT INTO outbox (exchange, routing_key, message_id, headers, body)"
+        " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        topology.exchange, queue, message_id, all_headers, encode(msg),
+    )
+    return row_id
+
+
+class OutboxRelay:
+    def __init__(
+        self, pool: asyncpg.Pool, publisher: Publisher, poll_s: float = 1.0, batch: int = 100,
+        on_pending: Callable[[int], None] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.publisher = publisher
+        self.poll_s = poll_s
+        self.batch = batch
+        self.on_pending = on_pending
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Publish now instead of at the next poll (called after a commit)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("outbox relay pass failed")
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def flush(self) -> int:
+        """Publish every pending row, oldest first; returns how many went out."""
+        sent = 0
+        while True:
+            async with self.pool.acquire() as conn, conn.transaction():
+                # SKIP LOCKED: several upload instances share the outbox safely
+                rows = await conn.fetch(
+                    "SELECT id, exchange, routing_key, message_id, headers, body FROM outbox"
+                    " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                    self.batch,
+                )
+                if not rows:
+                    break
+                done: list[int] = []
+                error: str | None = None
+                for row in rows:
+                    headers = row["headers"]
+                    if isinstance(headers, str):
+                        headers = json.loads(headers)
+                    try:
+                        await self.publisher.publish(
+                            row["exchange"], row["routing_key"], bytes(row["body"]),
+                            headers=headers, message_id=row["message_id"],
+                        )
+                    except Exception as exc:
+                        error = f"{type(exc).__name__}: {exc}"[:500]
+                        await conn.execute(
+                            "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
+                            row["id"], error,
+                        )
+                        break
+                    done.append(row["id"])
+                if done:
+                    await conn.execute(
+                        "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", done
+                    )
+                sent += len(done)
+            if error is not None or len(rows) < self.batch:
+                break
+        if self.on_pending is not None:
+            self.on_pending(await self.pending())
+        return sent
+
+    async def pending(self) -> int:
+        count: int = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        return count
