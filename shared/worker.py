@@ -107,7 +107,14 @@ def build_worker_app(spec: WorkerSpec[M], settings: Settings, metrics_port: int)
     )
     state: dict[str, Any] = {}
 
-    @broker.subscriber(RabbitQueue(spec.queue, declare=False), ack_policy=AckPolicy.MANUAL)
+    async def raw_body(msg: Any) -> bytes:
+        # the runner parses (and parks) payloads itself; FastStream must not decode them
+        body: bytes = msg.body
+        return body
+
+    @broker.subscriber(
+        RabbitQueue(spec.queue, declare=False), ack_policy=AckPolicy.MANUAL, decoder=raw_body
+    )
     async def consume(msg: RabbitMessage) -> None:
         runner: JobRunner[M] = state["runner"]
         metrics.started(spec.queue)

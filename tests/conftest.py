@@ -3,6 +3,7 @@ this machine, with names unique to each test so runs never collide."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -98,3 +99,15 @@ def corpus() -> Path:
     if not (CORPUS / "MANIFEST.tsv").exists():
         pytest.skip(f"the photo corpus is not present at {CORPUS}")
     return CORPUS
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process see the same `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROPHOTO_")}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        key = f"PROPHOTO_{name.upper()}"
+        env[key] = value if isinstance(value, str) else json.dumps(value)
+    env["PYTHONPATH"] = str(REPO)
+    return env
