@@ -160,7 +160,7 @@ class JobRunner(Generic[M]):
         try:
             await asyncio.wait_for(self.work(job, ctx), timeout=self.policy.timeout_s)
         except PermanentError as exc:
-            return await self._park(delivery, job, exc.reason, _short(exc))
+            return await self._park(delivery, job, exc.reason, _short(exc.reason))
         except Exception as exc:
             if isinstance(exc, TimeoutError):
                 exc = TimeoutError(f"job exceeded {self.policy.timeout_s:g} s")

@@ -1,0 +1,154 @@
+"""The retry/park decisions of JobRunner, with a fake publisher (no broker)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.jobs import Delivery, JobContext, JobRunner, Outcome, PermanentError
+from shared.messages import GeneratePreview
+from shared.settings import RetryPolicy
+from shared.topology import ATTEMPT_HEADER, FIRST_ATTEMPT_HEADER, PARK_REASON_HEADER, Topology
+from tests.conftest import make_settings
+
+
+class FakePublisher:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.fail = fail
+
+    async def publish(self, exchange: str, routing_key: str, body: bytes, **kw: Any) -> None:
+        if self.fail:
+            raise ConnectionError("broker down")
+        self.sent.append({"exchange": exchange, "routing_key": routing_key, "body": body, **kw})
+
+
+def runner(tmp_path: Path, work: Any, publisher: FakePublisher, policy: RetryPolicy | None = None,
+           failures: list[str] | None = None) -> JobRunner[GeneratePreview]:
+    settings = make_settings(tmp_path)
+
+    async def on_failed(job: GeneratePreview | None, reason: str) -> None:
+        if failures is not None:
+            failures.append(reason)
+
+    return JobRunner(
+        queue=settings.queue_preview, model=GeneratePreview, work=work, publisher=publisher,
+        topology=Topology(settings),
+        policy=policy or RetryPolicy(attempts=3, backoff_s=[10, 30, 60], timeout_s=5),
+        on_failed=on_failed, delivery_limit=5,
+    )
+
+
+BODY = GeneratePreview(uuid="6f1c2a47-7a43-4d6e-9b8f-1d2c3e4f5a6b", user_id="u").model_dump_json().encode()
+
+
+async def test_success_publishes_nothing(tmp_path):
+    pub = FakePublisher()
+
+    async def work(job: GeneratePreview, ctx: JobContext) -> None:
+        assert ctx.attempt == 1
+
+    assert await runner(tmp_path, work, pub).run(Delivery(BODY)) is Outcome.SUCCESS
+    assert pub.sent == []
+
+
+async def test_the_wait_before_attempt_n_plus_1_is_the_nth_backoff_entry(tmp_path):
+    pub = FakePublisher()
+
+    async def work(job: GeneratePreview, ctx: JobContext) -> None:
+        raise OSError("store down")
+
+    r = runner(tmp_path, work, pub)
+    assert await r.run(Delivery(BODY)) is Outcome.RETRY
+    assert await r.run(Delivery(BODY, headers={ATTEMPT_HEADER: 2})) is Outcome.RETRY
+    assert [m["routing_key"].rsplit(".", 1)[1] for m in pub.sent] == ["10s", "30s"]
+    assert [m["headers"][ATTEMPT_HEADER] for m in pub.sent] == [2, 3]
+
+
+async def test_the_last_attempt_parks_and_records_the_failure(tmp_path):
+    pub, failures = FakePublisher(), []
+
+    async def work(job: GeneratePreview, ctx: JobContext) -> None:
+        assert ctx.is_last_attempt
+        raise OSError("store down")
+
+    r = runner(tmp_path, work, pub, failures=failures)
+    assert await r.run(Delivery(BODY, headers={ATTEMPT_HEADER: 3})) is Outcome.PARKED
+    assert pub.sent[0]["exchange"].endswith(".failed")
+    assert pub.sent[0]["headers"][PARK_REASON_HEADER] == "failed after 3 attempts"
+    assert failures and "store down" in failures[0]
+
+
+async def test_broker_owned_headers_are_not_carried_into_a_retry(tmp_path):
+    pub = FakePublisher()
+
+    async def work(job: GeneratePreview, ctx: JobContext) -> None:
+        raise OSError("x")
+
+    headers = {"x-death": [{"count": 1}], "x-delivery-count": 1, "tags": "ingest"}
+    await runner(tmp_path, work, pub).run(Delivery(BODY, headers=headers))
+    assert "x-death" not in pub.sent[0]["headers"]
+    assert pub.sent[0]["headers"]["tags"] == "ingest"
+
+
+async def test_a_retry_window_parks_when_the_next_wait_would_pass_it(tmp_path):
+    pub = FakePublisher()
+    policy = RetryPolicy(attempts=3, backoff_s=[10, 30], timeout_s=5, window_s=60)
+
+    async def work(job: GeneratePreview, ctx: JobContext) -> None:
+        raise OSError("x")
+
+    first = (datetime.now(UTC) - timedelta(seconds=45)).isoformat()
+    outcome = await runner(tmp_path, work, pub, policy).run(
+        Delivery(BODY, headers={ATTEMPT_HEADER: 2, FIRST_ATTEMPT_HEADER: first}))
+    assert outcome is Outcome.PARKED
+    assert "window" in pub.sent[0]["headers"][PARK_REASON_HEADER]
+
+
+async def test_a_job_past_its_timeout_is_retried(tmp_path):
+    pub = FakePublisher()
+    policy = RetryPolicy(attempts=2, backoff_s=[1], timeout_s=0.05)
+
+    async def work(job: GeneratePreview, ctx: JobContext) -> None:
+        await asyncio.sleep(1)
+
+    assert await runner(tmp_path, work, pub, policy).run(Delivery(BODY)) is Outcome.RETRY
+    assert "exceeded" in pub.sent[0]["headers"]["job-last-error"]
+
+
+async def test_a_permanent_error_parks_on_the_first_attempt(tmp_path):
+    pub, failures = FakePublisher(), []
+
+    async def work(job: GeneratePreview, ctx: JobContext) -> None:
+        raise PermanentError("too many pixels")
+
+    assert await runner(tmp_path, work, pub, failures=failures).run(Delivery(BODY)) is Outcome.PARKED
+    assert failures == ["too many pixels"]
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b"[]", json.dumps({"uuid": "nope"}).encode(),
+                                  json.dumps({"version": 99, "uuid": "6f1c2a47-7a43-4d6e-9b8f-1d2c3e4f5a6b",
+                                              "user_id": "u"}).encode()])
+async def test_payloads_that_do_not_parse_are_parked_without_running_the_job(tmp_path, body):
+    pub = FakePublisher()
+    ran = []
+
+    async def work(job: GeneratePreview, ctx: JobContext) -> None:
+        ran.append(job)
+
+    assert await runner(tmp_path, work, pub).run(Delivery(body)) is Outcome.PARKED
+    assert ran == []
+    assert pub.sent[0]["headers"][PARK_REASON_HEADER] == "invalid payload"
+
+
+async def test_when_the_retry_cannot_be_published_the_message_is_requeued(tmp_path):
+    async def work(job: GeneratePreview, ctx: JobContext) -> None:
+        raise OSError("x")
+
+    outcome = await runner(tmp_path, work, FakePublisher(fail=True)).run(Delivery(BODY))
+    assert outcome is Outcome.REQUEUED
