@@ -1,0 +1,1 @@
+"""The `prophoto` command-line client and local supervisor."""

@@ -1,0 +1,260 @@
+"""`prophoto`: the command-line client and the local supervisor.
+
+Every command is a thin shell over an async function; `_run` is the one place
+that turns a failure into a single line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.filesize import decimal
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from services.cli import render
+from services.cli.client import DEFAULT_URL, Api, CliError, Target
+from services.cli.upload import Outcome, collect, follow_all, upload_all
+from shared.settings import DEV_TOKEN
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="prophoto",
+    help="Upload photos to prophoto-ingest, follow them, and run the pipeline locally.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+failed_app = typer.Typer(help="Jobs parked after their last attempt.", no_args_is_help=True)
+app.add_typer(failed_app, name="failed")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except CliError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Option(envvar="PROPHOTO_URL", help="Upload service base URL.")] = DEFAULT_URL,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="PROPHOTO_TOKEN", help=f"Bearer token (default: the development token {DEV_TOKEN!r})."),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for one HTTP answer.")] = 60.0,
+) -> None:
+    if not url.startswith(("http://", "https://")):
+        err.print(f"error: --url must start with http:// or https:// (got {url!r})")
+        raise typer.Exit(1)
+    ctx.obj = Target(url=url, token=token or DEV_TOKEN, timeout=timeout, token_is_default=token is None)
+
+
+@app.command()
+def upload(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Files, or folders with --recursive.")],
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Upload everything inside folders.")] = False,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=64, help="Uploads in flight.")] = 4,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow each preview until ready or failed.")] = False,
+    wait_timeout: Annotated[float, typer.Option(help="Seconds to wait for one preview with --wait.")] = 300.0,
+) -> None:
+    """Upload photos; duplicates and rejections are reported with their reasons."""
+    target: Target = ctx.obj
+    files = _collect(paths, recursive)
+    outcomes = _run(_upload(target, files, concurrency, wait, wait_timeout))
+    render.upload_summary(out, outcomes, waited=wait)
+    problems = [o for o in outcomes if not o.uploaded or (wait and o.status != "ready")]
+    if problems:
+        err.print(f"error: {len(problems)} of {len(outcomes)} file(s) did not "
+                  f"{'reach a ready preview' if wait else 'upload'} (reasons above)")
+        raise typer.Exit(1)
+
+
+def _collect(paths: list[Path], recursive: bool) -> list[Path]:
+    try:
+        files = collect(paths, recursive)
+    except CliError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(1) from None
+    if not files:
+        err.print("error: no files to upload")
+        raise typer.Exit(1)
+    return files
+
+
+async def _upload(
+    target: Target, files: list[Path], concurrency: int, wait: bool, wait_timeout: float
+) -> list[Outcome]:
+    outcomes = [Outcome(path=p, size=p.stat().st_size) for p in files]
+    total_bytes = sum(o.size for o in outcomes)
+    async with Api(target, max_connections=max(concurrency, 16)) as api:
+        await api.list_proxies(limit=1)  # one clear error for a wrong URL or token, up front
+        with Progress(
+            TextColumn("{task.description:<8}"), BarColumn(), TaskProgressColumn(),
+            TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=err,
+        ) as bars:
+            files_task = bars.add_task("files", total=len(outcomes), info=f"0/{len(outcomes)}")
+            bytes_task = bars.add_task("bytes", total=total_bytes, info="")
+            started = time.monotonic()
+            done = {"bytes": 0, "files": 0, "previews": 0}
+
+            def on_bytes(n: int) -> None:
+                done["bytes"] += n
+                rate = done["bytes"] / max(time.monotonic() - started, 1e-6)
+                bars.update(bytes_task, advance=n, info=f"{decimal(done['bytes'])}/{decimal(total_bytes)} "
+                                                        f"{decimal(int(rate))}/s")
+
+            def on_file(_: Outcome) -> None:
+                done["files"] += 1
+                bars.update(files_task, advance=1, info=f"{done['files']}/{len(outcomes)}")
+
+            await upload_all(api, outcomes, concurrency, on_bytes=on_bytes, on_file=on_file)
+            elapsed = time.monotonic() - started
+            if wait:
+                pending = [o for o in outcomes if o.uuid]
+                previews = bars.add_task("previews", total=len(pending), info=f"0/{len(pending)}")
+
+                def on_preview(_: Outcome) -> None:
+                    done["previews"] += 1
+                    bars.update(previews, advance=1, info=f"{done['previews']}/{len(pending)}")
+
+                await follow_all(api, pending, wait_timeout, max(concurrency, 16), on_done=on_preview)
+    render.upload_rate(err, outcomes, elapsed)
+    return outcomes
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    uuid: Annotated[str | None, typer.Argument(help="One proxy; without it, a table of proxies.")] = None,
+    state: Annotated[
+        str | None, typer.Option("--status", help="Only proxies in this preview status (pending|processing|ready|failed).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Rows to show.")] = 50,
+) -> None:
+    """Show one proxy in detail, or a table of your proxies (newest first)."""
+    target: Target = ctx.obj
+
+    async def go() -> None:
+        async with Api(target) as api:
+            if uuid:
+                render.proxy_detail(out, await api.get_proxy(uuid))
+            else:
+                page = await api.list_proxies(state, limit)
+                render.proxy_table(out, page.get("items", []), more=bool(page.get("next_cursor")))
+
+    _run(go())
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    uuids: Annotated[list[str] | None, typer.Argument(help="Proxies to move to permanent storage.")] = None,
+    all_ready: Annotated[bool, typer.Option("--all-ready", help="Every proxy whose preview is ready.")] = False,
+) -> None:
+    """Confirm proxies: each becomes a finalize job (202 queued, or refused with a reason)."""
+    target: Target = ctx.obj
+    if bool(uuids) == all_ready:
+        err.print("error: give UUIDs or --all-ready (one of the two)")
+        raise typer.Exit(1)
+
+    async def go() -> list[dict[str, Any]]:
+        async with Api(target) as api:
+            wanted = list(uuids or [])
+            if all_ready:
+                wanted = [str(p["uuid"]) for p in await api.all_proxies("ready")]
+                if not wanted:
+                    return []
+            results: list[dict[str, Any]] = []
+            for start in range(0, len(wanted), 500):
+                results.extend(await api.ingest(wanted[start:start + 500]))
+            return results
+
+    results = _run(go())
+    if not results:
+        out.print("nothing to ingest: no proxy has a ready preview")
+        return
+    render.ingest_table(out, results)
+    refused = [r for r in results if r.get("status") != "queued"]
+    if refused:
+        err.print(f"error: {len(refused)} of {len(results)} proxies were refused (reasons above)")
+        raise typer.Exit(1)
+
+
+@failed_app.command("list")
+def failed_list(
+    ctx: typer.Context,
+    queue: Annotated[str | None, typer.Option(help="preview, finalize or enhance (default: all).")] = None,
+) -> None:
+    """List your parked jobs with the reason they failed."""
+    target: Target = ctx.obj
+
+    async def go() -> list[dict[str, Any]]:
+        async with Api(target) as api:
+            return await api.failed(queue)
+
+    render.failed_table(out, _run(go()))
+
+
+@failed_app.command("replay")
+def failed_replay(
+    ctx: typer.Context,
+    uuids: Annotated[list[str] | None, typer.Argument(help="Only these proxies (default: all of yours).")] = None,
+    queue: Annotated[str | None, typer.Option(help="preview, finalize or enhance (default: all).")] = None,
+) -> None:
+    """Send parked jobs back to their work queue with their attempts reset."""
+    target: Target = ctx.obj
+
+    async def go() -> int:
+        async with Api(target) as api:
+            return await api.replay(list(uuids or []) or None, queue)
+
+    replayed = _run(go())
+    out.print(f"replayed {replayed} parked job(s)")
+    if uuids and replayed < len(uuids):
+        err.print(f"error: {len(uuids) - replayed} of the given proxies had no parked job")
+        raise typer.Exit(1)
+
+
+@app.command()
+def dev(
+    preview_workers: Annotated[
+        int, typer.Option(min=1, max=32, envvar="PREVIEW_WORKERS", help="Preview worker processes.")
+    ] = 1,
+    restart: Annotated[bool, typer.Option(help="Restart a child that dies (with backoff).")] = True,
+    store: Annotated[Path, typer.Option(help="Filesystem store root when PROPHOTO_*_STORE are unset.")] = Path(
+        "var/store"
+    ),
+) -> None:
+    """Run the whole pipeline locally: migrate, declare the topology, start every service."""
+    from services.cli.supervisor import Supervisor, prepare_environment
+
+    env = prepare_environment(dict(os.environ), store)
+    supervisor = Supervisor(env, preview_workers=preview_workers, restart=restart)
+    try:
+        code = supervisor.run()
+    except CliError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+if __name__ == "__main__":
+    app()
