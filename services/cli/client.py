@@ -18,6 +18,9 @@ import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
+#: tests put an `httpx.MockTransport` here to stand in for the server
+TRANSPORT: httpx.AsyncBaseTransport | None = None
+
 
 class CliError(Exception):
     """A failure the user can act on; str(error) is the whole message."""
@@ -55,8 +58,10 @@ def problem_line(response: httpx.Response) -> str:
 
 def transport_line(exc: httpx.TransportError, url: str) -> str:
     if isinstance(exc, httpx.ConnectError):
-        return (f"cannot connect to {url} ({_reason(exc)}): is the upload service running? "
-                "(`prophoto dev`, or set --url / PROPHOTO_URL)")
+        return (
+            f"cannot connect to {url} ({_reason(exc)}): is the upload service running? "
+            "(`prophoto dev`, or set --url / PROPHOTO_URL)"
+        )
     if isinstance(exc, httpx.TimeoutException):
         return f"{url} did not answer in time ({type(exc).__name__})"
     return f"request to {url} failed: {_reason(exc)}"
@@ -84,6 +89,7 @@ class Api:
             headers={"Authorization": f"Bearer {target.token}", "User-Agent": "prophoto-cli"},
             timeout=httpx.Timeout(target.timeout, connect=min(target.timeout, 10.0)),
             limits=httpx.Limits(max_connections=max_connections),
+            transport=TRANSPORT,
         )
 
     async def __aenter__(self) -> Api:
@@ -95,8 +101,11 @@ class Api:
     def fail(self, response: httpx.Response) -> CliError:
         line = problem_line(response)
         if response.status_code == 401:
-            hint = ("no token given, the development token was tried; "
-                    if self.target.token_is_default else "")
+            hint = (
+                "no token given, the development token was tried; "
+                if self.target.token_is_default
+                else ""
+            )
             line += f" ({hint}set --token or PROPHOTO_TOKEN)"
         return CliError(line)
 
@@ -167,7 +176,9 @@ class Api:
         timeout = httpx.Timeout(None, connect=10.0)
         try:
             async with self.http.stream(
-                "GET", f"/v1/proxies/{uuid}/events", timeout=timeout,
+                "GET",
+                f"/v1/proxies/{uuid}/events",
+                timeout=timeout,
                 headers={"Accept": "text/event-stream"},
             ) as response:
                 if response.status_code >= 400:

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.filesize import decimal
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from services.cli import render
 from services.cli.client import DEFAULT_URL, Api, CliError, Target
@@ -35,15 +36,16 @@ app = typer.Typer(
 failed_app = typer.Typer(help="Jobs parked after their last attempt.", no_args_is_help=True)
 app.add_typer(failed_app, name="failed")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# server text is never rich markup; error lines are never wrapped (one line, greppable)
+out = Console(highlight=False, markup=False)
+err = Console(stderr=True, highlight=False, markup=False)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except CliError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+        err.print(Text.assemble(("error:", "red"), f" {exc}"))
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -53,27 +55,42 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 @app.callback()
 def main(
     ctx: typer.Context,
-    url: Annotated[str, typer.Option(envvar="PROPHOTO_URL", help="Upload service base URL.")] = DEFAULT_URL,
+    url: Annotated[
+        str, typer.Option(envvar="PROPHOTO_URL", help="Upload service base URL.")
+    ] = DEFAULT_URL,
     token: Annotated[
         str | None,
-        typer.Option(envvar="PROPHOTO_TOKEN", help=f"Bearer token (default: the development token {DEV_TOKEN!r})."),
+        typer.Option(
+            envvar="PROPHOTO_TOKEN",
+            help=f"Bearer token (default: the development token {DEV_TOKEN!r}).",
+        ),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for one HTTP answer.")] = 60.0,
 ) -> None:
     if not url.startswith(("http://", "https://")):
         err.print(f"error: --url must start with http:// or https:// (got {url!r})")
         raise typer.Exit(1)
-    ctx.obj = Target(url=url, token=token or DEV_TOKEN, timeout=timeout, token_is_default=token is None)
+    ctx.obj = Target(
+        url=url, token=token or DEV_TOKEN, timeout=timeout, token_is_default=token is None
+    )
 
 
 @app.command()
 def upload(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Files, or folders with --recursive.")],
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Upload everything inside folders.")] = False,
-    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=64, help="Uploads in flight.")] = 4,
-    wait: Annotated[bool, typer.Option("--wait", help="Follow each preview until ready or failed.")] = False,
-    wait_timeout: Annotated[float, typer.Option(help="Seconds to wait for one preview with --wait.")] = 300.0,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Upload everything inside folders.")
+    ] = False,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, max=64, help="Uploads in flight.")
+    ] = 4,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow each preview until ready or failed.")
+    ] = False,
+    wait_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for one preview with --wait.")
+    ] = 300.0,
 ) -> None:
     """Upload photos; duplicates and rejections are reported with their reasons."""
     target: Target = ctx.obj
@@ -82,8 +99,10 @@ def upload(
     render.upload_summary(out, outcomes, waited=wait)
     problems = [o for o in outcomes if not o.uploaded or (wait and o.status != "ready")]
     if problems:
-        err.print(f"error: {len(problems)} of {len(outcomes)} file(s) did not "
-                  f"{'reach a ready preview' if wait else 'upload'} (reasons above)")
+        err.print(
+            f"error: {len(problems)} of {len(outcomes)} file(s) did not "
+            f"{'reach a ready preview' if wait else 'upload'} (reasons above)"
+        )
         raise typer.Exit(1)
 
 
@@ -107,8 +126,12 @@ async def _upload(
     async with Api(target, max_connections=max(concurrency, 16)) as api:
         await api.list_proxies(limit=1)  # one clear error for a wrong URL or token, up front
         with Progress(
-            TextColumn("{task.description:<8}"), BarColumn(), TaskProgressColumn(),
-            TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=err,
+            TextColumn("{task.description:<8}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=err,
         ) as bars:
             files_task = bars.add_task("files", total=len(outcomes), info=f"0/{len(outcomes)}")
             bytes_task = bars.add_task("bytes", total=total_bytes, info="")
@@ -118,8 +141,11 @@ async def _upload(
             def on_bytes(n: int) -> None:
                 done["bytes"] += n
                 rate = done["bytes"] / max(time.monotonic() - started, 1e-6)
-                bars.update(bytes_task, advance=n, info=f"{decimal(done['bytes'])}/{decimal(total_bytes)} "
-                                                        f"{decimal(int(rate))}/s")
+                bars.update(
+                    bytes_task,
+                    advance=n,
+                    info=f"{decimal(done['bytes'])}/{decimal(total_bytes)} {decimal(int(rate))}/s",
+                )
 
             def on_file(_: Outcome) -> None:
                 done["files"] += 1
@@ -135,7 +161,9 @@ async def _upload(
                     done["previews"] += 1
                     bars.update(previews, advance=1, info=f"{done['previews']}/{len(pending)}")
 
-                await follow_all(api, pending, wait_timeout, max(concurrency, 16), on_done=on_preview)
+                await follow_all(
+                    api, pending, wait_timeout, max(concurrency, 16), on_done=on_preview
+                )
     render.upload_rate(err, outcomes, elapsed)
     return outcomes
 
@@ -143,9 +171,15 @@ async def _upload(
 @app.command()
 def status(
     ctx: typer.Context,
-    uuid: Annotated[str | None, typer.Argument(help="One proxy; without it, a table of proxies.")] = None,
+    uuid: Annotated[
+        str | None, typer.Argument(help="One proxy; without it, a table of proxies.")
+    ] = None,
     state: Annotated[
-        str | None, typer.Option("--status", help="Only proxies in this preview status (pending|processing|ready|failed).")
+        str | None,
+        typer.Option(
+            "--status",
+            help="Only proxies in this preview status (pending|processing|ready|failed).",
+        ),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="Rows to show.")] = 50,
 ) -> None:
@@ -166,8 +200,12 @@ def status(
 @app.command()
 def ingest(
     ctx: typer.Context,
-    uuids: Annotated[list[str] | None, typer.Argument(help="Proxies to move to permanent storage.")] = None,
-    all_ready: Annotated[bool, typer.Option("--all-ready", help="Every proxy whose preview is ready.")] = False,
+    uuids: Annotated[
+        list[str] | None, typer.Argument(help="Proxies to move to permanent storage.")
+    ] = None,
+    all_ready: Annotated[
+        bool, typer.Option("--all-ready", help="Every proxy whose preview is ready.")
+    ] = False,
 ) -> None:
     """Confirm proxies: each becomes a finalize job (202 queued, or refused with a reason)."""
     target: Target = ctx.obj
@@ -184,7 +222,7 @@ def ingest(
                     return []
             results: list[dict[str, Any]] = []
             for start in range(0, len(wanted), 500):
-                results.extend(await api.ingest(wanted[start:start + 500]))
+                results.extend(await api.ingest(wanted[start : start + 500]))
             return results
 
     results = _run(go())
@@ -201,7 +239,9 @@ def ingest(
 @failed_app.command("list")
 def failed_list(
     ctx: typer.Context,
-    queue: Annotated[str | None, typer.Option(help="preview, finalize or enhance (default: all).")] = None,
+    queue: Annotated[
+        str | None, typer.Option(help="preview, finalize or enhance (default: all).")
+    ] = None,
 ) -> None:
     """List your parked jobs with the reason they failed."""
     target: Target = ctx.obj
@@ -216,8 +256,12 @@ def failed_list(
 @failed_app.command("replay")
 def failed_replay(
     ctx: typer.Context,
-    uuids: Annotated[list[str] | None, typer.Argument(help="Only these proxies (default: all of yours).")] = None,
-    queue: Annotated[str | None, typer.Option(help="preview, finalize or enhance (default: all).")] = None,
+    uuids: Annotated[
+        list[str] | None, typer.Argument(help="Only these proxies (default: all of yours).")
+    ] = None,
+    queue: Annotated[
+        str | None, typer.Option(help="preview, finalize or enhance (default: all).")
+    ] = None,
 ) -> None:
     """Send parked jobs back to their work queue with their attempts reset."""
     target: Target = ctx.obj
@@ -239,9 +283,9 @@ def dev(
         int, typer.Option(min=1, max=32, envvar="PREVIEW_WORKERS", help="Preview worker processes.")
     ] = 1,
     restart: Annotated[bool, typer.Option(help="Restart a child that dies (with backoff).")] = True,
-    store: Annotated[Path, typer.Option(help="Filesystem store root when PROPHOTO_*_STORE are unset.")] = Path(
-        "var/store"
-    ),
+    store: Annotated[
+        Path, typer.Option(help="Filesystem store root when PROPHOTO_*_STORE are unset.")
+    ] = Path("var/store"),
 ) -> None:
     """Run the whole pipeline locally: migrate, declare the topology, start every service."""
     from services.cli.supervisor import Supervisor, prepare_environment
@@ -253,6 +297,8 @@ def dev(
     except CliError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:  # before the services started: nothing to stop
+        raise typer.Exit(130) from None
     raise typer.Exit(code)
 
 

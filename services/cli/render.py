@@ -14,8 +14,15 @@ from rich.text import Text
 from services.cli.upload import Outcome
 
 RESULT_STYLE = {"created": "green", "duplicate": "cyan", "rejected": "yellow", "error": "red"}
-STATUS_STYLE = {"ready": "green", "failed": "red", "processing": "cyan", "pending": "white",
-                "queued": "green", "refused": "yellow", "timeout": "yellow"}
+STATUS_STYLE = {
+    "ready": "green",
+    "failed": "red",
+    "processing": "cyan",
+    "pending": "white",
+    "queued": "green",
+    "refused": "yellow",
+    "timeout": "yellow",
+}
 MAX_OK_ROWS = 50
 
 
@@ -39,14 +46,22 @@ def upload_summary(console: Console, outcomes: list[Outcome], waited: bool) -> N
         if o.uploaded and not failed_preview and not show_ok:
             hidden += 1
             continue
-        table.add_row(_t(o.path), _t(o.result, RESULT_STYLE.get(o.result, "")), _t(o.uuid),
-                      _status(o.status), _t(decimal(o.size)), _t(o.reason))
+        table.add_row(
+            _t(o.path),
+            _t(o.result, RESULT_STYLE.get(o.result, "")),
+            _t(o.uuid),
+            _status(o.status),
+            _t(decimal(o.size)),
+            _t(o.reason),
+        )
     if table.row_count:
         console.print(table)
     if hidden:
         console.print(f"({hidden} successful uploads not listed; `prophoto status` shows them)")
     counts = Counter(o.result for o in outcomes)
-    line = ", ".join(f"{counts[k]} {k}" for k in ("created", "duplicate", "rejected", "error") if counts[k])
+    line = ", ".join(
+        f"{counts[k]} {k}" for k in ("created", "duplicate", "rejected", "error") if counts[k]
+    )
     if waited:
         previews = Counter(o.status for o in outcomes if o.uploaded)
         line += "; previews: " + ", ".join(f"{n} {s}" for s, n in sorted(previews.items()))
@@ -56,7 +71,9 @@ def upload_summary(console: Console, outcomes: list[Outcome], waited: bool) -> N
 def upload_rate(console: Console, outcomes: Iterable[Outcome], elapsed: float) -> None:
     sent = sum(o.size for o in outcomes if o.result == "created")
     if sent and elapsed > 0:
-        console.print(Text(f"sent {decimal(sent)} in {elapsed:.1f} s ({decimal(int(sent / elapsed))}/s)"))
+        console.print(
+            Text(f"sent {decimal(sent)} in {elapsed:.1f} s ({decimal(int(sent / elapsed))}/s)")
+        )
 
 
 def proxy_table(console: Console, items: list[dict[str, Any]], more: bool) -> None:
@@ -67,10 +84,15 @@ def proxy_table(console: Console, items: list[dict[str, Any]], more: bool) -> No
     for column in ("uuid", "name", "preview", "ingest", "size", "uploaded", "error"):
         table.add_column(column, overflow="fold")
     for p in items:
-        table.add_row(_t(p.get("uuid")), _t(p.get("original_name")), _status(p.get("preview_status")),
-                      _status(p.get("ingest_status")), _t(decimal(int(p.get("size") or 0))),
-                      _t(str(p.get("uploaded_at") or "")[:19]),
-                      _t(p.get("preview_error") or p.get("metadata_error")))
+        table.add_row(
+            _t(p.get("uuid")),
+            _t(p.get("original_name")),
+            _status(p.get("preview_status")),
+            _status(p.get("ingest_status")),
+            _t(decimal(int(p.get("size") or 0))),
+            _t(str(p.get("uploaded_at") or "")[:19]),
+            _t(p.get("preview_error") or p.get("metadata_error")),
+        )
     console.print(table)
     if more:
         console.print("(more proxies exist: raise --limit or filter with --status)")
@@ -111,7 +133,13 @@ def failed_table(console: Console, items: list[dict[str, Any]]) -> None:
     for column in ("queue", "uuid", "reason", "error", "parked at", "attempt"):
         table.add_column(column, overflow="fold")
     for i in items:
-        table.add_row(_t(i.get("queue")), _t(i.get("uuid")), _t(i.get("reason")),
-                      _t(i.get("error")), _t(i.get("parked_at")), _t(i.get("attempt")))
+        table.add_row(
+            _t(i.get("queue")),
+            _t(i.get("uuid")),
+            _t(i.get("reason")),
+            _t(i.get("error")),
+            _t(i.get("parked_at")),
+            _t(i.get("attempt")),
+        )
     console.print(table)
     console.print(f"{len(items)} parked job(s); `prophoto failed replay [UUID...]` sends them back")

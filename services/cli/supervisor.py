@@ -28,7 +28,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -75,8 +75,9 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def pick_ports(first: int, count: int, reserved: set[int],
-               is_free: Callable[[int], bool] = port_free) -> list[int]:
+def pick_ports(
+    first: int, count: int, reserved: set[int], is_free: Callable[[int], bool] = port_free
+) -> list[int]:
     """`count` free ports from `first` upwards, skipping the other services' ports."""
     ports: list[int] = []
     candidate = first
@@ -92,7 +93,9 @@ def pick_ports(first: int, count: int, reserved: set[int],
 def redact(url: str) -> str:
     parsed = urlparse(url)
     if parsed.password:
-        netloc = f"{parsed.username}:***@{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")
+        netloc = f"{parsed.username}:***@{parsed.hostname}" + (
+            f":{parsed.port}" if parsed.port else ""
+        )
         return urlunparse(parsed._replace(netloc=netloc))
     return url
 
@@ -115,9 +118,18 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, env: dict[str, str], *, preview_workers: int = 1, restart: bool = True,
-                 stop_timeout: float = 10.0, out: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        preview_workers: int = 1,
+        restart: bool = True,
+        stop_timeout: float = 10.0,
+        out: TextIO | None = None,
+        backoff_s: float = 1.0,
+    ) -> None:
         self.env = env
+        self.backoff_s = backoff_s
         self.preview_workers = preview_workers
         self.restart = restart
         self.stop_timeout = stop_timeout
@@ -143,8 +155,12 @@ class Supervisor:
     def plan(self, settings: Settings) -> list[Child]:
         children: list[Child] = []
         missing = [name for name in SERVICES if not service_exists(name)]
-        reserved = {settings.upload_port, settings.tracing_port,
-                    settings.finalize_metrics_port, settings.enhance_metrics_port}
+        reserved = {
+            settings.upload_port,
+            settings.tracing_port,
+            settings.finalize_metrics_port,
+            settings.enhance_metrics_port,
+        }
         for name in SERVICES:
             if name in missing:
                 continue
@@ -169,18 +185,28 @@ class Supervisor:
     async def _main(self) -> int:
         settings = self._settings()
         await self._prepare(settings)
-        self.children = self.plan(settings)
-        if not self.children:
+        children = self.plan(settings)
+        if not children:
             raise CliError("no service can be started yet (no services/<name>/__main__.py)")
+        return await self.supervise(children, lambda: self._banner(settings))
+
+    async def supervise(
+        self, children: list[Child], banner: Callable[[], Coroutine[Any, Any, None]] | None = None
+    ) -> int:
+        """Start `children`, keep them running until SIGINT/SIGTERM, stop them; the exit code."""
+        self.children = children
         self.width = max(self.width, *(len(c.name) for c in self.children))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._request_stop, sig)
+            loop.add_signal_handler(sig, self.request_stop, sig)
         for child in self.children:
             await self._start(child)
-        banner = asyncio.create_task(self._banner(settings))
+        shown = asyncio.create_task(banner()) if banner else None
         await self.stopping.wait()
-        banner.cancel()
+        if shown:
+            shown.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
         await self._stop_all()
         return self.exit_code
 
@@ -199,35 +225,52 @@ class Supervisor:
         try:
             applied = await migrate(settings)
         except Exception as exc:  # any failure here is one line for the person at the terminal
-            raise CliError(f"cannot migrate the database {redact(settings.database_url)}: "
-                           f"{exc or type(exc).__name__} (is PostgreSQL running? "
-                           "`bash scripts/services-up.sh`)") from exc
-        self.say(f"database {redact(settings.database_url)}: {len(applied)} migration(s) applied now")
+            raise CliError(
+                f"cannot migrate the database {redact(settings.database_url)}: "
+                f"{exc or type(exc).__name__} (is PostgreSQL running? "
+                "`bash scripts/services-up.sh`)"
+            ) from exc
+        self.say(
+            f"database {redact(settings.database_url)}: {len(applied)} migration(s) applied now"
+        )
         try:
             await declare_topology(settings)
         except Exception as exc:
-            raise CliError(f"cannot declare the broker topology on {redact(settings.amqp_url)}: "
-                           f"{exc or type(exc).__name__} (is RabbitMQ running?)") from exc
-        self.say(f"broker {redact(settings.amqp_url)}: topology declared (exchange {settings.exchange!r})")
+            raise CliError(
+                f"cannot declare the broker topology on {redact(settings.amqp_url)}: "
+                f"{exc or type(exc).__name__} (is RabbitMQ running?)"
+            ) from exc
+        where = redact(settings.amqp_url)
+        self.say(f"broker {where}: topology declared (exchange {settings.exchange!r})")
 
-    def _request_stop(self, sig: signal.Signals) -> None:
+    def request_stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         if not self.stopping.is_set():
             self.say(f"{sig.name}: stopping every service")
             self.stopping.set()
 
     async def _start(self, child: Child) -> None:
         child.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", child.module, env=child.env,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, limit=1024 * 1024,
-            process_group=0, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            sys.executable,
+            "-m",
+            child.module,
+            env=child.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            limit=1024 * 1024,
+            process_group=0,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         child.started_at = time.monotonic()
         port = child.env.get("PROPHOTO_PREVIEW_METRICS_PORT")
-        self.say(f"started {child.name} (pid {child.proc.pid}, python -m {child.module}"
-                 + (f", metrics port {port})" if port and child.name.startswith("preview") else ")"))
-        child.tasks = [asyncio.create_task(self._pump(child, child.proc)),
-                       asyncio.create_task(self._watch(child, child.proc))]
+        self.say(
+            f"started {child.name} (pid {child.proc.pid}, python -m {child.module}"
+            + (f", metrics port {port})" if port and child.name.startswith("preview") else ")")
+        )
+        child.tasks = [
+            asyncio.create_task(self._pump(child, child.proc)),
+            asyncio.create_task(self._watch(child, child.proc)),
+        ]
 
     async def _pump(self, child: Child, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
@@ -252,13 +295,15 @@ class Supervisor:
             return
         child.fast_failures = child.fast_failures + 1 if uptime < STABLE_AFTER_S else 1
         if child.fast_failures >= GIVE_UP_AFTER:
-            self.say(f"{child.name} died {child.fast_failures} times in a row within "
-                     f"{STABLE_AFTER_S:.0f} s of starting: giving up, stopping everything")
+            self.say(
+                f"{child.name} died {child.fast_failures} times in a row within "
+                f"{STABLE_AFTER_S:.0f} s of starting: giving up, stopping everything"
+            )
             self.exit_code = 1
             self.stopping.set()
             return
-        delay = min(MAX_BACKOFF_S, 2.0 ** (child.fast_failures - 1))
-        self.say(f"restarting {child.name} in {delay:.0f} s")
+        delay = min(MAX_BACKOFF_S, self.backoff_s * 2.0 ** (child.fast_failures - 1))
+        self.say(f"restarting {child.name} in {delay:g} s")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), delay)
         if not self.stopping.is_set():
@@ -274,7 +319,8 @@ class Supervisor:
                 [asyncio.ensure_future(w) for w in waits], timeout=self.stop_timeout
             )
             if pending:
-                self.say(f"{len(pending)} service(s) still running after {self.stop_timeout:.0f} s: killing")
+                late = len(pending)
+                self.say(f"{late} service(s) still up after {self.stop_timeout:.0f} s: killing")
         for child in self.children:  # leaders and anything they left behind in their group
             self._signal_group(child, signal.SIGKILL)
         for child in self.children:
@@ -293,14 +339,17 @@ class Supervisor:
             os.killpg(child.proc.pid, sig)
 
     async def _banner(self, settings: Settings) -> None:
-        host = "127.0.0.1" if settings.upload_host in ("0.0.0.0", "::", "") else settings.upload_host  # noqa: S104
+        wildcard = settings.upload_host in ("0.0.0.0", "::", "")  # noqa: S104
+        host = "127.0.0.1" if wildcard else settings.upload_host
         upload_url = f"http://{host}:{settings.upload_port}"
         if any(c.name == "upload" for c in self.children):
             ready = await _wait_http(f"{upload_url}/healthz", 60.0, self.stopping)
             if self.stopping.is_set():
                 return
-            self.say(f"upload API  {upload_url}  (OpenAPI {upload_url}/docs)"
-                     + ("" if ready else "  [not answering /healthz yet]"))
+            self.say(
+                f"upload API  {upload_url}  (OpenAPI {upload_url}/docs)"
+                + ("" if ready else "  [not answering /healthz yet]")
+            )
         if any(c.name == "tracing" for c in self.children):
             self.say(f"debug page  http://127.0.0.1:{settings.tracing_port}/admin/ingest-traces")
         tokens = settings.tokens()
@@ -311,8 +360,8 @@ class Supervisor:
         self.say("Ctrl-C stops everything")
 
 
-async def _wait_http(url: str, timeout: float, stop: asyncio.Event) -> bool:
-    deadline = time.monotonic() + timeout
+async def _wait_http(url: str, within_s: float, stop: asyncio.Event) -> bool:
+    deadline = time.monotonic() + within_s
     async with httpx.AsyncClient(timeout=2.0) as client:
         while time.monotonic() < deadline and not stop.is_set():
             with contextlib.suppress(httpx.HTTPError):

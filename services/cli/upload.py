@@ -48,8 +48,10 @@ def collect(paths: Iterable[Path], recursive: bool) -> list[Path]:
             if not recursive:
                 raise CliError(f"{path} is a folder: add --recursive to upload what is inside")
             found.extend(
-                p for p in sorted(path.rglob("*"))
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                p
+                for p in sorted(path.rglob("*"))
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
         elif path.is_file():
             found.append(path)
@@ -122,7 +124,9 @@ async def upload_one(api: Api, outcome: Outcome, on_bytes: Callable[[int], None]
 def record(outcome: Outcome, response: httpx.Response) -> None:
     if response.status_code in (200, 201):
         body: dict[str, Any] = response.json()
-        outcome.result = "duplicate" if body.get("duplicate") or response.status_code == 200 else "created"
+        outcome.result = (
+            "duplicate" if body.get("duplicate") or response.status_code == 200 else "created"
+        )
         outcome.uuid = str(body.get("uuid"))
         outcome.status = body.get("status")
         if outcome.result == "duplicate":
@@ -136,8 +140,11 @@ def record(outcome: Outcome, response: httpx.Response) -> None:
 
 
 async def upload_all(
-    api: Api, outcomes: list[Outcome], concurrency: int,
-    on_bytes: Callable[[int], None], on_file: Callable[[Outcome], None],
+    api: Api,
+    outcomes: list[Outcome],
+    concurrency: int,
+    on_bytes: Callable[[int], None],
+    on_file: Callable[[Outcome], None],
 ) -> None:
     queue: asyncio.Queue[Outcome] = asyncio.Queue()
     for outcome in outcomes:
@@ -152,15 +159,15 @@ async def upload_all(
     await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(outcomes))))))
 
 
-async def follow(api: Api, uuid: str, timeout: float) -> tuple[str, str | None]:
+async def follow(api: Api, uuid: str, within_s: float) -> tuple[str, str | None]:
     """Wait for the preview of `uuid` to be ready or failed, over the SSE stream.
 
     The stream is opened first and the current state read second, so a status
     change between the upload answer and the subscription cannot be missed.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within_s):
             while True:
                 async with api.events(uuid) as events:
                     current = await api.get_proxy(uuid)
@@ -177,11 +184,14 @@ async def follow(api: Api, uuid: str, timeout: float) -> tuple[str, str | None]:
                 await asyncio.sleep(1)
     except TimeoutError:
         pass
-    return "timeout", f"no final preview status after {timeout:.0f} s"
+    return "timeout", f"no final preview status after {within_s:.0f} s"
 
 
 async def follow_all(
-    api: Api, outcomes: list[Outcome], timeout: float, concurrency: int,
+    api: Api,
+    outcomes: list[Outcome],
+    within_s: float,
+    concurrency: int,
     on_done: Callable[[Outcome], None],
 ) -> None:
     gate = asyncio.Semaphore(max(1, concurrency))
@@ -190,7 +200,7 @@ async def follow_all(
         assert outcome.uuid is not None
         async with gate:
             try:
-                status, error = await follow(api, outcome.uuid, timeout)
+                status, error = await follow(api, outcome.uuid, within_s)
             except CliError as exc:
                 status, error = "unknown", str(exc)
         outcome.status = status
