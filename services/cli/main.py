@@ -38,7 +38,7 @@ app.add_typer(failed_app, name="failed")
 
 # server text is never rich markup; error lines are never wrapped (one line, greppable)
 out = Console(highlight=False, markup=False)
-err = Console(stderr=True, highlight=False, markup=False)
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -70,6 +70,8 @@ def main(
     if not url.startswith(("http://", "https://")):
         err.print(f"error: --url must start with http:// or https:// (got {url!r})")
         raise typer.Exit(1)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out.width = 160  # piped output: whole rows beat folded cells
     ctx.obj = Target(
         url=url, token=token or DEV_TOKEN, timeout=timeout, token_is_default=token is None
     )

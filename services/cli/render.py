@@ -26,6 +26,14 @@ STATUS_STYLE = {
 MAX_OK_ROWS = 50
 
 
+def _columns(table: Table, *names: str) -> None:
+    for name in names:
+        if name == "uuid":  # copied into the next command: never folded
+            table.add_column(name, no_wrap=True, min_width=36)
+        else:
+            table.add_column(name, overflow="fold")
+
+
 def _t(value: Any, style: str = "") -> Text:
     return Text("" if value is None else str(value), style=style)
 
@@ -38,8 +46,7 @@ def upload_summary(console: Console, outcomes: list[Outcome], waited: bool) -> N
     # every problem is listed; successful rows only while the table stays readable
     show_ok = len(outcomes) <= MAX_OK_ROWS
     table = Table(title="upload summary", title_justify="left")
-    for column in ("file", "result", "uuid", "preview", "size", "reason"):
-        table.add_column(column, overflow="fold")
+    _columns(table, "file", "result", "uuid", "preview", "size", "reason")
     hidden = 0
     for o in outcomes:
         failed_preview = waited and o.uploaded and o.status != "ready"
@@ -81,8 +88,7 @@ def proxy_table(console: Console, items: list[dict[str, Any]], more: bool) -> No
         console.print("no proxies")
         return
     table = Table()
-    for column in ("uuid", "name", "preview", "ingest", "size", "uploaded", "error"):
-        table.add_column(column, overflow="fold")
+    _columns(table, "uuid", "name", "preview", "ingest", "size", "uploaded", "error")
     for p in items:
         table.add_row(
             _t(p.get("uuid")),
@@ -116,8 +122,7 @@ def proxy_detail(console: Console, proxy: dict[str, Any]) -> None:
 
 def ingest_table(console: Console, results: list[dict[str, Any]]) -> None:
     table = Table()
-    for column in ("uuid", "status", "reason"):
-        table.add_column(column, overflow="fold")
+    _columns(table, "uuid", "status", "reason")
     for r in results:
         table.add_row(_t(r.get("uuid")), _status(r.get("status")), _t(r.get("reason")))
     console.print(table)
@@ -130,8 +135,7 @@ def failed_table(console: Console, items: list[dict[str, Any]]) -> None:
         console.print("no parked jobs")
         return
     table = Table()
-    for column in ("queue", "uuid", "reason", "error", "parked at", "attempt"):
-        table.add_column(column, overflow="fold")
+    _columns(table, "queue", "uuid", "reason", "error", "parked at", "attempt")
     for i in items:
         table.add_row(
             _t(i.get("queue")),

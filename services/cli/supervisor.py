@@ -111,6 +111,7 @@ class Child:
     module: str
     env: dict[str, str]
     colour: str
+    args: list[str] = field(default_factory=list)
     proc: asyncio.subprocess.Process | None = None
     started_at: float = 0.0
     fast_failures: int = 0
@@ -253,6 +254,7 @@ class Supervisor:
             sys.executable,
             "-m",
             child.module,
+            *child.args,
             env=child.env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,

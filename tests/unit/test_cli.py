@@ -1,0 +1,256 @@
+"""The CLI against a fake server (httpx.MockTransport): arguments, output, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid as uuidlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from services.cli import client
+from services.cli.main import app
+from services.cli.upload import collect, filename_header
+from tests.fixtures.cli import free_ports
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Handler], list[httpx.Request]]]:
+    """Install a fake server; returns the list of requests it saw."""
+
+    def install(handler: Handler) -> list[httpx.Request]:
+        seen: list[httpx.Request] = []
+
+        def record(request: httpx.Request) -> httpx.Response:
+            request.read()
+            seen.append(request)
+            return handler(request)
+
+        monkeypatch.setattr(client, "TRANSPORT", httpx.MockTransport(record))
+        return seen
+
+    yield install
+
+
+def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> httpx.Response:
+    body = {"type": "about:blank", "title": title, "status": status, **extra}
+    if detail:
+        body["detail"] = detail
+    return httpx.Response(status, json=body, headers={"content-type": "application/problem+json"})
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Any:
+    return CliRunner().invoke(app, list(args), env={"PROPHOTO_TOKEN": "tok", **(env or {})})
+
+
+def one_error_line(result: Any) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_connection_refused_is_one_line_and_exit_code_1() -> None:
+    (port,) = free_ports(1)
+    result = run("--url", f"http://127.0.0.1:{port}", "status")
+    assert result.exit_code == 1
+    line = one_error_line(result)
+    assert line.startswith("error: cannot connect to")
+    assert "connection refused" in line
+
+
+def test_a_wrong_token_says_which_setting_to_fix(server: Any) -> None:
+    server(lambda r: problem(401, "Invalid token", "the bearer token is not known"))
+    result = run("status")
+    assert result.exit_code == 1
+    assert one_error_line(result) == (
+        "error: 401 Invalid token: the bearer token is not known (set --token or PROPHOTO_TOKEN)"
+    )
+
+
+def test_without_a_token_the_development_token_is_sent_and_named_on_401(server: Any) -> None:
+    seen = server(lambda r: problem(401, "Invalid token"))
+    result = CliRunner().invoke(app, ["status"], env={"PROPHOTO_TOKEN": None})
+    assert seen[0].headers["authorization"] == "Bearer dev-token"
+    assert "the development token was tried" in one_error_line(result)
+
+
+def test_a_problem_body_is_rendered_with_its_title_detail_and_first_error(server: Any) -> None:
+    server(lambda r: problem(422, "Invalid request", "the request does not match the API",
+                             errors=[{"loc": ["query", "status"], "msg": "bad value"}]))
+    result = run("status", "--status", "nonsense")
+    assert one_error_line(result) == (
+        "error: 422 Invalid request: the request does not match the API (query.status: bad value)"
+    )
+
+
+def test_a_non_json_gateway_error_is_still_one_line(server: Any) -> None:
+    server(lambda r: httpx.Response(502, text="<html>bad gateway</html>"))
+    result = run("failed", "list")
+    assert result.exit_code == 1
+    assert one_error_line(result) == "error: 502 Bad Gateway"
+
+
+def test_a_url_without_scheme_is_refused_before_any_request() -> None:
+    result = run("--url", "localhost:8080", "status")
+    assert result.exit_code == 1
+    assert "must start with http://" in one_error_line(result)
+
+
+def test_collect_walks_folders_only_when_recursive_and_skips_hidden_files(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "one.jpg").write_bytes(b"1")
+    (tmp_path / "a" / ".DS_Store").write_bytes(b"x")
+    (tmp_path / "a" / ".hidden").mkdir()
+    (tmp_path / "a" / ".hidden" / "two.jpg").write_bytes(b"2")
+    (tmp_path / "three.jpg").write_bytes(b"3")
+    found = collect([tmp_path / "a", tmp_path / "three.jpg"], recursive=True)
+    assert found == [tmp_path / "a" / "one.jpg", tmp_path / "three.jpg"]
+    with pytest.raises(client.CliError, match="--recursive"):
+        collect([tmp_path / "a"], recursive=False)
+    with pytest.raises(client.CliError, match="no such file"):
+        collect([tmp_path / "missing.jpg"], recursive=False)
+
+
+def test_non_ascii_filenames_travel_as_rfc8187_in_x_filename() -> None:
+    assert filename_header("IMG_1.jpg") == "IMG_1.jpg"
+    assert filename_header("été 1.jpg") == "UTF-8''%C3%A9t%C3%A9%201.jpg"
+
+
+def upload_server(known: dict[str, str]) -> Handler:
+    """Fake upload API: JPEG bytes are created, known hashes are duplicates, the rest 415."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/proxies":
+            return httpx.Response(200, json={"items": [], "next_cursor": None})
+        assert request.url.path == "/v1/uploads"
+        digest = request.headers["x-content-sha256"]
+        name = request.headers["x-filename"]
+        if digest in known:
+            return httpx.Response(200, json={"uuid": known[digest], "status": "ready",
+                                             "duplicate": True, "original_name": name})
+        if not request.content.startswith(b"\xff\xd8"):
+            return problem(415, "Unsupported type", "text/plain is not a supported image")
+        assert hashlib.sha256(request.content).hexdigest() == digest
+        assert int(request.headers["content-length"]) == len(request.content)
+        return httpx.Response(201, json={"uuid": str(uuidlib.uuid4()), "status": "pending",
+                                         "duplicate": False, "original_name": name})
+
+    return handle
+
+
+def test_upload_reports_created_duplicate_and_rejected_files_with_reasons(
+    server: Any, tmp_path: Path
+) -> None:
+    new = tmp_path / "new.jpg"
+    new.write_bytes(b"\xff\xd8\xff" + b"x" * 300_000)
+    dup = tmp_path / "dup.jpg"
+    dup.write_bytes(b"\xff\xd8\xffdup")
+    text = tmp_path / "notes.jpg"
+    text.write_bytes(b"just text")
+    dup_uuid = str(uuidlib.uuid4())
+    seen = server(upload_server({hashlib.sha256(dup.read_bytes()).hexdigest(): dup_uuid}))
+
+    result = run("upload", str(new), str(dup), str(text), "--concurrency", "2")
+
+    assert result.exit_code == 1  # one file did not upload
+    table = result.stdout
+    assert "created" in table and "duplicate" in table and "rejected" in table
+    assert dup_uuid in table
+    assert "415 Unsupported type: text/plain is not a supported image" in table
+    assert "3 file(s): 1 created, 1 duplicate, 1 rejected" in table
+    assert one_error_line(_only_last_stderr_line(result)) == \
+        "error: 1 of 3 file(s) did not upload (reasons above)"
+    uploads = [r for r in seen if r.url.path == "/v1/uploads"]
+    assert {r.headers["x-filename"] for r in uploads} == {"new.jpg", "dup.jpg", "notes.jpg"}
+    assert all(r.headers["authorization"] == "Bearer tok" for r in uploads)
+
+
+def _only_last_stderr_line(result: Any) -> Any:
+    class Last:
+        stdout = ""
+        stderr = [line for line in result.stderr.splitlines() if line.strip()][-1]
+    return Last
+
+
+def test_upload_of_a_folder_without_recursive_fails_with_a_hint(tmp_path: Path) -> None:
+    result = run("upload", str(tmp_path))
+    assert result.exit_code == 1
+    assert "add --recursive" in one_error_line(result)
+
+
+def test_status_of_one_proxy_shows_its_fields(server: Any) -> None:
+    uid = str(uuidlib.uuid4())
+    server(lambda r: httpx.Response(200, json={
+        "uuid": uid, "original_name": "IMG_1.jpg", "preview_status": "failed",
+        "preview_error": "truncated JPEG", "metadata": {"make": "Canon"}}))
+    result = run("status", uid)
+    assert result.exit_code == 0
+    assert "truncated JPEG" in result.stdout and "metadata.make" in result.stdout
+
+
+def test_status_without_uuid_lists_proxies_with_the_status_filter(server: Any) -> None:
+    seen = server(lambda r: httpx.Response(200, json={"items": [
+        {"uuid": "u-1", "original_name": "a.jpg", "preview_status": "ready", "size": 10}],
+        "next_cursor": "abc"}))
+    result = run("status", "--status", "ready", "--limit", "5")
+    assert result.exit_code == 0
+    assert seen[0].url.params["status"] == "ready" and seen[0].url.params["limit"] == "5"
+    assert "a.jpg" in result.stdout and "more proxies exist" in result.stdout
+
+
+def test_ingest_needs_uuids_or_all_ready_but_not_both() -> None:
+    assert "give UUIDs or --all-ready" in one_error_line(run("ingest"))
+    assert run("ingest", "u-1", "--all-ready").exit_code == 1
+
+
+def test_ingest_all_ready_pages_through_ready_proxies_and_reports_refusals(server: Any) -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/proxies":
+            assert request.url.params["status"] == "ready"
+            if "cursor" not in request.url.params:
+                return httpx.Response(200, json={"items": [{"uuid": "u-1"}], "next_cursor": "c1"})
+            return httpx.Response(200, json={"items": [{"uuid": "u-2"}], "next_cursor": None})
+        assert json.loads(request.content) == {"uuids": ["u-1", "u-2"]}
+        return httpx.Response(202, json={"results": [
+            {"uuid": "u-1", "status": "queued", "reason": None},
+            {"uuid": "u-2", "status": "refused", "reason": "preview is not ready"}]})
+
+    server(handle)
+    result = run("ingest", "--all-ready")
+    assert result.exit_code == 1
+    assert "preview is not ready" in result.stdout
+    assert "1 of 2 proxies were refused" in result.stderr
+
+
+def test_failed_list_shows_parked_jobs_for_the_chosen_queue(server: Any) -> None:
+    seen = server(lambda r: httpx.Response(200, json={"items": [
+        {"queue": "ingest-preview", "uuid": "u-9", "reason": "permanent", "error": "bad JPEG",
+         "parked_at": "2026-01-01T00:00:00Z", "attempt": 3}]}))
+    result = run("failed", "list", "--queue", "preview")
+    assert result.exit_code == 0
+    assert seen[0].url.params["queue"] == "preview"
+    assert "bad JPEG" in result.stdout and "1 parked job(s)" in result.stdout
+
+
+def test_failed_replay_sends_the_uuids_and_reports_how_many_went_back(server: Any) -> None:
+    seen = server(lambda r: httpx.Response(200, json={"replayed": 1}))
+    result = run("failed", "replay", "u-1", "u-2")
+    assert json.loads(seen[0].content) == {"uuids": ["u-1", "u-2"]}
+    assert "replayed 1 parked job(s)" in result.stdout
+    assert result.exit_code == 1  # one of the two had nothing parked
+    assert "1 of the given proxies had no parked job" in result.stderr
+
+
+def test_failed_replay_without_uuids_replays_everything_of_the_user(server: Any) -> None:
+    seen = server(lambda r: httpx.Response(200, json={"replayed": 4}))
+    result = run("failed", "replay")
+    assert result.exit_code == 0
+    assert json.loads(seen[0].content) == {}
