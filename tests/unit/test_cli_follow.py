@@ -46,7 +46,9 @@ def _server(monkeypatch: pytest.MonkeyPatch, current: str, stream: list[dict[str
     monkeypatch.setattr(client, "TRANSPORT", httpx.MockTransport(handle))
 
 
-async def test_follow_returns_at_the_first_final_preview_event(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_follow_returns_at_the_first_final_preview_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     _server(monkeypatch, "pending", [
         {"uuid": "u", "field": "preview", "status": "processing"},
         {"uuid": "u", "field": "enhancement", "status": "failed", "error": "not mine"},
