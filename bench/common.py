@@ -1,0 +1,173 @@
+"""Helpers shared by the benchmarks: test photos, percentiles, a stack in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+CACHE = REPO / "bench" / "cache"
+RESULTS = REPO / "bench" / "results"
+CORPUS = Path(os.environ.get("PROPHOTO_CORPUS", REPO.parent / "shared" / "corpus"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    if not samples:
+        return {"n": 0}
+    ordered = sorted(samples)
+
+    def pick(p: float) -> float:
+        k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+        return ordered[k]
+
+    return {"n": len(ordered), "p50": pick(50), "p95": pick(95), "p99": pick(99),
+            "mean": statistics.fmean(ordered)}
+
+
+def photo(megapixels: float, target_bytes: int | None = None, name: str | None = None) -> Path:
+    """A realistic JPEG (smooth gradients + texture + EXIF), generated once and cached."""
+    import pyvips
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    label = name or f"{megapixels:g}mp" + (f"-{target_bytes // 1_000_000}mb" if target_bytes else "")
+    path = CACHE / f"{label}.jpg"
+    if path.exists():
+        return path
+    width = int((megapixels * 1e6 * 3 / 2) ** 0.5)
+    height = int(width * 2 / 3)
+    xy = pyvips.Image.xyz(width, height)
+    x, y = xy[0], xy[1]
+    r = (x * 255 / width)
+    g = (y * 255 / height)
+    b = ((x + y) * 127 / (width + height) + 64)
+    base = r.bandjoin([g, b])
+    texture = pyvips.Image.gaussnoise(width, height, sigma=24, mean=0)
+    img = (base + texture.bandjoin([texture, texture])).cast("uchar")
+    img = img.copy()
+    img.set_type(pyvips.GValue.gstr_type, "exif-ifd0-Make", "Canon (Canon, ASCII, 6 components, 6 bytes)")
+    quality = 92
+    data = img.jpegsave_buffer(Q=quality)
+    if target_bytes:
+        # tune quality so the file is close to the asked size
+        for _ in range(6):
+            if abs(len(data) - target_bytes) < target_bytes * 0.1:
+                break
+            quality = max(40, min(100, int(quality * (target_bytes / len(data)) ** 0.35)))
+            data = img.jpegsave_buffer(Q=quality)
+    path.write_bytes(data)
+    _add_exif(path)
+    return path
+
+
+def _add_exif(path: Path) -> None:
+    try:
+        subprocess.run(
+            ["exiftool", "-q", "-overwrite_original", "-Make=Canon", "-Model=Canon EOS R5",
+             "-DateTimeOriginal=2025:01:17 10:20:30", "-Orientation#=1", str(path)],
+            check=True, capture_output=True, timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        pass
+
+
+def unique_copy(data: bytes) -> bytes:
+    """The same photo with different bytes (trailing data after EOI), so it is not a duplicate."""
+    return data + uuid.uuid4().bytes
+
+
+@dataclass
+class Stack:
+    """Services of the pipeline as child processes with their own queue names."""
+
+    env: dict[str, str]
+    procs: dict[str, list[subprocess.Popen[bytes]]] = field(default_factory=dict)
+    log_dir: Path = field(default_factory=lambda: CACHE / "logs")
+
+    def start(self, service: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        n = len(self.procs.get(service, []))
+        log = open(self.log_dir / f"{service}-{n}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen([sys.executable, "-m", f"services.{service}"], cwd=REPO,
+                                env=self.env | (extra_env or {}), stdout=log, stderr=subprocess.STDOUT)
+        self.procs.setdefault(service, []).append(proc)
+        return proc
+
+    def stop(self, service: str | None = None) -> None:
+        names = [service] if service else list(self.procs)
+        for name in names:
+            for p in self.procs.get(name, []):
+                if p.poll() is None:
+                    p.terminate()
+            for p in self.procs.get(name, []):
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            self.procs[name] = []
+
+
+def bench_env(tag: str, **overrides: str) -> dict[str, str]:
+    prefix = f"bench{tag}{uuid.uuid4().hex[:6]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROPHOTO_")}
+    env.update({
+        "PYTHONPATH": str(REPO),
+        "PROPHOTO_ENV": "test",
+        "PROPHOTO_API_TOKENS": "bench-token=bench",
+        "PROPHOTO_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/prophoto_bench",
+        "PROPHOTO_TEMP_STORE": f"file://{CACHE / 'store' / prefix}",
+        "PROPHOTO_FINAL_STORE": f"file://{CACHE / 'store' / prefix}",
+        "PROPHOTO_EXCHANGE": prefix,
+        "PROPHOTO_QUEUE_PREVIEW": f"{prefix}-ingest-preview",
+        "PROPHOTO_QUEUE_FINALIZE": f"{prefix}-ingest",
+        "PROPHOTO_QUEUE_ENHANCE": f"{prefix}-ingest-enhance",
+        "PROPHOTO_QUEUE_TRACES": f"{prefix}-ingest-traces",
+        "PROPHOTO_LOG_LEVEL": "WARNING",
+    })
+    env.update(overrides)
+    return env
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def save(name: str, payload: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    payload = {"benchmark": name, "date": stamp, "machine": machine()} | payload
+    path = RESULTS / f"{name}-{stamp}.json"
+    path.write_text(json.dumps(payload, indent=2))
+    (RESULTS / f"{name}-latest.json").write_text(json.dumps(payload, indent=2))
+    return path
+
+
+def machine() -> dict[str, Any]:
+    import platform
+
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}

@@ -1,0 +1,30 @@
+"""`python -m services.upload`: the HTTP API on PROPHOTO_UPLOAD_PORT (8080)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+
+from services.upload.app import create_app
+from shared.settings import DEV_TOKEN, get_settings
+
+
+def main() -> None:
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s upload %(levelname)s %(name)s: %(message)s")
+    try:
+        app = create_app(settings)
+    except ValueError as exc:
+        print(f"upload service refuses to start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    if DEV_TOKEN in settings.tokens():
+        print(f"development token: {DEV_TOKEN}  (Authorization: Bearer {DEV_TOKEN})", flush=True)
+    uvicorn.run(app, host=settings.upload_host, port=settings.upload_port, log_level="warning",
+                access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Wiring of the upload service: resources in the lifespan, routers, metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, make_asgi_app
+
+from services.upload import handlers
+from services.upload.deps import UploadContext
+from services.upload.problems import install_problem_handlers
+from shared.broker import AmqpPublisher
+from shared.db import create_pool
+from shared.exif import AsyncExifTool
+from shared.metrics import UploadMetrics
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+from shared.storage import open_store
+from shared.topology import Topology
+
+log = logging.getLogger(__name__)
+
+#: routers other parts of the pipeline contribute, included when present
+OPTIONAL_ROUTERS = ("services.upload.routes_preview", "services.upload.routes_ingest")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    tokens = settings.tokens()  # refuses to start without tokens outside development
+    registry = CollectorRegistry()
+    metrics = UploadMetrics(registry)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(settings)
+        publisher = AmqpPublisher(settings)
+        try:
+            await publisher.connect(declare=True)
+        except Exception as exc:  # jobs wait in the outbox until the broker is back
+            log.warning("broker unavailable at start-up (%s); jobs will wait in the outbox", exc)
+        temp = open_store(settings.temp_store, settings)
+        final = temp if settings.final_store == settings.temp_store else open_store(
+            settings.final_store, settings)
+        relay = OutboxRelay(pool, publisher, poll_s=settings.outbox_poll_s,
+                            on_pending=metrics.outbox_pending.set)
+        spool_dir = Path(tempfile.mkdtemp(prefix="prophoto-spool-"))
+        ctx = UploadContext(
+            settings=settings, pool=pool, publisher=publisher, topology=Topology(settings),
+            temp_store=temp, final_store=final,
+            exif=AsyncExifTool(settings.exiftool_binary, settings.exiftool_timeout),
+            metrics=metrics, relay=relay, tokens=tokens, extras={"spool_dir": spool_dir},
+        )
+        hub = _event_hub(settings)
+        if hub is not None:
+            ctx.extras["events"] = hub
+            await hub.start()
+        requeue = _optional("services.upload.routes_ingest", "requeue_failed_ingest")
+        if requeue is not None:
+            ctx.extras["requeue_failed_ingest"] = requeue
+        app.state.ctx = ctx
+        relay.start()
+        try:
+            yield
+        finally:
+            await relay.stop()
+            if hub is not None:
+                await hub.stop()
+            await ctx.exif.close()
+            await publisher.close()
+            await pool.close()
+            await temp.close()
+            if final is not temp:
+                await final.close()
+
+    app = FastAPI(
+        title="prophoto-ingest upload API",
+        version="1",
+        summary="Upload originals, follow their previews, confirm what to keep.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(handlers.router)
+    for module in OPTIONAL_ROUTERS:
+        router = _optional(module, "router")
+        if router is not None:
+            app.include_router(router)
+    app.mount("/metrics", make_asgi_app(registry))
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        ctx: UploadContext = app.state.ctx
+        checks = {
+            "database": await _check(ctx.pool.fetchval("SELECT 1")),
+            "broker": await _check(ctx.publisher.ping()),
+            "storage": await _check(ctx.temp_store.ping()),
+        }
+        ok = all(checks.values())
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    return app
+
+
+async def _check(awaitable: object) -> bool:
+    try:
+        return bool(await awaitable)  # type: ignore[misc]
+    except Exception:
+        return False
+
+
+def _optional(module: str, name: str) -> object | None:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None
+        raise
+    return getattr(mod, name, None)
+
+
+def _event_hub(settings: Settings) -> object | None:
+    cls = _optional("services.upload.events", "EventHub")
+    return cls(settings) if cls is not None else None  # type: ignore[operator]

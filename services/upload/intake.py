@@ -1,0 +1,176 @@
+"""Streaming request bodies to a spool file while hashing and counting.
+
+The whole file is never held in memory: chunks go straight to a file on the
+store's own filesystem (so storing it is a rename), the sha256 and size are
+updated as they pass, and the first 64 KiB are kept for type detection.
+Reading stops at the first byte past the size limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import unicodedata
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from services.upload.problems import ProblemError
+from shared.filetype import HEAD_BYTES
+
+MAX_NAME = 200
+
+
+class TooLarge(ProblemError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413, "Upload too large", f"the limit is {limit} bytes (PROPHOTO_MAX_UPLOAD_BYTES)",
+            limit=limit,
+        )
+
+
+@dataclass
+class Spool:
+    path: Path
+    limit: int
+    size: int = 0
+    head: bytearray = field(default_factory=bytearray)
+    _hash: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+    def __post_init__(self) -> None:
+        self._fh = open(self.path, "wb")  # noqa: SIM115 - closed in finish()/discard()
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise TooLarge(self.limit)
+        if len(self.head) < HEAD_BYTES:
+            self.head += chunk[: HEAD_BYTES - len(self.head)]
+        self._hash.update(chunk)
+        self._fh.write(chunk)
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def finish(self) -> None:
+        self._fh.close()
+
+    def discard(self) -> None:
+        self._fh.close()
+        self.path.unlink(missing_ok=True)
+
+
+def clean_filename(raw: str | None) -> str:
+    """A display name safe to store: no directories, controls or leading dots/dashes.
+
+    The name never becomes a storage key by itself (keys are server-chosen);
+    the finalize step sanitizes it again for the final path.
+    """
+    name = unicodedata.normalize("NFC", raw or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C")
+    name = name.strip().lstrip(".-").strip()
+    if len(name) > MAX_NAME:
+        stem, dot, ext = name.rpartition(".")
+        keep = ext if dot and len(ext) <= 10 else ""
+        name = name[: MAX_NAME - len(keep) - 1] + ("." + keep if keep else "")
+    return name or "upload"
+
+
+async def read_raw(stream: AsyncIterator[bytes], spool: Spool) -> None:
+    async for chunk in stream:
+        if chunk:
+            spool.write(chunk)
+
+
+@dataclass
+class _PartState:
+    headers: dict[str, str] = field(default_factory=dict)
+    field_name: bytes = b""
+    field_value: bytes = b""
+    is_file: bool = False
+    filename: str | None = None
+    found: bool = False
+
+
+async def read_multipart(
+    stream: AsyncIterator[bytes], content_type: str, spool: Spool
+) -> str | None:
+    """Stream the `file` part of a multipart body into the spool; returns its filename.
+
+    Other parts are ignored (bounded). Raises a 400 problem when there is no
+    `file` part.
+    """
+    _, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise ProblemError(400, "Malformed multipart body", "the Content-Type has no boundary")
+    st = _PartState()
+    other_bytes = 0
+
+    def on_part_begin() -> None:
+        st.headers = {}
+        st.is_file = False
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        st.field_name += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        st.field_value += data[start:end]
+
+    def on_header_end() -> None:
+        st.headers[st.field_name.decode("latin-1").lower()] = st.field_value.decode("utf-8", "replace")
+        st.field_name = b""
+        st.field_value = b""
+
+    def on_headers_finished() -> None:
+        _, disp = parse_options_header(st.headers.get("content-disposition", ""))
+        name = disp.get(b"name", b"").decode("utf-8", "replace")
+        if name == "file" and not st.found:
+            st.is_file = True
+            st.found = True
+            raw = disp.get(b"filename*") or disp.get(b"filename") or b""
+            st.filename = raw.decode("utf-8", "replace")
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        nonlocal other_bytes
+        if st.is_file:
+            spool.write(memoryview(data)[start:end])
+        else:
+            other_bytes += end - start
+            if other_bytes > 64 * 1024:
+                raise ProblemError(400, "Malformed multipart body", "unexpected large non-file part")
+
+    parser = MultipartParser(
+        boundary,
+        {  # type: ignore[arg-type]
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+        },
+    )
+    try:
+        async for chunk in stream:
+            if chunk:
+                parser.write(chunk)
+        parser.finalize()
+    except ProblemError:
+        raise
+    except Exception as exc:  # the parser's own errors
+        raise ProblemError(400, "Malformed multipart body", str(exc)[:200]) from exc
+    if not st.found:
+        raise ProblemError(
+            400, "Missing file field", "send the photo in a multipart field named 'file'"
+        )
+    return st.filename
+
+
+def spool_path(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / f"up-{os.urandom(8).hex()}"

@@ -1,0 +1,82 @@
+"""SQL the upload service runs on `proxy_images`, named for its callers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+PROXY_COLUMNS = """
+    uuid, user_id, original_name, ext, mime, format, size, sha256, temp_key, exif_thumb_key,
+    metadata, preview_status, preview_path, thumbnail_path, preview_width, preview_height,
+    preview_method, preview_degraded, preview_error, enhancement_status, enhancement_error,
+    ingest_status, metadata_error, image_id, uploaded_at, created_at, updated_at
+"""
+
+
+async def find_duplicate(conn: asyncpg.Connection | asyncpg.Pool, user_id: str, sha256: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {PROXY_COLUMNS} FROM proxy_images WHERE user_id = $1 AND sha256 = $2",
+        user_id, sha256,
+    )
+
+
+async def insert_proxy(conn: asyncpg.Connection, values: dict[str, Any]) -> asyncpg.Record | None:
+    """Insert a new proxy; None when the same user uploaded the same bytes concurrently."""
+    return await conn.fetchrow(
+        f"""INSERT INTO proxy_images (uuid, user_id, original_name, ext, mime, format, size, sha256,
+                temp_key, exif_thumb_key, metadata, uploaded_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            ON CONFLICT (user_id, sha256) DO NOTHING
+            RETURNING {PROXY_COLUMNS}""",
+        values["uuid"], values["user_id"], values["original_name"], values["ext"],
+        values["mime"], values["format"], values["size"], values["sha256"], values["temp_key"],
+        values["exif_thumb_key"], values["metadata"], values["uploaded_at"],
+    )
+
+
+async def get_proxy_for_user(pool: asyncpg.Pool, user_id: str, uuid: UUID) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        f"SELECT {PROXY_COLUMNS} FROM proxy_images WHERE uuid = $1 AND user_id = $2", uuid, user_id
+    )
+
+
+async def list_proxies_for_user(
+    pool: asyncpg.Pool, user_id: str, status: str | None, limit: int,
+    after: tuple[datetime, UUID] | None,
+) -> list[asyncpg.Record]:
+    args: list[Any] = [user_id, limit]
+    where = ["user_id = $1"]
+    if status:
+        args.append(status)
+        where.append(f"preview_status = ${len(args)}")
+    if after is not None:
+        args.extend(after)
+        where.append(f"(created_at, uuid) < (${len(args) - 1}, ${len(args)})")
+    return await pool.fetch(
+        f"SELECT {PROXY_COLUMNS} FROM proxy_images WHERE {' AND '.join(where)}"
+        " ORDER BY created_at DESC, uuid DESC LIMIT $2",
+        *args,
+    )
+
+
+async def delete_proxy_for_user(conn: asyncpg.Connection, user_id: str, uuid: UUID) -> asyncpg.Record | None:
+    """Delete unless an ingest is under way; returns the deleted row."""
+    return await conn.fetchrow(
+        f"""DELETE FROM proxy_images WHERE uuid = $1 AND user_id = $2
+              AND (ingest_status IS NULL OR ingest_status = 'failed')
+            RETURNING {PROXY_COLUMNS}""",
+        uuid, user_id,
+    )
+
+
+async def reset_failed_preview(conn: asyncpg.Connection, user_id: str, uuid: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""UPDATE proxy_images SET preview_status = 'pending', preview_error = NULL,
+                   preview_attempts = 0, updated_at = now()
+            WHERE uuid = $1 AND user_id = $2 AND preview_status = 'failed'
+            RETURNING {PROXY_COLUMNS}""",
+        uuid, user_id,
+    )

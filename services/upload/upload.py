@@ -1,0 +1,173 @@
+"""The fast upload: spool, detect, read metadata, record the proxy and its job.
+
+Order matters for "nothing lost, nothing left behind":
+1. the body is spooled and hashed; a rejected upload deletes its spool;
+2. metadata and the EXIF thumbnail are read from the local spool file;
+3. the objects go to the temp store under server-chosen keys;
+4. the proxy row and the outbox row commit in one transaction: from then on
+   the preview job cannot be lost, even if the broker is down;
+5. if the insert loses a race with the same bytes, our objects are removed.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import uuid as uuidlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from services.upload import queries
+from services.upload.deps import UploadContext
+from services.upload.intake import Spool
+from services.upload.problems import ProblemError
+from shared import exif
+from shared.filetype import SUPPORTED_DESCRIPTION, detect
+from shared.messages import GeneratePreview
+from shared.outbox import enqueue
+
+log = logging.getLogger(__name__)
+
+EXIF_THUMB_MAX = 256 * 1024
+INLINE_THUMB_MAX = 48 * 1024
+
+
+@dataclass
+class UploadResult:
+    created: bool
+    proxy: asyncpg.Record
+    thumbnail_inline: str | None = None
+
+
+def temp_key(uuid: uuidlib.UUID, ext: str) -> str:
+    return f"ingest-temp/{uuid}.{ext}"
+
+
+def exif_thumb_key(uuid: uuidlib.UUID) -> str:
+    return f"ingest-temp/exif-thumbs/{uuid}.jpg"
+
+
+def _is_jpeg(data: bytes) -> bool:
+    return data[:3] == b"\xff\xd8\xff"
+
+
+async def accept(
+    ctx: UploadContext, user_id: str, spool: Spool, original_name: str, claimed_sha256: str | None
+) -> UploadResult:
+    """Turn a complete spool into a proxy. The spool is always consumed or removed."""
+    try:
+        return await _accept(ctx, user_id, spool, original_name, claimed_sha256)
+    finally:
+        spool.path.unlink(missing_ok=True)
+
+
+async def _accept(
+    ctx: UploadContext, user_id: str, spool: Spool, original_name: str, claimed_sha256: str | None
+) -> UploadResult:
+    if spool.size == 0:
+        raise ProblemError(400, "Empty upload", "the body has no bytes")
+    if claimed_sha256 and claimed_sha256.lower() != spool.sha256:
+        raise ProblemError(
+            400, "Checksum mismatch", "X-Content-SHA256 does not match the bytes received",
+            sha256=spool.sha256,
+        )
+    ftype = detect(bytes(spool.head))
+    if ftype is None:
+        raise ProblemError(
+            415, "Unsupported media type",
+            f"the bytes are not a supported photo format. {SUPPORTED_DESCRIPTION}",
+        )
+
+    existing = await queries.find_duplicate(ctx.pool, user_id, spool.sha256)
+    if existing is not None:
+        return UploadResult(False, existing)
+
+    uuid = uuidlib.uuid4()
+    meta = await _read_metadata(ctx, spool.path)
+    thumb = await _exif_thumbnail(ctx, spool.path)
+
+    key = temp_key(uuid, ftype.ext)
+    thumb_key = exif_thumb_key(uuid) if thumb else None
+    if thumb_key and thumb:
+        await ctx.temp_store.put_bytes(thumb_key, thumb, "image/jpeg")
+    try:
+        await ctx.temp_store.put_file(key, spool.path, ftype.mime, move=True)
+        now = datetime.now(UTC)
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            row = await queries.insert_proxy(conn, {
+                "uuid": uuid, "user_id": user_id, "original_name": original_name,
+                "ext": ftype.ext, "mime": ftype.mime, "format": ftype.format,
+                "size": spool.size, "sha256": spool.sha256, "temp_key": key,
+                "exif_thumb_key": thumb_key, "metadata": meta, "uploaded_at": now,
+            })
+            if row is not None:
+                await enqueue(
+                    conn, ctx.topology, ctx.settings.queue_preview,
+                    GeneratePreview(uuid=uuid, user_id=user_id, uploaded_at=now),
+                )
+    except BaseException:
+        await _remove(ctx, key, thumb_key)
+        raise
+    if row is None:  # lost a race with the same bytes from the same user
+        await _remove(ctx, key, thumb_key)
+        existing = await queries.find_duplicate(ctx.pool, user_id, spool.sha256)
+        if existing is None:
+            raise ProblemError(409, "Conflict", "a concurrent upload of the same bytes was removed")
+        return UploadResult(False, existing)
+    ctx.relay.wake()
+    inline = None
+    if thumb and len(thumb) <= INLINE_THUMB_MAX:
+        inline = "data:image/jpeg;base64," + base64.b64encode(thumb).decode()
+    return UploadResult(True, row, inline)
+
+
+async def _read_metadata(ctx: UploadContext, path: Path) -> dict[str, Any]:
+    try:
+        meta = await ctx.exif.read(path, fast=True)
+    except Exception as exc:  # metadata is a nicety at this stage, never a reason to refuse
+        log.warning("fast metadata read failed: %s", exc)
+        return {"_error": str(exc)[:200]}
+    meta = {k: v for k, v in meta.items() if k not in ("SourceFile", "Directory", "FileName")}
+    return _jsonb_safe(meta)
+
+
+def _jsonb_safe(value: Any) -> Any:
+    """PostgreSQL's jsonb refuses NUL characters, which hostile EXIF may carry."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {str(k).replace("\x00", ""): _jsonb_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonb_safe(v) for v in value]
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value
+
+
+async def _exif_thumbnail(ctx: UploadContext, path: Path) -> bytes | None:
+    try:
+        data = await ctx.exif.extract_binary(path, "ThumbnailImage", max_bytes=EXIF_THUMB_MAX)
+    except Exception as exc:
+        log.info("no EXIF thumbnail: %s", exc)
+        return None
+    return data if data and _is_jpeg(data) else None
+
+
+async def _remove(ctx: UploadContext, *keys: str | None) -> None:
+    for k in keys:
+        if k:
+            try:
+                await ctx.temp_store.delete(k)
+            except Exception:
+                log.exception("could not remove %s", k)
+
+
+def summary(meta: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return exif.summarize(meta)
+    except Exception:
+        return {}
