@@ -70,8 +70,8 @@ def main(
     if not url.startswith(("http://", "https://")):
         err.print(f"error: --url must start with http:// or https:// (got {url!r})")
         raise typer.Exit(1)
-    if not out.is_terminal and "COLUMNS" not in os.environ:
-        out.width = 160  # piped output: whole rows beat folded cells
+    if not out.is_terminal:  # piped output: whole rows beat folded cells
+        out.width = int(os.environ.get("COLUMNS", "160"))
     ctx.obj = Target(
         url=url, token=token or DEV_TOKEN, timeout=timeout, token_is_default=token is None
     )

@@ -158,7 +158,8 @@ def test_upload_reports_created_duplicate_and_rejected_files_with_reasons(
     dup_uuid = str(uuidlib.uuid4())
     seen = server(upload_server({hashlib.sha256(dup.read_bytes()).hexdigest(): dup_uuid}))
 
-    result = run("upload", str(new), str(dup), str(text), "--concurrency", "2")
+    result = run("upload", str(new), str(dup), str(text), "--concurrency", "2",
+                 env={"COLUMNS": "400"})
 
     assert result.exit_code == 1  # one file did not upload
     table = result.stdout
