@@ -113,7 +113,7 @@ def test_start_order_points_at_services_that_exist_with_the_right_conditions(
             condition = rule["condition"]
             if condition == "service_healthy":
                 check = services[target].get("healthcheck", {})
-                assert check.get("test") and not check.get("disable"), f"{target} has no health check"
+                assert check.get("test") and not check.get("disable"), f"{target}: no probe"
             elif condition == "service_completed_successfully":
                 assert services[target].get("restart") == "no", f"{target} is not a one-shot"
             else:
