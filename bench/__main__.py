@@ -1,0 +1,19 @@
+"""`make bench`: the upload benchmark, then the end-to-end pipeline benchmark."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench import pipeline, upload
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smoke run with a few images")
+    args = parser.parse_args()
+    upload.run(quick=args.quick)
+    pipeline.run(quick=args.quick)
+
+
+if __name__ == "__main__":
+    main()

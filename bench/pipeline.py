@@ -1,0 +1,271 @@
+"""End-to-end benchmark: `make bench` (or `python -m bench.pipeline [--quick]`).
+
+Starts its own stack (upload service + preview workers as child processes, on
+the real RabbitMQ, PostgreSQL, file store, ExifTool and libvips) and reports,
+in one run, on the same 24 MP and 45 MP JPEGs (generated once, cached):
+
+- preview throughput with 1 and 2 workers through the real queue and store,
+  and the scaling ratio;
+- each worker's peak RSS;
+- the floor (pyvips or Pillow in-process, whichever is faster) and
+  ImageMagick `convert` making the same two outputs;
+- upload latency alone and while the workers saturate both cores;
+- upload-to-preview-ready latency;
+- a backlog of small jobs draining: the rate of the first and the last thousand.
+Prints a table with ratios and saves JSON under bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import psutil
+
+from bench import floor
+from bench.common import Stack, bench_env, free_port, percentiles, photo, save, unique_copy, wait_http
+
+TOKEN = {"Authorization": "Bearer bench-token"}
+
+
+class RssSampler:
+    def __init__(self, pids: list[int]) -> None:
+        self.procs = [psutil.Process(p) for p in pids]
+        self.peak = {p: 0 for p in pids}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for p in self.procs:
+                try:
+                    self.peak[p.pid] = max(self.peak[p.pid], p.memory_info().rss)
+                except psutil.Error:
+                    pass
+            time.sleep(0.01)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peaks_mb(self) -> list[float]:
+        return [v / 2**20 for v in self.peak.values()]
+
+
+async def upload_all(url: str, bodies: list[tuple[str, bytes]], concurrency: int) -> list[tuple[str, float, float]]:
+    """Upload every body; returns (uuid, seconds, answered_at monotonic)."""
+    out: list[tuple[str, float, float]] = []
+    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+    for item in bodies:
+        queue.put_nowait(item)
+    async with httpx.AsyncClient(base_url=url, headers=TOKEN, timeout=300,
+                                 limits=httpx.Limits(max_connections=concurrency)) as client:
+        async def worker() -> None:
+            while not queue.empty():
+                name, body = queue.get_nowait()
+                started = time.perf_counter()
+                r = await client.post("/v1/uploads", content=body, headers={
+                    "Content-Type": "application/octet-stream", "X-Filename": name})
+                if r.status_code != 201:
+                    raise RuntimeError(f"upload answered {r.status_code}: {r.text[:200]}")
+                out.append((r.json()["uuid"], time.perf_counter() - started, time.monotonic()))
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return out
+
+
+async def wait_ready(db_url: str, uuids: list[str], timeout: float) -> dict[str, float]:
+    """Poll until every proxy is ready (or failed); returns uuid -> monotonic time seen ready."""
+    conn = await asyncpg.connect(db_url)
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while len(seen) < len(uuids):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {len(seen)}/{len(uuids)} previews ready in {timeout} s")
+            rows = await conn.fetch(
+                "SELECT uuid::text, preview_status FROM proxy_images WHERE uuid = ANY($1::uuid[])"
+                " AND preview_status IN ('ready', 'failed')", [u for u in uuids if u not in seen])
+            now = time.monotonic()
+            for r in rows:
+                if r["preview_status"] == "failed":
+                    raise RuntimeError(f"preview {r['uuid']} failed")
+                seen[r["uuid"]] = now
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+    return seen
+
+
+def start_workers(stack: Stack, n: int) -> list[Any]:
+    """Start n preview workers and return once all of them serve their metrics."""
+    ports = [free_port() for _ in range(n)]
+    procs = [stack.start("preview", {"PROPHOTO_PREVIEW_METRICS_PORT": str(p)}) for p in ports]
+    for p in ports:
+        wait_http(f"http://127.0.0.1:{p}/metrics", timeout=60)
+    return procs
+
+
+def throughput(env: dict[str, str], url: str, files: list[Path], workers: int, rounds: int) -> dict[str, Any]:
+    """Queue the jobs first, then start the workers and time the drain."""
+    stack = Stack(env)
+    bodies = [(f.name, unique_copy(f.read_bytes())) for f in files for _ in range(rounds)]
+    uploaded = asyncio.run(upload_all(url, bodies, 4))
+    uuids = [u for u, _, _ in uploaded]
+    procs = start_workers(stack, workers)
+    started = time.monotonic()
+    with RssSampler([p.pid for p in procs]) as rss:
+        asyncio.run(wait_ready(env["PROPHOTO_DATABASE_URL"], uuids, timeout=900))
+    elapsed = time.monotonic() - started
+    stack.stop()
+    return {"workers": workers, "images": len(uuids), "seconds": elapsed,
+            "images_per_s": len(uuids) / elapsed, "peak_rss_mb": rss.peaks_mb()}
+
+
+def small_photo(i: int) -> bytes:
+    from PIL import Image
+
+    img = Image.new("RGB", (640, 480), ((i * 37) % 256, (i * 91) % 256, (i * 13) % 256))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def backlog(env: dict[str, str], url: str, count: int, workers: int) -> dict[str, Any]:
+    """Queue `count` small jobs, then drain them; compare the first and last thousand."""
+    stack = Stack(env)
+    bodies = [(f"small-{i}.jpg", unique_copy(small_photo(i))) for i in range(count)]
+    uploaded = asyncio.run(upload_all(url, bodies, 8))
+    uuids = [u for u, _, _ in uploaded]
+    start_workers(stack, workers)
+    started = time.monotonic()
+    seen = asyncio.run(wait_ready(env["PROPHOTO_DATABASE_URL"], uuids, timeout=3600))
+    stack.stop()
+    times = sorted(t - started for t in seen.values())
+    chunk = min(1000, max(1, count // 5))
+    first = chunk / max(times[chunk - 1], 1e-9)
+    last = chunk / max(times[-1] - times[-chunk - 1] if len(times) > chunk else times[-1], 1e-9)
+    return {"jobs": count, "seconds": times[-1], "first_chunk_per_s": first,
+            "last_chunk_per_s": last, "chunk": chunk, "last_vs_first": last / first}
+
+
+def loaded_uploads(env: dict[str, str], url: str, files: list[Path], samples: int) -> dict[str, Any]:
+    """Upload latency while 2 preview workers saturate the CPU, and upload-to-ready latency."""
+    stack = Stack(env)
+    # a backlog that keeps both workers busy for the whole measurement
+    load = [(f.name, unique_copy(f.read_bytes())) for f in files for _ in range(4)]
+    asyncio.run(upload_all(url, load, 4))
+    start_workers(stack, 2)
+    small = photo(4, 1_000_000, "1mb").read_bytes()
+    bodies = [("loaded.jpg", unique_copy(small)) for _ in range(samples)]
+    uploaded = asyncio.run(upload_all(url, bodies, 1))
+    stack.stop()
+    return {"upload_ms": {k: (v * 1000 if k != "n" else v)
+                          for k, v in percentiles([s for _, s, _ in uploaded]).items()}}
+
+
+def upload_to_ready(env: dict[str, str], url: str, files: list[Path]) -> dict[str, Any]:
+    """With 2 idle workers waiting, the time from each upload's answer to its preview."""
+    stack = Stack(env)
+    start_workers(stack, 2)
+    latencies = []
+    for f in files:
+        uploaded = asyncio.run(upload_all(url, [(f.name, unique_copy(f.read_bytes()))], 1))
+        uuid, _, answered = uploaded[0]
+        ready = asyncio.run(wait_ready(env["PROPHOTO_DATABASE_URL"], [uuid], timeout=120))
+        latencies.append(ready[uuid] - answered)
+    stack.stop()
+    return {"seconds": percentiles(latencies)}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    from shared.migrate import migrate
+    from shared.settings import Settings
+
+    port = free_port()
+    env = bench_env("pipe", PROPHOTO_UPLOAD_PORT=str(port), PROPHOTO_UPLOAD_HOST="127.0.0.1")
+    asyncio.run(migrate(Settings(database_url=env["PROPHOTO_DATABASE_URL"])))
+    files = [photo(24, name="24mp"), photo(45, name="45mp")]
+    rounds = 1 if quick else 4
+    url = f"http://127.0.0.1:{port}"
+    stack = Stack(env)
+    stack.start("upload")
+    result: dict[str, Any] = {"files": [f.name for f in files], "rounds": rounds}
+    try:
+        wait_http(f"{url}/healthz")
+        alone = asyncio.run(upload_all(url, [(f"alone.jpg", unique_copy(
+            photo(4, 1_000_000, "1mb").read_bytes())) for _ in range(4 if quick else 40)], 1))
+        result["upload_alone_ms"] = {k: (v * 1000 if k != "n" else v)
+                                     for k, v in percentiles([s for _, s, _ in alone]).items()}
+        result["one_worker"] = throughput(env, url, files, 1, rounds)
+        result["two_workers"] = throughput(env, url, files, 2, rounds)
+        result["floor"] = floor.measure(files * (1 if quick else 2), with_imagemagick=True)
+        result["upload_loaded"] = loaded_uploads(env, url, files, 4 if quick else 40)
+        result["upload_to_ready"] = upload_to_ready(env, url, files * (1 if quick else 3))
+        result["backlog"] = backlog(env, url, 50 if quick else 5000, 2)
+    finally:
+        stack.stop()
+    one = result["one_worker"]["images_per_s"]
+    result["ratios"] = {
+        "pipeline_vs_floor": one / result["floor"]["floor_per_s"],
+        "pipeline_vs_imagemagick": (one / result["floor"]["imagemagick_per_s"]
+                                    if "imagemagick_per_s" in result["floor"] else None),
+        "two_vs_one_worker": result["two_workers"]["images_per_s"] / one,
+        "backlog_last_vs_first": result["backlog"]["last_vs_first"],
+    }
+    result["targets"] = {"pipeline_vs_floor": 0.9, "pipeline_vs_imagemagick": 4.0,
+                         "two_vs_one_worker": 1.8, "upload_loaded_p99_ms": 150,
+                         "backlog_last_vs_first": 0.9, "worker_peak_rss_mb": 150}
+    report(result)
+    print(f"saved {save('pipeline', result)}")
+    return result
+
+
+def report(r: dict[str, Any]) -> None:
+    def row(name: str, value: str, target: str = "") -> None:
+        print(f"{name:<44}{value:>18}  {target}")
+
+    print(f"{'measure':<44}{'value':>18}  target")
+    row("preview throughput, 1 worker (img/s)", f"{r['one_worker']['images_per_s']:.2f}")
+    row("preview throughput, 2 workers (img/s)", f"{r['two_workers']['images_per_s']:.2f}")
+    row("floor in-process (img/s)", f"{r['floor']['floor_per_s']:.2f}",
+        f"pyvips {r['floor']['pyvips_per_s']:.2f}, Pillow {r['floor']['pillow_per_s']:.2f}")
+    if "imagemagick_per_s" in r["floor"]:
+        row("ImageMagick convert (img/s)", f"{r['floor']['imagemagick_per_s']:.2f}")
+    ratios = r["ratios"]
+    row("pipeline / floor", f"{ratios['pipeline_vs_floor']:.2f}", ">= 0.9")
+    if ratios["pipeline_vs_imagemagick"] is not None:
+        row("pipeline / ImageMagick", f"{ratios['pipeline_vs_imagemagick']:.2f}", ">= 4")
+    row("2 workers / 1 worker", f"{ratios['two_vs_one_worker']:.2f}", ">= 1.8")
+    peaks = r["one_worker"]["peak_rss_mb"] + r["two_workers"]["peak_rss_mb"]
+    row("worker peak RSS (MB)", f"{max(peaks):.0f}", "< 150")
+    a, loaded = r["upload_alone_ms"], r["upload_loaded"]["upload_ms"]
+    row("upload 1 MB p50/p95/p99 alone (ms)", f"{a['p50']:.0f}/{a['p95']:.0f}/{a['p99']:.0f}")
+    row("upload 1 MB p50/p95/p99 under load (ms)",
+        f"{loaded['p50']:.0f}/{loaded['p95']:.0f}/{loaded['p99']:.0f}", "p99 < 150")
+    u = r["upload_to_ready"]["seconds"]
+    row("upload-to-ready p50/p95/p99 (s)", f"{u['p50']:.2f}/{u['p95']:.2f}/{u['p99']:.2f}")
+    b = r["backlog"]
+    row(f"backlog {b['jobs']} jobs: first/last {b['chunk']} (jobs/s)",
+        f"{b['first_chunk_per_s']:.1f}/{b['last_chunk_per_s']:.1f}", "last >= 0.9 x first")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a few images only (smoke run)")
+    run(quick=parser.parse_args().quick)
+
+
+if __name__ == "__main__":
+    main()
