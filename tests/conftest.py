@@ -3,7 +3,6 @@ this machine, with names unique to each test so runs never collide."""
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -101,13 +100,10 @@ def corpus() -> Path:
     return CORPUS
 
 
+
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes a child process see the same `settings`."""
+    """The whole environment for a child process that must see the same `settings`."""
+    from tests.fixtures.cli import settings_env as prophoto_env
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROPHOTO_")}
-    for name, value in settings.model_dump(mode="json").items():
-        if value is None:
-            continue
-        key = f"PROPHOTO_{name.upper()}"
-        env[key] = value if isinstance(value, str) else json.dumps(value)
-    env["PYTHONPATH"] = str(REPO)
-    return env
+    return env | prophoto_env(settings) | {"PYTHONPATH": str(REPO)}
