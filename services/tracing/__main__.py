@@ -1,0 +1,31 @@
+"""`python -m services.tracing`: trace collector, API and debug page on PROPHOTO_TRACING_PORT."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+
+from services.tracing.app import create_app
+from shared.settings import DEV_TOKEN, get_settings
+
+
+def main() -> None:
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s tracing %(levelname)s %(name)s: %(message)s")
+    try:
+        app = create_app(settings)
+    except ValueError as exc:
+        print(f"tracing service refuses to start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    if DEV_TOKEN in settings.tokens():
+        print(f"debug page: http://127.0.0.1:{settings.tracing_port}/admin/ingest-traces"
+              f"?token={DEV_TOKEN}", flush=True)
+    uvicorn.run(app, host="0.0.0.0", port=settings.tracing_port,  # noqa: S104 - a container port
+                log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

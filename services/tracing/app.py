@@ -1,0 +1,129 @@
+"""Wiring of the tracing service: resources and background tasks in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aio_pika
+import httpx
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry, generate_latest, make_asgi_app
+
+from services.tracing import handlers, page
+from services.tracing.consumer import RETENTION_EVERY_S, TraceConsumer, retention_loop
+from services.tracing.exporter import QueueCollector, TraceMetrics
+from services.tracing.handlers import TracingContext
+from services.tracing.queue_status import BrokerProbe, QueueMonitor
+from services.upload.problems import install_problem_handlers
+from shared.broker import AmqpPublisher
+from shared.db import create_pool
+from shared.metrics import JobMetrics
+from shared.settings import Settings
+from shared.topology import Topology
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, consume: bool = True,
+               retention_every_s: float = RETENTION_EVERY_S) -> FastAPI:
+    tokens = settings.tokens()  # refuses to start without tokens outside development
+    registry = CollectorRegistry()
+    own_jobs = CollectorRegistry()  # only JobMetrics: what the monitor reads about this process
+    jobs = JobMetrics(own_jobs)
+    for collector in (jobs.jobs, jobs.duration, jobs.in_progress, jobs.last_started,
+                      jobs.last_finished, jobs.heartbeat):
+        registry.register(collector)
+    trace_metrics = TraceMetrics(registry)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(settings)
+        connection = await aio_pika.connect_robust(settings.amqp_url, timeout=10)
+        channel = await connection.channel()
+        await Topology(settings).declare(channel)
+        await channel.close()
+        publisher = AmqpPublisher(settings)
+        await publisher.connect(declare=False)
+        client = httpx.AsyncClient()
+        probe = BrokerProbe(connection, settings.rabbitmq_management_url, settings.amqp_url, client)
+        monitor = QueueMonitor(
+            settings, probe, client,
+            local_metrics=lambda: generate_latest(own_jobs).decode(),
+        )
+        collector = QueueCollector(monitor)
+        registry.register(collector)
+        app.state.ctx = TracingContext(settings, pool, monitor, tokens)
+        tasks: list[asyncio.Task[None]] = []
+        consumer = TraceConsumer(settings, connection, pool, publisher, jobs, trace_metrics)
+        if consume:
+            tasks.append(asyncio.create_task(consumer.run(), name="trace-consumer"))
+        tasks.append(asyncio.create_task(
+            retention_loop(pool, settings.trace_retention_days, retention_every_s,
+                           trace_metrics.deleted.inc), name="trace-retention"))
+        tasks.append(asyncio.create_task(
+            _monitor_loop(monitor, jobs, settings, tasks[0] if consume else None),
+            name="queue-monitor"))
+        app.state.consumer = consumer
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            registry.unregister(collector)
+            await client.aclose()
+            await publisher.close()
+            await connection.close()
+            await pool.close()
+
+    app = FastAPI(
+        title="prophoto-ingest tracing",
+        version="1",
+        summary="Every attempt of every step, queue health, and the debug page.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(handlers.router)
+    app.include_router(page.router)
+    app.mount("/admin/static", StaticFiles(directory=Path(__file__).parent / "static"),
+              name="static")
+    app.mount("/metrics", make_asgi_app(registry))
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        ctx: TracingContext = app.state.ctx
+        checks = {"database": True, "broker": bool(ctx.monitor.last)}
+        try:
+            await ctx.pool.fetchval("SELECT 1")
+        except Exception:
+            checks["database"] = False
+        ok = all(checks.values())
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    return app
+
+
+async def _monitor_loop(monitor: QueueMonitor, jobs: JobMetrics, settings: Settings,
+                        consumer: asyncio.Task[None] | None) -> None:
+    """Refresh the queue gauges, and this consumer's heartbeat while it is alive."""
+    while True:
+        if consumer is not None and not consumer.done():
+            jobs.heartbeat.labels(settings.queue_traces).set(time.time())
+        elif consumer is not None and consumer.done() and not consumer.cancelled():
+            log.error("the trace consumer stopped: %r", consumer.exception())
+        try:
+            await monitor.snapshot()
+        except Exception:
+            log.warning("queue status poll failed", exc_info=True)
+        await asyncio.sleep(settings.queue_poll_s)

@@ -1,0 +1,184 @@
+"""The batch consumer of the traces queue, and the retention sweeper.
+
+Trace events are small and many, so they are written in batches: take up to
+`trace_batch_size` deliveries (or whatever arrived within `trace_batch_wait_s`),
+insert them in one statement, commit, then ack. A message that is not a
+`TraceEvent` is parked in `<queue>.failed` (confirmed) and acked; it never
+stops the consumer. When the database fails the batch is requeued after a
+pause; the quorum queue's delivery limit ends a loop that never heals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import asyncpg
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from pydantic import ValidationError
+
+from services.tracing import queries
+from shared.broker import Publisher
+from shared.messages import TraceEvent
+from shared.metrics import JobMetrics
+from shared.settings import Settings
+from shared.topology import (
+    PARK_ERROR_HEADER,
+    PARK_REASON_HEADER,
+    PARKED_AT_HEADER,
+    QUEUE_HEADER,
+    Topology,
+)
+
+if TYPE_CHECKING:
+    from services.tracing.exporter import TraceMetrics
+
+log = logging.getLogger(__name__)
+
+DB_RETRY_PAUSE_S = 1.0
+RETENTION_BATCH = 5000
+RETENTION_EVERY_S = 3600.0
+
+
+def event_key(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+class TraceConsumer:
+    def __init__(
+        self, settings: Settings, connection: AbstractRobustConnection, pool: asyncpg.Pool,
+        publisher: Publisher, metrics: JobMetrics, counters: TraceMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topology = Topology(settings)
+        self.queue_name = settings.queue_traces
+        self.connection = connection
+        self.pool = pool
+        self.publisher = publisher
+        self.metrics = metrics
+        self.counters = counters
+        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._channel: AbstractChannel | None = None
+        self.stored = 0
+        self.parked = 0
+
+    async def start(self) -> None:
+        self._channel = await self.connection.channel()
+        await self._channel.set_qos(prefetch_count=self.settings.trace_batch_size)
+        queue = await self._channel.get_queue(self.queue_name, ensure=False)
+        await queue.consume(self._inbox.put)
+
+    async def run(self) -> None:
+        """Forever: one batch at a time."""
+        await self.start()
+        while True:
+            batch = await self.next_batch()
+            try:
+                await self.handle(batch)
+            except Exception:
+                # e.g. the channel closed under us: unacked deliveries return to the queue
+                # and the robust connection re-consumes; stored rows dedupe on event_key
+                log.exception("a batch of %d trace events failed; carrying on", len(batch))
+
+    async def next_batch(self) -> list[AbstractIncomingMessage]:
+        batch = [await self._inbox.get()]
+        deadline = time.monotonic() + self.settings.trace_batch_wait_s
+        while len(batch) < self.settings.trace_batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._inbox.get(), remaining))
+            except TimeoutError:
+                break
+        return batch
+
+    async def handle(self, batch: list[AbstractIncomingMessage]) -> None:
+        self.metrics.started(self.queue_name)
+        started = time.perf_counter()
+        outcome = "success"
+        try:
+            good: list[tuple[AbstractIncomingMessage, str, TraceEvent]] = []
+            for msg in batch:
+                try:
+                    event = TraceEvent.model_validate_json(msg.body)
+                    good.append((msg, event_key(msg.body), event))
+                except ValidationError as exc:
+                    await self._park(msg, exc)
+            if good and not await self._store(good):
+                outcome = "requeued"
+        finally:
+            self.metrics.finished(self.queue_name, outcome, time.perf_counter() - started)
+
+    async def _store(self, good: list[tuple[AbstractIncomingMessage, str, TraceEvent]]) -> bool:
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                added = await queries.store_trace_batch(conn, [(k, e) for _, k, e in good])
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+            log.warning("storing %d traces failed (%s); requeueing after a pause", len(good), exc)
+            await asyncio.sleep(DB_RETRY_PAUSE_S)
+            for msg, _, _ in good:
+                await msg.nack(requeue=True)
+            return False
+        for msg, _, _ in good:
+            await msg.ack()
+        self.stored += added
+        if self.counters is not None:
+            self.counters.stored.inc(added)
+        return True
+
+    async def _park(self, msg: AbstractIncomingMessage, exc: ValidationError) -> None:
+        error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:500]
+        headers = dict(msg.headers or {}) | {
+            PARK_REASON_HEADER: "invalid trace event",
+            PARK_ERROR_HEADER: error or str(exc)[:500],
+            PARKED_AT_HEADER: datetime.now(UTC).isoformat(),
+            QUEUE_HEADER: self.queue_name,
+        }
+        try:
+            await self.publisher.publish(
+                self.topology.failed_exchange, self.queue_name, msg.body,
+                headers=headers, message_id=msg.message_id,
+            )
+        except Exception:
+            log.exception("could not park an invalid trace event; requeueing it")
+            await msg.nack(requeue=True)
+            return
+        self.parked += 1
+        if self.counters is not None:
+            self.counters.parked.inc()
+        log.warning("parked an invalid trace event: %s", error)
+        await msg.ack()
+
+
+async def sweep_old_traces(pool: asyncpg.Pool, retention_days: int,
+                           batch: int = RETENTION_BATCH) -> int:
+    """Delete rows past retention, a small batch per statement. Rows deleted."""
+    cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+    total = 0
+    while True:
+        deleted = await queries.delete_traces_older_than(pool, cutoff, batch)
+        total += deleted
+        if deleted < batch:
+            return total
+        await asyncio.sleep(0)  # let the consumer's inserts interleave
+
+
+async def retention_loop(pool: asyncpg.Pool, retention_days: int,
+                         every_s: float = RETENTION_EVERY_S,
+                         on_deleted: Callable[[int], object] | None = None) -> None:
+    while True:
+        try:
+            deleted = await sweep_old_traces(pool, retention_days)
+            if deleted:
+                if on_deleted is not None:
+                    on_deleted(deleted)
+                log.info("retention removed %d traces older than %d days", deleted, retention_days)
+        except Exception:
+            log.exception("trace retention failed; trying again later")
+        await asyncio.sleep(every_s)

@@ -1,0 +1,114 @@
+"""The JSON API: traces, stats, queue status. Thin: parse, call one function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query, Request
+
+from services.tracing import queries
+from services.tracing.auth import CurrentUser
+from services.tracing.queue_status import QueueMonitor
+from services.upload.problems import ProblemError, responses
+from shared.settings import Settings
+
+router = APIRouter(prefix="/v1")
+DEFAULT_STATS_WINDOW = timedelta(hours=24)
+
+
+@dataclass
+class TracingContext:
+    settings: Settings
+    pool: asyncpg.Pool
+    monitor: QueueMonitor
+    tokens: dict[str, str]
+
+
+def get_ctx(request: Request) -> TracingContext:
+    ctx: TracingContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[TracingContext, Depends(get_ctx)]
+
+
+def trace_json(row: asyncpg.Record) -> dict[str, Any]:
+    out = dict(row)
+    out["uuid"] = str(row["uuid"])
+    out["created_at"] = row["created_at"].isoformat()
+    return out
+
+
+def aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def trace_filter(
+    uuid: UUID | None = None,
+    type: Annotated[str | None, Query(max_length=64)] = None,
+    method: Annotated[str | None, Query(max_length=128)] = None,
+    success: bool | None = None,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+) -> queries.TraceFilter:
+    return queries.TraceFilter(uuid=uuid, trace_type=type or None, method=method or None,
+                               success=success, since=aware(from_), until=aware(to))
+
+
+Filter = Annotated[queries.TraceFilter, Depends(trace_filter)]
+
+
+async def list_traces(ctx: TracingContext, flt: queries.TraceFilter, limit: int,
+                      cursor: str | None) -> dict[str, Any]:
+    try:
+        rows, next_cursor = await queries.page_of_traces(ctx.pool, flt, limit, cursor)
+    except queries.BadCursor as exc:
+        raise ProblemError(400, "Invalid cursor", "use the next_cursor of a previous page") from exc
+    return {"items": [trace_json(r) for r in rows], "next_cursor": next_cursor}
+
+
+@router.get("/traces", responses=responses(400, 401, 422),
+            summary="Trace rows, newest first, keyset-paginated")
+async def traces(
+    ctx: Ctx, _: CurrentUser, flt: Filter,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    return await list_traces(ctx, flt, limit, cursor)
+
+
+async def stats_for(ctx: TracingContext, since: datetime | None,
+                    until: datetime | None) -> dict[str, Any]:
+    until = aware(until) or datetime.now(UTC)
+    since = aware(since) or until - DEFAULT_STATS_WINDOW
+    stats = await queries.stats_between(ctx.pool, since, until)
+    return {"from": since.isoformat(), "to": until.isoformat(), **stats}
+
+
+@router.get("/traces/stats", responses=responses(401, 422),
+            summary="Totals, by type, and p50/p95 duration per method (default: last 24 h)")
+async def traces_stats(
+    ctx: Ctx, _: CurrentUser,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+) -> dict[str, Any]:
+    return await stats_for(ctx, from_, to)
+
+
+@router.get("/traces/{uuid}", responses=responses(401, 422),
+            summary="Every attempt for one photo, oldest first")
+async def timeline(ctx: Ctx, _: CurrentUser, uuid: UUID) -> dict[str, Any]:
+    rows = await queries.timeline_of(ctx.pool, uuid)
+    return {"uuid": str(uuid), "items": [trace_json(r) for r in rows]}
+
+
+@router.get("/queue-status", responses=responses(401),
+            summary="Per work queue: broker depths, pending/failed jobs, worker status")
+async def queue_status(ctx: Ctx, _: CurrentUser) -> dict[str, Any]:
+    return await ctx.monitor.snapshot()

@@ -1,0 +1,154 @@
+"""`/admin/ingest-traces`: the debug page, server-rendered with Jinja2 (autoescaped).
+
+Filters arrive as a plain GET form and are validated here, so a bad value
+shows a message on the page instead of a JSON error.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from services.tracing import queries
+from services.tracing.auth import COOKIE, _bearer, presented_token, user_for
+from services.tracing.handlers import TracingContext, get_ctx, list_traces, stats_for, trace_json
+from shared.messages import TraceType
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+HERE = Path(__file__).parent
+templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
+    trim_blocks=True, lstrip_blocks=True,
+)
+TRACE_TYPES: tuple[str, ...] = TraceType.__args__  # type: ignore[attr-defined]
+PAGE_SIZE = 50
+
+
+def render(name: str, code: int = 200, **values: Any) -> HTMLResponse:
+    html = templates.get_template(name).render(**values)
+    return HTMLResponse(html, status_code=code, headers={
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                                   "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+    })
+
+
+def authenticate(request: Request, creds: HTTPAuthorizationCredentials | None,
+                 token_param: str | None) -> Response | None:
+    """None when the caller may see the page; otherwise the answer to send instead."""
+    tokens = get_ctx(request).tokens
+    if token_param is not None:
+        if user_for(tokens, token_param) is None:
+            return render("login.html", code=401, error="That token is not known.")
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+        target = request.url.path + (f"?{urlencode(query)}" if query else "")
+        redirect = RedirectResponse(target, status_code=303)
+        redirect.set_cookie(COOKIE, token_param, httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https", path="/", max_age=8 * 3600)
+        return redirect
+    if user_for(tokens, presented_token(request, creds)) is None:
+        return render("login.html", code=401, error=None)
+    return None
+
+
+def parse_filters(params: dict[str, str]) -> tuple[queries.TraceFilter, list[str]]:
+    errors: list[str] = []
+    uuid: UUID | None = None
+    if params.get("uuid", "").strip():
+        try:
+            uuid = UUID(params["uuid"].strip())
+        except ValueError:
+            errors.append("uuid is not a UUID")
+    trace_type = params.get("type") or None
+    if trace_type is not None and trace_type not in TRACE_TYPES:
+        errors.append("unknown type")
+        trace_type = None
+    success = {"true": True, "false": False}.get(params.get("success", ""))
+    stamps: dict[str, datetime | None] = {}
+    for key in ("from", "to"):
+        raw = params.get(key, "").strip()
+        stamps[key] = None
+        if raw:
+            try:
+                stamp = datetime.fromisoformat(raw)
+                stamps[key] = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+            except ValueError:
+                errors.append(f"{key} is not a date and time")
+    method = (params.get("method") or "").strip()[:128] or None
+    return queries.TraceFilter(uuid=uuid, trace_type=trace_type, method=method, success=success,
+                               since=stamps["from"], until=stamps["to"]), errors
+
+
+@router.get("/admin/ingest-traces", response_class=HTMLResponse)
+async def debug_page(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[str | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    denied = authenticate(request, creds, token)
+    if denied is not None:
+        return denied
+    ctx: TracingContext = get_ctx(request)
+    params = dict(request.query_params)
+    flt, errors = parse_filters(params)
+    page: dict[str, Any] = {"items": [], "next_cursor": None}
+    if not errors:
+        try:
+            page = await list_traces(ctx, flt, PAGE_SIZE, cursor)
+        except Exception as exc:  # a bad cursor: show the first page's message, not a 500
+            errors.append(getattr(exc, "title", "could not read traces"))
+    stats = await stats_for(ctx, flt.since, flt.until)
+    status = await _queue_status(ctx)
+    keep = {k: v for k, v in params.items() if k not in ("cursor", "token") and v}
+    next_url = (f"?{urlencode(keep | {'cursor': page['next_cursor']})}"
+                if page["next_cursor"] else None)
+    return render(
+        "ingest_traces.html", params=params, errors=errors, traces=page["items"],
+        next_url=next_url, first_url=f"?{urlencode(keep)}" if cursor else None,
+        stats=stats, status=status, trace_types=TRACE_TYPES, uuid=flt.uuid, timeline=None,
+    )
+
+
+@router.get("/admin/ingest-traces/{uuid}", response_class=HTMLResponse)
+async def timeline_page(
+    request: Request,
+    uuid: str,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[str | None, Query()] = None,
+) -> Response:
+    denied = authenticate(request, creds, token)
+    if denied is not None:
+        return denied
+    ctx: TracingContext = get_ctx(request)
+    try:
+        photo = UUID(uuid)
+    except ValueError:
+        return render("login.html", code=404, error="That is not a photo uuid.", login=False)
+    rows = [trace_json(r) for r in await queries.timeline_of(ctx.pool, photo)]
+    start = datetime.fromisoformat(rows[0]["created_at"]) if rows else None
+    for row in rows:
+        assert start is not None
+        row["offset_ms"] = (datetime.fromisoformat(row["created_at"]) - start).total_seconds() * 1e3
+    status = await _queue_status(ctx)
+    return render("timeline.html", uuid=str(photo), timeline=rows, status=status)
+
+
+async def _queue_status(ctx: TracingContext) -> dict[str, Any] | None:
+    try:
+        return await ctx.monitor.snapshot()
+    except Exception:
+        log.warning("queue status unavailable for the page", exc_info=True)
+        return ctx.monitor.last

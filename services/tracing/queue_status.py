@@ -1,0 +1,307 @@
+"""Live queue health: depths from the broker, activity from the workers' metrics.
+
+Nothing here reads a jobs table. Queue depths come from passive declares over
+AMQP (ready messages and consumers; RabbitMQ's management API adds unacked
+counts when `rabbitmq_management_url` is set). Worker activity comes from
+scraping the workers' own `/metrics` (`prophoto_jobs_in_progress`,
+`prophoto_job_last_started_timestamp_seconds`, the heartbeat) at
+`worker_metrics_urls`; every address a host name resolves to is scraped, so
+scaled replicas behind one DNS name all count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+from aio_pika.abc import AbstractRobustConnection
+from prometheus_client.parser import text_string_to_metric_families
+
+from shared.settings import Settings
+from shared.topology import Topology
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("processing", "idle", "stalled", "pending", "unknown")
+HEARTBEAT_STALE_S = 30.0
+SCRAPE_TIMEOUT_S = 2.0
+
+
+@dataclass
+class Depth:
+    ready: int | None = None
+    unacked: int | None = None
+    consumers: int | None = None
+
+
+@dataclass
+class Activity:
+    """What the live workers of one queue report."""
+
+    workers: int = 0
+    in_progress: float = 0.0
+    last_started: float | None = None
+    last_finished: float | None = None
+
+
+@dataclass
+class Judgement:
+    status: str
+    detail: str
+
+
+def judge(depth: Depth, activity: Activity | None, ready_since: float | None, now: float,
+          stalled_after_s: float) -> Judgement:
+    """The status rules, in order (docs/observability.md)."""
+    if activity is not None and activity.in_progress > 0:
+        return Judgement("processing", f"{activity.in_progress:g} job(s) in progress")
+    if depth.ready is None or depth.consumers is None:
+        return Judgement("unknown", "the broker did not answer for this queue")
+    if depth.unacked and activity is None:
+        return Judgement("processing", f"{depth.unacked} message(s) held by consumers")
+    if depth.ready == 0:
+        if depth.consumers > 0:
+            return Judgement("idle", "consumers attached, nothing waiting")
+        return Judgement("unknown", "no consumer attached and nothing waiting")
+    waiting_since = ready_since if ready_since is not None else now
+    if activity is not None and activity.last_started is not None:
+        waiting_since = max(waiting_since, activity.last_started)
+    quiet = now - waiting_since
+    if quiet >= stalled_after_s:
+        return Judgement("stalled", f"{depth.ready} ready, nothing started for {quiet:.0f} s")
+    if depth.consumers == 0:
+        return Judgement("pending", f"{depth.ready} ready, no consumer yet")
+    return Judgement("pending", f"{depth.ready} ready, {depth.consumers} consumer(s) attached")
+
+
+def worker_metric_urls(settings: Settings) -> list[str]:
+    if settings.worker_metrics_urls.strip():
+        return [u.strip() for u in settings.worker_metrics_urls.split(",") if u.strip()]
+    ports = (settings.preview_metrics_port, settings.finalize_metrics_port,
+             settings.enhance_metrics_port)
+    return [f"http://127.0.0.1:{port}/metrics" for port in ports]
+
+
+def parse_activity(text: str, now: float, into: dict[str, Activity]) -> None:
+    """Fold one worker's exposition into per-queue activity; a stale heartbeat is ignored."""
+    per_queue: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            queue = sample.labels.get("queue")
+            if queue is not None:
+                per_queue.setdefault(queue, {})[sample.name] = sample.value
+    for queue, values in per_queue.items():
+        beat = values.get("prophoto_worker_heartbeat_timestamp_seconds")
+        if beat is not None and now - beat > HEARTBEAT_STALE_S:
+            continue
+        if "prophoto_jobs_in_progress" not in values and beat is None:
+            continue
+        act = into.setdefault(queue, Activity())
+        act.workers += 1
+        act.in_progress += values.get("prophoto_jobs_in_progress", 0.0)
+        for attr, name in (("last_started", "prophoto_job_last_started_timestamp_seconds"),
+                           ("last_finished", "prophoto_job_last_finished_timestamp_seconds")):
+            value = values.get(name)
+            if value:
+                current = getattr(act, attr)
+                setattr(act, attr, value if current is None else max(current, value))
+
+
+async def _expand(url: str) -> list[tuple[str, str]]:
+    """(url to fetch, Host header) for every address the URL's host resolves to."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return []
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    targets = []
+    for address in addresses:
+        shown = f"[{address}]" if ":" in address else address
+        targets.append((urlunsplit(parts._replace(netloc=f"{shown}:{port}")), parts.netloc))
+    return targets
+
+
+async def scrape_workers(client: httpx.AsyncClient, urls: list[str],
+                         local: list[str]) -> dict[str, Activity]:
+    now = time.time()
+    expanded = await asyncio.gather(*(_expand(u) for u in urls))
+    targets = [t for group in expanded for t in group]
+
+    async def fetch(target: tuple[str, str]) -> str | None:
+        try:
+            response = await client.get(target[0], headers={"Host": target[1]},
+                                        timeout=SCRAPE_TIMEOUT_S)
+        except httpx.HTTPError:
+            return None
+        return response.text if response.status_code == 200 else None
+
+    texts = [t for t in await asyncio.gather(*(fetch(t) for t in targets)) if t]
+    activity: dict[str, Activity] = {}
+    for text in [*texts, *local]:
+        try:
+            parse_activity(text, now, activity)
+        except ValueError:
+            log.debug("unparseable metrics from a worker", exc_info=True)
+    return activity
+
+
+@dataclass
+class BrokerProbe:
+    """Queue depths and the broker's identity over one AMQP connection."""
+
+    connection: AbstractRobustConnection
+    management_url: str = ""
+    amqp_url: str = ""
+    client: httpx.AsyncClient | None = None
+
+    def identity(self) -> dict[str, Any]:
+        props: dict[str, Any] = {}
+        try:
+            props = dict(self.connection.transport.connection.server_properties)  # type: ignore[union-attr]
+        except AttributeError:
+            pass
+        return {k: _text(props.get(k)) for k in ("product", "version", "cluster_name", "platform")}
+
+    async def depths(self, names: list[str]) -> dict[str, Depth]:
+        if self.management_url and self.client is not None:
+            try:
+                return await self._depths_from_management(names)
+            except (httpx.HTTPError, ValueError, KeyError):
+                log.warning("management API unavailable; using passive declares", exc_info=True)
+        return await self._depths_from_amqp(names)
+
+    async def _depths_from_amqp(self, names: list[str]) -> dict[str, Depth]:
+        out: dict[str, Depth] = {}
+        channel = await self.connection.channel()
+        try:
+            for name in names:
+                if channel.is_closed:  # a missing queue closes the channel (404)
+                    channel = await self.connection.channel()
+                try:
+                    queue = await channel.declare_queue(name, passive=True)
+                except Exception:
+                    out[name] = Depth()
+                    continue
+                result = queue.declaration_result
+                out[name] = Depth(ready=result.message_count, consumers=result.consumer_count)
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+        return out
+
+    async def _depths_from_management(self, names: list[str]) -> dict[str, Depth]:
+        assert self.client is not None
+        parts = urlsplit(self.management_url)
+        base = urlunsplit(parts._replace(netloc=parts.hostname or "" if not parts.port
+                                          else f"{parts.hostname}:{parts.port}"))
+        auth = (parts.username or "guest", parts.password or "guest")
+        vhost = quote(urlsplit(self.amqp_url).path.lstrip("/") or "/", safe="")
+        response = await self.client.get(f"{base.rstrip('/')}/api/queues/{vhost}", auth=auth,
+                                         timeout=SCRAPE_TIMEOUT_S)
+        response.raise_for_status()
+        by_name = {q["name"]: q for q in response.json()}
+        out: dict[str, Depth] = {}
+        for name in names:
+            q = by_name.get(name)
+            out[name] = Depth() if q is None else Depth(
+                ready=int(q.get("messages_ready", 0)),
+                unacked=int(q.get("messages_unacknowledged", 0)),
+                consumers=int(q.get("consumers", 0)),
+            )
+        return out
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass
+class QueueMonitor:
+    """Builds `/v1/queue-status` answers and remembers since when work has been waiting."""
+
+    settings: Settings
+    probe: BrokerProbe
+    client: httpx.AsyncClient
+    local_metrics: Any = None  # callable returning this process's own exposition text
+    ready_since: dict[str, float] = field(default_factory=dict)
+    last: dict[str, Any] | None = None
+    depths: dict[str, Depth] = field(default_factory=dict)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def topology(self) -> Topology:
+        return Topology(self.settings)
+
+    def all_queue_names(self) -> list[str]:
+        return self.topology.all_queues()
+
+    async def snapshot(self) -> dict[str, Any]:
+        async with self._lock:
+            topo = self.topology
+            depths, activity = await asyncio.gather(
+                self.probe.depths(topo.all_queues()),
+                scrape_workers(self.client, worker_metric_urls(self.settings),
+                               [self.local_metrics()] if self.local_metrics else []),
+            )
+            now = time.time()
+            self.depths = depths
+            queues = {q: self._queue_entry(q, depths, activity.get(q), now)
+                      for q in topo.work_queues()}
+            ingest = queues.get(self.settings.queue_finalize, {}).get("jobs", {}).get("pending")
+            for entry in queues.values():
+                entry["jobs"]["ingest_pending"] = ingest
+            totals = {
+                key: _sum(e["jobs"][key] for e in queues.values()) for key in ("pending", "failed")
+            }
+            totals["ingest_pending"] = ingest
+            self.last = {
+                "broker": self.probe.identity(),
+                "checked_at": now,
+                "stalled_after_s": self.settings.stalled_after_s,
+                "totals": totals,
+                "queues": queues,
+            }
+            return self.last
+
+    def _queue_entry(self, queue: str, depths: dict[str, Depth], act: Activity | None,
+                     now: float) -> dict[str, Any]:
+        topo = self.topology
+        work = depths.get(queue, Depth())
+        if work.ready:
+            self.ready_since.setdefault(queue, now)
+        elif work.ready == 0:
+            self.ready_since.pop(queue, None)
+        waits = {name: depths.get(name, Depth()).ready for name, _ in topo.wait_queues(queue)}
+        failed = depths.get(topo.failed_queue(queue), Depth()).ready
+        verdict = judge(work, act, self.ready_since.get(queue), now, self.settings.stalled_after_s)
+        pending = _sum([work.ready, work.unacked or 0, *waits.values()])
+        return {
+            "broker": {
+                "ready": work.ready, "unacked": work.unacked, "consumers": work.consumers,
+                "wait_queues": waits, "failed": failed,
+            },
+            "jobs": {"pending": pending, "failed": failed, "ingest_pending": None},
+            "worker": {
+                "status": verdict.status, "detail": verdict.detail,
+                "workers_reporting": act.workers if act else 0,
+                "in_progress": act.in_progress if act else None,
+                "last_started": act.last_started if act else None,
+            },
+        }
+
+
+def _sum(values: Any) -> int | None:
+    total = 0
+    for v in values:
+        if v is None:
+            return None
+        total += v
+    return total
