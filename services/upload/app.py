@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -77,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
             await temp.close()
             if final is not temp:
                 await final.close()
+            shutil.rmtree(spool_dir, ignore_errors=True)
 
     app = FastAPI(
         title="prophoto-ingest upload API",
