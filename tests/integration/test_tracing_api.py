@@ -107,7 +107,8 @@ async def test_retention_deletes_rows_past_the_limit_in_batches_and_keeps_recent
     keep = {await trace_rows(photo, created_at=now - timedelta(days=d)) for d in (29, 1, 0)}
     deleted = await sweep_old_traces(pool, retention_days=30, batch=2)
     assert deleted >= 5
-    left = {r["id"] for r in await pool.fetch("SELECT id FROM ingest_traces WHERE uuid = $1", photo)}
+    rows = await pool.fetch("SELECT id FROM ingest_traces WHERE uuid = $1", photo)
+    left = {r["id"] for r in rows}
     assert left == keep
 
 

@@ -25,10 +25,11 @@ def settings(tmp_path: Path):  # small batches that fill quickly
     return make_settings(tmp_path, trace_batch_size=4, trace_batch_wait_s=0.1, queue_poll_s=0.5)
 
 
-async def rows_for(pool: asyncpg.Pool, photo: uuid.UUID, want: int, timeout: float = 10) -> list:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def rows_for(pool: asyncpg.Pool, photo: uuid.UUID, want: int, within: float = 10) -> list:
+    deadline = asyncio.get_running_loop().time() + within
     while True:
-        rows = await pool.fetch("SELECT * FROM ingest_traces WHERE uuid = $1 ORDER BY attempt", photo)
+        rows = await pool.fetch(
+            "SELECT * FROM ingest_traces WHERE uuid = $1 ORDER BY attempt", photo)
         if len(rows) >= want or asyncio.get_running_loop().time() > deadline:
             return list(rows)
         await asyncio.sleep(0.1)
@@ -75,7 +76,7 @@ async def test_a_redelivered_event_is_stored_once(settings, topology: Topology, 
         async with start_tracing(settings):
             rows = await rows_for(pool, photo, 2)
             await asyncio.sleep(0.5)
-            rows = await rows_for(pool, photo, 3, timeout=0.1)
+            rows = await rows_for(pool, photo, 3, within=0.1)
     finally:
         await publisher.close()
         await pool.execute("DELETE FROM ingest_traces WHERE uuid = $1", photo)
