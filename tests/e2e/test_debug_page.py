@@ -1,0 +1,167 @@
+"""The debug page in real headless Chromium: upload a photo, find its traces, see queue health."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.broker import AmqpPublisher, publish_trace
+from shared.messages import TraceEvent
+from tests.fixtures.tracing import *  # noqa: F403
+
+try:  # the upload service needs shared.exif, which another area may not have landed yet
+    from tests.fixtures.upload import upload_server  # noqa: F401
+    HAVE_UPLOAD = True
+except ImportError:
+    HAVE_UPLOAD = False
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+HOSTILE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
+
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
+
+
+async def publish_attempts(settings, topology, photo: uuid.UUID) -> None:
+    """What the preview worker reports for this photo: one failure, then success."""
+    publisher = AmqpPublisher(settings)
+    await publisher.connect(declare=False)
+    common = dict(uuid=photo, user_id="alice", service="preview")
+    try:
+        for event in (
+            TraceEvent(trace_type="preview_extraction", method="embedded_jpeg", success=True,
+                       duration_ms=41.5, result_size=52_000, **common),
+            TraceEvent(trace_type="thumbnail_generation", method="vips_thumbnail", success=False,
+                       reason=HOSTILE, duration_ms=7.0, **common),
+            TraceEvent(trace_type="thumbnail_generation", method="vips_thumbnail", success=True,
+                       duration_ms=12.25, result_size=9_000, attempt=2, **common),
+        ):
+            await publish_trace(publisher, topology, event)
+    finally:
+        await publisher.close()
+
+
+async def a_photo(request, corpus_dir: Path | None) -> uuid.UUID:
+    """Upload a real photo when the upload service is importable, else a fresh uuid."""
+    if not HAVE_UPLOAD or corpus_dir is None:
+        return uuid.uuid4()
+    server = request.getfixturevalue("upload_server")
+    photo_file = corpus_dir / "jpeg" / "32-lens_data.jpeg"
+    async with server.client() as client:
+        r = await client.post("/v1/uploads", files={
+            "file": (photo_file.name, photo_file.read_bytes(), "image/jpeg")})
+    assert r.status_code == 201, r.text
+    return uuid.UUID(r.json()["uuid"])
+
+
+async def wait_for_traces(server, photo: uuid.UUID, n: int) -> None:
+    async with httpx.AsyncClient(base_url=server.url, headers=server.headers) as c:
+        for _ in range(100):
+            body = (await c.get("/v1/traces", params={"uuid": str(photo)})).json()
+            if len(body["items"]) >= n:
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError("the traces did not arrive")
+
+
+@needs_chromium
+async def test_the_debug_page_finds_an_uploaded_photos_traces_and_shows_queue_health(
+    settings, topology, tracing_server, tmp_path, pool, request
+):
+    from playwright.async_api import async_playwright
+
+    from tests.conftest import CORPUS
+
+    uploaded = HAVE_UPLOAD and (CORPUS / "MANIFEST.tsv").exists()
+    photo = await a_photo(request, CORPUS if uploaded else None)
+    other = uuid.uuid4()
+    try:
+        await publish_attempts(settings, topology, photo)
+        await publish_attempts(settings, topology, other)  # someone else's photo: filtered out
+        await wait_for_traces(tracing_server, photo, 3)
+        await wait_for_traces(tracing_server, other, 3)
+        base = tracing_server.url
+
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                desktop = await browser.new_context(viewport={"width": 1280, "height": 900})
+                page = await desktop.new_page()
+                dialogs: list[str] = []
+                page.on("dialog", lambda d: dialogs.append(d.message))
+
+                await page.goto(f"{base}/admin/ingest-traces?token=tok-alice")
+                assert "token=" not in page.url  # moved into an HttpOnly cookie
+                cookies = await page.context.cookies()
+                assert [c["httpOnly"] for c in cookies if c["name"] == "prophoto_token"] == [True]
+
+                health = page.locator("#health .queue")
+                assert await health.count() == 4
+                preview = page.locator(f'#health .queue[data-queue="{settings.queue_preview}"]')
+                # with an upload, its GeneratePreview job waits: no preview worker runs here
+                assert await preview.get_attribute("class") in (
+                    ("queue status-pending", "queue status-stalled") if uploaded
+                    else ("queue status-unknown",))
+                traces_card = page.locator(f'#health .queue[data-queue="{settings.queue_traces}"]')
+                assert "status-idle" in (await traces_card.get_attribute("class") or "")
+                assert "RabbitMQ" in await page.locator("#broker").inner_text()
+                await page.wait_for_function(
+                    "document.getElementById('refreshed').textContent.startsWith('refreshed ')")
+
+                await page.fill("#f-uuid", str(photo))
+                await page.click("#f-apply")
+                await page.wait_for_load_state()
+                rows = page.locator("#traces tbody tr")
+                assert await rows.count() == 3
+                shown = {await rows.nth(i).get_attribute("data-uuid") for i in range(3)}
+                assert shown == {str(photo)}
+                table = await page.locator("#traces").inner_text()
+                assert "vips_thumbnail" in table and "embedded_jpeg" in table
+                assert HOSTILE in table  # shown as text, never run
+                assert await page.evaluate("window.pwned === undefined") and not dialogs
+
+                await page.select_option("#f-type", "preview_extraction")
+                await page.click("#f-apply")
+                await page.wait_for_load_state()
+                assert await rows.count() == 1
+                copy = rows.first.locator("button.copy")
+                await copy.click()
+                await page.wait_for_function(
+                    "document.querySelector('#traces button.copy').textContent === 'copied'")
+                await page.screenshot(path=str(tmp_path / "debug-page.png"), full_page=True)
+
+                await page.click("#timeline-link")
+                await page.wait_for_load_state()
+                steps = page.locator("ol.steps li")
+                assert await steps.count() == 3
+                assert "attempt 2" in await steps.nth(2).inner_text()
+                assert await page.locator("#timeline-uuid").inner_text() == str(photo)
+
+                phone = await (await browser.new_context(
+                    viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                )).new_page()
+                await phone.goto(f"{base}/admin/ingest-traces?token=tok-bob&uuid={photo}")
+                assert await phone.locator("#traces tbody tr").count() == 3
+                overflow = await phone.evaluate(
+                    "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+                assert overflow <= 1, "the page scrolls sideways on a phone"
+                await phone.screenshot(path=str(tmp_path / "debug-page-phone.png"), full_page=True)
+
+                stranger = await (await browser.new_context()).new_page()
+                answer = await stranger.goto(f"{base}/admin/ingest-traces")
+                assert answer is not None and answer.status == 401
+                assert await stranger.locator("input[name=token]").count() == 1
+                wrong = await stranger.goto(f"{base}/admin/ingest-traces?token=nope")
+                assert wrong is not None and wrong.status == 401
+            finally:
+                await browser.close()
+    finally:
+        await pool.execute("DELETE FROM ingest_traces WHERE uuid = ANY($1::uuid[])", [photo, other])
