@@ -31,6 +31,7 @@
     card.title = q.worker.detail || "";
     const title = document.createElement("div"); title.className = "qname"; title.textContent = name;
     const status = document.createElement("div"); status.className = "qstatus"; status.textContent = q.worker.status;
+    const detail = document.createElement("div"); detail.className = "qdetail"; detail.textContent = q.worker.detail || "";
     const list = document.createElement("dl");
     [["pending", q.jobs.pending], ["ingest pending", q.jobs.ingest_pending], ["failed (parked)", q.jobs.failed],
      ["consumers", q.broker.consumers]].forEach(function (pair) {
@@ -38,7 +39,7 @@
       const dd = document.createElement("dd"); dd.textContent = shown(pair[1]);
       list.appendChild(dt); list.appendChild(dd);
     });
-    card.appendChild(title); card.appendChild(status); card.appendChild(list);
+    card.appendChild(title); card.appendChild(status); card.appendChild(detail); card.appendChild(list);
     return card;
   }
 
@@ -49,10 +50,10 @@
       .then(function (r) { if (!r.ok) throw new Error(r.status + " " + r.statusText); return r.json(); })
       .then(function (data) {
         const cards = Object.keys(data.queues).map(function (name) { return queueCard(name, data.queues[name]); });
-        const stamp = document.createElement("p");
-        stamp.className = "refreshed muted"; stamp.id = "refreshed";
-        stamp.textContent = "refreshed " + new Date(data.checked_at * 1000).toLocaleTimeString();
-        bar.replaceChildren.apply(bar, cards.concat([stamp]));
+        const footer = bar.querySelector("p.refreshed");
+        bar.replaceChildren.apply(bar, cards.concat(footer ? [footer] : []));
+        const stamp = document.getElementById("refreshed");
+        if (stamp) stamp.textContent = "refreshed " + new Date(data.checked_at * 1000).toLocaleTimeString();
         const broker = document.getElementById("broker");
         if (broker && data.broker) {
           broker.textContent = [data.broker.product, data.broker.version, data.broker.cluster_name && "· " + data.broker.cluster_name]
