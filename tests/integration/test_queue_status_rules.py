@@ -1,0 +1,49 @@
+"""The worker-status rules as a pure function (no broker needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.tracing.queue_status import Activity, Depth, judge, parse_activity
+
+NOW = 1_000_000.0
+STALL = 30.0
+
+
+@pytest.mark.parametrize(
+    ("depth", "activity", "ready_since", "expected"),
+    [
+        (Depth(ready=5, consumers=1), Activity(workers=1, in_progress=1, last_started=NOW - 600),
+         NOW - 600, "processing"),  # a long job is processing, not stalled
+        (Depth(ready=0, consumers=2), Activity(workers=2), None, "idle"),
+        (Depth(ready=0, consumers=2), None, None, "idle"),
+        (Depth(ready=0, consumers=0), None, None, "unknown"),
+        (Depth(), None, None, "unknown"),
+        (Depth(ready=3, consumers=0), None, NOW - 5, "pending"),
+        (Depth(ready=3, consumers=0), None, NOW - 31, "stalled"),
+        (Depth(ready=3, consumers=1), Activity(workers=1, last_started=NOW - 2), NOW - 300,
+         "pending"),  # a job started 2 s ago: things move
+        (Depth(ready=3, consumers=1), Activity(workers=1, last_started=NOW - 90), NOW - 90,
+         "stalled"),  # consumers attached but nothing started for 90 s
+        (Depth(ready=0, unacked=2, consumers=1), None, None, "processing"),  # management API
+    ],
+)
+def test_worker_status_follows_the_documented_rules(depth, activity, ready_since, expected):
+    assert judge(depth, activity, ready_since, NOW, STALL).status == expected
+
+
+def test_worker_metrics_are_summed_per_queue_and_a_dead_workers_are_ignored():
+    alive = f"""
+prophoto_jobs_in_progress{{queue="ingest-preview"}} 1.0
+prophoto_job_last_started_timestamp_seconds{{queue="ingest-preview"}} {NOW - 3}
+prophoto_worker_heartbeat_timestamp_seconds{{queue="ingest-preview"}} {NOW - 1}
+"""
+    dead = f"""
+prophoto_jobs_in_progress{{queue="ingest-preview"}} 1.0
+prophoto_worker_heartbeat_timestamp_seconds{{queue="ingest-preview"}} {NOW - 300}
+"""
+    activity: dict[str, Activity] = {}
+    for text in (alive, alive, dead):
+        parse_activity(text, NOW, activity)
+    preview = activity["ingest-preview"]
+    assert (preview.workers, preview.in_progress, preview.last_started) == (2, 2.0, NOW - 3)
