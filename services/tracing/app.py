@@ -12,9 +12,9 @@ from pathlib import Path
 import aio_pika
 import httpx
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CollectorRegistry, generate_latest, make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from services.tracing import handlers, page
 from services.tracing.consumer import RETENTION_EVERY_S, TraceConsumer, retention_loop
@@ -94,7 +94,10 @@ def create_app(settings: Settings, *, consume: bool = True,
     app.include_router(page.router)
     app.mount("/admin/static", StaticFiles(directory=Path(__file__).parent / "static"),
               name="static")
-    app.mount("/metrics", make_asgi_app(registry))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:  # a route, not a mount: no redirect to /metrics/
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
