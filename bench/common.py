@@ -102,7 +102,7 @@ class Stack:
     def start(self, service: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         n = len(self.procs.get(service, []))
-        log = open(self.log_dir / f"{service}-{n}.log", "wb")  # noqa: SIM115
+        log = open(self.log_dir / f"{service}-{n}.log", "wb")
         proc = subprocess.Popen([sys.executable, "-m", f"services.{service}"], cwd=REPO,
                                 env=self.env | (extra_env or {}), stdout=log, stderr=subprocess.STDOUT)
         self.procs.setdefault(service, []).append(proc)

@@ -204,7 +204,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     result: dict[str, Any] = {"files": [f.name for f in files], "rounds": rounds}
     try:
         wait_http(f"{url}/healthz")
-        alone = asyncio.run(upload_all(url, [(f"alone.jpg", unique_copy(
+        alone = asyncio.run(upload_all(url, [("alone.jpg", unique_copy(
             photo(4, 1_000_000, "1mb").read_bytes())) for _ in range(4 if quick else 40)], 1))
         result["upload_alone_ms"] = {k: (v * 1000 if k != "n" else v)
                                      for k, v in percentiles([s for _, s, _ in alone]).items()}

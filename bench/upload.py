@@ -117,10 +117,10 @@ def rss_during_big_upload(url: str, pid: int, size: int) -> dict[str, float]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from shared.settings import Settings
     import asyncio as _asyncio
 
     from shared.migrate import migrate
+    from shared.settings import Settings
 
     port = free_port()
     env = bench_env("up", PROPHOTO_UPLOAD_PORT=str(port), PROPHOTO_UPLOAD_HOST="127.0.0.1",

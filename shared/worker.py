@@ -70,7 +70,8 @@ async def open_resources(settings: Settings, registry: CollectorRegistry) -> Res
     await publisher.connect(declare=True)
     pool = await create_pool(settings)
     temp = open_store(settings.temp_store, settings)
-    final = temp if settings.final_store == settings.temp_store else open_store(settings.final_store, settings)
+    same = settings.final_store == settings.temp_store
+    final = temp if same else open_store(settings.final_store, settings)
     return Resources(settings, pool, publisher, topology, temp, final, registry)
 
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+from shared.filetype import HEAD_BYTES
 
 from services.upload.problems import ProblemError
-from shared.filetype import HEAD_BYTES
 
 MAX_NAME = 200
 
@@ -40,7 +40,7 @@ class Spool:
     _hash: hashlib._Hash = field(default_factory=hashlib.sha256)
 
     def __post_init__(self) -> None:
-        self._fh = open(self.path, "wb")  # noqa: SIM115 - closed in finish()/discard()
+        self._fh = open(self.path, "wb")
 
     def write(self, chunk: bytes | memoryview) -> None:
         self.size += len(chunk)
@@ -74,7 +74,7 @@ def clean_filename(raw: str | None) -> str:
     name = "".join(c for c in name if unicodedata.category(c)[0] != "C")
     name = name.strip().lstrip(".-").strip()
     if len(name) > MAX_NAME:
-        stem, dot, ext = name.rpartition(".")
+        _, dot, ext = name.rpartition(".")
         keep = ext if dot and len(ext) <= 10 else ""
         name = name[: MAX_NAME - len(keep) - 1] + ("." + keep if keep else "")
     return name or "upload"

@@ -16,7 +16,9 @@ PROXY_COLUMNS = """
 """
 
 
-async def find_duplicate(conn: asyncpg.Connection | asyncpg.Pool, user_id: str, sha256: str) -> asyncpg.Record | None:
+async def find_duplicate(
+    conn: asyncpg.Connection | asyncpg.Pool, user_id: str, sha256: str
+) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"SELECT {PROXY_COLUMNS} FROM proxy_images WHERE user_id = $1 AND sha256 = $2",
         user_id, sha256,

@@ -104,7 +104,8 @@ class FileStore(ObjectStore):
             await asyncio.to_thread(shutil.copyfile, src, path)
         except FileNotFoundError as exc:
             raise ObjectNotFound(key) from exc
-        return ObjectInfo(key, Path(path).stat().st_size)
+        size = (await asyncio.to_thread(Path(path).stat)).st_size
+        return ObjectInfo(key, size)
 
     async def stat(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
