@@ -47,3 +47,27 @@ prophoto_worker_heartbeat_timestamp_seconds{{queue="ingest-preview"}} {NOW - 300
         parse_activity(text, NOW, activity)
     preview = activity["ingest-preview"]
     assert (preview.workers, preview.in_progress, preview.last_started) == (2, 2.0, NOW - 3)
+
+
+async def test_the_management_api_adds_unacked_counts_when_configured():
+    import httpx
+
+    from services.tracing.queue_status import BrokerProbe
+
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=[
+            {"name": "ingest-preview", "messages_ready": 4, "messages_unacknowledged": 2,
+             "consumers": 3},
+        ])
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        probe = BrokerProbe(connection=None, management_url="http://u:p@rabbitmq:15672",  # type: ignore[arg-type]
+                            amqp_url="amqp://u:p@rabbitmq:5672/", client=client)
+        depths = await probe.depths(["ingest-preview", "ingest"])
+    assert depths["ingest-preview"] == Depth(ready=4, unacked=2, consumers=3)
+    assert depths["ingest"] == Depth()
+    assert str(seen[0].url) == "http://rabbitmq:15672/api/queues/%2F"
+    assert seen[0].headers["authorization"].startswith("Basic ")
