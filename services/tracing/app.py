@@ -77,6 +77,8 @@ def create_app(settings: Settings, *, consume: bool = True,
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await consumer.stop()
             registry.unregister(collector)
             await client.aclose()
             await publisher.close()

@@ -73,6 +73,12 @@ class TraceConsumer:
         queue = await self._channel.get_queue(self.queue_name, ensure=False)
         await queue.consume(self._inbox.put)
 
+    async def stop(self) -> None:
+        """Close the channel: deliveries not yet acked go back to the queue."""
+        if self._channel is not None and not self._channel.is_closed:
+            await self._channel.close()
+        self._channel = None
+
     async def run(self) -> None:
         """Forever: one batch at a time."""
         await self.start()

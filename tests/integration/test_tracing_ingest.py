@@ -119,3 +119,51 @@ async def test_an_unparseable_event_is_parked_with_its_reason_and_the_consumer_k
     work = await channel.declare_queue(queue, passive=True)
     assert work.declaration_result.message_count == 0
     assert isinstance(messages[1], aio_pika.abc.AbstractIncomingMessage)
+
+
+async def test_a_database_failure_requeues_the_batch_and_it_is_stored_once_the_database_is_back(
+    settings, topology: Topology, pool, amqp, monkeypatch
+):
+    from prometheus_client import CollectorRegistry
+
+    from services.tracing import consumer as consumer_module
+    from services.tracing.consumer import TraceConsumer
+    from shared.db import create_pool
+    from shared.metrics import JobMetrics
+
+    monkeypatch.setattr(consumer_module, "DB_RETRY_PAUSE_S", 0.05)
+    photo = uuid.uuid4()
+    publisher = AmqpPublisher(settings)
+    await publisher.connect(declare=False)
+    # a database without the ingest_traces table stands in for a broken one
+    broken = await create_pool(settings.model_copy(update={
+        "database_url": settings.database_url.rsplit("/", 1)[0] + "/postgres"}), max_size=1)
+    try:
+        for attempt in (1, 2):
+            await publish_trace(publisher, topology, event(photo, attempt))
+        failing = TraceConsumer(settings, amqp, broken, publisher, JobMetrics(CollectorRegistry()))
+        await failing.start()
+        batch = await failing.next_batch()
+        assert len(batch) == 2
+        await failing.handle(batch)  # nacked with requeue
+        again = await failing.next_batch()
+        assert [m.redelivered for m in again] == [True, True]
+        await failing.handle(again)
+        await failing.stop()  # its unacked deliveries go back to the queue
+
+        healthy = TraceConsumer(settings, amqp, pool, publisher, JobMetrics(CollectorRegistry()))
+        await healthy.start()
+
+        async def drain() -> None:
+            while healthy.stored < 2:
+                await healthy.handle(await healthy.next_batch())
+
+        await asyncio.wait_for(drain(), 10)
+        await healthy.stop()
+        rows = await rows_for(pool, photo, 2)
+        assert sorted(r["attempt"] for r in rows) == [1, 2]
+        assert failing.stored == 0 and healthy.stored == 2
+    finally:
+        await broken.close()
+        await publisher.close()
+        await pool.execute("DELETE FROM ingest_traces WHERE uuid = $1", photo)
