@@ -62,6 +62,16 @@ async def a_photo(request, corpus_dir: Path | None) -> uuid.UUID:
     return uuid.UUID(r.json()["uuid"])
 
 
+async def wait_for_ready(server, queue: str) -> None:
+    async with httpx.AsyncClient(base_url=server.url, headers=server.headers) as c:
+        for _ in range(100):
+            body = (await c.get("/v1/queue-status")).json()
+            if body["queues"][queue]["broker"]["ready"]:
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"no job arrived on {queue}")
+
+
 async def wait_for_traces(server, photo: uuid.UUID, n: int) -> None:
     async with httpx.AsyncClient(base_url=server.url, headers=server.headers) as c:
         for _ in range(100):
@@ -88,6 +98,8 @@ async def test_the_debug_page_finds_an_uploaded_photos_traces_and_shows_queue_he
         await publish_attempts(settings, topology, other)  # someone else's photo: filtered out
         await wait_for_traces(tracing_server, photo, 3)
         await wait_for_traces(tracing_server, other, 3)
+        if uploaded:  # the outbox relay hands the GeneratePreview job to the broker shortly
+            await wait_for_ready(tracing_server, settings.queue_preview)
         base = tracing_server.url
 
         async with async_playwright() as pw:
