@@ -17,7 +17,7 @@ from shared.migrate import migrate
 from shared.settings import RetryPolicy, Settings
 from shared.topology import Topology
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.fixtures.upload", "tests.fixtures.tracing"]
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("PROPHOTO_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -49,7 +49,8 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         finalize_retry=fast_retry(3),
         enhance_retry=fast_retry(2),
         traces_retry=fast_retry(3),
-        api_tokens="tok-alice=alice,tok-bob=bob",
+        # users are unique per test: the test database is shared and never truncated
+        api_tokens=f"tok-alice=alice-{prefix},tok-bob=bob-{prefix}",
         publish_timeout_s=5.0,
         outbox_poll_s=0.2,
     )

@@ -88,7 +88,7 @@ async def read_raw(stream: AsyncIterator[bytes], spool: Spool) -> None:
 
 @dataclass
 class _PartState:
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, bytes] = field(default_factory=dict)
     field_name: bytes = b""
     field_value: bytes = b""
     is_file: bool = False
@@ -122,12 +122,12 @@ async def read_multipart(
         st.field_value += data[start:end]
 
     def on_header_end() -> None:
-        st.headers[st.field_name.decode("latin-1").lower()] = st.field_value.decode("utf-8", "replace")
+        st.headers[st.field_name.decode("latin-1").lower()] = st.field_value
         st.field_name = b""
         st.field_value = b""
 
     def on_headers_finished() -> None:
-        _, disp = parse_options_header(st.headers.get("content-disposition", ""))
+        _, disp = parse_options_header(st.headers.get("content-disposition", b""))
         name = disp.get(b"name", b"").decode("utf-8", "replace")
         if name == "file" and not st.found:
             st.is_file = True

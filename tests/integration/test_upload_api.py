@@ -8,6 +8,7 @@ import io
 import json
 import time
 from pathlib import Path
+from urllib.parse import quote
 from uuid import UUID
 
 import aio_pika
@@ -63,6 +64,10 @@ async def store_keys(settings) -> list[str]:
     return await open_store(settings.temp_store, settings).list("ingest-temp")
 
 
+def alice(server: UploadServer) -> str:
+    return server.settings.tokens()["tok-alice"]
+
+
 async def proxy_count(pool, user: str) -> int:
     return await pool.fetchval("SELECT count(*) FROM proxy_images WHERE user_id = $1", user)
 
@@ -83,7 +88,7 @@ async def test_a_multipart_jpeg_is_answered_201_with_metadata_and_its_preview_jo
     assert body["thumbnail"]["url"] == f"/v1/proxies/{body['uuid']}/thumbnail"
     jobs = await wait_for_jobs(upload_server.settings, 1)
     job = GeneratePreview.model_validate(jobs[0])
-    assert job.uuid == UUID(body["uuid"]) and job.user_id == "alice"
+    assert job.uuid == UUID(body["uuid"]) and job.user_id == alice(upload_server)
     row = await pool.fetchrow("SELECT * FROM proxy_images WHERE uuid = $1", job.uuid)
     assert row["preview_status"] == "pending" and row["temp_key"] == f"ingest-temp/{job.uuid}.jpg"
     assert f"ingest-temp/{job.uuid}.jpg" in await store_keys(upload_server.settings)
@@ -168,7 +173,7 @@ async def test_bad_bodies_get_a_problem_and_leave_nothing_behind(upload_server, 
         if status == 415:
             assert "JPEG" in problem["detail"]  # says what is supported
         assert (await c.get("/healthz")).status_code == 200
-    assert await proxy_count(pool, "alice") == 0
+    assert await proxy_count(pool, alice(upload_server)) == 0
     assert await store_keys(upload_server.settings) == []
 
 
@@ -230,8 +235,12 @@ async def test_a_wrong_or_missing_content_type_is_415(upload_server, ctype):
 ])
 async def test_hostile_names_are_cleaned_and_never_become_the_storage_key(upload_server, pool, name, expected):
     async with upload_server.client() as c:
-        r = await c.post("/v1/uploads", files={"file": (name, jpeg_bytes(10, 10 + len(name)), "image/jpeg")})
+        r = await c.post("/v1/uploads", content=jpeg_bytes(10, 10 + len(name)),
+                         headers={"Content-Type": "image/jpeg", "X-Filename": "UTF-8''" + quote(name)})
+        multipart = await c.post("/v1/uploads", files={"file": (name, jpeg_bytes(11, 10 + len(name)), "image/jpeg")})
     assert r.status_code == 201, r.text
+    assert multipart.status_code == 201, multipart.text
+    assert "/" not in multipart.json()["original_name"] and not multipart.json()["original_name"].startswith(("-", "."))
     body = r.json()
     assert body["original_name"] == expected
     row = await pool.fetchrow("SELECT temp_key FROM proxy_images WHERE uuid = $1", UUID(body["uuid"]))
