@@ -377,6 +377,12 @@ def camera_name(make: Any, model: Any) -> str | None:
 
 
 def dimensions(meta: dict[str, Any]) -> tuple[int | None, int | None]:
+    """Pixel size: ExifTool's composite ImageSize first (for RAWs ImageWidth may be a thumbnail's)."""
+    size = meta.get("ImageSize")
+    if isinstance(size, str) and re.match(r"^\d+[x ]\d+$", size.strip()):
+        a, b = re.split("[x ]", size.strip())
+        if int(a) and int(b):
+            return int(a), int(b)
     for w, h in (("ImageWidth", "ImageHeight"), ("ExifImageWidth", "ExifImageHeight"),
                  ("RawImageFullWidth", "RawImageFullHeight")):
         width, height = _int(meta.get(w)), _int(meta.get(h))
