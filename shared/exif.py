@@ -19,7 +19,7 @@ import re
 import shutil
 import threading
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -325,7 +325,7 @@ def _offset(text: Any) -> timezone | None:
     if not m:
         return None
     if m.group(1) == "Z":
-        return timezone.utc
+        return UTC
     minutes = int(m.group(3)) * 60 + int(m.group(4))
     if minutes > 14 * 60:
         return None

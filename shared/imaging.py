@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("VIPS_WARNING", "0")
-import pyvips  # noqa: E402
+import pyvips
 
 EMBEDDED_ORDER = ("PreviewImage", "JpgFromRaw", "ThumbnailImage")
 LAST_RESORT_EDGE = 160  # smaller embedded images are icons, not previews
@@ -159,8 +159,8 @@ def _vips_preview(path: Path, limits: Limits) -> pyvips.Image:
         raise ImagingError(f"libvips cannot read the file: {_first_line(exc)}") from exc
     check_pixels(width, height, limits)
     try:
-        image = pyvips.Image.thumbnail(f"{path}[fail_on=error]", limits.preview_max,
-                                       height=limits.preview_max, size="down")
+        image = pyvips.Image.thumbnail(str(path), limits.preview_max, height=limits.preview_max,
+                                       size="down", fail_on="error")
         return _to_srgb_8bit(image).copy_memory()
     except pyvips.Error as exc:
         raise ImagingError(f"libvips could not decode the image: {_first_line(exc)}") from exc
@@ -300,7 +300,7 @@ def render_embedded(chosen: Embedded, orientation: int | None, limits: Limits,
         check_pixels(chosen.width, chosen.height, limits)
         image = pyvips.Image.thumbnail_buffer(chosen.data, limits.preview_max, height=limits.preview_max,
                                               size="down", no_rotate=orientation is not None,
-                                              option_string="fail_on=error")
+                                              fail_on="error")
         if orientation in _ORIENT:
             image = _ORIENT[orientation](image)
         image = _to_srgb_8bit(image).copy_memory()

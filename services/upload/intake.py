@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from python_multipart.multipart import MultipartParser, parse_options_header
-from shared.filetype import HEAD_BYTES
 
 from services.upload.problems import ProblemError
+from shared.filetype import HEAD_BYTES
 
 MAX_NAME = 200
 

@@ -1,0 +1,191 @@
+"""The preview job: one proxy in, a 2048 px preview and a 400x400 thumbnail out.
+
+Idempotent: the output keys are derived from the uuid, and the transition
+to `ready` happens once (`processing -> ready`); a redelivered job rewrites the
+same objects and finds nothing left to change. The work knows nothing of
+RabbitMQ: it gets its dependencies and publishes through `Publisher`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from services.preview import queries
+from shared import imaging
+from shared.broker import Publisher, publish_status, publish_trace
+from shared.exif import ExifTool, ExifToolError
+from shared.filetype import HEAD_BYTES, FileType, detect
+from shared.jobs import JobContext, PermanentError
+from shared.messages import GeneratePreview, ProxyStatusChanged, TraceEvent
+from shared.metrics import PreviewMetrics
+from shared.storage import ObjectStore
+from shared.topology import Topology
+
+log = logging.getLogger(__name__)
+SERVICE = "preview"
+
+
+def preview_key(uuid: object) -> str:
+    return f"ingest-temp/previews/{uuid}.jpg"
+
+
+def thumb_key(uuid: object) -> str:
+    return f"ingest-temp/thumbs/{uuid}.jpg"
+
+
+@dataclass
+class PreviewDeps:
+    pool: asyncpg.Pool
+    store: ObjectStore
+    publisher: Publisher
+    topology: Topology
+    exiftool: ExifTool  # used only inside the imaging thread (one job at a time)
+    limits: imaging.Limits
+    metrics: PreviewMetrics
+    #: one imaging job at a time per process keeps memory bounded whatever the prefetch
+    cpu: asyncio.Semaphore
+
+
+@dataclass
+class _Outcome:
+    rendered: imaging.Rendered | None
+    error: imaging.ImagingError | None
+    attempts: list[imaging.Attempt]
+
+
+def _render(deps: PreviewDeps, path: Path, ftype: FileType) -> _Outcome:
+    """CPU work, in a thread: metadata for RAWs, then the preview and the thumbnail."""
+    attempts: list[imaging.Attempt] = []
+    try:
+        if ftype.is_raw:
+            started = time.perf_counter()
+            try:
+                meta = deps.exiftool.read(path, fast=False)
+                attempts.append(imaging.Attempt("metadata_extraction", "exiftool", True, None,
+                                                (time.perf_counter() - started) * 1000))
+            except ExifToolError as exc:
+                attempts.append(imaging.Attempt("metadata_extraction", "exiftool", False, str(exc),
+                                                (time.perf_counter() - started) * 1000))
+                meta = {}
+
+            def extract(tag: str) -> bytes | None:
+                return deps.exiftool.extract_binary(path, tag, deps.limits.max_embedded_bytes)
+
+            rendered = imaging.render_raw(path, meta, extract, deps.limits)
+        else:
+            rendered = imaging.render_standard(path, deps.limits)
+    except imaging.ImagingError as exc:
+        return _Outcome(None, exc, attempts + list(getattr(exc, "attempts", [])))
+    return _Outcome(rendered, None, attempts + rendered.attempts)
+
+
+async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext) -> None:
+    row = await queries.claim_for_preview(deps.pool, job.uuid)
+    if row is None:
+        log.info("preview %s: nothing to do (gone, ready or failed)", job.uuid)
+        return
+    await _status(deps, job, "processing")
+    with tempfile.TemporaryDirectory(prefix="prophoto-preview-") as tmp:
+        path = deps.store.local_path(row["temp_key"])
+        if path is None or not path.exists():
+            path = Path(tmp) / "original"
+            await deps.store.download(row["temp_key"], path)  # storage errors are transient
+        head = await asyncio.to_thread(_head, path)
+        ftype = detect(head)
+        if ftype is None:
+            raise PermanentError("unsupported or corrupt data: the bytes are not a known image format")
+        async with deps.cpu:
+            outcome = await asyncio.to_thread(_render, deps, path, ftype)
+    await _trace_attempts(deps, job, ctx, outcome.attempts)
+    if outcome.rendered is None:
+        assert outcome.error is not None
+        await _degraded_thumbnail(deps, job, ctx, row["exif_thumb_key"])
+        raise PermanentError(outcome.error.reason)
+    rendered = outcome.rendered
+    pkey, tkey = preview_key(job.uuid), thumb_key(job.uuid)
+    await deps.store.put_bytes(pkey, rendered.preview, "image/jpeg")
+    await deps.store.put_bytes(tkey, rendered.thumbnail, "image/jpeg")
+    for key in (pkey, tkey):
+        info = await deps.store.stat(key)
+        if info is None or info.size == 0:
+            raise OSError(f"{key} is missing or empty after writing")  # transient: retried
+    done = await queries.mark_ready(deps.pool, job.uuid, pkey, tkey, rendered.width, rendered.height,
+                                    rendered.method, rendered.degraded)
+    if done is None:
+        return  # the proxy was deleted or finished meanwhile
+    uploaded = done["uploaded_at"] or job.uploaded_at
+    if uploaded is not None:
+        deps.metrics.upload_to_ready.observe(max(0.0, (datetime.now(UTC) - uploaded).total_seconds()))
+    await _status(deps, job, "ready", width=rendered.width, height=rendered.height)
+
+
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(HEAD_BYTES)
+
+
+async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext,
+                              exif_key: str | None) -> None:
+    """Both preview paths failed: a thumbnail from the upload's EXIF thumbnail, if there is one."""
+    if not exif_key:
+        return
+    started = time.perf_counter()
+    try:
+        data = await deps.store.get_bytes(exif_key)
+        thumb = await asyncio.to_thread(imaging.thumbnail_from_jpeg, data, deps.limits)
+        await deps.store.put_bytes(thumb_key(job.uuid), thumb, "image/jpeg")
+        await queries.set_degraded_thumbnail(deps.pool, job.uuid, thumb_key(job.uuid),
+                                             "thumbnail from the EXIF thumbnail; no preview")
+        await _trace(deps, job, ctx, imaging.Attempt(
+            "thumbnail_generation", "exif-thumbnail", True, "degraded: no preview could be made",
+            (time.perf_counter() - started) * 1000, len(thumb)))
+    except Exception as exc:
+        await _trace(deps, job, ctx, imaging.Attempt(
+            "thumbnail_generation", "exif-thumbnail", False, str(exc)[:300],
+            (time.perf_counter() - started) * 1000))
+
+
+async def _trace_attempts(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext,
+                          attempts: list[imaging.Attempt]) -> None:
+    for a in attempts:
+        deps.metrics.method.labels(a.step, a.method, "success" if a.success else "failure").inc()
+        deps.metrics.method_duration.labels(a.step, a.method).observe(a.duration_ms / 1000)
+        await _trace(deps, job, ctx, a)
+
+
+async def _trace(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext, a: imaging.Attempt) -> None:
+    event = TraceEvent(uuid=job.uuid, user_id=job.user_id, trace_type=a.step,  # type: ignore[arg-type]
+                       method=a.method, success=a.success, reason=a.reason,
+                       duration_ms=round(a.duration_ms, 3), result_size=a.result_size,
+                       attempt=ctx.attempt, service=SERVICE)
+    try:
+        await publish_trace(deps.publisher, deps.topology, event)
+    except Exception as exc:  # a trace is worth less than the job it describes
+        log.warning("trace for %s not published: %s", job.uuid, exc)
+
+
+async def _status(deps: PreviewDeps, job: GeneratePreview, status: str, error: str | None = None,
+                  width: int | None = None, height: int | None = None) -> None:
+    event = ProxyStatusChanged(uuid=job.uuid, user_id=job.user_id, field="preview", status=status,
+                               error=error, preview_width=width, preview_height=height)
+    try:
+        await publish_status(deps.publisher, deps.topology, event)
+    except Exception as exc:  # the database has the status; SSE clients also poll
+        log.warning("status event for %s not published: %s", job.uuid, exc)
+
+
+async def record_failure(deps: PreviewDeps, job: GeneratePreview | None, reason: str) -> None:
+    """The job is parked: the proxy says so, and the user's screen learns it."""
+    if job is None:
+        return
+    row = await queries.mark_failed(deps.pool, job.uuid, reason)
+    if row is not None:
+        await _status(deps, job, "failed", error=reason[:500])

@@ -1,0 +1,108 @@
+"""Following a proxy: the SSE status stream, and its preview and thumbnail images."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from services.upload import queries
+from services.upload.deps import Ctx, CurrentUser, UploadContext
+from services.upload.problems import ProblemError, responses
+
+router = APIRouter(prefix="/v1")
+TERMINAL = {"ready", "failed"}
+HEARTBEAT_S = 15.0
+
+
+def _event(data: dict[str, object]) -> str:
+    return f"event: status\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+def _row_event(row: object) -> dict[str, object]:
+    r = row  # asyncpg.Record
+    return {"uuid": str(r["uuid"]), "field": "preview", "status": r["preview_status"],  # type: ignore[index]
+            "error": r["preview_error"], "preview_width": r["preview_width"],  # type: ignore[index]
+            "preview_height": r["preview_height"]}  # type: ignore[index]
+
+
+@router.get("/proxies/{uuid}/events", responses=responses(401, 404),
+            response_class=StreamingResponse,
+            summary="Server-Sent Events: the proxy's status changes until it is ready or failed")
+async def events(uuid: UUID, request: Request, ctx: Ctx, user: CurrentUser) -> StreamingResponse:
+    row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
+    if row is None:
+        raise ProblemError(404, "Not found", f"no proxy {uuid}")
+    return StreamingResponse(_stream(request, ctx, user, uuid), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _stream(request: Request, ctx: UploadContext, user: str, uuid: UUID) -> AsyncIterator[str]:
+    hub = ctx.extras.get("events")
+    if hub is None:
+        return
+    async with hub.subscribe(str(uuid)) as queue:
+        # subscribe first, then read the row: a change in between is not missed
+        row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
+        if row is None:
+            return
+        yield _event(_row_event(row))
+        if row["preview_status"] in TERMINAL:
+            return
+        while not await request.is_disconnected():
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_S)
+            except TimeoutError:
+                # a lost event (slow client, broker hiccup) cannot leave the stream hanging
+                row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
+                if row is None:
+                    return
+                if row["preview_status"] in TERMINAL:
+                    yield _event(_row_event(row))
+                    return
+                yield ": keep-alive\n\n"
+                continue
+            yield _event(event.model_dump(mode="json"))
+            if event.field == "preview" and event.status in TERMINAL:
+                return
+
+
+async def _serve(ctx: UploadContext, key: str) -> Response:
+    url = await ctx.temp_store.presigned_get(key, ctx.settings.s3_presign_seconds)
+    if url:
+        return RedirectResponse(url, status_code=307)
+    try:
+        data = await ctx.temp_store.get_bytes(key)
+    except FileNotFoundError as exc:
+        raise ProblemError(404, "Not found", "the image is not in the store") from exc
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.get("/proxies/{uuid}/preview", responses={200: {"content": {"image/jpeg": {}}},
+                                                   **responses(401, 404, 409)})
+async def preview(uuid: UUID, ctx: Ctx, user: CurrentUser) -> Response:
+    row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
+    if row is None:
+        raise ProblemError(404, "Not found", f"no proxy {uuid}")
+    if row["preview_status"] != "ready" or not row["preview_path"]:
+        raise ProblemError(409, "Preview not ready", f"the preview is {row['preview_status']}",
+                           preview_status=row["preview_status"])
+    return await _serve(ctx, row["preview_path"])
+
+
+@router.get("/proxies/{uuid}/thumbnail", responses={200: {"content": {"image/jpeg": {}}},
+                                                     **responses(401, 404)})
+async def thumbnail(uuid: UUID, ctx: Ctx, user: CurrentUser) -> Response:
+    """The 400x400 thumbnail, or the tiny EXIF thumbnail while the preview is pending."""
+    row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
+    if row is None:
+        raise ProblemError(404, "Not found", f"no proxy {uuid}")
+    key = row["thumbnail_path"] or row["exif_thumb_key"]
+    if not key:
+        raise ProblemError(404, "No thumbnail yet", "no thumbnail exists for this photo yet",
+                           preview_status=row["preview_status"])
+    return await _serve(ctx, key)
