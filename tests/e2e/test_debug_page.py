@@ -13,11 +13,7 @@ from shared.broker import AmqpPublisher, publish_trace
 from shared.messages import TraceEvent
 from tests.fixtures.tracing import *  # noqa: F403
 
-try:  # the upload service needs shared.exif, which another area may not have landed yet
-    from tests.fixtures.upload import upload_server  # noqa: F401
-    HAVE_UPLOAD = True
-except ImportError:
-    HAVE_UPLOAD = False
+HAVE_UPLOAD = True
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -49,11 +45,10 @@ async def publish_attempts(settings, topology, photo: uuid.UUID) -> None:
         await publisher.close()
 
 
-async def a_photo(request, corpus_dir: Path | None) -> uuid.UUID:
-    """Upload a real photo when the upload service is importable, else a fresh uuid."""
-    if not HAVE_UPLOAD or corpus_dir is None:
+async def a_photo(server, corpus_dir: Path | None) -> uuid.UUID:
+    """Upload a real photo (a fresh uuid when the corpus is absent)."""
+    if corpus_dir is None:
         return uuid.uuid4()
-    server = request.getfixturevalue("upload_server")
     photo_file = corpus_dir / "jpeg" / "32-lens_data.jpeg"
     async with server.client() as client:
         r = await client.post("/v1/uploads", files={
@@ -84,14 +79,14 @@ async def wait_for_traces(server, photo: uuid.UUID, n: int) -> None:
 
 @needs_chromium
 async def test_the_debug_page_finds_an_uploaded_photos_traces_and_shows_queue_health(
-    settings, topology, tracing_server, tmp_path, pool, request
+    settings, topology, tracing_server, tmp_path, pool, upload_server
 ):
     from playwright.async_api import async_playwright
 
     from tests.conftest import CORPUS
 
     uploaded = HAVE_UPLOAD and (CORPUS / "MANIFEST.tsv").exists()
-    photo = await a_photo(request, CORPUS if uploaded else None)
+    photo = await a_photo(upload_server, CORPUS if uploaded else None)
     other = uuid.uuid4()
     try:
         await publish_attempts(settings, topology, photo)
