@@ -162,14 +162,21 @@ class Supervisor:
             settings.finalize_metrics_port,
             settings.enhance_metrics_port,
         }
+        ports = pick_ports(settings.preview_metrics_port, self.preview_workers, reserved)
+        # the tracing service judges worker health from every worker's own metrics
+        worker_urls = [f"http://127.0.0.1:{p}/metrics" for p in ports] + [
+            f"http://127.0.0.1:{settings.finalize_metrics_port}/metrics",
+            f"http://127.0.0.1:{settings.enhance_metrics_port}/metrics"]
         for name in SERVICES:
             if name in missing:
                 continue
             colour = COLOURS[len(children) % len(COLOURS)]
             if name != "preview":
-                children.append(Child(name, f"services.{name}", dict(self.env), colour))
+                env = dict(self.env)
+                if name == "tracing":
+                    env.setdefault("PROPHOTO_WORKER_METRICS_URLS", ",".join(worker_urls))
+                children.append(Child(name, f"services.{name}", env, colour))
                 continue
-            ports = pick_ports(settings.preview_metrics_port, self.preview_workers, reserved)
             for index, port in enumerate(ports, start=1):
                 env = dict(self.env, PROPHOTO_PREVIEW_METRICS_PORT=str(port))
                 colour = COLOURS[len(children) % len(COLOURS)]
