@@ -138,13 +138,13 @@ def _finish(preview: pyvips.Image, limits: Limits, method: str, attempts: list[A
             degraded: str | None = None) -> Rendered:
     """Encode the preview, cut the thumbnail from it, encode that."""
     preview = _to_srgb_8bit(preview).copy_memory()
-    preview_jpeg = preview.jpegsave_buffer(Q=limits.preview_quality, strip=True, optimize_coding=True)
+    preview_jpeg = preview.jpegsave_buffer(Q=limits.preview_quality, strip=True)
 
     def thumb() -> bytes:
         t = preview.thumbnail_image(limits.thumb_width, height=limits.thumb_height, crop="centre")
         if (t.width, t.height) != (limits.thumb_width, limits.thumb_height):
             t = t.resize(limits.thumb_width / t.width, vscale=limits.thumb_height / t.height)
-        return bytes(t.jpegsave_buffer(Q=limits.thumb_quality, strip=True, optimize_coding=True))
+        return bytes(t.jpegsave_buffer(Q=limits.thumb_quality, strip=True))
 
     thumb_jpeg, ms = _timed(thumb)
     attempts.append(Attempt("thumbnail_generation", "from-preview", True, None, ms, len(thumb_jpeg)))
