@@ -17,7 +17,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "bench" / "cache"
-RESULTS = REPO / "bench" / "results"
+RESULTS = Path(os.environ.get("PROPHOTO_BENCH_RESULTS", REPO / "bench" / "results"))
 CORPUS = Path(os.environ.get("PROPHOTO_CORPUS", REPO.parent / "shared" / "corpus"))
 
 

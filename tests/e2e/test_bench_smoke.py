@@ -1,0 +1,33 @@
+"""A short run of both benchmarks, so `make bench` cannot rot."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+@pytest.mark.parametrize("module,name", [("bench.upload", "upload"), ("bench.pipeline", "pipeline")])
+def test_the_benchmark_runs_end_to_end_and_saves_its_figures(tmp_path, migrated, module, name):
+    env = dict(os.environ, PROPHOTO_BENCH_RESULTS=str(tmp_path), PYTHONPATH=str(REPO))
+    run = subprocess.run([sys.executable, "-m", module, "--quick"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    result = json.loads((tmp_path / f"{name}-latest.json").read_text())
+    if name == "upload":
+        assert {r["concurrency"] for r in result["rows"]} == {1, 8}
+        assert all(r["upload_ms"]["p50"] > 0 and r["store_write_ms"]["p50"] > 0 for r in result["rows"])
+        assert result["big_upload"]["rss_growth_mb"] < 100
+        assert "p50 ms" in run.stdout
+    else:
+        for key in ("pipeline_vs_floor", "two_vs_one_worker", "backlog_last_vs_first"):
+            assert result["ratios"][key] > 0
+        assert result["one_worker"]["images"] == result["two_workers"]["images"] > 0
+        assert "2 workers / 1 worker" in run.stdout
