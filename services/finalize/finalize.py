@@ -1,0 +1,260 @@
+"""The finalize job: a confirmed proxy becomes a permanent Image.
+
+Steps, in the order that makes a crash at any point harmless:
+
+1. load the proxy; gone with an Image for its uuid -> already done;
+2. full metadata read (no side effects; the key needs the date and camera);
+3. allocate (sequence, final key) ONCE, stored on the proxy row: a
+   redelivered job reuses them, so it never takes a second number;
+4. copy the original to the final store, then check size and sha256 against
+   the upload (a re-copy after a crash overwrites our own object only);
+5. insert the Image (`ON CONFLICT (proxy_uuid) DO NOTHING`) and commit;
+6. only then delete the temp objects, and the proxy row last.
+
+Every attempt emits a `finalize` trace event; the outcome emits an `ingest`
+status event. The work knows nothing of RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import signal
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.finalize import queries
+from shared import exif, naming
+from shared.broker import Publisher, publish_status, publish_trace
+from shared.exif import AsyncExifTool
+from shared.jobs import JobContext, PermanentError
+from shared.messages import FinalizeIngest, ProxyStatusChanged, TraceEvent
+from shared.settings import Settings
+from shared.storage import ObjectNotFound, ObjectStore
+from shared.topology import Topology
+
+log = logging.getLogger(__name__)
+SERVICE = "finalize"
+CRASH_ENV = "PROPHOTO_TEST_CRASH_AT"  # after_copy | after_insert; honoured only when env == "test"
+
+
+class IntegrityMismatch(Exception):
+    """The copied object is not the uploaded bytes (retried: the copy is redone)."""
+
+
+@dataclass
+class FinalizeDeps:
+    settings: Settings
+    pool: asyncpg.Pool
+    temp_store: ObjectStore
+    final_store: ObjectStore
+    publisher: Publisher
+    topology: Topology
+    exif: AsyncExifTool
+
+
+def temp_objects(proxy: asyncpg.Record) -> list[str]:
+    keys = [proxy["temp_key"], proxy["preview_path"], proxy["thumbnail_path"], proxy["exif_thumb_key"],
+            f"ingest-temp/previews/{proxy['uuid']}.jpg", f"ingest-temp/thumbs/{proxy['uuid']}.jpg"]
+    return list(dict.fromkeys(k for k in keys if k))
+
+
+def _crash_point(deps: FinalizeDeps, point: str) -> None:
+    if deps.settings.env == "test" and os.environ.get(CRASH_ENV) == point:
+        log.warning("test hook: SIGKILL at %s", point)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def finalize(deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext) -> int | None:
+    """Run one attempt; returns the Image id, or None when there was nothing to do."""
+    started = time.perf_counter()
+    try:
+        image_id, size, method = await _finalize(deps, job, ctx)
+    except Exception as exc:
+        await _trace(deps, job, ctx, False, f"{type(exc).__name__}: {exc}"[:500], started, None, "copy")
+        raise
+    await _trace(deps, job, ctx, True, None if image_id else "nothing to do", started, size, method)
+    return image_id
+
+
+async def _finalize(deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext) -> tuple[int | None, int | None, str]:
+    proxy = await queries.load_proxy(deps.pool, job.uuid)
+    if proxy is None:
+        done = await queries.image_for_proxy(deps.pool, job.uuid)
+        return (done["id"] if done else None), None, "done-before"
+    if proxy["user_id"] != job.user_id:
+        raise PermanentError("the job's user does not own the proxy")
+    done = await queries.image_for_proxy(deps.pool, job.uuid)
+    if done is not None:  # crashed after the insert: only the clean-up is left
+        await _clean_up(deps, proxy)
+        await _announce(deps, job, "ingested", image_id=done["id"])
+        return done["id"], proxy["size"], "cleanup-only"
+    if proxy["ingest_status"] not in ("queued", "processing"):
+        # not confirmed (or failed and not re-queued): a stray duplicate, nothing to do
+        log.info("finalize %s: ingest_status is %s; skipping", job.uuid, proxy["ingest_status"])
+        return None, None, "skipped"
+    await queries.start_processing(deps.pool, job.uuid)
+
+    async with _local_original(deps, proxy) as local:
+        meta, reader = await _read_metadata(deps, local, proxy)
+    normalized = exif.normalize(meta)
+    when = exif.taken_at(meta)
+
+    directory = naming.render_directory(deps.settings.schema_pattern, naming.NamingValues(
+        taken_at=when, uploaded_at=proxy["uploaded_at"], make=normalized["camera_make"],
+        model=normalized["camera_model"], camera=normalized["camera"], lens=normalized["lens"],
+        user=proxy["user_id"], ext=proxy["ext"],
+    ))
+    _, key = await queries.allocate_key(
+        deps.pool, job.uuid, proxy["user_id"], deps.final_store.disk, directory,
+        lambda seq: naming.final_key(directory, seq, proxy["original_name"]),
+    )
+
+    await _copy_verified(deps, proxy, key)
+    _crash_point(deps, "after_copy")
+
+    image_id = await queries.insert_image(deps.pool, job.uuid, {
+        "user_id": proxy["user_id"], "disk": deps.final_store.disk, "path": key,
+        "original_name": proxy["original_name"],
+        "metadata": normalized | {"mime": proxy["mime"], "format": proxy["format"], "reader": reader},
+        "tags": _tags(list(proxy["ingest_tags"] or job.image_tags), normalized["keywords"]),
+        "association": dict(proxy["ingest_association"] or {}) or job.association,
+        "sha256": proxy["sha256"], "size": proxy["size"],
+        "taken_at": _aware(when) if when else None,
+        "camera_make": normalized["camera_make"], "camera_model": normalized["camera_model"],
+    })
+    _crash_point(deps, "after_insert")
+
+    await _clean_up(deps, proxy)
+    await _announce(deps, job, "ingested", image_id=image_id)
+    return image_id, proxy["size"], "copy"
+
+
+def _aware(when: datetime) -> datetime:
+    # a photo without an offset is recorded as if UTC; metadata.taken_at keeps the original text
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _tags(requested: list[str], keywords: list[str]) -> list[str]:
+    out: list[str] = []
+    for tag in [*requested, *keywords]:
+        text = exif.clean_text(tag, 100)
+        if text and text not in out:
+            out.append(text)
+    return out[:200]
+
+
+@asynccontextmanager
+async def _local_original(deps: FinalizeDeps, proxy: asyncpg.Record) -> AsyncIterator[Path]:
+    local = deps.temp_store.local_path(proxy["temp_key"])
+    if local is not None and local.is_file():
+        yield local
+        return
+    with tempfile.TemporaryDirectory(prefix="prophoto-finalize-") as tmp:
+        path = Path(tmp) / f"original.{proxy['ext']}"
+        try:
+            await deps.temp_store.download(proxy["temp_key"], path)
+        except ObjectNotFound:
+            final = await _final_copy_if_intact(deps, proxy)
+            if final is None:
+                raise PermanentError(f"the original {proxy['temp_key']} is missing") from None
+            await deps.final_store.download(final, path)
+        yield path
+
+
+async def _final_copy_if_intact(deps: FinalizeDeps, proxy: asyncpg.Record) -> str | None:
+    key = proxy["final_key"]
+    if key and await deps.final_store.exists(key) and await _sha256(deps.final_store, key) == proxy["sha256"]:
+        return str(key)
+    return None
+
+
+async def _read_metadata(deps: FinalizeDeps, path: Path, proxy: asyncpg.Record) -> tuple[dict[str, Any], str]:
+    try:
+        meta = await deps.exif.read(path, fast=False)
+        return meta, str(meta.get("_reader", "exiftool"))
+    except Exception as exc:
+        # both ExifTool and Pillow failed: the upload's fast read is still the same file's metadata
+        log.warning("full metadata read of %s failed (%s); using the upload's", proxy["uuid"], exc)
+        return dict(proxy["metadata"] or {}), "upload-fast-read"
+
+
+async def _copy_verified(deps: FinalizeDeps, proxy: asyncpg.Record, key: str) -> None:
+    try:
+        info = await deps.final_store.copy_from(deps.temp_store, proxy["temp_key"], key)
+    except ObjectNotFound:
+        # a previous attempt may have copied it; the temp object only goes after the Image commits
+        if await _final_copy_if_intact(deps, proxy) == key:
+            return
+        raise PermanentError(f"the original {proxy['temp_key']} is missing") from None
+    if info.size != proxy["size"]:
+        raise IntegrityMismatch(f"copied {info.size} bytes, the upload had {proxy['size']}")
+    digest = await _sha256(deps.final_store, key)
+    if digest != proxy["sha256"]:
+        raise IntegrityMismatch(f"sha256 of the copy is {digest}, the upload's is {proxy['sha256']}")
+
+
+async def _sha256(store: ObjectStore, key: str) -> str:
+    local = store.local_path(key)
+    if local is not None:
+        def digest() -> str:
+            h = hashlib.sha256()
+            with open(local, "rb") as fh:
+                while chunk := fh.read(1024 * 1024):
+                    h.update(chunk)
+            return h.hexdigest()
+
+        return await asyncio.to_thread(digest)
+    h = hashlib.sha256()
+    async for chunk in store.iter_chunks(key):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+async def _clean_up(deps: FinalizeDeps, proxy: asyncpg.Record) -> None:
+    for key in temp_objects(proxy):
+        await deps.temp_store.delete(key)
+    await queries.delete_proxy(deps.pool, proxy["uuid"])
+
+
+async def _announce(deps: FinalizeDeps, job: FinalizeIngest, status: str, image_id: int | None = None,
+                    error: str | None = None) -> None:
+    try:
+        await publish_status(deps.publisher, deps.topology, ProxyStatusChanged(
+            uuid=job.uuid, user_id=job.user_id, field="ingest", status=status, error=error,
+            image_id=image_id,
+        ))
+    except Exception as exc:  # status is also in the database; never fail the job for it
+        log.warning("status event for %s not published: %s", job.uuid, exc)
+
+
+async def _trace(deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext, success: bool,
+                 reason: str | None, started: float, size: int | None, method: str) -> None:
+    try:
+        await publish_trace(deps.publisher, deps.topology, TraceEvent(
+            uuid=job.uuid, user_id=job.user_id, trace_type="finalize", method=method, success=success,
+            reason=reason, duration_ms=(time.perf_counter() - started) * 1000, result_size=size,
+            attempt=ctx.attempt, service=SERVICE,
+        ))
+    except Exception as exc:
+        log.warning("trace for %s not published: %s", job.uuid, exc)
+
+
+async def record_failure(deps: FinalizeDeps, job: FinalizeIngest | None, reason: str) -> None:
+    """Last attempt failed: the proxy keeps its files and says why."""
+    if job is None:
+        return
+    row = await queries.mark_failed(deps.pool, UUID(str(job.uuid)), reason)
+    if row is not None:
+        await _announce(deps, job, "failed", error=reason[:500])
