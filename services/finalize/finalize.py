@@ -88,7 +88,9 @@ async def finalize(deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext) -> 
     return image_id
 
 
-async def _finalize(deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext) -> tuple[int | None, int | None, str]:
+async def _finalize(
+    deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext
+) -> tuple[int | None, int | None, str]:
     proxy = await queries.load_proxy(deps.pool, job.uuid)
     if proxy is None:
         done = await queries.image_for_proxy(deps.pool, job.uuid)

@@ -1,0 +1,334 @@
+"""Confirming uploads (ingest), the permanent images, and on-demand enhanced previews.
+
+Every state change is one conditional UPDATE plus its outbox row in the same
+transaction: a claim that did not match queues nothing, so repeating a
+request is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Query
+from fastapi.responses import RedirectResponse, StreamingResponse
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from services.upload.deps import Ctx, CurrentUser, UploadContext
+from services.upload.problems import ProblemError, responses
+from shared import exif
+from shared.messages import EnhancePreview, FinalizeIngest
+from shared.outbox import enqueue
+from shared.storage import ObjectNotFound
+
+router = APIRouter(prefix="/v1")
+
+MAX_INGEST_UUIDS = 500
+MAX_TAGS = 50
+MAX_ASSOCIATION_BYTES = 16 * 1024
+#: an upscale beyond 4x the best source only adds blur: that is all a source "can give"
+ENHANCE_MAX_UPSCALE = 4.0
+
+
+# ---- ingest -------------------------------------------------------------------------
+
+class IngestRequest(BaseModel):
+    uuids: list[UUID] = Field(min_length=1, max_length=MAX_INGEST_UUIDS)
+    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
+    association: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("tags")
+    @classmethod
+    def _clean_tags(cls, tags: list[str]) -> list[str]:
+        out: list[str] = []
+        for tag in tags:
+            text = exif.clean_text(tag, 100)
+            if text and text not in out:
+                out.append(text)
+        return out
+
+    @field_validator("association")
+    @classmethod
+    def _small_association(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(value).encode()) > MAX_ASSOCIATION_BYTES:
+            raise ValueError(f"association is larger than {MAX_ASSOCIATION_BYTES} bytes of JSON")
+        if "\\u0000" in json.dumps(value):
+            raise ValueError("association may not contain NUL characters")
+        return value
+
+
+class IngestResult(BaseModel):
+    uuid: UUID
+    status: Literal["queued", "refused"]
+    reason: str | None = None
+
+
+class IngestAnswer(BaseModel):
+    queued: int
+    refused: int
+    results: list[IngestResult]
+
+
+def _refusal(row: asyncpg.Record | None, ingested: bool) -> str:
+    if row is None:
+        return "already ingested" if ingested else "not found"
+    if row["ingest_status"] in ("queued", "processing"):
+        return "already ingesting"
+    if row["ingest_status"] == "failed":
+        return "ingest failed; retry it with POST /v1/proxies/{uuid}/retry"
+    if row["preview_status"] in ("pending", "processing"):
+        return f"preview {row['preview_status']}"
+    return "not ingestible"
+
+
+@router.post("/ingest", status_code=202, response_model=IngestAnswer, responses=responses(401, 422),
+             summary="Confirm proxies: each accepted one becomes a permanent Image")
+async def ingest(body: IngestRequest, ctx: Ctx, user: CurrentUser) -> IngestAnswer:
+    wanted = list(dict.fromkeys(body.uuids))
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        claimed = await conn.fetch(
+            """UPDATE proxy_images SET ingest_status = 'queued', ingest_tags = $3,
+                      ingest_association = $4, metadata_error = NULL, updated_at = now()
+               WHERE user_id = $1 AND uuid = ANY($2::uuid[]) AND ingest_status IS NULL
+                 AND preview_status IN ('ready', 'failed')
+               RETURNING uuid""",
+            user, wanted, body.tags, body.association,
+        )
+        queued = {r["uuid"] for r in claimed}
+        for uuid in wanted:
+            if uuid in queued:
+                await enqueue(conn, ctx.topology, ctx.settings.queue_finalize, FinalizeIngest(
+                    uuid=uuid, user_id=user, image_tags=body.tags, association=body.association))
+    if queued:
+        ctx.relay.wake()
+    rest = [u for u in wanted if u not in queued]
+    rows = {r["uuid"]: r for r in await ctx.pool.fetch(
+        "SELECT uuid, ingest_status, preview_status FROM proxy_images"
+        " WHERE user_id = $1 AND uuid = ANY($2::uuid[])", user, rest)} if rest else {}
+    ingested = {r["proxy_uuid"] for r in await ctx.pool.fetch(
+        "SELECT proxy_uuid FROM images WHERE user_id = $1 AND proxy_uuid = ANY($2::uuid[])",
+        user, rest)} if rest else set()
+    results = [
+        IngestResult(uuid=u, status="queued") if u in queued
+        else IngestResult(uuid=u, status="refused", reason=_refusal(rows.get(u), u in ingested))
+        for u in wanted
+    ]
+    return IngestAnswer(queued=len(queued), refused=len(wanted) - len(queued), results=results)
+
+
+async def requeue_failed_ingest(ctx: UploadContext, user_id: str, uuid: UUID) -> bool:
+    """failed -> queued with a fresh finalize job; False when the ingest is not failed.
+
+    The caller removes the parked message first when it can; if one survives,
+    replaying it is harmless: the worker finishes or skips a done proxy.
+    """
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            """UPDATE proxy_images SET ingest_status = 'queued', metadata_error = NULL, updated_at = now()
+               WHERE uuid = $1 AND user_id = $2 AND ingest_status = 'failed'
+               RETURNING ingest_tags, ingest_association""",
+            uuid, user_id,
+        )
+        if row is None:
+            return False
+        await enqueue(conn, ctx.topology, ctx.settings.queue_finalize, FinalizeIngest(
+            uuid=uuid, user_id=user_id, image_tags=list(row["ingest_tags"] or []),
+            association=dict(row["ingest_association"] or {})))
+    ctx.relay.wake()
+    return True
+
+
+# ---- images -------------------------------------------------------------------------
+
+class ImageView(BaseModel):
+    id: int
+    proxy_uuid: UUID
+    path: str
+    original_name: str
+    sha256: str
+    size: int
+    taken_at: datetime | None
+    camera_make: str | None
+    camera_model: str | None
+    camera: str | None
+    tags: list[str]
+    association: dict[str, Any]
+    metadata: dict[str, Any]
+    original_url: str
+    created_at: datetime
+
+
+class ImagePage(BaseModel):
+    items: list[ImageView]
+    next_cursor: int | None
+
+
+def _image_view(row: asyncpg.Record) -> ImageView:
+    meta = dict(row["metadata"] or {})
+    return ImageView(
+        id=row["id"], proxy_uuid=row["proxy_uuid"], path=row["path"], original_name=row["original_name"],
+        sha256=row["sha256"], size=row["size"], taken_at=row["taken_at"], camera_make=row["camera_make"],
+        camera_model=row["camera_model"], camera=meta.get("camera"), tags=list(row["tags"] or []),
+        association=dict(row["association"] or {}), metadata=meta,
+        original_url=f"/v1/images/{row['id']}/original", created_at=row["created_at"],
+    )
+
+
+@router.get("/images", response_model=ImagePage, responses=responses(401, 422),
+            summary="Your images, newest first; `cursor` is the previous page's next_cursor")
+async def list_images(
+    ctx: Ctx, user: CurrentUser,
+    taken_from: datetime | None = None,
+    taken_to: datetime | None = None,
+    camera: Annotated[str | None, Query(max_length=200)] = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[int | None, Query(ge=1)] = None,
+) -> ImagePage:
+    rows = await ctx.pool.fetch(
+        """SELECT * FROM images
+           WHERE user_id = $1
+             AND ($2::timestamptz IS NULL OR taken_at >= $2)
+             AND ($3::timestamptz IS NULL OR taken_at < $3)
+             AND ($4::text IS NULL OR lower(metadata->>'camera') = lower($4)
+                  OR lower(replace(metadata->>'camera', ' ', '-')) = lower($4))
+             AND ($5::text IS NULL OR $5 = ANY(tags))
+             AND ($6::bigint IS NULL OR id < $6)
+           ORDER BY id DESC LIMIT $7""",
+        user, taken_from, taken_to, camera, tag, cursor, limit,
+    )
+    return ImagePage(items=[_image_view(r) for r in rows],
+                     next_cursor=rows[-1]["id"] if len(rows) == limit else None)
+
+
+async def _image_for(ctx: UploadContext, user: str, image_id: int) -> asyncpg.Record:
+    row = await ctx.pool.fetchrow("SELECT * FROM images WHERE id = $1 AND user_id = $2", image_id, user)
+    if row is None:
+        raise ProblemError(404, "Not found", f"no image {image_id}")
+    return row
+
+
+@router.get("/images/{image_id}", response_model=ImageView, responses=responses(401, 404))
+async def get_image(image_id: int, ctx: Ctx, user: CurrentUser) -> ImageView:
+    return _image_view(await _image_for(ctx, user, image_id))
+
+
+@router.get("/images/{image_id}/original", responses={307: {"description": "Presigned URL"},
+                                                       **responses(401, 404)},
+            response_class=StreamingResponse, summary="The original bytes (or a presigned redirect)")
+async def get_original(image_id: int, ctx: Ctx, user: CurrentUser) -> Any:
+    row = await _image_for(ctx, user, image_id)
+    url = await ctx.final_store.presigned_get(row["path"], ctx.settings.s3_presign_seconds)
+    if url is not None:
+        return RedirectResponse(url, status_code=307)
+    chunks = ctx.final_store.iter_chunks(row["path"])
+    try:
+        first = await chunks.__anext__()
+    except StopAsyncIteration:
+        first = b""
+    except ObjectNotFound as exc:
+        raise ProblemError(404, "Original missing", "the stored original is not there") from exc
+
+    async def body() -> Any:
+        yield first
+        async for chunk in chunks:
+            yield chunk
+
+    mime = (row["metadata"] or {}).get("mime") or "application/octet-stream"
+    return StreamingResponse(body(), media_type=mime, headers={
+        "Content-Length": str(row["size"]),
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(row['original_name'])}",
+        "ETag": f'"{row["sha256"]}"',
+    })
+
+
+# ---- enhance ------------------------------------------------------------------------
+
+class EnhanceRequest(BaseModel):
+    target_width: int | None = Field(default=None, ge=1)
+    factor: float | None = Field(default=None, gt=1.0, le=16.0)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> EnhanceRequest:
+        if self.target_width is not None and self.factor is not None:
+            raise ValueError("give target_width or factor, not both")
+        return self
+
+
+class EnhanceAnswer(BaseModel):
+    uuid: UUID
+    enhancement_status: str
+    target_width: int
+    limit: int
+    source: Literal["original", "preview"]
+
+
+def original_width(meta: dict[str, Any]) -> int | None:
+    """The original's width as displayed (after EXIF orientation), from the upload's metadata."""
+    width, height = exif.dimensions(meta or {})
+    if not width or not height:
+        return None
+    orientation = exif.summarize(meta or {}).get("orientation")
+    return height if orientation in (5, 6, 7, 8) else width
+
+
+def enhance_limit(max_width: int, preview_width: int, source_width: int | None) -> tuple[int, str]:
+    """The widest preview we will make, and the source it comes from.
+
+    The source is the original when it is wider than the current preview (and
+    not a RAW: those re-scale their preview), else the preview itself. Either
+    may be upscaled, but never past 4x the source's width nor past the
+    configured maximum.
+    """
+    source = "original" if source_width and source_width > preview_width else "preview"
+    best = source_width if source == "original" and source_width else preview_width
+    return min(max_width, int(best * ENHANCE_MAX_UPSCALE)), source
+
+
+@router.post("/proxies/{uuid}/enhance", status_code=202, response_model=EnhanceAnswer,
+             responses=responses(401, 404, 409, 422),
+             summary="Make a bigger, sharper preview (default 1.25x the current width)")
+async def enhance(uuid: UUID, ctx: Ctx, user: CurrentUser,
+                  body: EnhanceRequest | None = None) -> EnhanceAnswer:
+    body = body or EnhanceRequest()
+    row = await ctx.pool.fetchrow(
+        "SELECT * FROM proxy_images WHERE uuid = $1 AND user_id = $2", uuid, user)
+    if row is None:
+        raise ProblemError(404, "Not found", f"no proxy {uuid}")
+    if row["preview_status"] != "ready" or not row["preview_width"]:
+        raise ProblemError(409, "Preview not ready", f"the preview is {row['preview_status']}")
+    if row["ingest_status"] is not None:
+        raise ProblemError(409, "Being ingested", "the proxy is confirmed; its preview is going away")
+    if row["enhancement_status"] in ("pending", "processing"):
+        raise ProblemError(409, "Already enhancing", f"enhancement is {row['enhancement_status']}")
+    current = int(row["preview_width"])
+    factor = body.factor or ctx.settings.enhance_default_factor
+    target = body.target_width or round(current * factor)
+    is_raw = row["mime"].startswith("image/x-")
+    limit, source = enhance_limit(ctx.settings.enhance_max_width, current,
+                                  None if is_raw else original_width(row["metadata"] or {}))
+    if target > limit:
+        raise ProblemError(422, "Too wide", f"the widest preview this photo can get is {limit} px",
+                           limit=limit, current_width=current)
+    if target <= current:
+        raise ProblemError(422, "Not wider", f"the preview is already {current} px wide",
+                           limit=limit, current_width=current)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        claimed = await conn.fetchval(
+            """UPDATE proxy_images SET enhancement_status = 'pending', enhancement_error = NULL,
+                      updated_at = now()
+               WHERE uuid = $1 AND user_id = $2 AND preview_status = 'ready' AND ingest_status IS NULL
+                 AND enhancement_status IS DISTINCT FROM 'pending'
+                 AND enhancement_status IS DISTINCT FROM 'processing'
+               RETURNING uuid""", uuid, user)
+        if claimed is None:
+            raise ProblemError(409, "Already enhancing", "another request got there first")
+        await enqueue(conn, ctx.topology, ctx.settings.queue_enhance,
+                      EnhancePreview(uuid=uuid, user_id=user, target_width=target))
+    ctx.relay.wake()
+    return EnhanceAnswer(uuid=uuid, enhancement_status="pending", target_width=target, limit=limit,
+                         source=source)  # type: ignore[arg-type]
