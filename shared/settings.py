@@ -123,7 +123,9 @@ class Settings(BaseSettings):
     def _pattern_not_absolute(cls, v: str) -> str:
         if v.startswith("/") or ".." in v.split("/"):
             raise ValueError("PROPHOTO_SCHEMA_PATTERN must be a relative key prefix without '..'")
-        return v
+        from shared.naming import validate_pattern  # unknown tokens refuse every service's start
+
+        return validate_pattern(v)
 
     def tokens(self) -> dict[str, str]:
         """Token -> user id. In development an empty list means the dev token."""
