@@ -25,8 +25,9 @@ KEY_MAX = 1024
 UNKNOWN = "unknown"
 UNKNOWN_CAMERA = "Unknown-Camera"
 
-# characters that separate paths somewhere (POSIX, Windows, S3 consoles) or are reserved on Windows
-_UNSAFE = re.compile(r'[/\\:*?"<>|]')
+# characters that separate paths somewhere (POSIX, Windows, S3 consoles), are reserved on
+# Windows, or end/escape a URL path (keys appear in URLs and presigned links)
+_UNSAFE = re.compile(r'[/\\:*?"<>|#%]')
 _DASHES = re.compile(r"-{2,}")
 
 
@@ -61,7 +62,7 @@ def validate_pattern(pattern: str) -> str:
         raise PatternError(f"schema pattern {pattern!r} must be relative, without a leading or trailing '/'")
     if any(unicodedata.category(c)[0] == "C" for c in pattern) or "\\" in pattern:
         raise PatternError(f"schema pattern {pattern!r} has control characters or a backslash")
-    for literal, name, spec, conversion in _fields(pattern):
+    for _literal, name, spec, conversion in _fields(pattern):
         if name is None:
             continue
         if name not in TOKENS:
@@ -94,7 +95,8 @@ def literal_prefix(pattern: str) -> str:
 def _clean(value: object) -> str:
     text = unicodedata.normalize("NFC", "" if value is None else str(value))
     # C* = control, format (zero-width, bidi overrides), surrogates, private use, unassigned
-    return "".join(c for c in text if unicodedata.category(c)[0] != "C")
+    kept = "".join(c for c in text if unicodedata.category(c)[0] != "C")
+    return unicodedata.normalize("NFC", kept)  # removing a character can make a pair composable
 
 
 def _bound(text: str, limit_chars: int, limit_bytes: int) -> str:
@@ -106,7 +108,7 @@ def _bound(text: str, limit_chars: int, limit_bytes: int) -> str:
 
 def _trim(text: str) -> str:
     # no hidden files, nothing that reads as an option, no Windows-hostile trailing dot or space
-    return text.lstrip("-. ").rstrip(". ")
+    return text.lstrip("-. ").rstrip("-. ")
 
 
 def sanitize_segment(value: object, fallback: str = UNKNOWN, limit: int = SEGMENT_MAX_CHARS) -> str:
@@ -121,16 +123,13 @@ def sanitize_segment(value: object, fallback: str = UNKNOWN, limit: int = SEGMEN
 def sanitize_filename(name: object, limit: int = SEGMENT_MAX_CHARS) -> str:
     """A user's file name as the last key segment; truncation keeps the extension."""
     text = _UNSAFE.sub("-", _clean(name))
-    text = " ".join(text.split())
-    text = _trim(_DASHES.sub("-", text))
+    text = _DASHES.sub("-", " ".join(text.split()))
     stem, dot, ext = text.rpartition(".")
-    if not dot or not stem or not ext or len(ext) > MAX_EXT_CHARS or not ext.isalnum():
+    if not dot or not ext or len(ext) > MAX_EXT_CHARS or not ext.isalnum():
         stem, ext = text, ""
     suffix = f".{ext}" if ext else ""
-    stem = _trim(_bound(stem, limit - len(suffix), SEGMENT_MAX_BYTES - len(suffix.encode())))
-    if not stem:
-        stem = UNKNOWN
-    return stem + suffix
+    stem = _trim(_bound(_trim(stem), limit - len(suffix), SEGMENT_MAX_BYTES - len(suffix.encode())))
+    return (stem or UNKNOWN) + suffix
 
 
 def token_values(values: NamingValues) -> dict[str, str]:
