@@ -100,6 +100,7 @@ class ObjectStore(abc.ABC):
 
     async def presigned_get(self, key: str, expires_s: int = 900) -> str | None:
         """A URL a client can fetch directly, or None when the store has none."""
+        validate_key(key)
         return None
 
     def local_path(self, key: str) -> Path | None:

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from shared.storage.base import CHUNK, InvalidKey, ObjectInfo, ObjectNotFound, ObjectStore, validate_key
 
+# a key naming a directory, or passing through a file, names no object
+_MISSING = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+
 
 class FileStore(ObjectStore):
     def __init__(self, root: Path, url: str | None = None) -> None:
@@ -39,9 +42,14 @@ class FileStore(ObjectStore):
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
+    def _temp_file(self) -> tuple[int, str]:
+        # Temp files live in .staging, never beside the object: any name there
+        # could also be a valid key, and the listing would have to guess.
+        return tempfile.mkstemp(dir=self._staging, prefix="tmp-")
+
     def _install(self, src: Path, dst: Path, move: bool) -> None:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=".tmp-")
+        fd, tmp = self._temp_file()
         os.close(fd)
         try:
             if move:
@@ -67,7 +75,7 @@ class FileStore(ObjectStore):
 
         def write() -> None:
             dst.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=".tmp-")
+            fd, tmp = self._temp_file()
             try:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
@@ -83,14 +91,14 @@ class FileStore(ObjectStore):
         path = self._path(key)
         try:
             return await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError as exc:
+        except _MISSING as exc:
             raise ObjectNotFound(key) from exc
 
     async def iter_chunks(self, key: str, chunk_size: int = CHUNK) -> AsyncIterator[bytes]:
         path = self._path(key)
         try:
             fh = await asyncio.to_thread(open, path, "rb")
-        except FileNotFoundError as exc:
+        except _MISSING as exc:
             raise ObjectNotFound(key) from exc
         try:
             while chunk := await asyncio.to_thread(fh.read, chunk_size):
@@ -102,7 +110,7 @@ class FileStore(ObjectStore):
         src = self._path(key)
         try:
             await asyncio.to_thread(shutil.copyfile, src, path)
-        except FileNotFoundError as exc:
+        except _MISSING as exc:
             raise ObjectNotFound(key) from exc
         size = (await asyncio.to_thread(Path(path).stat)).st_size
         return ObjectInfo(key, size)
@@ -111,22 +119,24 @@ class FileStore(ObjectStore):
         path = self._path(key)
         try:
             st = await asyncio.to_thread(path.stat)
-        except FileNotFoundError:
+        except _MISSING:
             return None
         return ObjectInfo(key, st.st_size) if path.is_file() else None
 
     async def delete(self, key: str) -> None:
         path = self._path(key)
-        await asyncio.to_thread(path.unlink, missing_ok=True)
+        try:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+        except _MISSING:  # a "directory" key names no object
+            pass
 
     async def list(self, prefix: str = "") -> list[str]:
         def walk() -> list[str]:
             keys = []
             for dirpath, dirnames, filenames in os.walk(self.root):
-                dirnames[:] = [d for d in dirnames if d != ".staging"]
+                if dirpath == str(self.root):
+                    dirnames[:] = [d for d in dirnames if d != ".staging"]
                 for name in filenames:
-                    if name.startswith(".tmp-"):
-                        continue
                     rel = Path(dirpath, name).relative_to(self.root).as_posix()
                     if rel.startswith(prefix):
                         keys.append(rel)
