@@ -15,9 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import re
+import secrets
+import select
 import shutil
-import threading
+import subprocess
+import time
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -56,6 +60,66 @@ def _checked_path(path: Path) -> str:
     return text
 
 
+class _TimedExifTool(exiftool.ExifTool):  # type: ignore[misc]
+    """pyexiftool's process management with our own I/O that honours a deadline.
+
+    pyexiftool's reader loops forever once ExifTool's pipe reaches EOF, so a
+    hung or killed ExifTool cannot be timed out through it. This `execute`
+    speaks the same `-stay_open` protocol, reads stdout and stderr together
+    with `select` (a chatty stderr cannot fill its pipe and deadlock us), and
+    gives up at the deadline or at EOF.
+    """
+
+    deadline_s: float = 30.0
+
+    def execute(self, *params: str | bytes, raw_bytes: bool = False) -> str | bytes:
+        if not self.running:
+            raise ExifToolError("ExifTool is not running")
+        seq = secrets.randbelow(900_000) + 100_000
+        ready = f"{{ready{seq}}}".encode()
+        post = f"post{seq}".encode()
+        args = [p if isinstance(p, bytes) else p.encode("utf-8") for p in params]
+        args += [b"-echo4", b"=${status}=" + post, f"-execute{seq}".encode()]
+        proc = self._process
+        try:
+            proc.stdin.write(b"\n".join(args) + b"\n")
+            proc.stdin.flush()
+        except OSError as exc:
+            raise ExifToolError(f"ExifTool's input is closed: {exc}") from exc
+        out, err = self._collect(proc, ready, post)
+        stdout = out.rstrip()[: -len(ready)].rstrip(b"\r\n")
+        stderr = err.rstrip()[: -len(post)]
+        self._last_status = 0
+        if stderr.endswith(b"="):
+            head, _, status = stderr[:-1].rpartition(b"=")
+            self._last_stderr = head.decode("utf-8", "replace")
+            try:
+                self._last_status = int(status)
+            except ValueError:
+                pass
+        self._last_stdout = stdout if raw_bytes else stdout.decode("utf-8", "replace")
+        return self._last_stdout
+
+    def _collect(self, proc: Any, ready: bytes, post: bytes) -> tuple[bytes, bytes]:
+        deadline = time.monotonic() + self.deadline_s
+        fds = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
+        ends = {proc.stdout.fileno(): ready, proc.stderr.fileno(): post}
+        pending = set(fds)
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ExifToolError(f"ExifTool timed out after {self.deadline_s:g} s")
+            readable, _, _ = select.select(list(pending), [], [], left)
+            for fd in readable:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise ExifToolError("ExifTool exited unexpectedly")
+                fds[fd] += chunk
+                if fds[fd].rstrip().endswith(ends[fd]):
+                    pending.discard(fd)
+        return bytes(fds[proc.stdout.fileno()]), bytes(fds[proc.stderr.fileno()])
+
+
 class ExifTool:
     """Synchronous, one persistent process; not thread-safe (callers serialise)."""
 
@@ -72,13 +136,15 @@ class ExifTool:
         if self._tool is None or not self._tool.running:
             if not self.available:
                 raise ExifToolError(f"ExifTool not found ({self.binary!r})")
-            tool = exiftool.ExifTool(executable=self.binary,
-                                     common_args=["-n", "-charset", "filename=utf8"])
+            tool = _TimedExifTool(executable=self.binary,
+                                  common_args=["-n", "-charset", "filename=utf8"])
+            tool.deadline_s = self.timeout
+            self._tool = tool
             try:
                 tool.run()
             except Exception as exc:
+                self._kill()
                 raise ExifToolError(f"ExifTool did not start: {exc}") from exc
-            self._tool = tool
         return self._tool
 
     def _kill(self) -> None:
@@ -88,30 +154,23 @@ class ExifTool:
         if proc is not None:
             try:
                 proc.kill()
-            except OSError:
+                proc.wait(timeout=5)  # reap it: no zombies
+            except (OSError, subprocess.SubprocessError):
                 pass
+            tool._running = False  # type: ignore[union-attr]  # pyexiftool must not talk to it again
 
     def _execute(self, *params: str, raw: bool = False) -> str | bytes:
-        tool = self._ensure()
-        fired = threading.Event()
-
-        def on_timeout() -> None:
-            fired.set()
-            self._kill()
-
-        timer = threading.Timer(self.timeout, on_timeout)
-        timer.start()
         try:
-            return tool.execute(*params, raw_bytes=raw)
+            tool = self._ensure()  # start-up is under the same deadline (it asks for the version)
+            return tool.execute(*params, raw_bytes=raw)  # type: ignore[no-any-return]
+        except ExifToolError as exc:
+            self._kill()  # a timed-out or broken process is never reused
+            if "timed out" in str(exc):
+                raise ExifToolError(f"{exc}; killed, a new one starts on the next call") from exc
+            raise
         except Exception as exc:
-            if fired.is_set():
-                raise ExifToolError(f"ExifTool timed out after {self.timeout:g} s; restarted") from exc
             self._kill()
             raise ExifToolError(f"ExifTool failed: {exc}") from exc
-        finally:
-            timer.cancel()
-            if fired.is_set():
-                self._tool = None
 
     def read(self, path: Path, fast: bool = True) -> dict[str, Any]:
         import json
@@ -263,22 +322,39 @@ def read_with_pillow(path: Path) -> dict[str, Any]:
 
 
 def pillow_thumbnail(path: Path) -> bytes | None:
-    """The EXIF IFD1 thumbnail of a JPEG, without ExifTool."""
+    """The EXIF IFD1 thumbnail of a JPEG, without ExifTool (Pillow finds the EXIF block)."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
-            exif = im.getexif()
-            ifd1 = exif.get_ifd(1) if hasattr(exif, "get_ifd") else {}
-            offset, length = ifd1.get(0x0201), ifd1.get(0x0202)
-            if not offset or not length:
-                return None
             raw = im.info.get("exif", b"")
-            start = 6 + int(offset)  # "Exif\0\0" precedes the TIFF header
-            data = raw[start:start + int(length)]
-            return data if data[:2] == b"\xff\xd8" else None
     except Exception:
         return None
+    return _ifd1_jpeg(raw[6:] if raw[:6] == b"Exif\x00\x00" else raw)
+
+
+def _ifd1_jpeg(tiff: bytes) -> bytes | None:
+    """JPEGInterchangeFormat/Length of IFD1 in a TIFF-structured EXIF block."""
+    import struct
+
+    try:
+        endian = {b"II": "<", b"MM": ">"}[tiff[:2]]
+        ifd0 = struct.unpack_from(endian + "I", tiff, 4)[0]
+        count = struct.unpack_from(endian + "H", tiff, ifd0)[0]
+        ifd1 = struct.unpack_from(endian + "I", tiff, ifd0 + 2 + 12 * count)[0]
+        if not ifd1:
+            return None
+        entries: dict[int, int] = {}
+        for i in range(struct.unpack_from(endian + "H", tiff, ifd1)[0]):
+            tag, _, _, value = struct.unpack_from(endian + "HHII", tiff, ifd1 + 2 + 12 * i)
+            entries[tag] = value
+        start, length = entries.get(0x0201), entries.get(0x0202)
+        if not start or not length:
+            return None
+        data = tiff[start:start + length]
+    except (KeyError, struct.error, IndexError):
+        return None
+    return data if data[:2] == b"\xff\xd8" else None
 
 
 # ---- normalizing untrusted values -------------------------------------------------

@@ -121,6 +121,7 @@ async def _finalize(
     _, key = await queries.allocate_key(
         deps.pool, job.uuid, proxy["user_id"], deps.final_store.disk, directory,
         lambda seq: naming.final_key(directory, seq, proxy["original_name"]),
+        deps.final_store.exists,
     )
 
     await _copy_verified(deps, proxy, key)

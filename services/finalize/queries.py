@@ -25,7 +25,7 @@ async def start_processing(pool: asyncpg.Pool, uuid: UUID) -> None:
 
 async def allocate_key(
     pool: asyncpg.Pool, uuid: UUID, user_id: str, disk: str, directory: str,
-    key_for: Any,
+    key_for: Any, object_exists: Any = None,
 ) -> tuple[int, str]:
     """The proxy's (sequence, final key): allocated once, reused by every later attempt.
 
@@ -58,6 +58,8 @@ async def allocate_key(
                        OR EXISTS (SELECT 1 FROM proxy_images WHERE final_key = $2 AND uuid <> $3)""",
                 disk, key, uuid,
             )
+            if not taken and object_exists is not None:
+                taken = await object_exists(key)  # an object no row knows of is never overwritten
             if not taken:
                 break
         await conn.execute(
