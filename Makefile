@@ -28,7 +28,7 @@ run: $(STAMP)
 test: $(STAMP)
 	@bash scripts/system-deps.sh --quiet
 	@bash scripts/services-up.sh
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -p no:cacheprovider -rfEs --durations=25 tests
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

@@ -17,8 +17,16 @@ if ! port_open 5672; then
 fi
 for i in $(seq 1 60); do
   if port_open 5432 && port_open 5672; then
-    # RabbitMQ opens the port before it accepts connections
-    command -v rabbitmqctl >/dev/null && { rabbitmqctl await_startup >/dev/null 2>&1 || true; }
+    # RabbitMQ opens the port before it accepts connections; a wedged node
+    # keeps the port open and answers nothing, so it is restarted
+    if command -v rabbitmqctl >/dev/null && ! timeout 90 rabbitmqctl await_startup >/dev/null 2>&1; then
+      echo "RabbitMQ does not answer; restarting it"
+      timeout 30 rabbitmqctl stop >/dev/null 2>&1 || pkill -9 -f beam.smp || true
+      sleep 3
+      rabbitmq-server -detached || true
+      for j in $(seq 1 60); do port_open 5672 && break; sleep 1; done
+      timeout 120 rabbitmqctl await_startup >/dev/null 2>&1 || { echo "RabbitMQ did not start" >&2; exit 1; }
+    fi
     exit 0
   fi
   sleep 1
