@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -120,6 +121,30 @@ class Stack:
                 except subprocess.TimeoutExpired:
                     p.kill()
             self.procs[name] = []
+        if service is None:
+            remove_topology(self.env)
+
+
+def remove_topology(env: dict[str, str]) -> None:
+    """Delete the run's uniquely named queues and exchanges: a benchmark leaves nothing behind."""
+    import aio_pika
+
+    from shared.settings import Settings
+    from shared.topology import Topology
+
+    settings = Settings(**{k.removeprefix("PROPHOTO_").lower(): v for k, v in env.items()
+                           if k.startswith("PROPHOTO_") and k.removeprefix("PROPHOTO_").lower()
+                           in Settings.model_fields})
+
+    async def drop() -> None:
+        connection = await aio_pika.connect(settings.amqp_url, timeout=10)
+        async with connection:
+            await Topology(settings).delete(await connection.channel())
+
+    try:
+        asyncio.run(drop())
+    except Exception as exc:  # a broker that is gone has nothing left to clean
+        print(f"could not remove the benchmark's queues: {exc}", file=sys.stderr)
 
 
 def bench_env(tag: str, **overrides: str) -> dict[str, str]:

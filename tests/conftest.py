@@ -3,6 +3,7 @@ this machine, with names unique to each test so runs never collide."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -55,7 +56,31 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         outbox_poll_s=0.2,
     )
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    settings = Settings(**values)  # type: ignore[arg-type]
+    _NAMED.append(settings)
+    return settings
+
+
+#: every per-test topology named in this session; deleted at its end, whoever declared it
+#: (workers started by a test declare their own), so the broker does not fill with queues
+_NAMED: list[Settings] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not _NAMED:
+        return
+
+    async def drop() -> None:
+        connection = await aio_pika.connect(AMQP_URL, timeout=10)
+        async with connection:
+            channel = await connection.channel()
+            for settings in _NAMED:
+                await Topology(settings).delete(channel)
+
+    try:
+        asyncio.run(asyncio.wait_for(drop(), 120))
+    except Exception as exc:  # the broker being gone is reported by the tests themselves
+        print(f"\ncould not remove the tests' queues: {exc!r}")
 
 
 @pytest.fixture(scope="session")
