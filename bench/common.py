@@ -121,8 +121,6 @@ class Stack:
                 except subprocess.TimeoutExpired:
                     p.kill()
             self.procs[name] = []
-        if service is None:
-            remove_topology(self.env)
 
 
 def remove_topology(env: dict[str, str]) -> None:

@@ -30,7 +30,17 @@ import httpx
 import psutil
 
 from bench import floor
-from bench.common import Stack, bench_env, free_port, percentiles, photo, save, unique_copy, wait_http
+from bench.common import (
+    Stack,
+    bench_env,
+    free_port,
+    percentiles,
+    photo,
+    remove_topology,
+    save,
+    unique_copy,
+    wait_http,
+)
 
 TOKEN = {"Authorization": "Bearer bench-token"}
 
@@ -231,6 +241,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         result["backlog"] = backlog(env, url, 50 if quick else 5000, 2)
     finally:
         stack.stop()
+        remove_topology(env)
     one = result["one_worker"]["images_per_s"]
     result["ratios"] = {
         "pipeline_vs_floor": one / result["floor"]["floor_per_s"],
