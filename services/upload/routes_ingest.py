@@ -8,20 +8,24 @@ request is harmless.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import logging
+import math
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from services.enhance.limits import best_source, enhance_limit
 from services.upload.deps import Ctx, CurrentUser, UploadContext
 from services.upload.problems import ProblemError, responses
 from shared import exif
-from shared.messages import EnhancePreview, FinalizeIngest
+from shared.broker import publish_status
+from shared.messages import EnhancePreview, FinalizeIngest, ProxyStatusChanged
 from shared.outbox import enqueue
 from shared.storage import ObjectNotFound
 
@@ -30,8 +34,10 @@ router = APIRouter(prefix="/v1")
 MAX_INGEST_UUIDS = 500
 MAX_TAGS = 50
 MAX_ASSOCIATION_BYTES = 16 * 1024
-#: an upscale beyond 4x the best source only adds blur: that is all a source "can give"
-ENHANCE_MAX_UPSCALE = 4.0
+#: ids are bigserial: a larger number is a bad request, not a database error
+BIGINT_MAX = 2**63 - 1
+#: PostgreSQL text cannot hold NUL
+NO_NUL = r"^[^\x00]*$"
 
 
 # ---- ingest -------------------------------------------------------------------------
@@ -54,11 +60,29 @@ class IngestRequest(BaseModel):
     @field_validator("association")
     @classmethod
     def _small_association(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _storable(value)
         if len(json.dumps(value).encode()) > MAX_ASSOCIATION_BYTES:
             raise ValueError(f"association is larger than {MAX_ASSOCIATION_BYTES} bytes of JSON")
-        if "\\u0000" in json.dumps(value):
-            raise ValueError("association may not contain NUL characters")
         return value
+
+
+def _storable(value: Any) -> None:
+    """Refuse what Python's JSON parser accepts but jsonb does not (it would be a 500):
+    NaN/Infinity, NUL characters, and lone surrogates from `\\udXXX` escapes."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("association may not contain NaN or Infinity")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("association may not contain NUL characters")
+        if any("\ud800" <= c <= "\udfff" for c in value):
+            raise ValueError("association may not contain unpaired surrogates")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key)
+            _storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _storable(item)
 
 
 class IngestResult(BaseModel):
@@ -182,13 +206,14 @@ def _image_view(row: asyncpg.Record) -> ImageView:
             summary="Your images, newest first; `cursor` is the previous page's next_cursor")
 async def list_images(
     ctx: Ctx, user: CurrentUser,
-    taken_from: datetime | None = None,
-    taken_to: datetime | None = None,
-    camera: Annotated[str | None, Query(max_length=200)] = None,
-    tag: Annotated[str | None, Query(max_length=100)] = None,
+    taken_from: Annotated[datetime | None, Query(description="inclusive; no offset means UTC")] = None,
+    taken_to: Annotated[datetime | None, Query(description="exclusive; no offset means UTC")] = None,
+    camera: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+    tag: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=BIGINT_MAX)] = None,
 ) -> ImagePage:
+    taken_from, taken_to = _utc(taken_from, "taken_from"), _utc(taken_to, "taken_to")
     rows = await ctx.pool.fetch(
         """SELECT * FROM images
            WHERE user_id = $1
@@ -205,6 +230,21 @@ async def list_images(
                      next_cursor=rows[-1]["id"] if len(rows) == limit else None)
 
 
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    """A bound without an offset means UTC (asyncpg would read it in the server's local zone)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ProblemError(422, "Invalid date", f"{name} is out of range") from exc
+
+
+ImageId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
+
+
 async def _image_for(ctx: UploadContext, user: str, image_id: int) -> asyncpg.Record:
     row = await ctx.pool.fetchrow("SELECT * FROM images WHERE id = $1 AND user_id = $2", image_id, user)
     if row is None:
@@ -213,14 +253,14 @@ async def _image_for(ctx: UploadContext, user: str, image_id: int) -> asyncpg.Re
 
 
 @router.get("/images/{image_id}", response_model=ImageView, responses=responses(401, 404))
-async def get_image(image_id: int, ctx: Ctx, user: CurrentUser) -> ImageView:
+async def get_image(image_id: ImageId, ctx: Ctx, user: CurrentUser) -> ImageView:
     return _image_view(await _image_for(ctx, user, image_id))
 
 
 @router.get("/images/{image_id}/original", responses={307: {"description": "Presigned URL"},
                                                        **responses(401, 404)},
             response_class=StreamingResponse, summary="The original bytes (or a presigned redirect)")
-async def get_original(image_id: int, ctx: Ctx, user: CurrentUser) -> Any:
+async def get_original(image_id: ImageId, ctx: Ctx, user: CurrentUser) -> Any:
     row = await _image_for(ctx, user, image_id)
     url = await ctx.final_store.presigned_get(row["path"], ctx.settings.s3_presign_seconds)
     if url is not None:
@@ -248,6 +288,9 @@ async def get_original(image_id: int, ctx: Ctx, user: CurrentUser) -> Any:
 
 # ---- enhance ------------------------------------------------------------------------
 
+log = logging.getLogger(__name__)
+
+
 class EnhanceRequest(BaseModel):
     target_width: int | None = Field(default=None, ge=1)
     factor: float | None = Field(default=None, gt=1.0, le=16.0)
@@ -267,50 +310,32 @@ class EnhanceAnswer(BaseModel):
     source: Literal["original", "preview"]
 
 
-def original_width(meta: dict[str, Any]) -> int | None:
-    """The original's width as displayed (after EXIF orientation), from the upload's metadata."""
-    width, height = exif.dimensions(meta or {})
-    if not width or not height:
-        return None
-    orientation = exif.summarize(meta or {}).get("orientation")
-    return height if orientation in (5, 6, 7, 8) else width
-
-
-def enhance_limit(max_width: int, preview_width: int, source_width: int | None) -> tuple[int, str]:
-    """The widest preview we will make, and the source it comes from.
-
-    The source is the original when it is wider than the current preview (and
-    not a RAW: those re-scale their preview), else the preview itself. Either
-    may be upscaled, but never past 4x the source's width nor past the
-    configured maximum.
-    """
-    source = "original" if source_width and source_width > preview_width else "preview"
-    best = source_width if source == "original" and source_width else preview_width
-    return min(max_width, int(best * ENHANCE_MAX_UPSCALE)), source
-
-
 @router.post("/proxies/{uuid}/enhance", status_code=202, response_model=EnhanceAnswer,
              responses=responses(401, 404, 409, 422),
              summary="Make a bigger, sharper preview (default 1.25x the current width)")
 async def enhance(uuid: UUID, ctx: Ctx, user: CurrentUser,
                   body: EnhanceRequest | None = None) -> EnhanceAnswer:
+    """202 queued; 404 not yours; 409 no ready preview, being ingested, or already enhancing;
+    422 (with `limit` and `current_width`) too wide for the configured maximum or the source,
+    or not wider than the current preview."""
     body = body or EnhanceRequest()
     row = await ctx.pool.fetchrow(
         "SELECT * FROM proxy_images WHERE uuid = $1 AND user_id = $2", uuid, user)
     if row is None:
         raise ProblemError(404, "Not found", f"no proxy {uuid}")
     if row["preview_status"] != "ready" or not row["preview_width"]:
-        raise ProblemError(409, "Preview not ready", f"the preview is {row['preview_status']}")
+        raise ProblemError(409, "Preview not ready", f"the preview is {row['preview_status']}",
+                           preview_status=row["preview_status"])
     if row["ingest_status"] is not None:
         raise ProblemError(409, "Being ingested", "the proxy is confirmed; its preview is going away")
     if row["enhancement_status"] in ("pending", "processing"):
-        raise ProblemError(409, "Already enhancing", f"enhancement is {row['enhancement_status']}")
+        raise ProblemError(409, "Already enhancing", f"enhancement is {row['enhancement_status']}",
+                           enhancement_status=row["enhancement_status"])
     current = int(row["preview_width"])
     factor = body.factor or ctx.settings.enhance_default_factor
     target = body.target_width or round(current * factor)
-    is_raw = row["mime"].startswith("image/x-")
-    limit, source = enhance_limit(ctx.settings.enhance_max_width, current,
-                                  None if is_raw else original_width(row["metadata"] or {}))
+    source, source_width = best_source(row["mime"], row["metadata"], current)
+    limit = enhance_limit(ctx.settings.enhance_max_width, source_width)
     if target > limit:
         raise ProblemError(422, "Too wide", f"the widest preview this photo can get is {limit} px",
                            limit=limit, current_width=current)
@@ -318,17 +343,28 @@ async def enhance(uuid: UUID, ctx: Ctx, user: CurrentUser,
         raise ProblemError(422, "Not wider", f"the preview is already {current} px wide",
                            limit=limit, current_width=current)
     async with ctx.pool.acquire() as conn, conn.transaction():
+        # the width checked above must still be the preview's: a finished enhance in between
+        # would make this target a shrink or a different upscale than the one validated
         claimed = await conn.fetchval(
             """UPDATE proxy_images SET enhancement_status = 'pending', enhancement_error = NULL,
                       updated_at = now()
                WHERE uuid = $1 AND user_id = $2 AND preview_status = 'ready' AND ingest_status IS NULL
+                 AND preview_width = $3
                  AND enhancement_status IS DISTINCT FROM 'pending'
                  AND enhancement_status IS DISTINCT FROM 'processing'
-               RETURNING uuid""", uuid, user)
+               RETURNING uuid""", uuid, user, current)
         if claimed is None:
             raise ProblemError(409, "Already enhancing", "another request got there first")
         await enqueue(conn, ctx.topology, ctx.settings.queue_enhance,
                       EnhancePreview(uuid=uuid, user_id=user, target_width=target))
+        # Announced before the commit makes the job visible, so `pending` always reaches
+        # listeners before the worker's `processing`. Best effort: the row is the truth.
+        try:
+            await publish_status(ctx.publisher, ctx.topology, ProxyStatusChanged(
+                uuid=uuid, user_id=user, field="enhancement", status="pending",
+                preview_width=current, preview_height=row["preview_height"]))
+        except Exception:
+            log.warning("enhancement pending event for %s not published", uuid, exc_info=True)
     ctx.relay.wake()
     return EnhanceAnswer(uuid=uuid, enhancement_status="pending", target_width=target, limit=limit,
-                         source=source)  # type: ignore[arg-type]
+                         source=source)
