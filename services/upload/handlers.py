@@ -253,7 +253,8 @@ async def retry(uuid: UUID, ctx: Ctx, user: CurrentUser) -> RetryAnswer:
     row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
     if row is None:
         raise ProblemError(404, "Not found", f"no proxy {uuid}")
-    if row["preview_status"] == "failed":
+    # a proxy with a failed preview may still be confirmed; once it is, only its ingest is retried
+    if row["preview_status"] == "failed" and row["ingest_status"] is None:
         removed = await parking.remove(ctx.settings, ctx.settings.queue_preview, str(uuid))
         async with ctx.pool.acquire() as conn, conn.transaction():
             reset = await queries.reset_failed_preview(conn, user, uuid)
