@@ -13,13 +13,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, make_asgi_app
-from shared.exif import AsyncExifTool
 
 from services.upload import handlers
 from services.upload.deps import UploadContext
 from services.upload.problems import install_problem_handlers
 from shared.broker import AmqpPublisher
 from shared.db import create_pool
+from shared.exif import AsyncExifTool
 from shared.metrics import UploadMetrics
 from shared.outbox import OutboxRelay
 from shared.settings import Settings

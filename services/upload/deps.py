@@ -8,10 +8,10 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from shared.exif import AsyncExifTool
 
 from services.upload.problems import ProblemError
 from shared.broker import AmqpPublisher
+from shared.exif import AsyncExifTool
 from shared.metrics import UploadMetrics
 from shared.outbox import OutboxRelay
 from shared.settings import Settings

@@ -224,10 +224,11 @@ async def list_images(
              AND ($5::text IS NULL OR $5 = ANY(tags))
              AND ($6::bigint IS NULL OR id < $6)
            ORDER BY id DESC LIMIT $7""",
-        user, taken_from, taken_to, camera, tag, cursor, limit,
+        user, taken_from, taken_to, camera, tag, cursor, limit + 1,
     )
-    return ImagePage(items=[_image_view(r) for r in rows],
-                     next_cursor=rows[-1]["id"] if len(rows) == limit else None)
+    page = rows[:limit]  # one row more than asked tells whether another page exists
+    return ImagePage(items=[_image_view(r) for r in page],
+                     next_cursor=page[-1]["id"] if len(rows) > limit else None)
 
 
 def _utc(value: datetime | None, name: str) -> datetime | None:
@@ -264,6 +265,8 @@ async def get_original(image_id: ImageId, ctx: Ctx, user: CurrentUser) -> Any:
     row = await _image_for(ctx, user, image_id)
     url = await ctx.final_store.presigned_get(row["path"], ctx.settings.s3_presign_seconds)
     if url is not None:
+        if not await ctx.final_store.exists(row["path"]):  # our 404, not a signed URL to S3's
+            raise ProblemError(404, "Original missing", "the stored original is not there")
         return RedirectResponse(url, status_code=307)
     chunks = ctx.final_store.iter_chunks(row["path"])
     try:

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from shared.filetype import SUPPORTED_DESCRIPTION, detect
 
 from services.upload import queries
 from services.upload.deps import UploadContext
 from services.upload.intake import Spool
 from services.upload.problems import ProblemError
 from shared import exif
+from shared.filetype import SUPPORTED_DESCRIPTION, detect
 from shared.messages import GeneratePreview
 from shared.outbox import enqueue
 

@@ -317,6 +317,9 @@ async def test_images_are_paged_newest_first_and_filtered_by_taken_date_camera_a
             if cursor is None:
                 break
         assert seen == sorted(ids.values(), reverse=True) and pages == 3  # no repeats, no gaps, no bob
+        # a full last page says there is no next one (no empty page to fetch)
+        last = (await http.get("/v1/images", params={"limit": len(ids)})).json()
+        assert len(last["items"]) == len(ids) and last["next_cursor"] is None
 
         assert await names(taken_from="2024-02-01T00:00:00+00:00", taken_to="2024-04-01T00:00:00+00:00") \
             == ["mar", "feb"]
