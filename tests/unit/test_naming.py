@@ -6,7 +6,6 @@ import csv
 import random
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -14,9 +13,10 @@ from pydantic import ValidationError
 from shared import exif, naming
 from shared.settings import Settings
 from shared.storage import validate_key
+from tests.conftest import CORPUS
 
 UPLOADED = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
-CORPUS_MANIFEST = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "MANIFEST.tsv"
+CORPUS_MANIFEST = CORPUS / "MANIFEST.tsv"
 
 
 def values(make=None, model=None, lens=None, taken_at=None, user="alice", ext="jpg") -> naming.NamingValues:
