@@ -1,8 +1,14 @@
 """The enhance job: a bigger preview, rendered from the best source, swapped in safely.
 
-The new preview goes to a new key and is verified before the row points at
-it; the old object is deleted only after that commit. A failure at any step
-leaves the old preview in place and in use.
+The new preview goes to a new key and is read back and checked before the
+row points at it; the old object is deleted only after that commit. A
+failure at any step leaves the old preview in place and in use.
+
+What is retried: a source that cannot be fetched or decoded. The preview was
+made from that very object, so its failing now is a storage fault (a partial
+write, a hiccup, an object being replaced) that a second look may not see;
+two attempts are cheap. What is not: more pixels than allowed, or a target
+past the limit (deterministic, another attempt gives the same answer).
 """
 
 from __future__ import annotations
@@ -19,8 +25,8 @@ from pathlib import Path
 import asyncpg
 
 from services.enhance import queries
+from services.enhance.limits import best_source, enhance_limit
 from services.enhance.render import enhance as render
-from services.upload.routes_ingest import original_width
 from shared.broker import Publisher, publish_status, publish_trace
 from shared.imaging import ImagingError, Limits
 from shared.jobs import JobContext, PermanentError
@@ -40,26 +46,25 @@ class EnhanceDeps:
     topology: Topology
     limits: Limits
     cpu: asyncio.Semaphore
+    max_width: int = 4096
 
 
 def enhanced_key(uuid: object, width: int) -> str:
     return f"ingest-temp/previews/{uuid}-{width}w.jpg"
 
 
-def from_original(proxy: asyncpg.Record) -> bool:
-    """The original is the better source when it is wider than the current preview (RAWs excepted)."""
-    if proxy["mime"].startswith("image/x-"):
-        return False
-    width = original_width(proxy["metadata"] or {})
-    return bool(width and width > (proxy["preview_width"] or 0))
+class SourceMissing(OSError):
+    """The object to render from is not in the store (retried: see the module doc)."""
 
 
 @asynccontextmanager
-async def _local(store: ObjectStore, key: str, suffix: str) -> AsyncIterator[Path]:
+async def _local(store: ObjectStore, key: str | None, suffix: str) -> AsyncIterator[Path]:
+    if not key:
+        raise PermanentError("the proxy has no source object to render from")
     path = store.local_path(key)
     if path is not None:
         if not path.is_file():
-            raise PermanentError(f"the source object {key} is missing")
+            raise SourceMissing(f"the source object {key} is missing")
         yield path
         return
     with tempfile.TemporaryDirectory(prefix="prophoto-enhance-") as tmp:
@@ -67,7 +72,7 @@ async def _local(store: ObjectStore, key: str, suffix: str) -> AsyncIterator[Pat
         try:
             await store.download(key, local)
         except ObjectNotFound:
-            raise PermanentError(f"the source object {key} is missing") from None
+            raise SourceMissing(f"the source object {key} is missing") from None
         yield local
 
 
@@ -77,36 +82,69 @@ async def enhance_preview(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContex
         return  # gone, being ingested, or already done by an earlier delivery
     await _announce(deps, job, "processing")
     started = time.perf_counter()
-    use_original = from_original(proxy)
+    current = int(proxy["preview_width"] or 0)
+    source, source_width = best_source(proxy["mime"], proxy["metadata"], current)
+    use_original = source == "original"
     source_key = proxy["temp_key"] if use_original else proxy["preview_path"]
-    method = "original" if use_original else "preview"
+    method: str = source
+    limit = enhance_limit(deps.max_width, source_width)
+    written: str | None = None  # our new object, until the row points at it
     try:
+        if not current < job.target_width <= limit:
+            # the API checked this; a replayed or hand-made message may not have been
+            raise PermanentError(f"target width {job.target_width} is outside ({current}, {limit}]")
         async with _local(deps.store, source_key, proxy["ext"] if use_original else "jpg") as path:
             async with deps.cpu:
                 result, errors = await asyncio.to_thread(render, path, job.target_width, use_original,
                                                          deps.limits)
         method = result.method
         key = enhanced_key(job.uuid, result.width)
-        info = await deps.store.put_bytes(key, result.jpeg, "image/jpeg")
-        stored = await deps.store.stat(key)
-        if stored is None or stored.size != info.size or info.size == 0:
+        if key != proxy["preview_path"]:  # never the object in use (widths differ; belt and braces)
+            written = key
+        await deps.store.put_bytes(key, result.jpeg, "image/jpeg")
+        try:  # verify what the store holds, not what we sent
+            stored = await deps.store.get_bytes(key)
+        except (ObjectNotFound, FileNotFoundError):
+            stored = b""
+        if stored != result.jpeg:
             raise OSError(f"the enhanced preview {key} did not store intact")
         done, old = await queries.replace_preview(deps.pool, job.uuid, key, result.width, result.height)
+        if done or key == old:
+            written = None
         if not done:  # ingested or deleted meanwhile: our object is nobody's
-            if key != old:
-                await deps.store.delete(key)
+            await _forget(deps, written)
             await _trace(deps, job, ctx, True, "proxy changed meanwhile", started, None, method)
             return
-        if old and old != key:
-            await deps.store.delete(old)
-    except ImagingError as exc:
-        await _trace(deps, job, ctx, False, exc.reason, started, None, method)
-        raise PermanentError(exc.reason) from exc
     except Exception as exc:
-        await _trace(deps, job, ctx, False, f"{type(exc).__name__}: {exc}"[:500], started, None, method)
+        await _forget(deps, written)
+        if isinstance(exc, PermanentError):
+            reason = exc.reason
+        elif isinstance(exc, ImagingError):
+            reason = exc.reason
+            if reason.startswith("too many pixels"):  # deterministic: a retry gives the same answer
+                await _trace(deps, job, ctx, False, reason, started, None, method)
+                raise PermanentError(reason) from exc
+        else:
+            reason = f"{type(exc).__name__}: {exc}"[:500]
+        await _trace(deps, job, ctx, False, reason, started, None, method)
         raise
+    if old and old != key:
+        try:  # committed: a leftover object costs space, never correctness
+            await deps.store.delete(old)
+        except Exception as exc:
+            log.warning("old preview %s of %s not deleted: %s", old, job.uuid, exc)
     await _trace(deps, job, ctx, True, "; ".join(errors) or None, started, len(result.jpeg), method)
     await _announce(deps, job, "ready", width=result.width, height=result.height)
+
+
+async def _forget(deps: EnhanceDeps, key: str | None) -> None:
+    """Remove a new preview the row does not point at (best effort: it is only space)."""
+    if key is None:
+        return
+    try:
+        await deps.store.delete(key)
+    except Exception as exc:
+        log.warning("unused enhanced preview %s not deleted: %s", key, exc)
 
 
 async def record_failure(deps: EnhanceDeps, job: EnhancePreview | None, reason: str) -> None:

@@ -17,7 +17,7 @@ async def build(resources: Resources) -> tuple[Work[EnhancePreview], OnFailed[En
     deps = EnhanceDeps(
         pool=resources.pool, store=resources.temp_store, publisher=resources.publisher,
         topology=resources.topology, limits=imaging.Limits.from_settings(resources.settings),
-        cpu=asyncio.Semaphore(1),
+        cpu=asyncio.Semaphore(1), max_width=resources.settings.enhance_max_width,
     )
 
     async def work(job: EnhancePreview, ctx: JobContext) -> None:

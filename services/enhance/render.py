@@ -56,21 +56,29 @@ def _vips(path: Path, target: int, from_original: bool, limits: Limits) -> Enhan
         check_pixels(image.width, image.height, limits)
         data = bytes(image.jpegsave_buffer(Q=limits.preview_quality, strip=True))
     except pyvips.Error as exc:
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else "error"
-        raise ImagingError(f"libvips: {first}") from exc
+        raise ImagingError(f"libvips: {_vips_reason(exc)}") from exc
     source = "original" if from_original else "preview"
     return Enhanced(data, image.width, image.height,
                     f"{source}:pyvips" + (":lanczos3-sharpen" if upscaled else ":shrink"))
+
+
+def _vips_reason(exc: pyvips.Error) -> str:
+    """The useful line: the message is "unable to call <operation>", the cause is in the detail."""
+    for text in (getattr(exc, "detail", None), getattr(exc, "message", None), str(exc)):
+        lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
+        if lines:
+            return lines[0][:300]
+    return "error"
 
 
 def _pillow(path: Path, target: int, from_original: bool, limits: Limits) -> Enhanced:
     from PIL import Image, ImageFilter, ImageOps
 
     try:
-        with Image.open(path) as im:
-            check_pixels(im.width, im.height, limits)
-            im.seek(0)
-            im = ImageOps.exif_transpose(im).convert("RGB")
+        with Image.open(path) as src:
+            check_pixels(src.width, src.height, limits)
+            src.seek(0)
+            im = ImageOps.exif_transpose(src).convert("RGB")
             upscaled = im.width < target
             height = max(1, round(im.height * target / im.width))
             check_pixels(target, height, limits)
