@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
@@ -15,7 +16,9 @@ from services.upload.deps import Ctx, CurrentUser, UploadContext
 from services.upload.problems import ProblemError, responses
 
 router = APIRouter(prefix="/v1")
-TERMINAL = {"ready", "failed"}
+#: statuses that are still moving, per field; a stream ends once none of them applies
+IN_FLIGHT = {"preview": {"pending", "processing"}, "enhancement": {"pending", "processing"},
+             "ingest": {"queued", "processing"}}
 HEARTBEAT_S = 15.0
 
 
@@ -23,16 +26,32 @@ def _event(data: dict[str, object]) -> str:
     return f"event: status\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-def _row_event(row: object) -> dict[str, object]:
-    r = row  # asyncpg.Record
-    return {"uuid": str(r["uuid"]), "field": "preview", "status": r["preview_status"],  # type: ignore[index]
-            "error": r["preview_error"], "preview_width": r["preview_width"],  # type: ignore[index]
-            "preview_height": r["preview_height"]}  # type: ignore[index]
+def _row_events(row: Any) -> list[dict[str, object]]:
+    """The proxy's current state as events: always the preview, and any other step under way."""
+    out: list[dict[str, object]] = [{
+        "uuid": str(row["uuid"]), "field": "preview", "status": row["preview_status"],
+        "error": row["preview_error"], "preview_width": row["preview_width"],
+        "preview_height": row["preview_height"]}]
+    if row["enhancement_status"] is not None:
+        out.append({"uuid": str(row["uuid"]), "field": "enhancement", "status": row["enhancement_status"],
+                    "error": row["enhancement_error"],
+                    "preview_width": row["preview_width"], "preview_height": row["preview_height"]})
+    if row["ingest_status"] is not None:
+        out.append({"uuid": str(row["uuid"]), "field": "ingest", "status": row["ingest_status"],
+                    "error": row["metadata_error"]})
+    return out
+
+
+def _in_flight(row: Any) -> bool:
+    return (row["preview_status"] in IN_FLIGHT["preview"]
+            or row["enhancement_status"] in IN_FLIGHT["enhancement"]
+            or row["ingest_status"] in IN_FLIGHT["ingest"])
 
 
 @router.get("/proxies/{uuid}/events", responses=responses(401, 404),
             response_class=StreamingResponse,
-            summary="Server-Sent Events: the proxy's status changes until it is ready or failed")
+            summary="Server-Sent Events: the proxy's status changes (preview, enhancement, ingest) "
+                    "until nothing is under way")
 async def events(uuid: UUID, request: Request, ctx: Ctx, user: CurrentUser) -> StreamingResponse:
     row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
     if row is None:
@@ -50,8 +69,9 @@ async def _stream(request: Request, ctx: UploadContext, user: str, uuid: UUID) -
         row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
         if row is None:
             return
-        yield _event(_row_event(row))
-        if row["preview_status"] in TERMINAL:
+        for data in _row_events(row):
+            yield _event(data)
+        if not _in_flight(row):
             return
         while not await request.is_disconnected():
             try:
@@ -60,14 +80,19 @@ async def _stream(request: Request, ctx: UploadContext, user: str, uuid: UUID) -
                 # a lost event (slow client, broker hiccup) cannot leave the stream hanging
                 row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
                 if row is None:
-                    return
-                if row["preview_status"] in TERMINAL:
-                    yield _event(_row_event(row))
+                    return  # ingested (or deleted): the proxy is gone
+                if not _in_flight(row):
+                    for data in _row_events(row):
+                        yield _event(data)
                     return
                 yield ": keep-alive\n\n"
                 continue
             yield _event(event.model_dump(mode="json"))
-            if event.field == "preview" and event.status in TERMINAL:
+            if event.status in IN_FLIGHT[event.field]:
+                continue
+            # this step is over; the stream goes on only while another one is moving
+            row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
+            if row is None or not _in_flight(row):
                 return
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from pathlib import Path
@@ -290,3 +291,33 @@ def test_the_pillow_fallback_renders_what_libvips_renders(corpus: Path, target: 
     assert (vips.method, pillow.method) == {
         "shrink": ("original:pyvips:shrink", "original:pillow:shrink"),
         "upscale": ("original:pyvips:lanczos3-sharpen", "original:pillow:lanczos-unsharp")}[kind]
+
+
+async def test_the_sse_stream_follows_an_enhancement_to_ready_and_then_ends(
+    upload_server, enhance_workers, temp_store, pool, settings, corpus: Path
+):
+    proxy = await make_proxy(pool, temp_store, f"alice-{settings.exchange}",
+                             (corpus / "jpeg/prairie_falcon.jpg").read_bytes(), "sse.jpg", preview_width=400)
+    seen: list[tuple[str, str]] = []
+
+    async def follow() -> None:
+        async with upload_server.client() as c, c.stream("GET", f"/v1/proxies/{proxy.uuid}/events") as r:
+            async for line in r.aiter_lines():
+                if line.startswith("data: "):
+                    event = json.loads(line[6:])
+                    seen.append((event["field"], event["status"]))
+
+    async with upload_server.client() as c:
+        # a ready preview with nothing else under way: one event, then the stream ends
+        await asyncio.wait_for(follow(), timeout=10)
+        assert seen == [("preview", "ready")]
+        seen.clear()
+        r = await c.post(f"/v1/proxies/{proxy.uuid}/enhance", json={"target_width": 600})
+        assert r.status_code == 202, r.text
+        listener = asyncio.create_task(follow())  # the worker is not running yet: pending
+        await asyncio.sleep(0.5)
+        assert not listener.done()
+        enhance_workers.start()
+        await asyncio.wait_for(listener, timeout=60)
+    assert seen[:2] == [("preview", "ready"), ("enhancement", "pending")]
+    assert ("enhancement", "processing") in seen and seen[-1] == ("enhancement", "ready")
