@@ -1,10 +1,10 @@
-"""`make bench`: the upload benchmark, then the end-to-end pipeline benchmark."""
+"""`make bench`: the upload benchmark, the end-to-end pipeline benchmark, then finalize."""
 
 from __future__ import annotations
 
 import argparse
 
-from bench import pipeline, upload
+from bench import finalize, pipeline, upload
 
 
 def main() -> None:
@@ -13,6 +13,7 @@ def main() -> None:
     args = parser.parse_args()
     upload.run(quick=args.quick)
     pipeline.run(quick=args.quick)
+    finalize.run(quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""A short run of both benchmarks, so `make bench` cannot rot."""
+"""A short run of every benchmark, so `make bench` cannot rot."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from tests.conftest import REPO
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
-@pytest.mark.parametrize("module,name", [("bench.upload", "upload"), ("bench.pipeline", "pipeline")])
+@pytest.mark.parametrize("module,name", [("bench.upload", "upload"), ("bench.pipeline", "pipeline"),
+                                         ("bench.finalize", "finalize")])
 def test_the_benchmark_runs_end_to_end_and_saves_its_figures(tmp_path, migrated, module, name):
     env = dict(os.environ, PROPHOTO_BENCH_RESULTS=str(tmp_path), PYTHONPATH=str(REPO))
     run = subprocess.run([sys.executable, "-m", module, "--quick"], cwd=REPO, env=env,
@@ -26,6 +27,10 @@ def test_the_benchmark_runs_end_to_end_and_saves_its_figures(tmp_path, migrated,
         assert all(r["upload_ms"]["p50"] > 0 and r["store_write_ms"]["p50"] > 0 for r in result["rows"])
         assert result["big_upload"]["rss_growth_mb"] < 100
         assert "p50 ms" in run.stdout
+    elif name == "finalize":
+        assert result["file"]["images"] == result["file"]["per_image_ms"]["n"] > 0
+        assert result["file"]["per_image_ms"]["p50"] > 0 and result["ratios"]["file_vs_floor_p50"] > 0
+        assert "finalize / floor" in run.stdout
     else:
         for key in ("pipeline_vs_floor", "two_vs_one_worker", "backlog_last_vs_first"):
             assert result["ratios"][key] > 0
