@@ -1,10 +1,10 @@
-"""`make bench`: the upload benchmark, the end-to-end pipeline benchmark, then finalize."""
+"""`make bench`: the upload benchmark, the end-to-end pipeline benchmark, finalize, the RAW path."""
 
 from __future__ import annotations
 
 import argparse
 
-from bench import finalize, pipeline, upload
+from bench import finalize, pipeline, raw, upload
 
 
 def main() -> None:
@@ -14,6 +14,7 @@ def main() -> None:
     upload.run(quick=args.quick)
     pipeline.run(quick=args.quick)
     finalize.run(quick=args.quick)
+    raw.run(quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,16 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import CORPUS, REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
 @pytest.mark.parametrize("module,name", [("bench.upload", "upload"), ("bench.pipeline", "pipeline"),
-                                         ("bench.finalize", "finalize")])
+                                         ("bench.finalize", "finalize"), ("bench.raw", "raw")])
 def test_the_benchmark_runs_end_to_end_and_saves_its_figures(tmp_path, migrated, module, name):
+    if name == "raw" and not (CORPUS / "raw").is_dir():
+        pytest.skip(f"the RAW benchmark reads the corpus's RAWs, not present at {CORPUS}")
     env = dict(os.environ, PROPHOTO_BENCH_RESULTS=str(tmp_path), PYTHONPATH=str(REPO))
     run = subprocess.run([sys.executable, "-m", module, "--quick"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=300)
@@ -31,6 +33,10 @@ def test_the_benchmark_runs_end_to_end_and_saves_its_figures(tmp_path, migrated,
         assert result["file"]["images"] == result["file"]["per_image_ms"]["n"] > 0
         assert result["file"]["per_image_ms"]["p50"] > 0 and result["ratios"]["file_vs_floor_p50"] > 0
         assert "finalize / floor" in run.stdout
+    elif name == "raw":
+        embedded = [r for r in result["files"] if r.get("embedded")]
+        assert embedded and all(r["ms"]["p50"] > 0 and r["baseline_ms"] > 0 for r in embedded)
+        assert "embedded path: worst file" in run.stdout
     else:
         for key in ("pipeline_vs_floor", "two_vs_one_worker", "backlog_last_vs_first"):
             assert result["ratios"][key] > 0
