@@ -5,7 +5,10 @@
 - Pillow: draft mode (DCT scaling) then resize, the same outputs;
 - ImageMagick `convert`: the original system's preferred driver, one process
   per output, as it ran there.
-The floor is the faster of pyvips and Pillow.
+The floor is the faster of pyvips and Pillow, with libvips on as many threads
+as a preview worker gives it (`PROPHOTO_VIPS_CONCURRENCY`, 1 by default: one
+worker per core), so the pipeline is compared with the same engine doing the
+same work; `measure(..., vips_threads=0)` gives the all-cores figure.
 """
 
 from __future__ import annotations
@@ -77,11 +80,22 @@ def images_per_second(func, files: list[Path], rounds: int = 1) -> float:  # typ
     return len(files) * rounds / (time.perf_counter() - started)
 
 
-def measure(files: list[Path], with_imagemagick: bool = True) -> dict[str, float]:
-    result = {
-        "pyvips_per_s": images_per_second(pyvips_outputs, files),
-        "pillow_per_s": images_per_second(pillow_outputs, files),
-    }
+def measure(files: list[Path], with_imagemagick: bool = True, vips_threads: int = 0) -> dict[str, float]:
+    """Images per second; `vips_threads` as a worker runs libvips (0: libvips' default, all cores)."""
+    import os
+
+    import pyvips
+
+    previous = pyvips.concurrency_get()
+    pyvips.concurrency_set(vips_threads if vips_threads > 0 else (os.cpu_count() or 1))
+    try:
+        result = {
+            "vips_threads": float(pyvips.concurrency_get()),
+            "pyvips_per_s": images_per_second(pyvips_outputs, files),
+            "pillow_per_s": images_per_second(pillow_outputs, files),
+        }
+    finally:
+        pyvips.concurrency_set(previous)
     result["floor_per_s"] = max(result["pyvips_per_s"], result["pillow_per_s"])
     if with_imagemagick and imagemagick_available():
         result["imagemagick_per_s"] = images_per_second(imagemagick_outputs, files)

@@ -391,7 +391,9 @@ def _int(value: Any) -> int | None:
     return int(f) if f is not None and 0 <= f < 1e9 else None
 
 
-_DATE_RE = re.compile(r"^(\d{4})[:\-](\d{2})[:\-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?\s*(Z|[+-]\d{2}:?\d{2})?")
+_DATE_RE = re.compile(
+    r"^(\d{4})[:\-](\d{2})[:\-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?\s*(Z|[+-]\d{2}:?\d{2})?"
+)
 
 
 def _offset(text: Any) -> timezone | None:
@@ -485,7 +487,8 @@ def gps(meta: dict[str, Any]) -> dict[str, float] | None:
     out = {"latitude": round(lat, 7), "longitude": round(lon, 7)}
     alt = _num(meta.get("GPSAltitude"))
     if alt is not None and abs(alt) < 100_000:
-        out["altitude"] = round(-alt if str(meta.get("GPSAltitudeRef")) in ("1", "Below Sea Level") else alt, 2)
+        below = str(meta.get("GPSAltitudeRef")) in ("1", "Below Sea Level")
+        out["altitude"] = round(-alt if below else alt, 2)
     return out
 
 

@@ -79,10 +79,19 @@ class Rendered:
     attempts: list[Attempt] = field(default_factory=list)
 
 
-def configure_vips() -> None:
-    """Process-wide libvips set-up for workers; raises if the loader block does not hold."""
+def configure_vips(concurrency: int = 1) -> None:
+    """Process-wide libvips set-up for workers; raises if the loader block does not hold.
+
+    `concurrency` is libvips' thread count per image (0: libvips' default, one
+    per core). Workers run one image at a time and scale by processes, so one
+    thread each keeps one worker on one core: two workers on two cores make
+    1.9x one worker's throughput, where two default-threaded workers fight
+    over the cores and make 1.45x (`make bench`, docs/preview.md).
+    """
     pyvips.block_untrusted_set(True)
     pyvips.cache_set_max(0)  # every job is a different file: caching only costs memory
+    if concurrency > 0:
+        pyvips.concurrency_set(concurrency)
     if not untrusted_loaders_blocked():
         raise RuntimeError("libvips did not block its untrusted loaders")
 

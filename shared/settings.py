@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # metadata
     exiftool_binary: str = "exiftool"
     exiftool_timeout: float = 30.0
+    #: libvips threads per worker process; 0 = libvips' default (one per core)
+    vips_concurrency: int = Field(default=1, ge=0, le=64)
 
     # finalize
     schema_pattern: str = "shoots/{year}/{month}/{camera}"

@@ -26,6 +26,9 @@ from shared.settings import DEV_TOKEN
 
 T = TypeVar("T")
 
+#: one preview worker per core: each runs one libvips thread (PROPHOTO_VIPS_CONCURRENCY)
+DEFAULT_PREVIEW_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
 app = typer.Typer(
     name="prophoto",
     help="Upload photos to prophoto-ingest, follow them, and run the pipeline locally.",
@@ -282,8 +285,9 @@ def failed_replay(
 @app.command()
 def dev(
     preview_workers: Annotated[
-        int, typer.Option(min=1, max=32, envvar="PREVIEW_WORKERS", help="Preview worker processes.")
-    ] = 1,
+        int, typer.Option(min=1, max=32, envvar="PREVIEW_WORKERS",
+                          help="Preview worker processes (default: one per core, at most 4).")
+    ] = DEFAULT_PREVIEW_WORKERS,
     restart: Annotated[bool, typer.Option(help="Restart a child that dies (with backoff).")] = True,
     store: Annotated[
         Path, typer.Option(help="Filesystem store root when PROPHOTO_*_STORE are unset.")

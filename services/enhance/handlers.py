@@ -13,7 +13,7 @@ from shared.worker import Resources, WorkerSpec
 
 
 async def build(resources: Resources) -> tuple[Work[EnhancePreview], OnFailed[EnhancePreview]]:
-    imaging.configure_vips()
+    imaging.configure_vips(resources.settings.vips_concurrency)
     deps = EnhanceDeps(
         pool=resources.pool, store=resources.temp_store, publisher=resources.publisher,
         topology=resources.topology, limits=imaging.Limits.from_settings(resources.settings),

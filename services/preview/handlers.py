@@ -16,7 +16,8 @@ from shared.worker import Resources, WorkerSpec
 
 async def build(resources: Resources) -> tuple[Work[GeneratePreview], OnFailed[GeneratePreview]]:
     settings = resources.settings
-    imaging.configure_vips()  # refuses to run if the untrusted-loader block does not hold
+    # one libvips thread per worker by default; refuses to run if the untrusted-loader block does not hold
+    imaging.configure_vips(settings.vips_concurrency)
     exiftool = ExifTool(settings.exiftool_binary, settings.exiftool_timeout)
     resources.extras["exiftool"] = exiftool
     deps = PreviewDeps(

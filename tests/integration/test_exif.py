@@ -10,8 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from shared.exif import (AsyncExifTool, ExifTool, ExifToolError, camera_name, embedded_previews,
-                         normalize, read_with_pillow, summarize)
+from shared.exif import (
+    AsyncExifTool,
+    ExifTool,
+    ExifToolError,
+    camera_name,
+    embedded_previews,
+    normalize,
+    read_with_pillow,
+    summarize,
+)
 
 pytestmark = pytest.mark.integration
 
