@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from tests.conftest import REPO, make_settings, settings_env
 from tests.fixtures.proxies import ServiceWorkers, wait_until
 from tests.fixtures.s3 import s3_settings
 from tests.fixtures.upload import free_port
+from tests.fixtures.workers import stop_processes, wait_answering
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -69,29 +69,11 @@ def api(settings: Settings, topology: object, migrated: str) -> Iterator[str]:
         assert preview_proc.poll() is None, f"the preview worker exited with {preview_proc.returncode}"
         yield url
     finally:
-        for workers in (preview, finalize):
-            workers.stop()
-        if upload.poll() is None:
-            upload.terminate()
-        try:
-            upload.wait(15)
-        except subprocess.TimeoutExpired:
-            upload.kill()
-            upload.wait()
+        stop_processes(preview.procs + finalize.procs + [upload])
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the upload service exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the upload service at {url} was not ready within {timeout} s")
+    wait_answering(proc, f"{url}/readyz", 200, "the upload service", timeout)
 
 
 def sha(data: bytes) -> str:

@@ -18,6 +18,7 @@ from shared.broker import AmqpPublisher
 from shared.settings import Settings
 from shared.topology import PARK_ERROR_HEADER, PARK_REASON_HEADER, Topology
 from tests.conftest import REPO, settings_env
+from tests.fixtures.workers import stop_processes
 
 pytestmark = pytest.mark.integration
 
@@ -46,14 +47,7 @@ class ProbeWorkers:
         return out
 
     def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(self.procs, timeout=10)
 
 
 @pytest.fixture
