@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from uuid import UUID
 
-import aio_pika
 import pytest
 import pyvips
 from PIL import Image
@@ -18,7 +17,7 @@ from shared.imaging import Limits
 from shared.topology import Topology
 from tests.conftest import make_settings
 from tests.fixtures.proxies import *  # noqa: F403
-from tests.fixtures.proxies import distinct, make_proxy, wait_until
+from tests.fixtures.proxies import distinct, drain, make_proxy, wait_until
 from tests.fixtures.s3 import s3_settings
 
 pytestmark = pytest.mark.integration
@@ -54,15 +53,6 @@ async def settled(pool, uuid: UUID, timeout: float = 30) -> dict:
     return await wait_until(done, timeout, f"enhancement of {uuid} to settle")
 
 
-async def drain(settings, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
-    conn = await aio_pika.connect(settings.amqp_url)
-    out = []
-    async with conn:
-        ch = await conn.channel()
-        q = await ch.declare_queue(queue, passive=True)
-        while (m := await q.get(no_ack=True, fail=False)) is not None:
-            out.append(m)
-    return out
 
 
 async def enhance_traces(settings, uuid: UUID | None = None) -> list[dict]:

@@ -9,13 +9,12 @@ import signal
 import uuid as uuidlib
 from pathlib import Path
 
-import aio_pika
 import pytest
 
 from shared.settings import Settings
 from tests.conftest import make_settings
 from tests.fixtures.proxies import *  # noqa: F403
-from tests.fixtures.proxies import make_proxy, queue_finalize, wait_until
+from tests.fixtures.proxies import drain, make_proxy, queue_finalize, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -35,15 +34,6 @@ async def images_for(pool, uuids) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-async def drain(settings: Settings, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
-    conn = await aio_pika.connect(settings.amqp_url)
-    out = []
-    async with conn:
-        ch = await conn.channel()
-        q = await ch.declare_queue(queue, passive=True)
-        while (m := await q.get(no_ack=True, fail=False)) is not None:
-            out.append(m)
-    return out
 
 
 def sha(data: bytes) -> str:
