@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from shared.broker import AmqpPublisher
 from shared.db import create_pool
 from shared.jobs import Delivery, JobRunner, OnFailed, Outcome, Work
+from shared.logs import setup_logging
 from shared.metrics import JobMetrics
 from shared.settings import Settings
 from shared.storage import ObjectStore, open_store
@@ -164,8 +165,6 @@ async def _heartbeat(metrics: JobMetrics, queue: str) -> None:
 
 
 def run_worker(spec: WorkerSpec[M], settings: Settings, metrics_port: int) -> None:
-    logging.basicConfig(
-        level=settings.log_level, format=f"%(asctime)s {spec.service} %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(settings.log_level, spec.service)
     app = build_worker_app(spec, settings, metrics_port)
     uvicorn.run(app, host="0.0.0.0", port=metrics_port, log_level="warning")  # noqa: S104

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import uvicorn
 
 from services.tracing.app import create_app
+from shared.logs import setup_logging
 from shared.settings import DEV_TOKEN, get_settings
 
 
 def main() -> None:
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s tracing %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.log_level, "tracing")
     try:
         app = create_app(settings)
     except ValueError as exc:
