@@ -190,7 +190,7 @@ class ExifTool:
         if not _TAG_RE.match(tag):
             raise ValueError(f"invalid tag name {tag!r}")
         out = self._execute("-b", f"-{tag}", _checked_path(path), raw=True)
-        data = bytes(out) if out else b""
+        data = out.encode() if isinstance(out, str) else (out or b"")
         if not data:
             return None
         if max_bytes is not None and len(data) > max_bytes:
@@ -417,7 +417,8 @@ def parse_exif_date(value: Any, offset: Any = None) -> datetime | None:
     if not m:
         return None
     try:
-        dt = datetime(*(int(m.group(i)) for i in range(1, 7)))
+        year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
+        dt = datetime(year, month, day, hour, minute, second)
     except ValueError:
         return None
     if dt.year < 1826:  # the first photograph; zeroed dates are "unknown"

@@ -187,11 +187,11 @@ def _pillow_preview(path: Path, limits: Limits) -> pyvips.Image:
     # system's, pillow-heif's calls crash the process (seen with the corpus's iPhone HEIC).
     # libvips reads every HEIF/AVIF in the corpus; one it refuses fails with its reason.
     try:
-        with Image.open(path) as im:
-            check_pixels(im.width, im.height, limits)
-            im.draft("RGB", (limits.preview_max, limits.preview_max))
-            im.seek(0)
-            im = ImageOps.exif_transpose(im)
+        with Image.open(path) as opened:
+            check_pixels(opened.width, opened.height, limits)
+            opened.draft("RGB", (limits.preview_max, limits.preview_max))
+            opened.seek(0)
+            im: Image.Image = ImageOps.exif_transpose(opened)
             if im.mode not in ("RGB", "L"):
                 background = Image.new("RGB", im.size, (255, 255, 255))
                 rgba = im.convert("RGBA")

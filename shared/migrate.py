@@ -23,7 +23,7 @@ LOCK_ID = 0x70726F70  # "prop"
 
 def migration_files() -> list[tuple[str, str]]:
     folder = resources.files("shared") / "migrations"
-    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    files = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [(p.name.removesuffix(".sql"), p.read_text()) for p in files]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import shutil
 import tempfile
@@ -14,8 +13,9 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, make_asgi_app
 
-from services.upload import handlers
+from services.upload import handlers, routes_ingest, routes_preview
 from services.upload.deps import UploadContext
+from services.upload.events import EventHub
 from services.upload.problems import install_problem_handlers
 from shared.broker import AmqpPublisher
 from shared.db import create_pool
@@ -28,8 +28,6 @@ from shared.topology import Topology
 
 log = logging.getLogger(__name__)
 
-#: routers other parts of the pipeline contribute, included when present
-OPTIONAL_ROUTERS = ("services.upload.routes_preview", "services.upload.routes_ingest")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -57,21 +55,16 @@ def create_app(settings: Settings) -> FastAPI:
             exif=AsyncExifTool(settings.exiftool_binary, settings.exiftool_timeout),
             metrics=metrics, relay=relay, tokens=tokens, extras={"spool_dir": spool_dir},
         )
-        hub = _event_hub(settings)
-        if hub is not None:
-            ctx.extras["events"] = hub
-            await hub.start()
-        requeue = _optional("services.upload.routes_ingest", "requeue_failed_ingest")
-        if requeue is not None:
-            ctx.extras["requeue_failed_ingest"] = requeue
+        hub = EventHub(settings)
+        ctx.extras["events"] = hub
+        await hub.start()
         app.state.ctx = ctx
         relay.start()
         try:
             yield
         finally:
             await relay.stop()
-            if hub is not None:
-                await hub.stop()
+            await hub.stop()
             await ctx.exif.close()
             await publisher.close()
             await pool.close()
@@ -88,10 +81,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(handlers.router)
-    for module in OPTIONAL_ROUTERS:
-        router = _optional(module, "router")
-        if router is not None:
-            app.include_router(router)
+    app.include_router(routes_preview.router)
+    app.include_router(routes_ingest.router)
     app.mount("/metrics", make_asgi_app(registry))
 
     @app.get("/healthz", include_in_schema=False)
@@ -117,18 +108,3 @@ async def _check(awaitable: object) -> bool:
         return bool(await awaitable)  # type: ignore[misc]
     except Exception:
         return False
-
-
-def _optional(module: str, name: str) -> object | None:
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
-    return getattr(mod, name, None)
-
-
-def _event_hub(settings: Settings) -> object | None:
-    cls = _optional("services.upload.events", "EventHub")
-    return cls(settings) if cls is not None else None  # type: ignore[operator]

@@ -20,6 +20,7 @@ from services.upload import queries
 from services.upload.deps import Ctx, CurrentUser, UploadContext
 from services.upload.intake import Spool, clean_filename, read_multipart, read_raw, spool_path
 from services.upload.problems import ProblemError, responses
+from services.upload.routes_ingest import requeue_failed_ingest
 from services.upload.upload import accept, summary
 from shared import parking
 from shared.messages import GeneratePreview
@@ -265,11 +266,8 @@ async def retry(uuid: UUID, ctx: Ctx, user: CurrentUser) -> RetryAnswer:
         ctx.relay.wake()
         return RetryAnswer(uuid=uuid, requeued="preview", removed_parked=removed)
     if row["ingest_status"] == "failed":
-        requeue = ctx.extras.get("requeue_failed_ingest")
-        if requeue is None:
-            raise ProblemError(409, "Not supported", "ingest retry is not available")
         removed = await parking.remove(ctx.settings, ctx.settings.queue_finalize, str(uuid))
-        if not await requeue(ctx, user, uuid):
+        if not await requeue_failed_ingest(ctx, user, uuid):
             raise ProblemError(409, "Not failed", "the ingest is no longer failed")
         return RetryAnswer(uuid=uuid, requeued="ingest", removed_parked=removed)
     raise ProblemError(409, "Nothing to retry", "neither the preview nor the ingest has failed")

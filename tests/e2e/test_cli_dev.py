@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from services.cli.supervisor import service_exists
 from tests.fixtures.cli_stack import (
     alive,
     delete_topology,
@@ -32,9 +31,7 @@ def test_dev_starts_every_existing_service_with_prefixed_logs_and_ctrl_c_stops_t
         wait_healthy(stack)
         assert stack.wait_for_line("Ctrl-C stops everything")
         children = descendants(stack.proc.pid)
-        expected = [n for n in ("upload", "finalize", "enhance", "tracing") if service_exists(n)]
-        if service_exists("preview"):
-            expected += ["preview-1", "preview-2"]
+        expected = ["upload", "finalize", "enhance", "tracing", "preview-1", "preview-2"]
         time.sleep(1.0)  # let every child write its first lines
         out = stack.output()
         for name in expected:

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from services.cli.supervisor import service_exists
 from tests.fixtures.cli_stack import *  # noqa: F403 - the dev_stack fixture
-from tests.fixtures.cli_stack import REPO, DevStack
+from tests.fixtures.cli_stack import DevStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -104,8 +103,6 @@ def test_failed_list_and_replay_answer_for_a_user_with_nothing_parked(dev_stack:
 def test_upload_wait_follows_the_preview_to_ready_over_sse(
     dev_stack: DevStack, tmp_path: Path
 ) -> None:
-    if not service_exists("preview"):
-        pytest.skip("services/preview/__main__.py does not exist yet: no preview can become ready")
     result = dev_stack.cli("upload", "--wait", "--wait-timeout", "60",
                            str(photo(tmp_path / "w.jpg")))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -113,10 +110,6 @@ def test_upload_wait_follows_the_preview_to_ready_over_sse(
 
 
 def test_ingest_queues_a_proxy_whose_preview_is_ready(dev_stack: DevStack, tmp_path: Path) -> None:
-    routes = REPO / "services" / "upload" / "routes_ingest.py"
-    if not routes.exists() or not service_exists("preview"):
-        pytest.skip("POST /v1/ingest (services/upload/routes_ingest.py) or the preview worker "
-                    "does not exist yet")
     upload = dev_stack.cli("upload", "--wait", "--wait-timeout", "60",
                            str(photo(tmp_path / "i.jpg")))
     uid = uploaded_uuid(upload.stdout, "i.jpg")
