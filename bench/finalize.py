@@ -45,6 +45,7 @@ from bench.common import (
     bench_env,
     free_port,
     percentiles,
+    photo,
     remove_topology,
     save,
     unique_copy,
@@ -306,8 +307,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     from shared.migrate import migrate
 
     sources = [CORPUS / f for f in FILES if (CORPUS / f).exists()]
-    if not sources:
-        raise SystemExit(f"no corpus JPEGs under {CORPUS}")
+    if not sources:  # no corpus beside the repo: generated photos with EXIF, small to large
+        print(f"no corpus JPEGs under {CORPUS}; using generated photos")
+        sources = [photo(0.3, name="fin-0.3mp"), photo(4, 1_000_000, "1mb"), photo(12, name="fin-12mp")]
     n = 10 if quick else 200
     n_s3 = 6 if quick else 100
     file_env = bench_env("fin")
