@@ -123,9 +123,16 @@ class Stack:
             self.procs[name] = []
 
 
-def remove_topology(env: dict[str, str]) -> None:
-    """Delete the run's uniquely named queues and exchanges: a benchmark leaves nothing behind."""
+def clean_up(env: dict[str, str]) -> None:
+    """Remove everything the run made: its queues and exchanges, its database, its stored files.
+
+    Each run has its own names, database and store folder (`bench_env`), so
+    nothing is left to slow the next run down or to fill the disk.
+    """
+    import shutil
+
     import aio_pika
+    import asyncpg
 
     from shared.settings import Settings
     from shared.topology import Topology
@@ -134,15 +141,28 @@ def remove_topology(env: dict[str, str]) -> None:
                            if k.startswith("PROPHOTO_") and k.removeprefix("PROPHOTO_").lower()
                            in Settings.model_fields})
 
-    async def drop() -> None:
+    async def drop_topology() -> None:
         connection = await aio_pika.connect(settings.amqp_url, timeout=10)
         async with connection:
             await Topology(settings).delete(await connection.channel())
 
-    try:
-        asyncio.run(drop())
-    except Exception as exc:  # a broker that is gone has nothing left to clean
-        print(f"could not remove the benchmark's queues: {exc}", file=sys.stderr)
+    async def drop_database() -> None:
+        base, _, name = settings.database_url.rpartition("/")
+        admin = await asyncpg.connect(f"{base}/postgres")
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    for what, step in (("queues", drop_topology), ("database", drop_database)):
+        try:
+            asyncio.run(step())
+        except Exception as exc:  # a service that is gone has nothing left to clean
+            print(f"could not remove the benchmark's {what}: {exc}", file=sys.stderr)
+    for key in ("PROPHOTO_TEMP_STORE", "PROPHOTO_FINAL_STORE"):
+        url = env.get(key, "")
+        if url.startswith("file://") and Path(url[len("file://"):]).is_relative_to(CACHE / "store"):
+            shutil.rmtree(url[len("file://"):], ignore_errors=True)
 
 
 def bench_env(tag: str, **overrides: str) -> dict[str, str]:
@@ -152,7 +172,8 @@ def bench_env(tag: str, **overrides: str) -> dict[str, str]:
         "PYTHONPATH": str(REPO),
         "PROPHOTO_ENV": "test",
         "PROPHOTO_API_TOKENS": "bench-token=bench",
-        "PROPHOTO_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/prophoto_bench",
+        # a database of the run's own: created by its migration, dropped by `clean_up`
+        "PROPHOTO_DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/prophoto_{prefix}",
         "PROPHOTO_TEMP_STORE": f"file://{CACHE / 'store' / prefix}",
         "PROPHOTO_FINAL_STORE": f"file://{CACHE / 'store' / prefix}",
         "PROPHOTO_EXCHANGE": prefix,

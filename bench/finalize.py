@@ -43,10 +43,10 @@ from bench.common import (
     CORPUS,
     Stack,
     bench_env,
+    clean_up,
     free_port,
     percentiles,
     photo,
-    remove_topology,
     save,
     unique_copy,
     wait_http,
@@ -185,19 +185,6 @@ async def worker_durations(settings: Any) -> list[float]:
     return out
 
 
-async def forget(settings: Any, user: str) -> None:
-    """The run's rows go: the bench database does not grow run after run."""
-    import asyncpg
-
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await conn.execute("DELETE FROM images WHERE user_id = $1", user)
-        await conn.execute("DELETE FROM proxy_images WHERE user_id = $1", user)
-        await conn.execute("DELETE FROM directory_sequences WHERE user_id = $1", user)
-    finally:
-        await conn.close()
-
-
 def measure(env: dict[str, str], sources: list[Path], n: int) -> dict[str, Any]:
     settings = settings_for(env)
     user = f"bench-{settings.exchange}"
@@ -212,8 +199,7 @@ def measure(env: dict[str, str], sources: list[Path], n: int) -> dict[str, Any]:
         own = asyncio.run(worker_durations(settings))
     finally:
         stack.stop()
-        asyncio.run(forget(settings, user))
-        remove_topology(env)
+        clean_up(env)
     source_of = {u: name for u, name, _ in made}
     per_image: list[float] = []
     by_file: dict[str, list[float]] = {}
@@ -315,7 +301,6 @@ def run(quick: bool = False) -> dict[str, Any]:
     file_env = bench_env("fin")
     prefix = file_env["PROPHOTO_EXCHANGE"]
     # a literal first segment of this run: the directory is new, as a fresh shoot's is
-    # (the default pattern's directories already hold earlier runs' keys in the bench database)
     pattern = f"{prefix}/{{year}}/{{month}}/{{camera}}"
     root = CACHE / "store" / prefix
     file_env |= {"PROPHOTO_TEMP_STORE": f"file://{root / 'temp'}",
@@ -343,6 +328,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                        "PROPHOTO_TEMP_STORE": f"s3://{tag}-temp/temp",
                        "PROPHOTO_FINAL_STORE": f"s3://{tag}-final/final",
                        "PROPHOTO_SCHEMA_PATTERN": f"{tag}/{{year}}/{{month}}/{{camera}}"}
+            asyncio.run(migrate(settings_for(s3_env)))
             result["s3"] = measure(s3_env, sources, n_s3) | {"server": "moto (same endpoint: server-side copy)"}
         finally:
             stop_moto(proc)

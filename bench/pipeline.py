@@ -33,10 +33,10 @@ from bench import floor
 from bench.common import (
     Stack,
     bench_env,
+    clean_up,
     free_port,
     percentiles,
     photo,
-    remove_topology,
     save,
     unique_copy,
     wait_http,
@@ -256,7 +256,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         result["backlog"] = backlog(env, url, 50 if quick else 5000, 2)
     finally:
         stack.stop()
-        remove_topology(env)
+        clean_up(env)
     one = result["one_worker"]["images_per_s"]
     result["ratios"] = {
         "pipeline_vs_floor": one / result["floor"]["floor_per_s"],

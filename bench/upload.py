@@ -27,10 +27,10 @@ from bench.common import (
     CORPUS,
     Stack,
     bench_env,
+    clean_up,
     free_port,
     percentiles,
     photo,
-    remove_topology,
     save,
     unique_copy,
     wait_http,
@@ -168,7 +168,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         big = rss_during_big_upload(url, proc.pid, (20 if quick else 200) * 2**20)
     finally:
         stack.stop()
-        remove_topology(env)
+        clean_up(env)
     result = {"rows": rows, "big_upload": big,
               "targets": {"10MB p50 ms": 50, "10MB p99 ms": 150, "200MB rss growth mb": 30}}
     report(result)
