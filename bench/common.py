@@ -165,6 +165,23 @@ def clean_up(env: dict[str, str]) -> None:
             shutil.rmtree(url[len("file://"):], ignore_errors=True)
 
 
+async def await_all(conn: Any, count_sql: str, uuids: list[str], what: str, timeout: float) -> None:
+    """Poll `count_sql` (-> done, failed over `$1::uuid[]`) until every uuid is done.
+
+    Raises as soon as one has failed, or when `timeout` passes.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        done, failed = await conn.fetchrow(count_sql, uuids)
+        if failed:
+            raise RuntimeError(f"{failed} {what} failed")
+        if done == len(uuids):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {done}/{len(uuids)} {what} done in {timeout} s")
+        await asyncio.sleep(0.1)
+
+
 def bench_env(tag: str, **overrides: str) -> dict[str, str]:
     prefix = f"bench{tag}{uuid.uuid4().hex[:6]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROPHOTO_")}

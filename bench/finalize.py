@@ -42,6 +42,7 @@ from bench.common import (
     CACHE,
     CORPUS,
     Stack,
+    await_all,
     bench_env,
     clean_up,
     free_port,
@@ -147,19 +148,10 @@ async def queue_and_wait(settings: Any, user: str, uuids: list[str], timeout: fl
         for u in uuids:
             await publish_command(publisher, topology, settings.queue_finalize,
                                   FinalizeIngest(uuid=uuidlib.UUID(u), user_id=user))
-        deadline = time.monotonic() + timeout
-        while True:
-            done, failed = await conn.fetchrow(
-                "SELECT (SELECT count(*) FROM images WHERE proxy_uuid = ANY($1::uuid[])),"
-                " (SELECT count(*) FROM proxy_images WHERE uuid = ANY($1::uuid[]) AND ingest_status = 'failed')",
-                uuids)
-            if failed:
-                raise RuntimeError(f"{failed} finalize jobs failed")
-            if done == len(uuids):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"only {done}/{len(uuids)} images in {timeout} s")
-            await asyncio.sleep(0.1)
+        await await_all(
+            conn, "SELECT (SELECT count(*) FROM images WHERE proxy_uuid = ANY($1::uuid[])),"
+            " (SELECT count(*) FROM proxy_images WHERE uuid = ANY($1::uuid[]) AND ingest_status = 'failed')",
+            uuids, "finalize jobs", timeout)
         rows = await conn.fetch(
             "SELECT proxy_uuid::text AS uuid, extract(epoch FROM created_at) AS t FROM images"
             " WHERE proxy_uuid = ANY($1::uuid[]) ORDER BY created_at", uuids)

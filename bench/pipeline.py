@@ -32,6 +32,7 @@ import psutil
 from bench import floor
 from bench.common import (
     Stack,
+    await_all,
     bench_env,
     clean_up,
     free_port,
@@ -110,20 +111,11 @@ async def wait_ready(db_url: str, uuids: list[str], timeout: float) -> dict[str,
     interval does not blur the rates.
     """
     conn = await asyncpg.connect(db_url)
-    deadline = time.monotonic() + timeout
     try:
-        while True:
-            counts = await conn.fetchrow(
-                "SELECT count(*) FILTER (WHERE preview_status = 'ready') AS ready,"
-                " count(*) FILTER (WHERE preview_status = 'failed') AS failed"
-                " FROM proxy_images WHERE uuid = ANY($1::uuid[])", uuids)
-            if counts["failed"]:
-                raise RuntimeError(f"{counts['failed']} previews failed")
-            if counts["ready"] == len(uuids):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"only {counts['ready']}/{len(uuids)} previews ready in {timeout} s")
-            await asyncio.sleep(0.1)
+        await await_all(
+            conn, "SELECT count(*) FILTER (WHERE preview_status = 'ready'),"
+            " count(*) FILTER (WHERE preview_status = 'failed')"
+            " FROM proxy_images WHERE uuid = ANY($1::uuid[])", uuids, "previews", timeout)
         rows = await conn.fetch(
             "SELECT uuid::text AS uuid, extract(epoch FROM updated_at) AS t FROM proxy_images"
             " WHERE uuid = ANY($1::uuid[])", uuids)
