@@ -12,11 +12,11 @@ import zlib
 from pathlib import Path
 from uuid import UUID
 
-import aio_pika
 import psutil
 import pytest
 from PIL import Image
 
+from tests.fixtures.proxies import drain
 from tests.integration.test_upload_api import jpeg_bytes
 
 pytestmark = pytest.mark.integration
@@ -60,14 +60,7 @@ def upright(row: dict[str, str]) -> bool:
 
 
 async def traces(settings) -> list[dict]:
-    conn = await aio_pika.connect(settings.amqp_url)
-    out = []
-    async with conn:
-        ch = await conn.channel()
-        q = await ch.declare_queue(settings.queue_traces, passive=True)
-        while (m := await q.get(no_ack=True, fail=False)) is not None:
-            out.append(json.loads(m.body))
-    return out
+    return [json.loads(m.body) for m in await drain(settings, settings.queue_traces)]
 
 
 def image_size(data: bytes) -> tuple[int, int]:
