@@ -43,8 +43,8 @@ bench-upload: $(STAMP)
 	$(BIN)/python -m bench.upload
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared services tests bench
-	$(BIN)/mypy shared services
+	$(BIN)/ruff check shared services prophoto tests bench
+	$(BIN)/mypy shared services prophoto
 
 up:
 	docker compose up -d --build

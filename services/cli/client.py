@@ -1,4 +1,5 @@
-"""The HTTP side of the CLI: one async client, and every failure as one line.
+"""The HTTP side of the CLI: the public client (`prophoto.AsyncClient`), and every
+failure as one line.
 
 Whatever goes wrong (nothing listening, a bad token, a problem+json answer,
 a proxy that speaks HTML) becomes a `CliError` whose message is the single
@@ -7,16 +8,18 @@ line a person reads; the command layer prints it and exits 1.
 
 from __future__ import annotations
 
-import json
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
+from prophoto import ApiError, AsyncClient, ConnectionFailed
+
 DEFAULT_URL = "http://127.0.0.1:8080"
+T = TypeVar("T")
 
 #: tests put an `httpx.MockTransport` here to stand in for the server
 TRANSPORT: httpx.AsyncBaseTransport | None = None
@@ -80,23 +83,20 @@ def _reason(exc: BaseException) -> str:
 
 
 class Api:
-    """Thin wrapper over httpx.AsyncClient speaking the /v1 API."""
+    """The CLI's view of the API: the public client's calls, failures as `CliError`, answers as
+    plain dicts for the tables."""
 
     def __init__(self, target: Target, *, max_connections: int = 16) -> None:
         self.target = target
-        self.http = httpx.AsyncClient(
-            base_url=target.url.rstrip("/"),
-            headers={"Authorization": f"Bearer {target.token}", "User-Agent": "prophoto-cli"},
-            timeout=httpx.Timeout(target.timeout, connect=min(target.timeout, 10.0)),
-            limits=httpx.Limits(max_connections=max_connections),
-            transport=TRANSPORT,
-        )
+        self.client = AsyncClient(target.url, target.token, timeout=target.timeout, transport=TRANSPORT,
+                                  max_connections=max_connections, user_agent="prophoto-cli")
+        self.http = self.client.http
 
     async def __aenter__(self) -> Api:
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        await self.http.aclose()
+        await self.client.aclose()
 
     def fail(self, response: httpx.Response) -> CliError:
         line = problem_line(response)
@@ -109,111 +109,40 @@ class Api:
             line += f" ({hint}set --token or PROPHOTO_TOKEN)"
         return CliError(line)
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    @asynccontextmanager
+    async def one_line(self) -> AsyncIterator[None]:
+        """Turn the client's exceptions into the CLI's one-line `CliError`."""
         try:
-            response = await self.http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise CliError(transport_line(exc, self.target.url)) from exc
-        if response.status_code >= 400:
-            raise self.fail(response)
-        return response
+            yield
+        except ApiError as exc:
+            raise self.fail(exc.response) from None
+        except ConnectionFailed as exc:
+            raise CliError(transport_line(exc.cause, self.target.url)) from None
 
-    async def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = await self.request(method, path, **kwargs)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise CliError(f"{method} {path}: the server did not answer JSON") from exc
+    async def call(self, awaitable: Awaitable[T]) -> T:
+        async with self.one_line():
+            return await awaitable
 
     async def get_proxy(self, uuid: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self.json("GET", f"/v1/proxies/{uuid}")
-        return result
+        return (await self.call(self.client.proxy(uuid))).model_dump(mode="json")
 
     async def list_proxies(
         self, status: str | None = None, limit: int = 50, cursor: str | None = None
     ) -> dict[str, Any]:
-        params: dict[str, Any] = {"limit": limit}
-        if status:
-            params["status"] = status
-        if cursor:
-            params["cursor"] = cursor
-        result: dict[str, Any] = await self.json("GET", "/v1/proxies", params=params)
-        return result
+        page = await self.call(self.client.proxies_page(status=status, limit=limit, cursor=cursor))
+        return page.model_dump(mode="json")
 
     async def all_proxies(self, status: str | None = None, page: int = 500) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            body = await self.list_proxies(status, page, cursor)
-            items.extend(body.get("items", []))
-            cursor = body.get("next_cursor")
-            if not cursor:
-                return items
+        async with self.one_line():
+            return [p.model_dump(mode="json")
+                    async for p in self.client.proxies(status=status, page_size=page)]
 
     async def ingest(self, uuids: list[str]) -> list[dict[str, Any]]:
-        body = await self.json("POST", "/v1/ingest", json={"uuids": uuids})
-        results: list[dict[str, Any]] = body.get("results", [])
-        return results
+        answer = await self.call(self.client.ingest(uuids))
+        return [r.model_dump(mode="json") for r in answer.results]
 
     async def failed(self, queue: str | None = None) -> list[dict[str, Any]]:
-        params = {"queue": queue} if queue else None
-        body = await self.json("GET", "/v1/failed", params=params)
-        items: list[dict[str, Any]] = body.get("items", [])
-        return items
+        return [p.model_dump(mode="json") for p in await self.call(self.client.failed(queue))]
 
     async def replay(self, uuids: list[str] | None, queue: str | None) -> int:
-        payload: dict[str, Any] = {}
-        if uuids:
-            payload["uuids"] = uuids
-        if queue:
-            payload["queue"] = queue
-        body = await self.json("POST", "/v1/failed/replay", json=payload)
-        return int(body.get("replayed", 0))
-
-    @asynccontextmanager
-    async def events(self, uuid: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        """Open the SSE stream of one proxy; yields an iterator of decoded events."""
-        timeout = httpx.Timeout(None, connect=10.0)
-        try:
-            async with self.http.stream(
-                "GET",
-                f"/v1/proxies/{uuid}/events",
-                timeout=timeout,
-                headers={"Accept": "text/event-stream"},
-            ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise self.fail(response)
-                yield sse_events(response.aiter_lines())
-        except httpx.TransportError as exc:
-            raise CliError(transport_line(exc, self.target.url)) from exc
-
-
-async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
-    """Decode `data:` lines (joined per event) into JSON objects; skip comments."""
-    data: list[str] = []
-    async for line in lines:
-        if line == "":
-            if data:
-                decoded = _decode("\n".join(data))
-                data = []
-                if decoded is not None:
-                    yield decoded
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        if name == "data":
-            data.append(value[1:] if value.startswith(" ") else value)
-    if data:
-        decoded = _decode("\n".join(data))
-        if decoded is not None:
-            yield decoded
-
-
-def _decode(text: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, Mapping) else None  # type: ignore[return-value]
+        return await self.call(self.client.replay(uuids, queue))

@@ -1,29 +1,23 @@
 """`prophoto upload`: hash, stream, report; optionally follow previews to the end.
 
-Each file is hashed first so its `X-Content-SHA256` lets the server answer a
-duplicate before the body is read, then streamed as the raw body (the fast
-path: no multipart encoding, no buffering). Rejections are outcomes, not
-exceptions: one bad file never stops the others.
+The public client hashes each file first so its `X-Content-SHA256` lets the
+server answer a duplicate before the body is read, then streams it as the raw
+body (the fast path: no multipart encoding, no buffering). Rejections are
+outcomes, not exceptions: one bad file never stops the others.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import mimetypes
-import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
-import httpx
-
+from prophoto import ApiError, ConnectionFailed, WaitTimeout
+from prophoto.aio import filename_header
 from services.cli.client import Api, CliError, problem_line, transport_line
 
-CHUNK = 1024 * 1024
-TERMINAL = {"ready", "failed"}
+__all__ = ["Outcome", "collect", "filename_header", "follow", "follow_all", "upload_all"]
 
 
 @dataclass
@@ -62,34 +56,6 @@ def collect(paths: Iterable[Path], recursive: bool) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def filename_header(name: str) -> str:
-    """Plain ASCII as is; anything else as RFC 8187 `UTF-8''percent-encoded`."""
-    if name.isascii() and name.isprintable():
-        return name
-    return "UTF-8''" + quote(name, safe="")
-
-
-def content_type(path: Path) -> str:
-    # the server detects the type from the bytes; this is only a courtesy
-    guessed, _ = mimetypes.guess_type(path.name)
-    return guessed if guessed and guessed.startswith("image/") else "application/octet-stream"
-
-
-async def _body(path: Path, on_bytes: Callable[[int], None]) -> AsyncIterator[bytes]:
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            on_bytes(len(chunk))
-            yield chunk
-
-
 async def upload_one(api: Api, outcome: Outcome, on_bytes: Callable[[int], None]) -> None:
     sent = 0
 
@@ -99,18 +65,15 @@ async def upload_one(api: Api, outcome: Outcome, on_bytes: Callable[[int], None]
         on_bytes(n)
 
     try:
-        digest = await asyncio.to_thread(sha256_of, outcome.path)
-        headers = {
-            "Content-Type": content_type(outcome.path),
-            "Content-Length": str(outcome.size),
-            "X-Filename": filename_header(outcome.path.name),
-            "X-Content-SHA256": digest,
-        }
-        response = await api.http.post(
-            "/v1/uploads", content=_body(outcome.path, count), headers=headers
-        )
-    except httpx.TransportError as exc:
-        outcome.result, outcome.reason = "error", transport_line(exc, api.target.url)
+        answer = await api.client.upload(outcome.path, on_bytes=count)
+    except ConnectionFailed as exc:
+        outcome.result, outcome.reason = "error", transport_line(exc.cause, api.target.url)
+        return
+    except ApiError as exc:
+        # a bad token or a server failure is an error; anything else refuses this file only
+        rejected = exc.status != 401 and exc.status < 500
+        outcome.result = "rejected" if rejected else "error"
+        outcome.reason = problem_line(exc.response)
         return
     except OSError as exc:
         outcome.result, outcome.reason = "error", f"cannot read the file: {exc.strerror or exc}"
@@ -118,25 +81,11 @@ async def upload_one(api: Api, outcome: Outcome, on_bytes: Callable[[int], None]
     finally:
         if outcome.size > sent:  # a duplicate answered before the body was read
             on_bytes(outcome.size - sent)
-    record(outcome, response)
-
-
-def record(outcome: Outcome, response: httpx.Response) -> None:
-    if response.status_code in (200, 201):
-        body: dict[str, Any] = response.json()
-        outcome.result = (
-            "duplicate" if body.get("duplicate") or response.status_code == 200 else "created"
-        )
-        outcome.uuid = str(body.get("uuid"))
-        outcome.status = body.get("status")
-        if outcome.result == "duplicate":
-            outcome.reason = "same bytes as an earlier upload"
-    elif response.status_code == 401:
-        outcome.result, outcome.reason = "error", problem_line(response)
-    elif response.status_code < 500:
-        outcome.result, outcome.reason = "rejected", problem_line(response)
-    else:
-        outcome.result, outcome.reason = "error", problem_line(response)
+    outcome.result = "duplicate" if answer.duplicate else "created"
+    outcome.uuid = str(answer.uuid)
+    outcome.status = answer.status
+    if answer.duplicate:
+        outcome.reason = "same bytes as an earlier upload"
 
 
 async def upload_all(
@@ -160,31 +109,12 @@ async def upload_all(
 
 
 async def follow(api: Api, uuid: str, within_s: float) -> tuple[str, str | None]:
-    """Wait for the preview of `uuid` to be ready or failed, over the SSE stream.
-
-    The stream is opened first and the current state read second, so a status
-    change between the upload answer and the subscription cannot be missed.
-    """
-    deadline = time.monotonic() + within_s
+    """Wait for the preview of `uuid` to be ready or failed, over the SSE stream."""
     try:
-        async with asyncio.timeout(within_s):
-            while True:
-                async with api.events(uuid) as events:
-                    current = await api.get_proxy(uuid)
-                    if current.get("preview_status") in TERMINAL:
-                        return current["preview_status"], current.get("preview_error")
-                    async for event in events:
-                        if event.get("field", "preview") != "preview":
-                            continue
-                        if event.get("status") in TERMINAL:
-                            return str(event["status"]), event.get("error")
-                # the server closed the stream (restart, proxy timeout): look again
-                if time.monotonic() + 1 > deadline:
-                    break
-                await asyncio.sleep(1)
-    except TimeoutError:
-        pass
-    return "timeout", f"no final preview status after {within_s:.0f} s"
+        event = await api.call(api.client.wait(uuid, timeout=within_s))
+    except WaitTimeout:
+        return "timeout", f"no final preview status after {within_s:.0f} s"
+    return event.status, event.error
 
 
 async def follow_all(

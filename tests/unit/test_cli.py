@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from services.cli import client
 from services.cli.main import app
 from services.cli.upload import collect, filename_header
+from tests.fixtures.api_bodies import proxy_body, upload_body
 from tests.fixtures.cli import free_ports
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -134,14 +135,13 @@ def upload_server(known: dict[str, str]) -> Handler:
         digest = request.headers["x-content-sha256"]
         name = request.headers["x-filename"]
         if digest in known:
-            return httpx.Response(200, json={"uuid": known[digest], "status": "ready",
-                                             "duplicate": True, "original_name": name})
+            return httpx.Response(200, json=upload_body(uuid=known[digest], status="ready",
+                                                        duplicate=True, original_name=name))
         if not request.content.startswith(b"\xff\xd8"):
             return problem(415, "Unsupported type", "text/plain is not a supported image")
         assert hashlib.sha256(request.content).hexdigest() == digest
         assert int(request.headers["content-length"]) == len(request.content)
-        return httpx.Response(201, json={"uuid": str(uuidlib.uuid4()), "status": "pending",
-                                         "duplicate": False, "original_name": name})
+        return httpx.Response(201, json=upload_body(original_name=name))
 
     return handle
 
@@ -189,9 +189,9 @@ def test_upload_of_a_folder_without_recursive_fails_with_a_hint(tmp_path: Path) 
 
 def test_status_of_one_proxy_shows_its_fields(server: Any) -> None:
     uid = str(uuidlib.uuid4())
-    server(lambda r: httpx.Response(200, json={
-        "uuid": uid, "original_name": "IMG_1.jpg", "preview_status": "failed",
-        "preview_error": "truncated JPEG", "metadata": {"make": "Canon"}}))
+    server(lambda r: httpx.Response(200, json=proxy_body(
+        uuid=uid, original_name="IMG_1.jpg", preview_status="failed",
+        preview_error="truncated JPEG", metadata={"make": "Canon"})))
     result = run("status", uid)
     assert result.exit_code == 0
     assert "truncated JPEG" in result.stdout and "metadata.make" in result.stdout
@@ -199,7 +199,7 @@ def test_status_of_one_proxy_shows_its_fields(server: Any) -> None:
 
 def test_status_without_uuid_lists_proxies_with_the_status_filter(server: Any) -> None:
     seen = server(lambda r: httpx.Response(200, json={"items": [
-        {"uuid": "u-1", "original_name": "a.jpg", "preview_status": "ready", "size": 10}],
+        proxy_body(original_name="a.jpg", preview_status="ready", size=10)],
         "next_cursor": "abc"}))
     result = run("status", "--status", "ready", "--limit", "5")
     assert result.exit_code == 0
@@ -213,16 +213,18 @@ def test_ingest_needs_uuids_or_all_ready_but_not_both() -> None:
 
 
 def test_ingest_all_ready_pages_through_ready_proxies_and_reports_refusals(server: Any) -> None:
+    u1, u2 = str(uuidlib.uuid4()), str(uuidlib.uuid4())
+
     def handle(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v1/proxies":
             assert request.url.params["status"] == "ready"
             if "cursor" not in request.url.params:
-                return httpx.Response(200, json={"items": [{"uuid": "u-1"}], "next_cursor": "c1"})
-            return httpx.Response(200, json={"items": [{"uuid": "u-2"}], "next_cursor": None})
-        assert json.loads(request.content) == {"uuids": ["u-1", "u-2"]}
-        return httpx.Response(202, json={"results": [
-            {"uuid": "u-1", "status": "queued", "reason": None},
-            {"uuid": "u-2", "status": "refused", "reason": "preview is not ready"}]})
+                return httpx.Response(200, json={"items": [proxy_body(uuid=u1)], "next_cursor": "c1"})
+            return httpx.Response(200, json={"items": [proxy_body(uuid=u2)], "next_cursor": None})
+        assert json.loads(request.content)["uuids"] == [u1, u2]
+        return httpx.Response(202, json={"queued": 1, "refused": 1, "results": [
+            {"uuid": u1, "status": "queued", "reason": None},
+            {"uuid": u2, "status": "refused", "reason": "preview is not ready"}]})
 
     server(handle)
     result = run("ingest", "--all-ready")

@@ -1,0 +1,47 @@
+"""The typed Python client of the prophoto-ingest upload API (see docs/client.md).
+
+    from prophoto import Client
+    with Client("http://127.0.0.1:8080", "dev-token") as api:
+        upload = api.upload("IMG_0001.jpg")
+"""
+
+from prophoto.aio import AsyncClient
+from prophoto.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    ConnectionFailed,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    ProphotoError,
+    ServerError,
+    ServiceUnavailable,
+    Unauthorized,
+    UnsupportedMediaType,
+    WaitTimeout,
+)
+from prophoto.models import (
+    Enhancement,
+    Image,
+    ImagePage,
+    Ingest,
+    IngestResult,
+    ParkedJob,
+    Proxy,
+    ProxyPage,
+    Retry,
+    StatusEvent,
+    Thumbnail,
+    Upload,
+)
+from prophoto.sync import Client
+
+__all__ = [
+    "ApiError", "AsyncClient", "BadRequest", "Client", "Conflict", "ConnectionFailed", "Enhancement",
+    "Forbidden", "Image", "ImagePage", "Ingest", "IngestResult", "InvalidRequest", "NotFound",
+    "ParkedJob", "PayloadTooLarge", "ProphotoError", "Proxy", "ProxyPage", "Retry", "ServerError",
+    "ServiceUnavailable", "StatusEvent", "Thumbnail", "Unauthorized", "UnsupportedMediaType",
+    "Upload", "WaitTimeout",
+]
