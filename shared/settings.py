@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     tracing_port: int = 8081
     public_url: str = ""  # base URL used in links; empty = relative links
 
+    # resumable (tus) uploads: caps on one user's unfinished uploads, their lifetime
+    tus_max_incomplete: int = Field(default=20, ge=1)
+    tus_max_incomplete_bytes: int = Field(default=20 * 1024**3, ge=1)
+    tus_expiry_s: float = Field(default=24 * 3600, gt=0)
+    tus_sweep_s: float = Field(default=300, gt=0)
+
     # workers' metrics ports
     preview_metrics_port: int = 9101
     finalize_metrics_port: int = 9102

@@ -13,10 +13,11 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, make_asgi_app
 
-from services.upload import handlers, routes_ingest, routes_preview
+from services.upload import handlers, routes_ingest, routes_preview, routes_tus
 from services.upload.deps import UploadContext
 from services.upload.events import EventHub
 from services.upload.problems import install_problem_handlers
+from services.upload.resumable import Resumable
 from shared.broker import AmqpPublisher
 from shared.db import create_pool
 from shared.exif import AsyncExifTool
@@ -58,12 +59,16 @@ def create_app(settings: Settings) -> FastAPI:
         hub = EventHub(settings)
         ctx.extras["events"] = hub
         await hub.start()
+        resumable = Resumable(ctx)
+        ctx.extras["tus"] = resumable
+        await resumable.start()
         app.state.ctx = ctx
         relay.start()
         try:
             yield
         finally:
             await relay.stop()
+            await resumable.stop()
             await hub.stop()
             await ctx.exif.close()
             await publisher.close()
@@ -83,6 +88,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(handlers.router)
     app.include_router(routes_preview.router)
     app.include_router(routes_ingest.router)
+    app.include_router(routes_tus.router)
+    app.add_middleware(routes_tus.TusHeaders)
     app.mount("/metrics", make_asgi_app(registry))
 
     @app.get("/healthz", include_in_schema=False)

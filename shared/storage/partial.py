@@ -1,0 +1,127 @@
+"""Partial objects: bytes of an unfinished upload, appended request by request.
+
+A resumable upload arrives in pieces over many requests and must survive a
+restart of the service, so its bytes live in the temp store, not in memory:
+
+- file store: one file under `ingest-temp/tus/<id>`, written at the recorded
+  offset (anything past it, left by a request that died before its offset was
+  recorded, is cut off first);
+- S3: an S3 multipart upload. Parts must be at least 5 MiB except the last,
+  and a request may bring less, so bytes that do not fill a part wait in a
+  small "tail" object (at most one part long) that the next request prepends.
+
+Each backend keeps what it needs between requests in a JSON-able `state`
+dict that the caller stores with its offset. An `Append` is committed (new
+state) or rolled back (old state still valid); only after the caller records
+the new state do the new bytes count.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from shared.storage.base import ObjectStore, validate_key
+
+PART_BYTES = 5 * 1024 * 1024  # S3's smallest part (except the last)
+
+
+def partial_key(upload_id: str) -> str:
+    return validate_key(f"ingest-temp/tus/{upload_id}")
+
+
+class Append(abc.ABC):
+    """One request's bytes, added at the recorded offset."""
+
+    @abc.abstractmethod
+    async def write(self, chunk: bytes) -> None: ...
+
+    @abc.abstractmethod
+    async def commit(self, final: bool) -> dict[str, Any]:
+        """Make the bytes durable; returns the new state. `final`: nothing more will come."""
+
+    @abc.abstractmethod
+    async def rollback(self) -> None:
+        """Forget this request's bytes; the old state stays valid."""
+
+
+class PartialStore(abc.ABC):
+    @abc.abstractmethod
+    async def begin(self, upload_id: str) -> dict[str, Any]:
+        """Start an empty partial object; returns its state."""
+
+    @abc.abstractmethod
+    async def append(self, upload_id: str, state: dict[str, Any], offset: int) -> Append: ...
+
+    @abc.abstractmethod
+    async def assemble(self, upload_id: str, state: dict[str, Any], spool_dir: Path) -> Path:
+        """The complete bytes as a local file the caller then owns (and may move)."""
+
+    @abc.abstractmethod
+    async def discard(self, upload_id: str, state: dict[str, Any]) -> None:
+        """Remove whatever the partial object holds; safe to repeat."""
+
+
+# -- file store -----------------------------------------------------------------
+
+
+class _FileAppend(Append):
+    def __init__(self, path: Path, offset: int) -> None:
+        self.path = path
+        self.offset = offset
+        self._fh = open(path, "r+b")
+        self._fh.truncate(offset)  # bytes past the recorded offset were never acknowledged
+        self._fh.seek(offset)
+
+    async def write(self, chunk: bytes) -> None:
+        self._fh.write(chunk)  # page cache: as the direct upload's spool does
+
+    async def commit(self, final: bool) -> dict[str, Any]:
+        self._fh.flush()
+        await asyncio.to_thread(os.fsync, self._fh.fileno())
+        self._fh.close()
+        return {}
+
+    async def rollback(self) -> None:
+        self._fh.truncate(self.offset)
+        self._fh.close()
+
+
+class FilePartials(PartialStore):
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    def _path(self, upload_id: str) -> Path:
+        path = self.store.local_path(partial_key(upload_id))
+        assert path is not None
+        return path
+
+    async def begin(self, upload_id: str) -> dict[str, Any]:
+        path = self._path(upload_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        return {}
+
+    async def append(self, upload_id: str, state: dict[str, Any], offset: int) -> Append:
+        return _FileAppend(self._path(upload_id), offset)
+
+    async def assemble(self, upload_id: str, state: dict[str, Any], spool_dir: Path) -> Path:
+        return self._path(upload_id)  # already whole, on the store's filesystem: a move is a rename
+
+    async def discard(self, upload_id: str, state: dict[str, Any]) -> None:
+        self._path(upload_id).unlink(missing_ok=True)
+
+
+def open_partials(store: ObjectStore) -> PartialStore:
+    from shared.storage.s3 import S3Store
+
+    if isinstance(store, S3Store):
+        from shared.storage.s3_partial import S3Partials
+
+        return S3Partials(store)
+    if store.local_path("ingest-temp/tus/probe") is not None:
+        return FilePartials(store)
+    raise ValueError(f"no partial-object support for {store.url}")
