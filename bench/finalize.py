@@ -87,6 +87,7 @@ def _small_jpeg(data: bytes, width: int) -> bytes:
 
 async def make_proxies(settings: Any, user: str, sources: list[Path], n: int) -> list[tuple[str, str, int]]:
     """n proxies cycling through `sources`; returns (uuid, source name, size) each."""
+    from shared import keys as storage_keys
     from shared.db import create_pool
     from shared.filetype import detect
     from shared.storage import open_store
@@ -104,8 +105,8 @@ async def make_proxies(settings: Any, user: str, sources: list[Path], n: int) ->
             ftype = detect(data[:4096])
             assert ftype is not None, name
             uuid = uuidlib.uuid4()
-            keys = (f"ingest-temp/{uuid}.{ftype.ext}", f"ingest-temp/previews/{uuid}.jpg",
-                    f"ingest-temp/thumbs/{uuid}.jpg", f"ingest-temp/exif-thumbs/{uuid}.jpg")
+            keys = (storage_keys.original_key(uuid, ftype.ext), storage_keys.preview_key(uuid),
+                    storage_keys.thumb_key(uuid), storage_keys.exif_thumb_key(uuid))
             await store.put_bytes(keys[0], data, ftype.mime)
             for key, body in zip(keys[1:], derived[name], strict=True):
                 await store.put_bytes(key, body, "image/jpeg")

@@ -161,17 +161,6 @@ def render_directory(pattern: str, values: NamingValues) -> str:
     return directory
 
 
-def final_key(directory: str, sequence: int, original_name: str) -> str:
-    """`<directory>/<sequence:03d>-<sanitized name>`; sequences past 999 simply grow."""
-    if sequence < 1:
-        raise ValueError("sequence numbers start at 1")
-    name = f"{sequence:03d}-{sanitize_filename(original_name)}"
-    key = f"{directory}/{name}" if directory else name
-    if len(key) > KEY_MAX:
-        raise PatternError(f"the rendered key is longer than {KEY_MAX} characters")
-    return key
-
-
 def _check_inside(directory: str, pattern: str) -> None:
     """Belt and braces: the sanitizers already guarantee this."""
     prefix = literal_prefix(pattern)

@@ -25,10 +25,11 @@ from pathlib import Path
 import asyncpg
 
 from services.enhance import queries
-from services.enhance.limits import best_source, enhance_limit
-from services.enhance.render import enhance as render
+from shared import keys
 from shared.broker import Publisher, publish_status, publish_trace
 from shared.imaging import ImagingError, Limits
+from shared.imaging.enhance import render_enhanced
+from shared.imaging.enhance_rules import best_source, enhance_limit
 from shared.jobs import JobContext, PermanentError
 from shared.messages import EnhancePreview, ProxyStatusChanged, TraceEvent
 from shared.storage import ObjectNotFound, ObjectStore
@@ -47,10 +48,6 @@ class EnhanceDeps:
     limits: Limits
     cpu: asyncio.Semaphore
     max_width: int = 4096
-
-
-def enhanced_key(uuid: object, width: int) -> str:
-    return f"ingest-temp/previews/{uuid}-{width}w.jpg"
 
 
 class SourceMissing(OSError):
@@ -95,10 +92,10 @@ async def enhance_preview(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContex
             raise PermanentError(f"target width {job.target_width} is outside ({current}, {limit}]")
         async with _local(deps.store, source_key, proxy["ext"] if use_original else "jpg") as path:
             async with deps.cpu:
-                result, errors = await asyncio.to_thread(render, path, job.target_width, use_original,
-                                                         deps.limits)
+                result, errors = await asyncio.to_thread(
+                    render_enhanced, path, job.target_width, use_original, deps.limits)
         method = result.method
-        key = enhanced_key(job.uuid, result.width)
+        key = keys.enhanced_key(job.uuid, result.width)
         if key != proxy["preview_path"]:  # never the object in use (widths differ; belt and braces)
             written = key
         await deps.store.put_bytes(key, result.jpeg, "image/jpeg")

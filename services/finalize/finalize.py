@@ -35,7 +35,7 @@ from uuid import UUID
 import asyncpg
 
 from services.finalize import queries
-from shared import exif, naming
+from shared import exif, keys, naming
 from shared.broker import Publisher, publish_status, publish_trace
 from shared.exif import AsyncExifTool
 from shared.jobs import JobContext, PermanentError
@@ -65,9 +65,9 @@ class FinalizeDeps:
 
 
 def temp_objects(proxy: asyncpg.Record) -> list[str]:
-    keys = [proxy["temp_key"], proxy["preview_path"], proxy["thumbnail_path"], proxy["exif_thumb_key"],
-            f"ingest-temp/previews/{proxy['uuid']}.jpg", f"ingest-temp/thumbs/{proxy['uuid']}.jpg"]
-    return list(dict.fromkeys(k for k in keys if k))
+    found = [proxy["temp_key"], proxy["preview_path"], proxy["thumbnail_path"], proxy["exif_thumb_key"],
+             keys.preview_key(proxy["uuid"]), keys.thumb_key(proxy["uuid"])]
+    return list(dict.fromkeys(k for k in found if k))
 
 
 def _crash_point(deps: FinalizeDeps, point: str) -> None:
@@ -120,7 +120,7 @@ async def _finalize(
     ))
     _, key = await queries.allocate_key(
         deps.pool, job.uuid, proxy["user_id"], deps.final_store.disk, directory,
-        lambda seq: naming.final_key(directory, seq, proxy["original_name"]),
+        lambda seq: keys.final_key(directory, seq, proxy["original_name"]),
         deps.final_store.exists,
     )
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import asyncpg
 
 from services.preview import queries
-from shared import imaging
+from shared import imaging, keys
 from shared.broker import Publisher, publish_status, publish_trace
 from shared.exif import ExifTool, ExifToolError
 from shared.filetype import HEAD_BYTES, FileType, detect
@@ -31,14 +31,6 @@ from shared.topology import Topology
 
 log = logging.getLogger(__name__)
 SERVICE = "preview"
-
-
-def preview_key(uuid: object) -> str:
-    return f"ingest-temp/previews/{uuid}.jpg"
-
-
-def thumb_key(uuid: object) -> str:
-    return f"ingest-temp/thumbs/{uuid}.jpg"
 
 
 @dataclass
@@ -110,7 +102,7 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
         await _degraded_thumbnail(deps, job, ctx, row["exif_thumb_key"])
         raise PermanentError(outcome.error.reason)
     rendered = outcome.rendered
-    pkey, tkey = preview_key(job.uuid), thumb_key(job.uuid)
+    pkey, tkey = keys.preview_key(job.uuid), keys.thumb_key(job.uuid)
     await deps.store.put_bytes(pkey, rendered.preview, "image/jpeg")
     await deps.store.put_bytes(tkey, rendered.thumbnail, "image/jpeg")
     for key in (pkey, tkey):
@@ -141,8 +133,8 @@ async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobC
     try:
         data = await deps.store.get_bytes(exif_key)
         thumb = await asyncio.to_thread(imaging.thumbnail_from_jpeg, data, deps.limits)
-        await deps.store.put_bytes(thumb_key(job.uuid), thumb, "image/jpeg")
-        await queries.set_degraded_thumbnail(deps.pool, job.uuid, thumb_key(job.uuid),
+        await deps.store.put_bytes(keys.thumb_key(job.uuid), thumb, "image/jpeg")
+        await queries.set_degraded_thumbnail(deps.pool, job.uuid, keys.thumb_key(job.uuid),
                                              "thumbnail from the EXIF thumbnail; no preview")
         await _trace(deps, job, ctx, imaging.Attempt(
             "thumbnail_generation", "exif-thumbnail", True, "degraded: no preview could be made",

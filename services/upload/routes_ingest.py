@@ -20,11 +20,11 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from services.enhance.limits import best_source, enhance_limit
 from services.upload.deps import Ctx, CurrentUser, UploadContext
 from services.upload.problems import ProblemError, responses
 from shared import exif
 from shared.broker import publish_status
+from shared.imaging.enhance_rules import best_source, enhance_limit
 from shared.messages import EnhancePreview, FinalizeIngest, ProxyStatusChanged
 from shared.outbox import enqueue
 from shared.storage import ObjectNotFound

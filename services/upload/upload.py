@@ -25,7 +25,7 @@ from services.upload import queries
 from services.upload.deps import UploadContext
 from services.upload.intake import Spool
 from services.upload.problems import ProblemError
-from shared import exif
+from shared import exif, keys
 from shared.filetype import SUPPORTED_DESCRIPTION, detect
 from shared.messages import GeneratePreview
 from shared.outbox import enqueue
@@ -41,14 +41,6 @@ class UploadResult:
     created: bool
     proxy: asyncpg.Record
     thumbnail_inline: str | None = None
-
-
-def temp_key(uuid: uuidlib.UUID, ext: str) -> str:
-    return f"ingest-temp/{uuid}.{ext}"
-
-
-def exif_thumb_key(uuid: uuidlib.UUID) -> str:
-    return f"ingest-temp/exif-thumbs/{uuid}.jpg"
 
 
 def _is_jpeg(data: bytes) -> bool:
@@ -90,8 +82,8 @@ async def _accept(
     meta = await _read_metadata(ctx, spool.path)
     thumb = await _exif_thumbnail(ctx, spool.path)
 
-    key = temp_key(uuid, ftype.ext)
-    thumb_key = exif_thumb_key(uuid) if thumb else None
+    key = keys.original_key(uuid, ftype.ext)
+    thumb_key = keys.exif_thumb_key(uuid) if thumb else None
     if thumb_key and thumb:
         await ctx.temp_store.put_bytes(thumb_key, thumb, "image/jpeg")
     try:

@@ -12,8 +12,8 @@ import pytest
 import pyvips
 from PIL import Image
 
-from services.enhance import render
 from shared.imaging import Limits
+from shared.imaging import enhance as render
 from shared.topology import Topology
 from tests.conftest import make_settings
 from tests.fixtures.proxies import *  # noqa: F403

@@ -78,7 +78,7 @@ def test_a_heic_with_a_rotation_box_and_exif_orientation_6_is_turned_once(corpus
     assert r.height > r.width, (r.width, r.height)  # stored 4032x3024 landscape: upright is portrait
     assert max(r.width, r.height) == 2048
     # the reference decoder runs in its own process: pillow-heif bundles another libheif,
-    # which crashes in a process where libvips has loaded the system's (shared/imaging.py)
+    # which crashes in a process where libvips has loaded the system's (shared/imaging/standard.py)
     reference_jpeg = subprocess.run([sys.executable, "-c", REFERENCE, str(path)], capture_output=True,
                                     check=True, timeout=120).stdout
     ours = pixels(r.preview)

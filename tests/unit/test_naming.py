@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from shared import exif, naming
+from shared import exif, keys, naming
 from shared.settings import Settings
 from shared.storage import validate_key
 from tests.conftest import CORPUS
@@ -27,7 +27,7 @@ def values(make=None, model=None, lens=None, taken_at=None, user="alice", ext="j
 
 
 def key_for(pattern: str, v: naming.NamingValues, name: str = "IMG_1234.jpg", seq: int = 1) -> str:
-    return naming.final_key(naming.render_directory(pattern, v), seq, name)
+    return keys.final_key(naming.render_directory(pattern, v), seq, name)
 
 
 def assert_safe(key: str, pattern: str) -> None:
@@ -151,10 +151,10 @@ def test_random_hostile_strings_always_give_safe_keys():
 
 
 def test_sequence_numbers_are_zero_padded_to_three_digits_and_grow_past_999():
-    assert naming.final_key("d", 7, "a.jpg") == "d/007-a.jpg"
-    assert naming.final_key("d", 1234, "a.jpg") == "d/1234-a.jpg"
+    assert keys.final_key("d", 7, "a.jpg") == "d/007-a.jpg"
+    assert keys.final_key("d", 1234, "a.jpg") == "d/1234-a.jpg"
     with pytest.raises(ValueError):
-        naming.final_key("d", 0, "a.jpg")
+        keys.final_key("d", 0, "a.jpg")
 
 
 @pytest.mark.parametrize(("pattern", "message"), [

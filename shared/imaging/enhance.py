@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pyvips
 
-from shared.imaging import ImagingError, Limits, check_pixels
+from shared.imaging.model import ImagingError, Limits, check_pixels
+from shared.imaging.vips import to_srgb_8bit
 
 HUGE = 10_000_000
 
@@ -29,29 +30,17 @@ class Enhanced:
     method: str
 
 
-def _srgb(image: pyvips.Image) -> pyvips.Image:
-    if image.hasalpha():
-        image = image.flatten(background=[255] * (image.bands - 1))
-    if image.interpretation != "srgb" or image.format != "uchar":
-        image = image.colourspace("srgb")
-    if image.bands == 1:
-        image = image.bandjoin([image, image])
-    if image.format != "uchar":
-        image = image.cast("uchar")
-    return image
-
-
 def _vips(path: Path, target: int, from_original: bool, limits: Limits) -> Enhanced:
     try:
         head = pyvips.Image.new_from_file(str(path), access="sequential")
         check_pixels(head.width, head.height, limits)
         image = pyvips.Image.thumbnail(str(path), target, height=HUGE, size="down", fail_on="error")
-        image = _srgb(image)
+        image = to_srgb_8bit(image)
         upscaled = image.width < target
         if upscaled:
             image = image.resize(target / image.width, kernel="lanczos3")
             image = image.sharpen(sigma=0.6, m1=0.5, m2=1.5)
-            image = _srgb(image)
+            image = to_srgb_8bit(image)
         image = image.copy_memory()
         check_pixels(image.width, image.height, limits)
         data = bytes(image.jpegsave_buffer(Q=limits.preview_quality, strip=True))
@@ -96,7 +85,8 @@ def _pillow(path: Path, target: int, from_original: bool, limits: Limits) -> Enh
                     f"{source}:pillow" + (":lanczos-unsharp" if upscaled else ":shrink"))
 
 
-def enhance(path: Path, target: int, from_original: bool, limits: Limits) -> tuple[Enhanced, list[str]]:
+def render_enhanced(path: Path, target: int, from_original: bool, limits: Limits
+                    ) -> tuple[Enhanced, list[str]]:
     """Render `target` px wide; returns the result and the failed methods' reasons."""
     errors: list[str] = []
     for fn in (_vips, _pillow):

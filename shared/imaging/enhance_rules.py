@@ -1,7 +1,7 @@
 """How wide an enhanced preview may get, and from which source: one rule for the API and the worker.
 
-Kept free of FastAPI and libvips so the upload service and the worker import
-it without pulling in each other's dependencies.
+Kept free of FastAPI and of pixels so the upload service and the worker both
+import it without pulling in each other's dependencies.
 """
 
 from __future__ import annotations

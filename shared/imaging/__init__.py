@@ -1,0 +1,45 @@
+"""Previews, thumbnails and enhanced previews: pure image work, no broker, database or storage.
+
+- `model`: limits, results, attempts and `ImagingError` (no libvips).
+- `vips`: process set-up (`configure_vips`) and the steps every renderer
+  shares: header probe, the one sRGB conversion, encode and thumbnail.
+- `standard`: libvips `thumbnail` with shrink-on-load, so a 24 MP JPEG is
+  never decoded at full size; the thumbnail is cut from the in-memory
+  preview, so the source is decoded once. `thumbnail` auto-orients from EXIF
+  once (for HEIC libheif applies `irot` and libvips drops the orientation tag,
+  so nothing turns twice). Pillow is the fallback when libvips refuses a file
+  Pillow can read.
+- `raw`: embedded JPEGs chosen by `choose_embedded`, turned by the RAW's own
+  orientation, then scaled like any image; LibRaw (rawpy) when none is usable.
+- `enhance` and `enhance_rules`: bigger previews on request, and how big and
+  from which source one may be (the rule shared by the API and the worker).
+- Hostile input: the pixel count from the header is checked before decoding;
+  untrusted libvips loaders are blocked; `fail_on=error` makes truncated data
+  an error instead of a grey picture; animations use their first frame.
+
+Output is 8-bit sRGB JPEG with metadata stripped. Every function here is
+synchronous and thread-safe; workers call them in a thread. Errors are
+`ImagingError`, with `permanent=True` when retrying cannot help.
+"""
+
+from shared.imaging.model import Attempt, ImagingError, Limits, Rendered, check_pixels
+from shared.imaging.raw import (
+    EMBEDDED_ORDER,
+    LAST_RESORT_EDGE,
+    Embedded,
+    choose_embedded,
+    needed_edge,
+    probe_embedded,
+    render_embedded,
+    render_libraw,
+    render_raw,
+)
+from shared.imaging.standard import jpeg_size, render_standard, thumbnail_from_jpeg
+from shared.imaging.vips import configure_vips, untrusted_loaders_blocked
+
+__all__ = [
+    "EMBEDDED_ORDER", "LAST_RESORT_EDGE", "Attempt", "Embedded", "ImagingError", "Limits", "Rendered",
+    "check_pixels", "choose_embedded", "configure_vips", "jpeg_size", "needed_edge", "probe_embedded",
+    "render_embedded", "render_libraw", "render_raw", "render_standard", "thumbnail_from_jpeg",
+    "untrusted_loaders_blocked",
+]

@@ -1,0 +1,62 @@
+"""The imaging vocabulary: limits, results, attempts and the one error type (no libvips here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ImagingError(Exception):
+    """An image could not be rendered; `permanent` when retrying cannot help (bad data, limits)."""
+
+    def __init__(self, reason: str, permanent: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        #: the methods tried before giving up, when the renderer recorded them
+        self.attempts: list[Attempt] = []
+
+
+@dataclass(frozen=True)
+class Limits:
+    preview_max: int = 2048
+    preview_quality: int = 85
+    thumb_width: int = 400
+    thumb_height: int = 400
+    thumb_quality: int = 80
+    max_pixels: int = 150_000_000
+    max_embedded_bytes: int = 8 * 1024 * 1024
+    min_embedded_edge: int = 800
+
+    @classmethod
+    def from_settings(cls, s: Any) -> Limits:
+        return cls(s.preview_max_dimension, s.preview_quality, s.thumbnail_width, s.thumbnail_height,
+                   s.thumbnail_quality, s.max_pixels, s.max_preview_size, s.raw_min_embedded_edge)
+
+
+@dataclass
+class Attempt:
+    step: str  # preview_extraction | thumbnail_generation
+    method: str
+    success: bool
+    reason: str | None
+    duration_ms: float
+    result_size: int | None = None
+
+
+@dataclass
+class Rendered:
+    preview: bytes
+    thumbnail: bytes
+    width: int
+    height: int
+    method: str
+    degraded: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+def check_pixels(width: int, height: int, limits: Limits) -> None:
+    if width * height > limits.max_pixels:
+        raise ImagingError(
+            f"too many pixels: {width}x{height} is {width * height / 1e6:.0f} MP, "
+            f"the limit is {limits.max_pixels / 1e6:.0f} MP")

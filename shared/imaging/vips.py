@@ -1,0 +1,94 @@
+"""libvips set-up and the steps every renderer shares: header probe, sRGB, encode and thumbnail."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("VIPS_WARNING", "0")
+import pyvips
+
+from shared.imaging.model import Attempt, Limits, Rendered
+
+
+def configure_vips(concurrency: int = 1) -> None:
+    """Process-wide libvips set-up for workers; raises if the loader block does not hold.
+
+    `concurrency` is libvips' thread count per image (0: libvips' default, one
+    per core). Workers run one image at a time and scale by processes, so one
+    thread each keeps one worker on one core: two workers on two cores make
+    1.9x one worker's throughput, where two default-threaded workers fight
+    over the cores and make 1.45x (`make bench`, docs/preview.md).
+    """
+    pyvips.block_untrusted_set(True)
+    pyvips.cache_set_max(0)  # every job is a different file: caching only costs memory
+    if concurrency > 0:
+        pyvips.concurrency_set(concurrency)
+    if not untrusted_loaders_blocked():
+        raise RuntimeError("libvips did not block its untrusted loaders")
+
+
+def untrusted_loaders_blocked() -> bool:
+    """Probe the block: libvips marks its CSV loader untrusted, so it must refuse."""
+    try:
+        pyvips.Image.csvload_source(pyvips.Source.new_from_memory(b"1 2\n3 4\n"))
+    except pyvips.Error as exc:
+        return "blocked" in str(exc)
+    return False
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = fn()
+    return result, (time.perf_counter() - started) * 1000
+
+
+def to_srgb_8bit(image: pyvips.Image) -> pyvips.Image:
+    """Flattened, three-band, 8-bit sRGB: what every JPEG we write holds."""
+    if image.hasalpha():
+        image = image.flatten(background=[255] * (image.bands - 1))
+    if image.interpretation not in ("srgb",) or image.format != "uchar":
+        try:
+            image = image.colourspace("srgb")
+        except pyvips.Error:
+            pass
+    if image.bands == 1:
+        image = image.bandjoin([image, image])
+    elif image.bands > 3:
+        image = image.extract_band(0, n=3)
+    if image.format != "uchar":
+        image = image.cast("uchar")
+    return image
+
+
+def header_pixels(source: str | bytes) -> tuple[int, int]:
+    if isinstance(source, bytes):
+        head = pyvips.Image.new_from_buffer(source, "", access="sequential")
+    else:
+        head = pyvips.Image.new_from_file(source, access="sequential")
+    return head.width, head.height
+
+
+def first_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return "; ".join(lines[:3])[:300]
+
+
+def finish(preview: pyvips.Image, limits: Limits, method: str, attempts: list[Attempt],
+           degraded: str | None = None) -> Rendered:
+    """Encode the preview, cut the thumbnail from it, encode that."""
+    preview = to_srgb_8bit(preview).copy_memory()
+    preview_jpeg = preview.jpegsave_buffer(Q=limits.preview_quality, strip=True)
+
+    def thumb() -> bytes:
+        t = preview.thumbnail_image(limits.thumb_width, height=limits.thumb_height, crop="centre")
+        if (t.width, t.height) != (limits.thumb_width, limits.thumb_height):
+            t = t.resize(limits.thumb_width / t.width, vscale=limits.thumb_height / t.height)
+        return bytes(t.jpegsave_buffer(Q=limits.thumb_quality, strip=True))
+
+    thumb_jpeg, ms = timed(thumb)
+    attempts.append(Attempt("thumbnail_generation", "from-preview", True, None, ms, len(thumb_jpeg)))
+    return Rendered(bytes(preview_jpeg), thumb_jpeg, preview.width, preview.height, method, degraded,
+                    attempts)

@@ -1,0 +1,47 @@
+"""Every storage key the pipeline writes, temporary and permanent, in one place.
+
+Temporary objects live under `ingest-temp/` in the temp store, named by the
+proxy's uuid so every write is idempotent (a retried job overwrites its own
+object). Permanent keys are `<directory>/<sequence:03d>-<sanitized name>`,
+the directory rendered from the naming pattern (`shared/naming.py`).
+"""
+
+from __future__ import annotations
+
+from shared.naming import KEY_MAX, PatternError, sanitize_filename
+
+TEMP_PREFIX = "ingest-temp"
+
+
+def original_key(uuid: object, ext: str) -> str:
+    """The uploaded original, until finalize copies it to the final store."""
+    return f"{TEMP_PREFIX}/{uuid}.{ext}"
+
+
+def exif_thumb_key(uuid: object) -> str:
+    """The EXIF thumbnail cut out at upload (the degraded thumbnail's source)."""
+    return f"{TEMP_PREFIX}/exif-thumbs/{uuid}.jpg"
+
+
+def preview_key(uuid: object) -> str:
+    return f"{TEMP_PREFIX}/previews/{uuid}.jpg"
+
+
+def thumb_key(uuid: object) -> str:
+    return f"{TEMP_PREFIX}/thumbs/{uuid}.jpg"
+
+
+def enhanced_key(uuid: object, width: int) -> str:
+    """An enhanced preview; the width in the name keeps each size's write idempotent."""
+    return f"{TEMP_PREFIX}/previews/{uuid}-{width}w.jpg"
+
+
+def final_key(directory: str, sequence: int, original_name: str) -> str:
+    """`<directory>/<sequence:03d>-<sanitized name>`; sequences past 999 simply grow."""
+    if sequence < 1:
+        raise ValueError("sequence numbers start at 1")
+    name = f"{sequence:03d}-{sanitize_filename(original_name)}"
+    key = f"{directory}/{name}" if directory else name
+    if len(key) > KEY_MAX:
+        raise PatternError(f"the rendered key is longer than {KEY_MAX} characters")
+    return key
