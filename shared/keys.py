@@ -36,6 +36,16 @@ def enhanced_key(uuid: object, width: int) -> str:
     return f"{TEMP_PREFIX}/previews/{uuid}-{width}w.jpg"
 
 
+def partial_key(upload_id: str) -> str:
+    """A resumable (tus) upload's bytes so far, until it completes and becomes an original."""
+    return f"{TEMP_PREFIX}/tus/{upload_id}"
+
+
+def partial_tail_key(upload_id: str, nonce: str) -> str:
+    """An S3 partial upload's short tail (bytes not yet a whole multipart part)."""
+    return f"{partial_key(upload_id)}.tail-{nonce}"
+
+
 def final_key(directory: str, sequence: int, original_name: str) -> str:
     """`<directory>/<sequence:03d>-<sanitized name>`; sequences past 999 simply grow."""
     if sequence < 1:

@@ -24,13 +24,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from shared import keys
 from shared.storage.base import ObjectStore, validate_key
 
 PART_BYTES = 5 * 1024 * 1024  # S3's smallest part (except the last)
 
 
 def partial_key(upload_id: str) -> str:
-    return validate_key(f"ingest-temp/tus/{upload_id}")
+    return validate_key(keys.partial_key(upload_id))
 
 
 class Append(abc.ABC):
@@ -122,6 +123,6 @@ def open_partials(store: ObjectStore) -> PartialStore:
         from shared.storage.s3_partial import S3Partials
 
         return S3Partials(store)
-    if store.local_path("ingest-temp/tus/probe") is not None:
+    if store.local_path(keys.partial_key("probe")) is not None:
         return FilePartials(store)
     raise ValueError(f"no partial-object support for {store.url}")

@@ -24,6 +24,7 @@ from typing import Any
 from minio.datatypes import Part
 from minio.error import S3Error
 
+from shared import keys
 from shared.storage.base import ObjectNotFound
 from shared.storage.partial import PART_BYTES, Append, PartialStore, partial_key
 from shared.storage.s3 import S3Store
@@ -59,7 +60,7 @@ class _S3Append(Append):
             if self.buffer or not self.parts:  # the last part may be short (or empty)
                 await self._upload_part(bytes(self.buffer))
         elif self.buffer:
-            new_tail = f"ingest-temp/tus/{self.upload_id}.tail-{uuidlib.uuid4().hex[:8]}"
+            new_tail = keys.partial_tail_key(self.upload_id, uuidlib.uuid4().hex[:8])
             await self.owner.store.put_bytes(new_tail, bytes(self.buffer))
         self.buffer = bytearray()
         if old_tail and old_tail != new_tail:
