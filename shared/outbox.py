@@ -5,6 +5,11 @@ rows; `OutboxRelay` publishes unsent rows with confirms and marks them sent.
 If the broker is down the rows wait, and the relay publishes them when it
 returns. Consumers are idempotent, so the rare double publish (confirm
 received, crash before the row is marked) is harmless.
+
+Published rows are kept for `retention_s` (for operators and tests to see
+what went out), then deleted by the relay, a bounded batch per pass: the
+table holds the unpublished rows and at most a retention window's worth of
+published ones, however long the service runs.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -42,13 +48,15 @@ async def enqueue(
 class OutboxRelay:
     def __init__(
         self, pool: asyncpg.Pool, publisher: Publisher, poll_s: float = 1.0, batch: int = 100,
-        on_pending: Callable[[int], None] | None = None,
+        on_pending: Callable[[int], None] | None = None, retention_s: float = 300.0,
     ) -> None:
         self.pool = pool
         self.publisher = publisher
         self.poll_s = poll_s
         self.batch = batch
         self.on_pending = on_pending
+        self.retention_s = retention_s
+        self._pruned_at = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -71,6 +79,7 @@ class OutboxRelay:
         while True:
             try:
                 await self.flush()
+                await self._prune_when_due()
             except Exception:
                 log.exception("outbox relay pass failed")
             try:
@@ -87,13 +96,13 @@ class OutboxRelay:
                 # SKIP LOCKED: several upload instances share the outbox safely
                 rows = await conn.fetch(
                     "SELECT id, exchange, routing_key, message_id, headers, body FROM outbox"
-                    " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                    " WHERE published_at IS NULL ORDER BY attempts, id LIMIT $1 FOR UPDATE SKIP LOCKED",
                     self.batch,
                 )
                 if not rows:
                     break
                 done: list[int] = []
-                error: str | None = None
+                failures = 0
                 for row in rows:
                     headers = row["headers"]
                     if isinstance(headers, str):
@@ -104,23 +113,49 @@ class OutboxRelay:
                             headers=headers, message_id=row["message_id"],
                         )
                     except Exception as exc:
-                        error = f"{type(exc).__name__}: {exc}"[:500]
+                        # One row the broker refuses (say, its exchange is gone) must not hold
+                        # back the rows behind it: it is counted, sorted after fresh rows, and
+                        # the pass goes on. Several failures in a row mean the broker is away.
                         await conn.execute(
                             "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
-                            row["id"], error,
+                            row["id"], f"{type(exc).__name__}: {exc}"[:500],
                         )
-                        break
+                        failures += 1
+                        if failures >= 3:
+                            break
+                        continue
+                    failures = 0
                     done.append(row["id"])
                 if done:
                     await conn.execute(
                         "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", done
                     )
                 sent += len(done)
-            if error is not None or len(rows) < self.batch:
+            if failures or len(rows) < self.batch:
                 break
+            await self._prune_when_due()  # a long backlog must not hold pruning back
         if self.on_pending is not None:
             self.on_pending(await self.pending())
         return sent
+
+    async def _prune_when_due(self) -> None:
+        if time.monotonic() - self._pruned_at >= min(10.0, max(self.retention_s / 2, self.poll_s)):
+            await self.prune()
+
+    async def prune(self, batch: int = 5000) -> int:
+        """Delete rows published more than `retention_s` ago; returns how many went."""
+        self._pruned_at = time.monotonic()
+        removed = 0
+        while True:
+            status: str = await self.pool.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at IS NOT NULL"
+                " AND published_at < now() - make_interval(secs => $1) LIMIT $2)",
+                self.retention_s, batch,
+            )
+            count = int(status.rsplit(" ", 1)[-1])
+            removed += count
+            if count < batch:
+                return removed
 
     async def pending(self) -> int:
         count: int = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # metadata
     exiftool_binary: str = "exiftool"
     exiftool_timeout: float = 30.0
+    #: ExifTool processes per upload service: a slow file holds one, the others keep answering
+    exiftool_pool: int = Field(default=3, ge=1, le=32)
     #: libvips threads per worker process; 0 = libvips' default (one per core)
     vips_concurrency: int = Field(default=1, ge=0, le=64)
 
@@ -98,6 +100,8 @@ class Settings(BaseSettings):
     )
     publish_timeout_s: float = 10.0
     outbox_poll_s: float = 1.0
+    #: published outbox rows are deleted after this long (the table stays bounded)
+    outbox_retention_s: float = 300.0
 
     # http
     api_tokens: str = ""  # "token=user_id,token2=user2"

@@ -14,7 +14,7 @@ from shared.worker import Resources, WorkerSpec
 async def build(resources: Resources) -> tuple[Work[FinalizeIngest], OnFailed[FinalizeIngest]]:
     settings = resources.settings
     validate_pattern(settings.schema_pattern)
-    tool = AsyncExifTool(settings.exiftool_binary, settings.exiftool_timeout)
+    tool = AsyncExifTool(settings.exiftool_binary, settings.exiftool_timeout, size=1)  # one job at a time
     resources.extras["exiftool"] = tool
     deps = FinalizeDeps(
         settings=settings, pool=resources.pool, temp_store=resources.temp_store,

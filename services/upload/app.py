@@ -48,12 +48,14 @@ def create_app(settings: Settings) -> FastAPI:
         final = temp if settings.final_store == settings.temp_store else open_store(
             settings.final_store, settings)
         relay = OutboxRelay(pool, publisher, poll_s=settings.outbox_poll_s,
-                            on_pending=metrics.outbox_pending.set)
+                            on_pending=metrics.outbox_pending.set,
+                            retention_s=settings.outbox_retention_s)
         spool_dir = Path(tempfile.mkdtemp(prefix="prophoto-spool-"))
         ctx = UploadContext(
             settings=settings, pool=pool, publisher=publisher, topology=Topology(settings),
             temp_store=temp, final_store=final,
-            exif=AsyncExifTool(settings.exiftool_binary, settings.exiftool_timeout),
+            exif=AsyncExifTool(settings.exiftool_binary, settings.exiftool_timeout,
+                               size=settings.exiftool_pool),
             metrics=metrics, relay=relay, tokens=tokens, extras={"spool_dir": spool_dir},
         )
         hub = EventHub(settings)

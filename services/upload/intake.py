@@ -17,18 +17,38 @@ from pathlib import Path
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from services.upload.problems import ProblemError
 from shared.filetype import HEAD_BYTES
 
 MAX_NAME = 200
+#: multipart framing and small fields a body may carry beside the file
+FRAMING_ALLOWANCE = 64 * 1024
+MAX_PART_HEADER = 8 * 1024
 
 
-class TooLarge(ProblemError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            413, "Upload too large", f"the limit is {limit} bytes (PROPHOTO_MAX_UPLOAD_BYTES)",
-            limit=limit,
-        )
+class IntakeError(Exception):
+    """A request body we will not take; `title` and `detail` say why."""
+
+    title = "Malformed upload body"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class TooLarge(IntakeError):
+    title = "Upload too large"
+
+    def __init__(self, limit: int, what: str = "the file") -> None:
+        super().__init__(f"{what} passed the limit of {limit} bytes (PROPHOTO_MAX_UPLOAD_BYTES)")
+        self.limit = limit
+
+
+class MalformedMultipart(IntakeError):
+    title = "Malformed multipart body"
+
+
+class MissingFile(IntakeError):
+    title = "Missing file field"
 
 
 @dataclass
@@ -101,13 +121,14 @@ async def read_multipart(
 ) -> str | None:
     """Stream the `file` part of a multipart body into the spool; returns its filename.
 
-    Other parts are ignored (bounded). Raises a 400 problem when there is no
+    Other parts are ignored (bounded), and every byte of the body counts toward
+    `spool.limit + FRAMING_ALLOWANCE`. Raises `MissingFile` when there is no
     `file` part.
     """
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
-        raise ProblemError(400, "Malformed multipart body", "the Content-Type has no boundary")
+        raise MalformedMultipart("the Content-Type has no boundary")
     st = _PartState()
     other_bytes = 0
 
@@ -117,9 +138,13 @@ async def read_multipart(
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         st.field_name += data[start:end]
+        if len(st.field_name) > MAX_PART_HEADER:
+            raise MalformedMultipart("a part header is too long")
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
         st.field_value += data[start:end]
+        if len(st.field_value) > MAX_PART_HEADER:
+            raise MalformedMultipart("a part header is too long")
 
     def on_header_end() -> None:
         st.headers[st.field_name.decode("latin-1").lower()] = st.field_value
@@ -141,8 +166,8 @@ async def read_multipart(
             spool.write(memoryview(data)[start:end])
         else:
             other_bytes += end - start
-            if other_bytes > 64 * 1024:
-                raise ProblemError(400, "Malformed multipart body", "unexpected large non-file part")
+            if other_bytes > FRAMING_ALLOWANCE:
+                raise MalformedMultipart("unexpected large non-file part")
 
     parser = MultipartParser(
         boundary,
@@ -155,19 +180,22 @@ async def read_multipart(
             "on_part_data": on_part_data,
         },
     )
+    body_limit = spool.limit + FRAMING_ALLOWANCE
+    received = 0
     try:
         async for chunk in stream:
+            received += len(chunk)
+            if received > body_limit:  # preamble, epilogue, extra parts: every byte counts
+                raise TooLarge(spool.limit, "the request body")
             if chunk:
                 parser.write(chunk)
         parser.finalize()
-    except ProblemError:
+    except IntakeError:
         raise
     except Exception as exc:  # the parser's own errors
-        raise ProblemError(400, "Malformed multipart body", str(exc)[:200]) from exc
+        raise MalformedMultipart(str(exc)[:200]) from exc
     if not st.found:
-        raise ProblemError(
-            400, "Missing file field", "send the photo in a multipart field named 'file'"
-        )
+        raise MissingFile("send the photo in a multipart field named 'file'")
     return st.filename
 
 

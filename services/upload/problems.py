@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.upload.intake import IntakeError, TooLarge
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -42,6 +44,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
         return problem_response(exc.status, exc.title, exc.detail, **exc.extra)
+
+    @app.exception_handler(IntakeError)
+    async def _intake(_: Request, exc: IntakeError) -> JSONResponse:
+        if isinstance(exc, TooLarge):
+            return problem_response(413, exc.title, exc.detail, limit=exc.limit)
+        return problem_response(400, exc.title, exc.detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -80,7 +80,7 @@ async def _accept(
 
     uuid = uuidlib.uuid4()
     meta = await _read_metadata(ctx, spool.path)
-    thumb = await _exif_thumbnail(ctx, spool.path)
+    thumb = await _exif_thumbnail(ctx, spool.path, meta)
 
     key = keys.original_key(uuid, ftype.ext)
     thumb_key = keys.exif_thumb_key(uuid) if thumb else None
@@ -140,9 +140,9 @@ def _jsonb_safe(value: Any) -> Any:
     return value
 
 
-async def _exif_thumbnail(ctx: UploadContext, path: Path) -> bytes | None:
-    try:
-        data = await ctx.exif.extract_binary(path, "ThumbnailImage", max_bytes=EXIF_THUMB_MAX)
+async def _exif_thumbnail(ctx: UploadContext, path: Path, meta: dict[str, Any]) -> bytes | None:
+    try:  # only when the metadata lists one that fits: its declared length is checked first
+        data = await ctx.exif.extract_declared(path, meta, "ThumbnailImage", EXIF_THUMB_MAX)
     except Exception as exc:
         log.info("no EXIF thumbnail: %s", exc)
         return None
