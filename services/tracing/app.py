@@ -16,12 +16,13 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from services.tracing import handlers, page
+from services.tracing import api_examples, handlers, page
 from services.tracing.consumer import RETENTION_EVERY_S, TraceConsumer, retention_loop
 from services.tracing.exporter import QueueCollector, TraceMetrics
 from services.tracing.handlers import TracingContext
 from services.tracing.queue_status import BrokerProbe, QueueMonitor
 from services.upload.problems import install_problem_handlers
+from shared.apidocs import install_api_docs
 from shared.broker import AmqpPublisher
 from shared.db import create_pool
 from shared.metrics import JobMetrics
@@ -90,8 +91,11 @@ def create_app(settings: Settings, *, consume: bool = True,
         version="1",
         summary="Every attempt of every step, queue health, and the debug page.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
+    install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS)
     app.include_router(handlers.router)
     app.include_router(page.router)
     app.mount("/admin/static", StaticFiles(directory=Path(__file__).parent / "static"),

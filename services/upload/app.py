@@ -13,11 +13,12 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, make_asgi_app
 
-from services.upload import handlers, routes_ingest, routes_preview, routes_tus
+from services.upload import api_examples, handlers, routes_ingest, routes_preview, routes_tus
 from services.upload.deps import UploadContext
 from services.upload.events import EventHub
 from services.upload.problems import install_problem_handlers
 from services.upload.resumable import Resumable
+from shared.apidocs import install_api_docs
 from shared.broker import AmqpPublisher
 from shared.db import create_pool
 from shared.exif import AsyncExifTool
@@ -85,8 +86,11 @@ def create_app(settings: Settings) -> FastAPI:
         version="1",
         summary="Upload originals, follow their previews, confirm what to keep.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
+    install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS, api_examples.SCHEMAS)
     app.include_router(handlers.router)
     app.include_router(routes_preview.router)
     app.include_router(routes_ingest.router)
