@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.upload import api_examples_tus as tus
 from shared.apidocs import Example, Operation, problem
 
 UUID = "3f2b8c1e-9d4a-4f6e-b7c2-5a1d0e8f9b34"
@@ -24,7 +25,7 @@ PARAMETERS: dict[str, Any] = {
     "uuid": UUID, "image_id": 4812, "limit": 50, "status": "ready", "camera": "Canon EOS R5",
     "tag": "wedding", "taken_from": "2025-06-01T00:00:00Z", "taken_to": "2025-07-01T00:00:00Z",
     "queue": "preview", "x-filename": "IMG_0001.CR3", "x-content-sha256": SHA,
-}
+} | tus.PARAMETERS
 
 SUMMARY = {"camera_make": "Canon", "camera_model": "Canon EOS R5", "lens": "RF24-70mm F2.8 L IS USM",
            "width": 8192, "height": 5464, "taken_at": "2025-06-14T16:32:07", "orientation": 1,
@@ -277,3 +278,4 @@ EXAMPLES: dict[str, Operation] = {
                    422: [problem(422, "Unknown queue",
                                  "use one of ['enhance', 'finalize', 'ingest', 'preview']")]}),
 }
+EXAMPLES |= tus.tus_examples(UPLOAD, PROXY)

@@ -124,7 +124,7 @@ def test_swagger_ui_lists_every_operation_and_tries_get_proxies_with_a_token_off
         page.fill(".modal-ux input", "tok-alice")
         page.click(".modal-ux button.authorize")
         page.click(".modal-ux button.btn-done")
-        operation = page.locator("#operations-default-list_proxies_v1_proxies_get")
+        operation = page.locator(".opblock-get:has(.opblock-summary-path[data-path='/v1/proxies'])")
         operation.locator(".opblock-summary").click()
         operation.locator("button.try-out__btn").click()
         operation.locator("button.execute").click()
