@@ -14,6 +14,34 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_TOKEN = "dev-token"  # noqa: S105 - only accepted when env=development
+MIN_SECRET_CHARS = 32
+#: words the repository's example secrets are made of; production refuses a secret containing one
+PLACEHOLDERS = ("change-me", "changeme", "placeholder", "dev-token", "replace-me", "example-")
+HOW_TO_MAKE = 'make one with: python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def refused_secret(value: str) -> str | None:
+    """Why production refuses `value` as a secret, or None when it is acceptable."""
+    lowered = value.lower()
+    if len(value) < MIN_SECRET_CHARS:
+        return f"it is shorter than {MIN_SECRET_CHARS} characters"
+    for word in PLACEHOLDERS:
+        if word in lowered:
+            return f"it contains the repository's placeholder {word!r}"
+    return None
+
+
+def parse_token_list(variable: str, raw: str, *, bare_user: str | None = None) -> dict[str, str]:
+    """"token=id,token2=id2" -> {token: id}; a bare token gets `bare_user` if allowed."""
+    pairs: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in raw.split(","))):
+        token, sep, user = item.partition("=")
+        if not sep and bare_user is not None:
+            token, sep, user = item, "=", bare_user
+        if not sep or not token or not user:
+            raise ValueError(f"{variable} entry {item[:6]!r}... is not token=user_id")
+        pairs[token] = user
+    return pairs
 
 
 class RetryPolicy(BaseSettings):
@@ -104,11 +132,14 @@ class Settings(BaseSettings):
     outbox_retention_s: float = 300.0
 
     # http
-    api_tokens: str = ""  # "token=user_id,token2=user2"
+    api_tokens: str = ""  # "token=user_id,token2=user2": users
+    admin_tokens: str = ""  # "token=operator_id,..." or bare tokens: operators (debug page, all users)
     upload_host: str = "127.0.0.1"
     upload_port: int = 8080
     tracing_port: int = 8081
     public_url: str = ""  # base URL used in links; empty = relative links
+    #: comma-separated peer addresses whose X-Forwarded-Proto is believed (a TLS-terminating proxy)
+    trusted_proxies: str = ""
 
     # resumable (tus) uploads: caps on one user's unfinished uploads, their lifetime
     tus_max_incomplete: int = Field(default=20, ge=1)
@@ -140,18 +171,40 @@ class Settings(BaseSettings):
         return validate_pattern(v)
 
     def tokens(self) -> dict[str, str]:
-        """Token -> user id. In development an empty list means the dev token."""
-        pairs: dict[str, str] = {}
-        for item in filter(None, (p.strip() for p in self.api_tokens.split(","))):
-            token, sep, user = item.partition("=")
-            if not sep or not token or not user:
-                raise ValueError(f"PROPHOTO_API_TOKENS entry {item!r} is not token=user_id")
-            pairs[token] = user
+        """User token -> user id. In development an empty list means the dev token.
+
+        Production refuses (ValueError naming the variable) no tokens, the dev
+        token, a repository placeholder, or a token shorter than 32 characters.
+        """
+        pairs = parse_token_list("PROPHOTO_API_TOKENS", self.api_tokens)
         if not pairs and self.env == "development":
             pairs[DEV_TOKEN] = "dev"
-        if self.env == "production" and (not pairs or DEV_TOKEN in pairs):
-            raise ValueError("PROPHOTO_API_TOKENS must be set (and not the dev token) in production")
+        if self.env == "production":
+            if not pairs:
+                raise ValueError(f"PROPHOTO_API_TOKENS must be set in production; {HOW_TO_MAKE}"
+                                 " and set PROPHOTO_API_TOKENS=<token>=<user id>")
+            self._refuse_weak("PROPHOTO_API_TOKENS", pairs)
         return pairs
+
+    def operator_tokens(self) -> dict[str, str]:
+        """Operator token -> operator id (PROPHOTO_ADMIN_TOKENS; may be empty)."""
+        pairs = parse_token_list("PROPHOTO_ADMIN_TOKENS", self.admin_tokens, bare_user="operator")
+        if not pairs and not self.api_tokens.strip() and self.env == "development":
+            pairs[DEV_TOKEN] = "dev"  # one person on a laptop: the dev token also opens the page
+        if self.env == "production":
+            self._refuse_weak("PROPHOTO_ADMIN_TOKENS", pairs)
+        return pairs
+
+    @staticmethod
+    def _refuse_weak(variable: str, pairs: dict[str, str]) -> None:
+        for token, user in pairs.items():
+            why = refused_secret(token)
+            if why is not None:
+                raise ValueError(f"{variable}: the token for {user!r} is refused in production "
+                                 f"because {why}; {HOW_TO_MAKE}")
+
+    def trusted_proxy_hosts(self) -> set[str]:
+        return {h.strip() for h in self.trusted_proxies.split(",") if h.strip()}
 
     def retry_policy(self, queue: str) -> RetryPolicy:
         by_queue = {

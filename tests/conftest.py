@@ -52,6 +52,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         traces_retry=fast_retry(3),
         # users are unique per test: the test database is shared and never truncated
         api_tokens=f"tok-alice=alice-{prefix},tok-bob=bob-{prefix}",
+        admin_tokens=f"tok-oscar=oscar-{prefix}",  # an operator: the debug page, every user's rows
         publish_timeout_s=5.0,
         outbox_poll_s=0.2,
     )

@@ -19,11 +19,12 @@ def main() -> None:
     except ValueError as exc:
         print(f"tracing service refuses to start: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    if DEV_TOKEN in settings.tokens():
+    if DEV_TOKEN in settings.operator_tokens():
         print(f"debug page: http://127.0.0.1:{settings.tracing_port}/admin/ingest-traces"
-              f"?token={DEV_TOKEN}", flush=True)
+              f"  (sign in with {DEV_TOKEN})", flush=True)
     uvicorn.run(app, host="0.0.0.0", port=settings.tracing_port,  # noqa: S104 - a container port
-                log_level="warning", access_log=False)
+                log_level="warning", access_log=False,
+                proxy_headers=False)  # shared.http decides whom to believe (PROPHOTO_TRUSTED_PROXIES)
 
 
 if __name__ == "__main__":

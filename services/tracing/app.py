@@ -21,10 +21,11 @@ from services.tracing.consumer import RETENTION_EVERY_S, TraceConsumer, retentio
 from services.tracing.exporter import QueueCollector, TraceMetrics
 from services.tracing.handlers import TracingContext
 from services.tracing.queue_status import BrokerProbe, QueueMonitor
-from services.upload.problems import install_problem_handlers
 from shared.apidocs import install_api_docs
 from shared.broker import AmqpPublisher
 from shared.db import create_pool
+from shared.http.auth import TokenBook, install_auth
+from shared.http.problems import install_problem_handlers
 from shared.metrics import JobMetrics
 from shared.settings import Settings
 from shared.topology import Topology
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings, *, consume: bool = True,
                retention_every_s: float = RETENTION_EVERY_S) -> FastAPI:
-    tokens = settings.tokens()  # refuses to start without tokens outside development
+    book = TokenBook.from_settings(settings)  # refuses weak or missing tokens in production
     registry = CollectorRegistry()
     own_jobs = CollectorRegistry()  # only JobMetrics: what the monitor reads about this process
     jobs = JobMetrics(own_jobs)
@@ -60,7 +61,7 @@ def create_app(settings: Settings, *, consume: bool = True,
         )
         collector = QueueCollector(monitor)
         registry.register(collector)
-        app.state.ctx = TracingContext(settings, pool, monitor, tokens)
+        app.state.ctx = TracingContext(settings, pool, monitor)
         tasks: list[asyncio.Task[None]] = []
         consumer = TraceConsumer(settings, connection, pool, publisher, jobs, trace_metrics)
         if consume:
@@ -95,6 +96,7 @@ def create_app(settings: Settings, *, consume: bool = True,
         redoc_url=None,
     )
     install_problem_handlers(app)
+    install_auth(app, book, cookies=True)  # the debug page signs in with a session cookie
     install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS)
     app.include_router(handlers.router)
     app.include_router(page.router)

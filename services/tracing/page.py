@@ -13,14 +13,21 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.tracing import queries
-from services.tracing.auth import COOKIE, _bearer, presented_token, user_for
 from services.tracing.handlers import TracingContext, get_ctx, list_traces, stats_for, trace_json
+from shared.http.auth import (
+    COOKIE,
+    QUERY_CREDENTIALS,
+    SESSION_SECONDS,
+    bearer_scheme,
+    principal_of,
+    token_book,
+)
 from shared.messages import TraceType
 
 log = logging.getLogger(__name__)
@@ -45,22 +52,59 @@ def render(name: str, code: int = 200, **values: Any) -> HTMLResponse:
     })
 
 
-def authenticate(request: Request, creds: HTTPAuthorizationCredentials | None,
-                 token_param: str | None) -> Response | None:
-    """None when the caller may see the page; otherwise the answer to send instead."""
-    tokens = get_ctx(request).tokens
-    if token_param is not None:
-        if user_for(tokens, token_param) is None:
-            return render("login.html", code=401, error="That token is not known.")
-        query = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-        target = request.url.path + (f"?{urlencode(query)}" if query else "")
-        redirect = RedirectResponse(target, status_code=303)
-        redirect.set_cookie(COOKIE, token_param, httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https", path="/", max_age=8 * 3600)
-        return redirect
-    if user_for(tokens, presented_token(request, creds)) is None:
-        return render("login.html", code=401, error=None)
+def authenticate(request: Request, creds: HTTPAuthorizationCredentials | None) -> Response | None:
+    """None when the caller is an operator; otherwise the page to send instead."""
+    if any(k.lower() in QUERY_CREDENTIALS for k in request.query_params):
+        return render("login.html", code=400, next=request.url.path,
+                      error="Tokens do not go in the URL: sign in with the form.")
+    principal = principal_of(request, creds)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if principal is None:
+        return render("login.html", code=401, error=None, next=here)
+    if not principal.operator:
+        return render("login.html", code=403, next=here,
+                      error="This page shows every user's photos: it needs an operator token "
+                            "(PROPHOTO_ADMIN_TOKENS).")
     return None
+
+
+def came_over_https(request: Request, trusted_proxies: set[str]) -> bool:
+    """https as uvicorn saw it, or as a trusted proxy says in X-Forwarded-Proto."""
+    if request.url.scheme == "https":
+        return True
+    peer = request.client.host if request.client else ""
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return peer in trusted_proxies and forwarded == "https"
+
+
+def safe_next(target: str) -> str:
+    """Only a path on this page: never another site (an open redirect)."""
+    return target if target.startswith("/admin/ingest-traces") and "//" not in target \
+        and "\\" not in target else "/admin/ingest-traces"
+
+
+@router.post("/admin/login", response_class=HTMLResponse)
+async def login(request: Request, token: Annotated[str, Form(max_length=512)] = "",
+                next: Annotated[str, Form(max_length=2000)] = "/admin/ingest-traces") -> Response:
+    book = token_book(request)
+    principal = book.lookup(token)
+    if principal is None:
+        return render("login.html", code=401, error="That token is not known.", next=safe_next(next))
+    if not principal.operator:
+        return render("login.html", code=403, next=safe_next(next),
+                      error="That is a user token; this page needs an operator token.")
+    redirect = RedirectResponse(safe_next(next), status_code=303)
+    https = came_over_https(request, get_ctx(request).settings.trusted_proxy_hosts())
+    redirect.set_cookie(COOKIE, book.issue_session(principal), httponly=True, samesite="strict",
+                        secure=https, path="/", max_age=SESSION_SECONDS)
+    return redirect
+
+
+@router.post("/admin/logout")
+async def logout() -> Response:
+    redirect = RedirectResponse("/admin/ingest-traces", status_code=303)
+    redirect.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return redirect
 
 
 def parse_filters(params: dict[str, str]) -> tuple[queries.TraceFilter, list[str]]:
@@ -94,11 +138,10 @@ def parse_filters(params: dict[str, str]) -> tuple[queries.TraceFilter, list[str
 @router.get("/admin/ingest-traces", response_class=HTMLResponse)
 async def debug_page(
     request: Request,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    token: Annotated[str | None, Query()] = None,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    denied = authenticate(request, creds, token)
+    denied = authenticate(request, creds)
     if denied is not None:
         return denied
     ctx: TracingContext = get_ctx(request)
@@ -112,7 +155,7 @@ async def debug_page(
             errors.append(getattr(exc, "title", "could not read traces"))
     stats = await stats_for(ctx, flt.since, flt.until)
     status = await _queue_status(ctx)
-    keep = {k: v for k, v in params.items() if k not in ("cursor", "token") and v}
+    keep = {k: v for k, v in params.items() if k != "cursor" and v}
     next_url = (f"?{urlencode(keep | {'cursor': page['next_cursor']})}"
                 if page["next_cursor"] else None)
     return render(
@@ -126,10 +169,9 @@ async def debug_page(
 async def timeline_page(
     request: Request,
     uuid: str,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    token: Annotated[str | None, Query()] = None,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Response:
-    denied = authenticate(request, creds, token)
+    denied = authenticate(request, creds)
     if denied is not None:
         return denied
     ctx: TracingContext = get_ctx(request)

@@ -70,6 +70,7 @@ class TraceFilter:
     success: bool | None = None
     since: datetime | None = None
     until: datetime | None = None
+    user_id: str | None = None  # set for a user's own view; None = every user (operators)
 
     def where(self, first_param: int = 1) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -78,6 +79,7 @@ class TraceFilter:
             ("uuid", "=", self.uuid), ("trace_type", "=", self.trace_type),
             ("method", "=", self.method), ("success", "=", self.success),
             ("created_at", ">=", self.since), ("created_at", "<", self.until),
+            ("user_id", "=", self.user_id),
         ):
             if value is not None:
                 args.append(value)
@@ -106,28 +108,34 @@ async def page_of_traces(
     return list(rows[:limit]), encode_cursor(last["created_at"], last["id"])
 
 
-async def timeline_of(pool: asyncpg.Pool, uuid: UUID, limit: int = 1000) -> list[asyncpg.Record]:
-    """Every attempt for one photo across services, oldest first."""
+async def timeline_of(pool: asyncpg.Pool, uuid: UUID, limit: int = 1000,
+                      user_id: str | None = None) -> list[asyncpg.Record]:
+    """Every attempt for one photo across services, oldest first (only `user_id`'s if given)."""
     rows = await pool.fetch(
-        f"SELECT {COLUMNS} FROM ingest_traces WHERE uuid = $1 ORDER BY created_at, id LIMIT $2",
-        uuid, limit,
+        f"SELECT {COLUMNS} FROM ingest_traces WHERE uuid = $1"
+        " AND ($3::text IS NULL OR user_id = $3) ORDER BY created_at, id LIMIT $2",
+        uuid, limit, user_id,
     )
     return list(rows)
 
 
-async def stats_between(pool: asyncpg.Pool, since: datetime, until: datetime) -> dict[str, Any]:
+async def stats_between(pool: asyncpg.Pool, since: datetime, until: datetime,
+                        user_id: str | None = None) -> dict[str, Any]:
+    """Totals in [since, until), of one user's rows if `user_id` is given."""
     totals = await pool.fetchrow(
         """SELECT count(*) AS total, count(*) FILTER (WHERE success) AS passed,
                   count(*) FILTER (WHERE NOT success) AS failed
-           FROM ingest_traces WHERE created_at >= $1 AND created_at < $2""",
-        since, until,
+           FROM ingest_traces WHERE created_at >= $1 AND created_at < $2
+                 AND ($3::text IS NULL OR user_id = $3)""",
+        since, until, user_id,
     )
     by_type = await pool.fetch(
         """SELECT trace_type, count(*) AS total, count(*) FILTER (WHERE success) AS passed,
                   count(*) FILTER (WHERE NOT success) AS failed
            FROM ingest_traces WHERE created_at >= $1 AND created_at < $2
+             AND ($3::text IS NULL OR user_id = $3)
            GROUP BY trace_type ORDER BY trace_type""",
-        since, until,
+        since, until, user_id,
     )
     by_method = await pool.fetch(
         """SELECT trace_type, method, count(*) AS total,
@@ -135,8 +143,9 @@ async def stats_between(pool: asyncpg.Pool, since: datetime, until: datetime) ->
                   percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50_ms,
                   percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95_ms
            FROM ingest_traces WHERE created_at >= $1 AND created_at < $2
+             AND ($3::text IS NULL OR user_id = $3)
            GROUP BY trace_type, method ORDER BY trace_type, method""",
-        since, until,
+        since, until, user_id,
     )
     assert totals is not None
     return {

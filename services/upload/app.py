@@ -16,12 +16,13 @@ from prometheus_client import CollectorRegistry, make_asgi_app
 from services.upload import api_examples, handlers, routes_ingest, routes_preview, routes_tus
 from services.upload.deps import UploadContext
 from services.upload.events import EventHub
-from services.upload.problems import install_problem_handlers
 from services.upload.resumable import Resumable
 from shared.apidocs import install_api_docs
 from shared.broker import AmqpPublisher
 from shared.db import create_pool
 from shared.exif import AsyncExifTool
+from shared.http.auth import TokenBook, install_auth
+from shared.http.problems import install_problem_handlers
 from shared.metrics import UploadMetrics
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> FastAPI:
-    tokens = settings.tokens()  # refuses to start without tokens outside development
+    book = TokenBook.from_settings(settings)  # refuses weak or missing tokens in production
     registry = CollectorRegistry()
     metrics = UploadMetrics(registry)
 
@@ -57,7 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
             temp_store=temp, final_store=final,
             exif=AsyncExifTool(settings.exiftool_binary, settings.exiftool_timeout,
                                size=settings.exiftool_pool),
-            metrics=metrics, relay=relay, tokens=tokens, extras={"spool_dir": spool_dir},
+            metrics=metrics, relay=relay, extras={"spool_dir": spool_dir},
         )
         hub = EventHub(settings)
         ctx.extras["events"] = hub
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     install_problem_handlers(app)
+    install_auth(app, book)
     install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS, api_examples.SCHEMAS)
     app.include_router(handlers.router)
     app.include_router(routes_preview.router)

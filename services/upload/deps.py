@@ -7,9 +7,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.upload.problems import ProblemError
 from shared.broker import AmqpPublisher
 from shared.exif import AsyncExifTool
 from shared.metrics import UploadMetrics
@@ -30,7 +28,6 @@ class UploadContext:
     exif: AsyncExifTool
     metrics: UploadMetrics
     relay: OutboxRelay
-    tokens: dict[str, str]
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -39,20 +36,4 @@ def get_ctx(request: Request) -> UploadContext:
     return ctx
 
 
-_bearer = HTTPBearer(auto_error=False, description="PROPHOTO_API_TOKENS token")
-
-
-def current_user(
-    request: Request,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    if creds is None or creds.scheme.lower() != "bearer":
-        raise ProblemError(401, "Missing bearer token", "send Authorization: Bearer <token>")
-    user = get_ctx(request).tokens.get(creds.credentials)
-    if user is None:
-        raise ProblemError(401, "Invalid token", "the bearer token is not known")
-    return user
-
-
 Ctx = Annotated[UploadContext, Depends(get_ctx)]
-CurrentUser = Annotated[str, Depends(current_user)]

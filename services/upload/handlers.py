@@ -17,12 +17,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.upload import queries
-from services.upload.deps import Ctx, CurrentUser, UploadContext
+from services.upload.deps import Ctx, UploadContext
 from services.upload.intake import Spool, clean_filename, read_multipart, read_raw, spool_path
-from services.upload.problems import ProblemError, responses
 from services.upload.routes_ingest import requeue_failed_ingest
 from services.upload.upload import accept, summary
 from shared import parking
+from shared.http.auth import Caller, CurrentUser
+from shared.http.problems import ProblemError, responses
 from shared.messages import GeneratePreview
 from shared.outbox import enqueue
 
@@ -308,11 +309,12 @@ def _queue_name(ctx: UploadContext, queue: str | None) -> list[str]:
 
 
 @router.get("/failed", response_model=ParkedPage, responses=responses(401, 422))
-async def list_failed(ctx: Ctx, user: CurrentUser, queue: str | None = None) -> ParkedPage:
+async def list_failed(ctx: Ctx, caller: Caller, queue: str | None = None) -> ParkedPage:
+    """A user's own parked jobs; an operator's view is everyone's."""
     items: list[ParkedItem] = []
     for name in _queue_name(ctx, queue):
         for parked in await parking.peek(ctx.settings, name):
-            if parked.user_id == user:
+            if caller.operator or parked.user_id == caller.user_id:
                 items.append(ParkedItem(queue=name, uuid=parked.uuid, reason=parked.reason,
                                         error=parked.error, parked_at=parked.parked_at,
                                         attempt=parked.attempt))
@@ -320,11 +322,12 @@ async def list_failed(ctx: Ctx, user: CurrentUser, queue: str | None = None) -> 
 
 
 @router.post("/failed/replay", response_model=ReplayAnswer, responses=responses(401, 422))
-async def replay_failed(body: ReplayRequest, ctx: Ctx, user: CurrentUser) -> JSONResponse:
+async def replay_failed(body: ReplayRequest, ctx: Ctx, caller: Caller) -> JSONResponse:
     wanted = {str(u) for u in body.uuids} if body.uuids else None
+    owner = None if caller.operator else caller.user_id  # an operator replays anyone's jobs
     total = 0
     for name in _queue_name(ctx, body.queue):
-        total += await parking.replay(ctx.settings, name, user_id=user, uuids=wanted,
+        total += await parking.replay(ctx.settings, name, user_id=owner, uuids=wanted,
                                       before=_reset_rows(ctx, name))
     ctx.relay.wake()
     return JSONResponse({"replayed": total})

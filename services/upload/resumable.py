@@ -38,10 +38,10 @@ import asyncpg
 from services.upload import queries, tus_queries
 from services.upload.deps import UploadContext
 from services.upload.intake import Spool, clean_filename
-from services.upload.problems import ProblemError
 from services.upload.upload import UploadResult, accept
 from shared.db import create_pool
 from shared.filetype import HEAD_BYTES
+from shared.http.problems import ProblemError
 from shared.sha256state import ResumableSha256
 from shared.storage.base import ObjectNotFound
 from shared.storage.partial import PartialStore, open_partials

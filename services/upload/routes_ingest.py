@@ -20,10 +20,11 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from services.upload.deps import Ctx, CurrentUser, UploadContext
-from services.upload.problems import ProblemError, responses
+from services.upload.deps import Ctx, UploadContext
 from shared import exif
 from shared.broker import publish_status
+from shared.http.auth import CurrentUser
+from shared.http.problems import ProblemError, responses
 from shared.imaging.enhance_rules import best_source, enhance_limit
 from shared.messages import EnhancePreview, FinalizeIngest, ProxyStatusChanged
 from shared.outbox import enqueue

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from services.upload import queries
-from services.upload.deps import Ctx, CurrentUser, UploadContext
-from services.upload.problems import ProblemError, responses
+from services.upload.deps import Ctx, UploadContext
+from shared.http.auth import CurrentUser
+from shared.http.problems import ProblemError, responses
 
 router = APIRouter(prefix="/v1")
 #: statuses that are still moving, per field; a stream ends once none of them applies

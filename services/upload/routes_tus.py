@@ -18,10 +18,11 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.upload.deps import Ctx, CurrentUser, UploadContext
+from services.upload.deps import Ctx, UploadContext
 from services.upload.handlers import ProxyView, UploadAnswer, _answer, proxy_view
-from services.upload.problems import ProblemError, responses
 from services.upload.resumable import CHECKSUMS, Body, Checksum, Outcome, Resumable
+from shared.http.auth import CurrentUser
+from shared.http.problems import ProblemError, responses
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"

@@ -24,9 +24,9 @@ import asyncpg
 from services.upload import queries
 from services.upload.deps import UploadContext
 from services.upload.intake import Spool
-from services.upload.problems import ProblemError
 from shared import exif, keys
 from shared.filetype import SUPPORTED_DESCRIPTION, detect
+from shared.http.problems import ProblemError
 from shared.messages import GeneratePreview
 from shared.outbox import enqueue
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from shared.broker import AmqpPublisher, publish_trace
+from shared.http.auth import COOKIE
 from shared.messages import TraceEvent
 from tests.fixtures.tracing import *  # noqa: F403
 
@@ -75,6 +77,14 @@ async def wait_for_traces(server, photo: uuid.UUID, n: int) -> None:
     raise AssertionError("the traces did not arrive")
 
 
+async def sign_in(page: Any, url: str, token: str) -> None:
+    """Open `url`, and sign in with the page's POST form when it asks."""
+    await page.goto(url)
+    await page.fill("input[name=token]", token)
+    async with page.expect_navigation():
+        await page.click("form button[type=submit]")
+
+
 @needs_chromium
 async def test_the_debug_page_finds_an_uploaded_photos_traces_and_shows_queue_health(
     settings, topology, tracing_server, tmp_path, pool, upload_server
@@ -103,10 +113,11 @@ async def test_the_debug_page_finds_an_uploaded_photos_traces_and_shows_queue_he
                 dialogs: list[str] = []
                 page.on("dialog", lambda d: dialogs.append(d.message))
 
-                await page.goto(f"{base}/admin/ingest-traces?token=tok-alice")
-                assert "token=" not in page.url  # moved into an HttpOnly cookie
-                cookies = await page.context.cookies()
-                assert [c["httpOnly"] for c in cookies if c["name"] == "prophoto_token"] == [True]
+                await sign_in(page, f"{base}/admin/ingest-traces", "tok-oscar")
+                assert "token" not in page.url  # a POST form: the token is never in a URL
+                cookies = [c for c in await page.context.cookies() if c["name"] == COOKIE]
+                assert [(c["httpOnly"], c["sameSite"]) for c in cookies] == [(True, "Strict")]
+                assert "tok-oscar" not in cookies[0]["value"]  # a signed session, not the token
 
                 health = page.locator("#health .queue")
                 assert await health.count() == 4
@@ -153,7 +164,7 @@ async def test_the_debug_page_finds_an_uploaded_photos_traces_and_shows_queue_he
                 phone = await (await browser.new_context(
                     viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                 )).new_page()
-                await phone.goto(f"{base}/admin/ingest-traces?token=tok-bob&uuid={photo}")
+                await sign_in(phone, f"{base}/admin/ingest-traces?uuid={photo}", "tok-oscar")
                 assert await phone.locator("#traces tbody tr").count() == 3
                 overflow = await phone.evaluate(
                     "document.documentElement.scrollWidth - document.documentElement.clientWidth")
@@ -164,8 +175,13 @@ async def test_the_debug_page_finds_an_uploaded_photos_traces_and_shows_queue_he
                 answer = await stranger.goto(f"{base}/admin/ingest-traces")
                 assert answer is not None and answer.status == 401
                 assert await stranger.locator("input[name=token]").count() == 1
-                wrong = await stranger.goto(f"{base}/admin/ingest-traces?token=nope")
-                assert wrong is not None and wrong.status == 401
+                in_url = await stranger.goto(f"{base}/admin/ingest-traces?token=tok-oscar")
+                assert in_url is not None and in_url.status == 400  # never from a query string
+                await sign_in(stranger, f"{base}/admin/ingest-traces", "nope")
+                assert await stranger.locator(".errors").inner_text() == "That token is not known."
+                await sign_in(stranger, f"{base}/admin/ingest-traces", "tok-alice")
+                assert "operator token" in await stranger.locator(".errors").inner_text()
+                assert not [c for c in await stranger.context.cookies() if c["name"] == COOKIE]
             finally:
                 await browser.close()
     finally:

@@ -121,3 +121,104 @@ async def test_the_api_wants_a_known_bearer_token(tracing_server):
         ok = await c.get("/v1/traces/stats", headers={"Authorization": "Bearer tok-bob"})
         assert ok.status_code == 200
         assert (await c.get("/healthz")).status_code == 200
+
+
+async def test_a_user_sees_only_their_own_traces_and_an_operator_sees_everyones(
+    tracing_server, trace_rows
+):
+    users = tracing_server.settings.tokens()
+    alice, bob = users["tok-alice"], users["tok-bob"]
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    start = quiet_window()
+    await trace_rows(mine, user_id=alice, created_at=start)
+    await trace_rows(theirs, user_id=bob, created_at=start, success=False, reason="bob's secret")
+    window = {"from": start.isoformat(), "to": (start + timedelta(seconds=1)).isoformat()}
+
+    async def as_(token: str, path: str, **params: object) -> dict:
+        async with httpx.AsyncClient(base_url=tracing_server.url,
+                                     headers={"Authorization": f"Bearer {token}"}) as c:
+            r = await c.get(path, params=params)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    assert [t["uuid"] for t in (await as_("tok-alice", "/v1/traces", **window))["items"]] == [
+        str(mine)]
+    assert (await as_("tok-alice", "/v1/traces", uuid=str(theirs)))["items"] == []
+    assert (await as_("tok-alice", f"/v1/traces/{theirs}"))["items"] == []
+    assert len((await as_("tok-alice", f"/v1/traces/{mine}"))["items"]) == 1
+    assert (await as_("tok-alice", "/v1/traces/stats", **window))["total"] == 1
+    assert (await as_("tok-bob", "/v1/traces/stats", **window))["failed"] == 1
+    everyone = await as_("tok-oscar", "/v1/traces", **window)
+    assert {t["uuid"] for t in everyone["items"]} == {str(mine), str(theirs)}
+    assert (await as_("tok-oscar", "/v1/traces/stats", **window))["total"] == 2
+
+
+async def test_operator_endpoints_answer_a_user_token_with_a_403_problem(tracing_server):
+    async with httpx.AsyncClient(base_url=tracing_server.url) as c:
+        for path in ("/v1/queue-status",):
+            r = await c.get(path, headers={"Authorization": "Bearer tok-alice"})
+            assert r.status_code == 403
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["title"] == "Operators only"
+            ok = await c.get(path, headers={"Authorization": "Bearer tok-oscar"})
+            assert ok.status_code == 200
+        page = await c.get("/admin/ingest-traces", headers={"Authorization": "Bearer tok-alice"})
+        assert page.status_code == 403 and "operator token" in page.text
+
+
+async def test_a_token_in_the_query_string_is_refused_by_both_services(
+    tracing_server, upload_server
+):
+    async with httpx.AsyncClient(base_url=tracing_server.url) as c:
+        for name in ("token", "access_token"):
+            r = await c.get("/v1/traces", params={name: "tok-oscar"})
+            assert r.status_code == 401 and "query string" in r.json()["title"]
+        page = await c.get("/admin/ingest-traces", params={"token": "tok-oscar"})
+        assert page.status_code == 400 and "set-cookie" not in page.headers
+    async with upload_server.client(token=None) as c:
+        r = await c.get("/v1/proxies", params={"token": "tok-alice"})
+        assert r.status_code == 401 and "query string" in r.json()["title"]
+
+
+async def test_the_debug_page_login_is_a_post_that_sets_a_strict_httponly_session_cookie(
+    tracing_server,
+):
+    from shared.http.auth import COOKIE
+
+    async with httpx.AsyncClient(base_url=tracing_server.url) as c:
+        async def login(token: str, **headers: str) -> httpx.Response:
+            return await c.post("/admin/login", data={"token": token,
+                                                      "next": "/admin/ingest-traces?type=x"},
+                                headers=headers)
+
+        r = await login("tok-oscar")
+        assert r.status_code == 303 and r.headers["location"] == "/admin/ingest-traces?type=x"
+        cookie = r.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie
+        assert "tok-oscar" not in cookie
+        session = r.cookies[COOKIE]
+        c.cookies.clear()
+        assert "Secure" not in (await login("tok-oscar", **{"X-Forwarded-Proto": "https"})
+                                ).headers["set-cookie"]  # from a proxy nobody trusts
+        tracing_server.settings.trusted_proxies = "127.0.0.1"
+        assert "Secure" in (await login("tok-oscar", **{"X-Forwarded-Proto": "https"})
+                            ).headers["set-cookie"]
+        c.cookies.clear()
+        assert (await login("tok-alice")).status_code == 403  # a user token opens no session
+        assert (await login("nope")).status_code == 401
+        away = await c.post("/admin/login", data={"token": "tok-oscar", "next": "//evil.example/"})
+        assert away.headers["location"] == "/admin/ingest-traces"  # no open redirect
+        c.cookies.clear()
+
+        async def page_with(value: str) -> int:
+            r = await c.get("/admin/ingest-traces", headers={"Cookie": f"{COOKIE}={value}"})
+            return r.status_code
+
+        assert await page_with(session) == 200
+        payload, signature = session.split(".")
+        assert await page_with(f"{payload}x.{signature}") == 401  # forged
+        expired = tracing_server.app.state.auth.issue_session(
+            tracing_server.app.state.auth.session(session), now=0)
+        assert await page_with(expired) == 401
+        api = await c.get("/v1/queue-status", headers={"Cookie": f"{COOKIE}={session}"})
+        assert api.status_code == 200  # the page's own fetches

@@ -6,6 +6,7 @@ machines do not have; `kubectl kustomize` (offline) checks the kustomization.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -85,7 +86,8 @@ def test_configmap_and_secret_hold_only_settings_fields_and_load(
     assert not unknown, f"not settings fields: {unknown}"
     settings = settings_from_env(env, monkeypatch)
     assert settings.env == "production"
-    settings.tokens()  # production refuses the dev token and an empty list
+    with pytest.raises(ValueError, match=r"PROPHOTO_API_TOKENS.*refused in production"):
+        settings.tokens()  # the Secret's placeholders never start a production service
     assert settings.preview_retry.backoff_s == [10, 30, 60]
 
 
@@ -104,7 +106,8 @@ def test_each_deployment_runs_its_module_with_probes_resources_and_no_root(
         assert set(container["resources"][kind]) == {"cpu", "memory"}
     sources = {next(iter(s.values()))["name"] for s in container["envFrom"]}
     assert sources == set(by_kind("ConfigMap")) | set(by_kind("Secret"))
-    settings = settings_from_env(settings_env(), monkeypatch)
+    filled = {"PROPHOTO_API_TOKENS": f"{secrets.token_urlsafe(32)}=photographer"}  # as an operator would
+    settings = settings_from_env(settings_env() | filled, monkeypatch)
     (port,) = container["ports"]
     assert port["containerPort"] == service_port(name, settings)
     require_module(f"services.{name}")

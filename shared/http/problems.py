@@ -1,4 +1,10 @@
-"""RFC 9457 problem+json errors for every 4xx/5xx the API answers."""
+"""RFC 9457 problem+json errors for every 4xx/5xx both HTTP services answer.
+
+Raise `ProblemError(status, title, detail)` from a route or dependency;
+`install_problem_handlers(app)` turns it, FastAPI's HTTP errors and request
+validation errors into `application/problem+json` bodies. `responses(...)`
+documents those answers in OpenAPI.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""What both HTTP services share: who is calling (`auth`) and how errors look (`problems`)."""
