@@ -33,6 +33,8 @@ FAILED = _trace(90177, "preview_extraction", "source:pyvips", "preview", 12.5, N
 UNAUTHORIZED = [
     problem(401, "Missing bearer token", "send Authorization: Bearer <token>"),
     problem(401, "Invalid token", "the bearer token is not known"),
+    problem(401, "Token in query string refused", "send Authorization: Bearer <token>, not "
+            "?token=; URLs end up in logs and browser history"),
 ]
 
 
@@ -106,5 +108,7 @@ EXAMPLES: dict[str, Operation] = {
     "GET /v1/queue-status": Operation(responses={
         200: [Example("A backlog being worked through", QUEUE_STATUS)],
         401: UNAUTHORIZED,
+        403: [problem(403, "Operators only", "this view covers every user; it needs a token "
+                      "from PROPHOTO_ADMIN_TOKENS")],
     }),
 }
