@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration bench bench-upload lint install system-deps services up down clean
+.PHONY: run test test-unit test-integration bench bench-upload lint install system-deps services up down clean typescript
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -54,3 +54,7 @@ down:
 
 clean:
 	rm -rf var .pytest_cache
+
+## TypeScript types of the upload API from its OpenAPI document (openapi-typescript from npm)
+typescript: $(STAMP)
+	$(BIN)/python scripts/api_types.py

@@ -47,6 +47,7 @@ def test_the_client_example_in_the_docs_runs_against_the_live_stack(
 ) -> None:
     code = client_example()
     assert len([line for line in code.splitlines() if line.strip()]) <= 10
+    assert code in (REPO / "README.md").read_text()  # the README shows the same ten lines
     code = code.replace("http://127.0.0.1:8080", dev_stack.url).replace('"dev-token"', '"tok-alice"')
     unique_jpeg(tmp_path / "IMG_0001.jpg")
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
