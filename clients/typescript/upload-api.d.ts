@@ -80,7 +80,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Failed */
+        /**
+         * List Failed
+         * @description A user's own parked jobs; an operator's view is everyone's.
+         */
         get: operations["list_failed_v1_failed_get"];
         put?: never;
         post?: never;
