@@ -23,7 +23,7 @@ from uuid import UUID
 import httpx
 
 from prophoto import sse
-from prophoto.errors import ConnectionFailed, NotFound, WaitTimeout, error_for
+from prophoto.errors import ConnectionFailed, NotFound, ServiceUnavailable, WaitTimeout, error_for
 from prophoto.models import (
     Enhancement,
     Image,
@@ -156,21 +156,33 @@ class AsyncClient:
     async def wait(self, uuid: UUID | str, *, step: Step = "preview",
                    timeout: float = 300.0) -> StatusEvent:
         """The final event of `step` (preview/enhancement: ready or failed; ingest: ingested
-        or failed), or `WaitTimeout`. An ingested proxy is gone from the API: when the
+        or failed), or `WaitTimeout`. A 503, or a dropped connection once the stream has
+        answered, is waited out within `timeout`. An ingested proxy is gone from the API: when the
         stream answers 404 while waiting for an ingest that `ingest()` queued, the answer is
         an `ingested` event without `image_id`."""
         last: str | None = None
+        answered = False
+        pause = 1.0
         try:
             async with asyncio.timeout(timeout):
                 while True:
-                    async with contextlib.aclosing(self.events(uuid)) as stream:
-                        async for event in stream:
-                            if event.field != step:
-                                continue
-                            last = event.status
-                            if event.status in FINAL[step]:
-                                return event
-                    await asyncio.sleep(1)  # closed with the step still moving: look again
+                    try:
+                        async with contextlib.aclosing(self.events(uuid)) as stream:
+                            async for event in stream:
+                                answered = True
+                                if event.field != step:
+                                    continue
+                                last = event.status
+                                if event.status in FINAL[step]:
+                                    return event
+                    except ServiceUnavailable as exc:  # a dependency is down: ask again later
+                        pause = exc.retry_after or 1.0
+                    except ConnectionFailed:
+                        if not answered:  # never reached the service: the caller should know now
+                            raise
+                        pause = 1.0  # the service restarted under a stream: follow it again
+                    await asyncio.sleep(pause)  # closed with the step still moving: look again
+                    pause = 1.0
         except TimeoutError:
             raise WaitTimeout(str(uuid), step, timeout, last) from None
         except NotFound:

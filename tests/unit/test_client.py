@@ -21,8 +21,10 @@ from prophoto import (
     ServerError,
     ServiceUnavailable,
     WaitTimeout,
+    models,
 )
 from prophoto.sse import Message, messages
+from shared.apidocs import operations
 from tests.fixtures.api_bodies import upload_body
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -86,6 +88,29 @@ async def test_wait_gives_up_after_its_time_limit_naming_the_last_status() -> No
             await api.wait(UID, timeout=1.5)
     assert caught.value.last_status == "processing" and "after 2 s" in str(caught.value)
     assert len(seen) == 2  # the closed stream was opened again once a second
+
+
+async def test_wait_rides_out_a_restart_and_a_503_once_the_stream_has_answered() -> None:
+    answers = iter([
+        lambda: stream({"field": "preview", "status": "processing"}),
+        lambda: (_ for _ in ()).throw(httpx.ConnectError("connection refused")),
+        lambda: httpx.Response(503, json={"title": "Database unavailable", "status": 503},
+                               headers={"retry-after": "0.1"}),
+        lambda: stream({"field": "preview", "status": "ready", "preview_width": 2048}),
+    ])
+    transport, seen = fake(lambda r: next(answers)())
+    async with AsyncClient("http://test", "tok", transport=transport) as api:
+        event = await api.wait(UID, timeout=10)
+    assert event.status == "ready" and len(seen) == 4
+
+
+async def test_wait_on_a_service_that_never_answered_fails_at_once() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused")
+
+    async with AsyncClient("http://test", "tok", transport=httpx.MockTransport(refuse)) as api:
+        with pytest.raises(ConnectionFailed):
+            await api.wait(UID, timeout=10)
 
 
 async def test_errors_are_typed_and_carry_the_problem_body() -> None:
@@ -166,3 +191,43 @@ def test_the_sync_client_uploads_bytes_with_their_checksum_and_pages_images() ->
     assert upload.headers["content-type"] == "image/jpeg" and upload.content == data
     assert upload.headers["authorization"] == "Bearer tok" and sum(sent) == len(data)
     assert ids == [99, 98, 97, 96, 95]
+
+
+# ---- the client's models against the server's published document ----------------------
+
+MODELS = {"UploadAnswer": models.Upload, "Thumbnail": models.Thumbnail, "ProxyView": models.Proxy,
+          "ProxyPage": models.ProxyPage, "IngestAnswer": models.Ingest, "IngestResult": models.IngestResult,
+          "ImageView": models.Image, "ImagePage": models.ImagePage, "EnhanceAnswer": models.Enhancement,
+          "RetryAnswer": models.Retry, "ParkedItem": models.ParkedJob, "StatusEvent": models.StatusEvent}
+CALLS = {"POST /v1/uploads": models.Upload, "GET /v1/proxies": models.ProxyPage,
+         "GET /v1/proxies/{uuid}": models.Proxy, "POST /v1/ingest": models.Ingest,
+         "GET /v1/images": models.ImagePage, "GET /v1/images/{image_id}": models.Image,
+         "POST /v1/proxies/{uuid}/enhance": models.Enhancement, "POST /v1/proxies/{uuid}/retry": models.Retry}
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    from services.upload.app import create_app
+    from shared.settings import Settings
+
+    return create_app(Settings(env="development")).openapi()
+
+
+def test_the_client_models_have_the_fields_of_the_servers_schemas(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    for name, model in MODELS.items():
+        assert set(model.model_fields) == set(schemas[name]["properties"]), name
+        required = {f for f, info in model.model_fields.items() if info.is_required()}
+        assert required <= set(schemas[name].get("required", [])), name
+
+
+def test_the_client_reads_every_documented_success_example(document: dict[str, Any]) -> None:
+    ops = operations(document)
+    read = 0
+    for key, model in CALLS.items():
+        for status, answer in ops[key]["responses"].items():
+            if status.startswith("2"):
+                for example in answer["content"]["application/json"]["examples"].values():
+                    model.model_validate(example["value"])
+                    read += 1
+    assert read >= len(CALLS)
