@@ -76,6 +76,20 @@ def problem(status: int, title: str, detail: str | None = None, summary: str | N
     return Example(summary or title, body | extra, PROBLEM_JSON)
 
 
+def _common() -> dict[int, list[Example]]:
+    """Answers any operation may give that say nothing about the operation itself (the
+    service's own failure, an outage), used where an operation documents one without its own."""
+    return {
+        500: [problem(500, "Internal error", "the server failed; this is a bug")],
+        503: [problem(503, "Service temporarily unavailable",
+                      "the database is unavailable; try again shortly", unavailable="database")],
+    }
+
+
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again",
+                               "schema": {"type": "integer"}, "example": 5}}
+
+
 def install_openapi(app: FastAPI, examples: ApiExamples, parameters: Mapping[str, Any],
                     schemas: Mapping[str, Any]) -> None:
     """Build `app`'s document once, then publish it with errors and examples attached.
@@ -110,10 +124,16 @@ def decorate(document: dict[str, Any], examples: ApiExamples, parameters: Mappin
         for status, answer in op.get("responses", {}).items():
             if int(status) >= 400:  # every error is problem+json, whatever the route declared
                 answer["content"] = {PROBLEM_JSON: {"schema": dict(_PROBLEM_REF)}}
+            if status == "503":
+                answer.setdefault("headers", {}).update(RETRY_AFTER)
         given = examples.get(key)
         if given is not None:
             _merge(op, given.patch)
             _attach(op, given)
+        for status, items in _common().items():
+            answer = op.get("responses", {}).get(str(status))
+            if answer is not None and not given_for(given, status):
+                _add_examples(answer["content"], items, PROBLEM_JSON)
         for param in op.get("parameters", []):
             value = (given.parameters if given else {}).get(param["name"], parameters.get(param["name"]))
             if value is not None:
@@ -122,6 +142,10 @@ def decorate(document: dict[str, Any], examples: ApiExamples, parameters: Mappin
         if unused in components and f'"#/components/schemas/{unused}"' not in repr(document):
             del components[unused]
     return document
+
+
+def given_for(given: Operation | None, status: int) -> bool:
+    return given is not None and bool(given.responses.get(status))
 
 
 def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:

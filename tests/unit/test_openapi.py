@@ -116,3 +116,28 @@ def test_every_example_matches_its_schema(service: Any) -> None:
             for value in media_examples(media):
                 check(media.get("schema", {}), value, f"{key} request {media_type}")
     assert checked >= 10
+
+
+def test_an_outage_answer_gets_the_common_example_and_retry_after_unless_the_operation_has_its_own() -> None:
+    from shared.apidocs import Operation, install_api_docs, problem
+
+    app = FastAPI(docs_url=None, redoc_url=None)
+
+    @app.get("/a", responses={503: {"description": "outage"}, 500: {"description": "bug"}})
+    async def a() -> dict[str, str]:
+        return {}
+
+    @app.get("/b", responses={503: {"description": "outage"}})
+    async def b() -> dict[str, str]:
+        return {}
+
+    own = problem(503, "Broker unavailable", "the broker is down", unavailable="broker")
+    install_api_docs(app, {"GET /b": Operation(responses={503: [own]})}, {})
+    ops = operations(app.openapi())
+    a503 = ops["GET /a"]["responses"]["503"]
+    assert a503["headers"]["Retry-After"]["example"] == 5
+    titles = [e["value"]["title"] for e in a503["content"]["application/problem+json"]["examples"].values()]
+    assert titles == ["Service temporarily unavailable"]
+    assert media_examples(ops["GET /a"]["responses"]["500"]["content"]["application/problem+json"])
+    b503 = ops["GET /b"]["responses"]["503"]["content"]["application/problem+json"]
+    assert [e["value"]["title"] for e in b503["examples"].values()] == ["Broker unavailable"]
