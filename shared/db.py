@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 import asyncpg
@@ -15,10 +16,23 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+class DatabaseUnreachable(ConnectionError):
+    """No connection to PostgreSQL could be made (refused, reset, timed out)."""
+
+
+async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    # a refused connection is an OSError like any other; name it, so callers can say
+    # "the database is unavailable" instead of guessing which socket failed
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except (OSError, TimeoutError) as exc:
+        raise DatabaseUnreachable(f"{type(exc).__name__}: {exc}") from exc
+
+
 async def create_pool(settings: Settings, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         settings.database_url, min_size=min_size, max_size=max_size, init=_init_connection,
-        command_timeout=60,
+        command_timeout=60, connect=_connect,
     )
     assert pool is not None
     return pool

@@ -42,6 +42,10 @@ class JobMetrics:
             "prophoto_worker_heartbeat_timestamp_seconds",
             "Refreshed while the worker's consumer is alive.", ["queue"], registry=registry,
         )
+        self.consuming = Gauge(
+            "prophoto_consumer_up", "1 while this process is connected and consuming the queue, "
+            "0 while it cannot (broker away, channel lost).", ["queue"], registry=registry,
+        )
 
     def started(self, queue: str) -> None:
         self.in_progress.labels(queue).inc()

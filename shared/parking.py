@@ -16,6 +16,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 from pamqp.commands import Basic
 
+from shared.broker import connect_once
 from shared.jobs import describe_parked
 from shared.settings import Settings
 from shared.topology import ATTEMPT_HEADER, Topology
@@ -50,7 +51,7 @@ async def _scan(
 ) -> int:
     topology = Topology(settings)
     acted = 0
-    connection = await aio_pika.connect(settings.amqp_url, timeout=settings.publish_timeout_s)
+    connection = await connect_once(settings.amqp_url, timeout=settings.publish_timeout_s)
     async with connection:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         failed = await channel.declare_queue(topology.failed_queue(queue), passive=True)

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     traces_retry: RetryPolicy = Field(
         default_factory=lambda: RetryPolicy(attempts=3, backoff_s=[5, 30], timeout_s=60)
     )
+    #: members of each new quorum queue; None = 3 when PROPHOTO_AMQP_URL names 3+ nodes,
+    #: else the broker's default (every cluster node)
+    quorum_initial_group_size: int | None = Field(default=None, ge=1)
     publish_timeout_s: float = 10.0
     outbox_poll_s: float = 1.0
     #: published outbox rows are deleted after this long (the table stays bounded)
@@ -214,6 +217,12 @@ class Settings(BaseSettings):
             self.queue_traces: self.traces_retry,
         }
         return by_queue[queue]
+
+    def quorum_group_size(self) -> int | None:
+        if self.quorum_initial_group_size is not None:
+            return self.quorum_initial_group_size
+        nodes = [u for u in self.amqp_url.split(",") if u.strip()]
+        return 3 if len(nodes) >= 3 else None
 
     def work_queues(self) -> list[str]:
         return [self.queue_preview, self.queue_finalize, self.queue_enhance, self.queue_traces]

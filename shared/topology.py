@@ -87,9 +87,15 @@ class Topology:
             names.append(self.failed_queue(q))
         return names
 
+    def quorum(self) -> dict[str, object]:
+        """The quorum queue type, with the initial group size when one is set."""
+        size = self.settings.quorum_group_size()
+        return {"x-queue-type": "quorum"} | (
+            {"x-quorum-initial-group-size": size} if size is not None else {})
+
     def work_queue_arguments(self) -> dict[str, object]:
         return {
-            "x-queue-type": "quorum",
+            **self.quorum(),
             "x-delivery-limit": self.settings.delivery_limit,
             "x-dead-letter-exchange": self.failed_exchange,
             "x-dead-letter-strategy": "at-least-once",
@@ -98,7 +104,7 @@ class Topology:
 
     def wait_queue_arguments(self, queue: str, delay_s: float) -> dict[str, object]:
         return {
-            "x-queue-type": "quorum",
+            **self.quorum(),
             "x-message-ttl": max(1, round(delay_s * 1000)),
             "x-dead-letter-exchange": self.exchange,
             "x-dead-letter-routing-key": queue,
@@ -106,9 +112,8 @@ class Topology:
             "x-overflow": "reject-publish",
         }
 
-    @staticmethod
-    def failed_queue_arguments() -> dict[str, object]:
-        return {"x-queue-type": "quorum"}
+    def failed_queue_arguments(self) -> dict[str, object]:
+        return self.quorum()
 
     @staticmethod
     def status_routing_key(user_id: str, uuid: str) -> str:
@@ -155,7 +160,9 @@ class Topology:
 
 
 async def declare_topology(settings: Settings) -> None:
-    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
+    from shared.broker import connect_once  # shared.broker imports this module
+
+    connection = await connect_once(settings.amqp_url, timeout=10)
     async with connection:
         channel = await connection.channel()
         await Topology(settings).declare(channel)

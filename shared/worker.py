@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,12 +21,13 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 import uvicorn
 from faststream import AckPolicy
-from faststream.asgi import AsgiFastStream, make_ping_asgi
+from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
 from faststream.rabbit import Channel, RabbitBroker, RabbitMessage, RabbitQueue
 from prometheus_client import CollectorRegistry, make_asgi_app
 from pydantic import BaseModel
 
-from shared.broker import AmqpPublisher
+from shared.availability import BROKER_ERRORS, DATABASE_ERRORS, until_available
+from shared.broker import AmqpPublisher, amqp_urls, use_failover
 from shared.db import create_pool
 from shared.jobs import Delivery, JobRunner, OnFailed, Outcome, Work
 from shared.logs import setup_logging
@@ -36,6 +38,7 @@ from shared.topology import Topology
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+RECONNECT_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -66,10 +69,11 @@ class Resources:
 
 
 async def open_resources(settings: Settings, registry: CollectorRegistry) -> Resources:
+    """Everything a worker needs; waits (with backoff) for a broker or database that is away."""
     topology = Topology(settings)
     publisher = AmqpPublisher(settings)
-    await publisher.connect(declare=True)
-    pool = await create_pool(settings)
+    await until_available("broker", lambda: publisher.connect(declare=True), errors=BROKER_ERRORS)
+    pool = await until_available("database", lambda: create_pool(settings), errors=DATABASE_ERRORS)
     temp = open_store(settings.temp_store, settings)
     same = settings.final_store == settings.temp_store
     final = temp if same else open_store(settings.final_store, settings)
@@ -101,12 +105,14 @@ def build_worker_app(spec: WorkerSpec[M], settings: Settings, metrics_port: int)
     metrics = JobMetrics(registry)
     policy = settings.retry_policy(spec.queue)
     broker = RabbitBroker(
-        settings.amqp_url,
+        amqp_urls(settings.amqp_url)[0],
         default_channel=Channel(prefetch_count=settings.prefetch),
         graceful_timeout=min(policy.timeout_s, 60.0),
-        reconnect_interval=2.0,
+        reconnect_interval=RECONNECT_INTERVAL_S,
+        fail_fast=False,  # a worker started while the broker is away waits for it
         logger=log,
     )
+    use_failover(broker, settings.amqp_url)
     state: dict[str, Any] = {}
 
     async def raw_body(msg: Any) -> bytes:
@@ -141,26 +147,56 @@ def build_worker_app(spec: WorkerSpec[M], settings: Settings, metrics_port: int)
             topology=resources.topology, policy=policy, on_failed=on_failed,
             delivery_limit=settings.delivery_limit,
         )
-        beat = asyncio.create_task(_heartbeat(metrics, spec.queue))
+        beat = asyncio.create_task(_heartbeat(metrics, spec.queue, state["missing"]))
         try:
             yield
         finally:
             beat.cancel()
             await resources.close()
 
+    async def missing() -> list[str]:
+        """What keeps this worker from consuming now (empty when it can)."""
+        gone: list[str] = []
+        connection = broker._connection
+        if connection is None or not connection.connected.is_set():
+            gone.append("broker connection")
+        resources: Resources | None = state.get("resources")
+        if resources is None:
+            gone.append("resources (starting)")
+        else:
+            try:
+                await asyncio.wait_for(resources.pool.fetchval("SELECT 1"), 2.0)
+            except Exception:
+                gone.append("database")
+        return gone
+
+    @get(include_in_schema=False)
+    async def readyz(scope: Any) -> AsgiResponse:
+        gone = await missing()
+        body = json.dumps({"ready": not gone, "missing": gone}).encode()
+        return AsgiResponse(body, 200 if not gone else 503,
+                            headers={"content-type": "application/json"})
+
+    state["missing"] = missing
     return AsgiFastStream(
         broker,
         asgi_routes=[
             ("/metrics", make_asgi_app(registry)),
             ("/healthz", make_ping_asgi(broker, timeout=5.0)),
+            ("/readyz", readyz),
         ],
         lifespan=lifespan,
     )
 
 
-async def _heartbeat(metrics: JobMetrics, queue: str) -> None:
+async def _heartbeat(metrics: JobMetrics, queue: str,
+                     missing: Callable[[], Awaitable[list[str]]]) -> None:
+    """The heartbeat moves only while the worker can consume; `prophoto_consumer_up` says which."""
     while True:
-        metrics.heartbeat.labels(queue).set(time.time())
+        gone = await missing()
+        metrics.consuming.labels(queue).set(0 if gone else 1)
+        if not gone:
+            metrics.heartbeat.labels(queue).set(time.time())
         await asyncio.sleep(5)
 
 

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 from urllib.parse import urlparse, urlunparse
 
 import httpx
@@ -44,6 +44,9 @@ COLOURS = ("36", "32", "33", "35", "34", "96", "92", "93", "95", "94")
 STABLE_AFTER_S = 30.0
 MAX_BACKOFF_S = 30.0
 GIVE_UP_AFTER = 5
+#: attempts at the database and the broker before `prophoto dev` gives up (about 5 minutes)
+WAIT_TRIES = 14
+T = TypeVar("T")
 
 
 def prepare_environment(env: dict[str, str], store: Path) -> dict[str, str]:
@@ -230,26 +233,32 @@ class Supervisor:
         from shared.migrate import migrate
         from shared.topology import declare_topology
 
-        try:
-            applied = await migrate(settings)
-        except Exception as exc:  # any failure here is one line for the person at the terminal
-            raise CliError(
-                f"cannot migrate the database {redact(settings.database_url)}: "
-                f"{exc or type(exc).__name__} (is PostgreSQL running? "
-                "`bash scripts/services-up.sh`)"
-            ) from exc
+        applied = await self._wait_for(
+            f"the database {redact(settings.database_url)}", lambda: migrate(settings),
+            "is PostgreSQL running? `bash scripts/services-up.sh`")
         self.say(
             f"database {redact(settings.database_url)}: {len(applied)} migration(s) applied now"
         )
-        try:
-            await declare_topology(settings)
-        except Exception as exc:
-            raise CliError(
-                f"cannot declare the broker topology on {redact(settings.amqp_url)}: "
-                f"{exc or type(exc).__name__} (is RabbitMQ running?)"
-            ) from exc
-        where = redact(settings.amqp_url)
+        where = ",".join(redact(u) for u in settings.amqp_url.split(","))
+        await self._wait_for(f"the broker {where}", lambda: declare_topology(settings),
+                             "is RabbitMQ running?")
         self.say(f"broker {where}: topology declared (exchange {settings.exchange!r})")
+
+    async def _wait_for(self, what: str, attempt: Callable[[], Coroutine[Any, Any, T]],
+                        hint: str) -> T:
+        """`attempt()` until it works: a database or broker still starting is waited for."""
+        delay = self.backoff_s
+        for tries in range(1, WAIT_TRIES + 1):
+            try:
+                return await attempt()
+            except Exception as exc:  # any failure here is one line for the person at the terminal
+                reason = f"{exc or type(exc).__name__}"
+                if tries == WAIT_TRIES:
+                    raise CliError(f"cannot reach {what}: {reason} ({hint})") from exc
+                self.say(f"waiting for {what}: {reason} ({hint}); trying again in {delay:g} s")
+            await asyncio.sleep(delay)
+            delay = min(MAX_BACKOFF_S, delay * 2)
+        raise AssertionError("unreachable")
 
     def request_stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         if not self.stopping.is_set():

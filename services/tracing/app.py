@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aio_pika
 import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
@@ -22,7 +21,8 @@ from services.tracing.exporter import QueueCollector, TraceMetrics
 from services.tracing.handlers import TracingContext
 from services.tracing.queue_status import BrokerProbe, QueueMonitor
 from shared.apidocs import install_api_docs
-from shared.broker import AmqpPublisher
+from shared.availability import DATABASE_ERRORS, until_available
+from shared.broker import AmqpPublisher, connect
 from shared.db import create_pool
 from shared.http.auth import TokenBook, install_auth
 from shared.http.problems import install_problem_handlers
@@ -40,14 +40,15 @@ def create_app(settings: Settings, *, consume: bool = True,
     own_jobs = CollectorRegistry()  # only JobMetrics: what the monitor reads about this process
     jobs = JobMetrics(own_jobs)
     for collector in (jobs.jobs, jobs.duration, jobs.in_progress, jobs.last_started,
-                      jobs.last_finished, jobs.heartbeat):
+                      jobs.last_finished, jobs.heartbeat, jobs.consuming):
         registry.register(collector)
     trace_metrics = TraceMetrics(registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await create_pool(settings)
-        connection = await aio_pika.connect_robust(settings.amqp_url, timeout=10)
+        pool = await until_available("database", lambda: create_pool(settings),
+                                     errors=DATABASE_ERRORS)
+        connection = await connect(settings.amqp_url)  # waits for the broker, any node
         channel = await connection.channel()
         await Topology(settings).declare(channel)
         await channel.close()
@@ -70,9 +71,11 @@ def create_app(settings: Settings, *, consume: bool = True,
             retention_loop(pool, settings.trace_retention_days, retention_every_s,
                            trace_metrics.deleted.inc), name="trace-retention"))
         tasks.append(asyncio.create_task(
-            _monitor_loop(monitor, jobs, settings, tasks[0] if consume else None),
+            _monitor_loop(monitor, jobs, settings, consumer if consume else None,
+                          tasks[0] if consume else None),
             name="queue-monitor"))
         app.state.consumer = consumer
+        app.state.consuming = consume
         try:
             yield
         finally:
@@ -114,25 +117,36 @@ def create_app(settings: Settings, *, consume: bool = True,
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         ctx: TracingContext = app.state.ctx
+        consumer: TraceConsumer = app.state.consumer
         checks = {"database": True, "broker": bool(ctx.monitor.last)}
         try:
             await ctx.pool.fetchval("SELECT 1")
         except Exception:
             checks["database"] = False
+        missing = [name for name, ok in checks.items() if not ok]
+        if app.state.consuming:
+            checks["consumer"] = not consumer.missing()
+            missing += consumer.missing()
         ok = all(checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+        return JSONResponse({"ready": ok, "checks": checks, "missing": missing},
+                            status_code=200 if ok else 503)
 
     return app
 
 
 async def _monitor_loop(monitor: QueueMonitor, jobs: JobMetrics, settings: Settings,
-                        consumer: asyncio.Task[None] | None) -> None:
-    """Refresh the queue gauges, and this consumer's heartbeat while it is alive."""
+                        consumer: TraceConsumer | None, task: asyncio.Task[None] | None) -> None:
+    """Refresh the queue gauges, and this consumer's heartbeat while it consumes."""
     while True:
-        if consumer is not None and not consumer.done():
-            jobs.heartbeat.labels(settings.queue_traces).set(time.time())
-        elif consumer is not None and consumer.done() and not consumer.cancelled():
-            log.error("the trace consumer stopped: %r", consumer.exception())
+        if consumer is not None and task is not None:
+            missing = consumer.missing() if not task.done() else ["trace consumer task"]
+            jobs.consuming.labels(settings.queue_traces).set(0 if missing else 1)
+            if not missing:
+                jobs.heartbeat.labels(settings.queue_traces).set(time.time())
+            elif task.done() and not task.cancelled():
+                log.error("the trace consumer stopped: %r", task.exception())
+            else:
+                log.warning("the trace consumer is not consuming: %s missing", ", ".join(missing))
         try:
             await monitor.snapshot()
         except Exception:

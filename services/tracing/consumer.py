@@ -70,8 +70,18 @@ class TraceConsumer:
     async def start(self) -> None:
         self._channel = await self.connection.channel()
         await self._channel.set_qos(prefetch_count=self.settings.trace_batch_size)
-        queue = await self._channel.get_queue(self.queue_name, ensure=False)
+        # declared (passively), not `get_queue(ensure=False)`: only a declared queue is restored,
+        # with its consumer, when the robust connection comes back after a broker restart
+        queue = await self._channel.declare_queue(self.queue_name, passive=True)
         await queue.consume(self._inbox.put)
+
+    def missing(self) -> list[str]:
+        """What keeps this consumer from consuming right now (empty when it consumes)."""
+        if not self.connection.connected.is_set():
+            return ["broker connection"]
+        if self._channel is None or self._channel.is_closed:
+            return ["trace consumer channel"]
+        return []
 
     async def stop(self) -> None:
         """Close the channel: deliveries not yet acked go back to the queue."""

@@ -111,9 +111,12 @@ def create_app(settings: Settings) -> FastAPI:
             "database": await _check(ctx.pool.fetchval("SELECT 1")),
             "broker": await _check(ctx.publisher.ping()),
             "storage": await _check(ctx.temp_store.ping()),
+            "events": ctx.extras["events"].connected,
         }
         ok = all(checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+        missing = [name for name, up in checks.items() if not up]
+        return JSONResponse({"ready": ok, "checks": checks, "missing": missing},
+                            status_code=200 if ok else 503)
 
     return app
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
+from shared.broker import connect
 from shared.messages import ProxyStatusChanged
 from shared.settings import Settings
 from shared.topology import Topology
@@ -46,7 +47,7 @@ class EventHub:
                 await asyncio.sleep(2)
 
     async def _connect(self) -> None:
-        self._connection = await aio_pika.connect_robust(self.settings.amqp_url, timeout=10)
+        self._connection = await connect(self.settings.amqp_url, wait=False)  # fails over by itself
         channel = await self._connection.channel()
         exchange = await channel.declare_exchange(
             self.topology.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
@@ -54,6 +55,10 @@ class EventHub:
                                             arguments={"x-max-length": 10_000})
         await queue.bind(exchange, routing_key="status.#")
         await queue.consume(self._on_message, no_ack=True)
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None and self._connection.connected.is_set()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         try:

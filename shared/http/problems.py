@@ -8,6 +8,7 @@ documents those answers in OpenAPI.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,9 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.upload.intake import IntakeError, TooLarge
+from shared.availability import BROKER_ERRORS, DATABASE_ERRORS, Unavailable, unavailable_from
+
+log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -42,8 +46,16 @@ def problem_response(status: int, title: str, detail: str | None = None, **extra
     if detail:
         body["detail"] = detail
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if status == 503:
+        headers["Retry-After"] = str(body.pop("retry_after", 5))
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or None)
+
+
+def unavailable_response(exc: Unavailable) -> JSONResponse:
+    return problem_response(503, "Service temporarily unavailable",
+                            f"the {exc.what} is unavailable; try again shortly",
+                            retry_after=exc.retry_after_s, unavailable=exc.what)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -60,6 +72,22 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem_response(exc.status_code, str(exc.detail))
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        outage = unavailable_from(exc)
+        if outage is None:
+            return await _internal(request, exc)
+        log.warning("%s %s: %s", request.method, request.url.path, outage)
+        return unavailable_response(outage)
+
+    errors: tuple[type[Exception], ...] = (Unavailable, *DATABASE_ERRORS, *BROKER_ERRORS)
+    for error in errors:
+        app.add_exception_handler(error, _unavailable)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return problem_response(500, "Internal error", "the server failed; this is a bug")
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import time
 from pathlib import Path
@@ -11,49 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_settings
-from tests.fixtures.upload import free_port, serve
+from tests.fixtures.outages import SwitchableProxy
+from tests.fixtures.upload import serve
 from tests.integration.test_upload_api import jpeg_bytes, queued_jobs, wait_for_jobs
 
 pytestmark = pytest.mark.integration
-
-
-class SwitchableProxy:
-    """A TCP forwarder to RabbitMQ that the test can cut and restore."""
-
-    def __init__(self, target_port: int = 5672) -> None:
-        self.port = free_port()
-        self.target_port = target_port
-        self.server: asyncio.base_events.Server | None = None
-        self.links: set[asyncio.StreamWriter] = set()
-
-    async def up(self) -> None:
-        self.server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
-
-    async def down(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-            self.server = None
-        for w in list(self.links):
-            w.close()
-        self.links.clear()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.close()
-            return
-        self.links.update({writer, up_writer})
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(Exception):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
 async def test_an_upload_while_the_broker_is_down_is_published_once_it_returns(
