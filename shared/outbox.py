@@ -49,8 +49,11 @@ class OutboxRelay:
     def __init__(
         self, pool: asyncpg.Pool, publisher: Publisher, poll_s: float = 1.0, batch: int = 100,
         on_pending: Callable[[int], None] | None = None, retention_s: float = 300.0,
+        exchange: str | None = None,
     ) -> None:
         self.pool = pool
+        #: only rows for this exchange (one topology's; tests share one table); None = every row
+        self.exchange = exchange
         self.publisher = publisher
         self.poll_s = poll_s
         self.batch = batch
@@ -96,8 +99,9 @@ class OutboxRelay:
                 # SKIP LOCKED: several upload instances share the outbox safely
                 rows = await conn.fetch(
                     "SELECT id, exchange, routing_key, message_id, headers, body FROM outbox"
-                    " WHERE published_at IS NULL ORDER BY attempts, id LIMIT $1 FOR UPDATE SKIP LOCKED",
-                    self.batch,
+                    " WHERE published_at IS NULL AND ($2::text IS NULL OR exchange = $2)"
+                    " ORDER BY attempts, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                    self.batch, self.exchange,
                 )
                 if not rows:
                     break
@@ -158,5 +162,7 @@ class OutboxRelay:
                 return removed
 
     async def pending(self) -> int:
-        count: int = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        count: int = await self.pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            " AND ($1::text IS NULL OR exchange = $1)", self.exchange)
         return count

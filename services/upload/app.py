@@ -51,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.final_store, settings)
         relay = OutboxRelay(pool, publisher, poll_s=settings.outbox_poll_s,
                             on_pending=metrics.outbox_pending.set,
-                            retention_s=settings.outbox_retention_s)
+                            retention_s=settings.outbox_retention_s, exchange=settings.exchange)
         spool_dir = Path(tempfile.mkdtemp(prefix="prophoto-spool-"))
         ctx = UploadContext(
             settings=settings, pool=pool, publisher=publisher, topology=Topology(settings),

@@ -21,7 +21,7 @@ from tests.fixtures.outages import SwitchableProxy, eventually
 from tests.fixtures.tracing import start_tracing
 from tests.fixtures.upload import free_port, serve
 from tests.integration.test_tracing_ingest import event, rows_for
-from tests.integration.test_upload_api import jpeg_bytes
+from tests.integration.test_upload_api import jpeg_bytes, wait_for_jobs
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ async def test_the_trace_consumer_consumes_again_after_the_broker_returns_and_is
 
             await proxy.down()  # what a broker restart does to its clients
             await eventually(lambda: _status_is(server.url, 503), 10, "readyz answers 503")
-            status, body = await ready(f"{server.url}/readyz")
+            _, body = await ready(f"{server.url}/readyz")
             assert "broker connection" in body["missing"], body
             await publish_trace(direct, topology, event(photo, 2))  # piles up meanwhile
 
@@ -94,7 +94,9 @@ async def test_an_upload_while_the_database_is_away_answers_503_problem_with_ret
                 await proxy.up()
                 r = await c.post("/v1/uploads", files={"file": ("a.jpg", jpeg_bytes(), "image/jpeg")})
                 assert r.status_code == 201, r.text
-            assert not list((tmp_path / "store").rglob("*.jpg"))[1:]  # only the accepted upload
+            jobs = await wait_for_jobs(settings, 1)  # published before the server stops
+            assert [j["uuid"] for j in jobs] == [r.json()["uuid"]]
+            assert len(list((tmp_path / "store").rglob("*.jpg"))) == 1  # the refused one left nothing
     finally:
         await proxy.down()
 
@@ -111,7 +113,7 @@ async def test_a_worker_started_while_the_broker_and_database_are_away_waits_the
         queue_preview=topology.settings.queue_preview)
     port = free_port()
     env = settings_env(settings) | {"PROPHOTO_FINALIZE_METRICS_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "services.finalize"], cwd=REPO, env=env)
+    proc = start_service("finalize", env)
     try:
         await asyncio.sleep(4)
         assert proc.poll() is None, "the worker exited instead of waiting"
@@ -129,6 +131,10 @@ async def test_a_worker_started_while_the_broker_and_database_are_away_waits_the
         await stop_process(proc)
         await broker.down()
         await database.down()
+
+
+def start_service(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=REPO, env=env)
 
 
 async def stop_process(proc: subprocess.Popen[bytes], within: float = 20) -> None:

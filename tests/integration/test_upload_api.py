@@ -279,7 +279,7 @@ async def test_readiness_reports_database_broker_and_storage(upload_server):
         r = await c.get("/readyz")
         metrics = await c.get("/metrics/")
     assert r.status_code == 200
-    assert r.json()["checks"] == {"database": True, "broker": True, "storage": True}
+    assert r.json()["checks"] == {"database": True, "broker": True, "storage": True, "events": True}
     assert "prophoto_upload_duration_seconds" in metrics.text
 
 
