@@ -24,9 +24,10 @@ from pathlib import Path
 
 import asyncpg
 
-from services.enhance import queries
 from shared import keys
 from shared.broker import Publisher, publish_status, publish_trace
+from shared.db import enhancements
+from shared.db.status import ProxyStatus
 from shared.imaging import ImagingError, Limits
 from shared.imaging.enhance import render_enhanced
 from shared.imaging.enhance_rules import best_source, enhance_limit
@@ -74,10 +75,10 @@ async def _local(store: ObjectStore, key: str | None, suffix: str) -> AsyncItera
 
 
 async def enhance_preview(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContext) -> None:
-    proxy = await queries.claim_for_enhance(deps.pool, job.uuid)
+    proxy = await enhancements.claim_for_enhance(deps.pool, job.uuid)
     if proxy is None:
         return  # gone, being ingested, or already done by an earlier delivery
-    await _announce(deps, job, "processing")
+    await _announce(deps, job, ProxyStatus.PROCESSING)
     started = time.perf_counter()
     current = int(proxy["preview_width"] or 0)
     source, source_width = best_source(proxy["mime"], proxy["metadata"], current)
@@ -105,7 +106,8 @@ async def enhance_preview(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContex
             stored = b""
         if stored != result.jpeg:
             raise OSError(f"the enhanced preview {key} did not store intact")
-        done, old = await queries.replace_preview(deps.pool, job.uuid, key, result.width, result.height)
+        done, old = await enhancements.mark_enhancement_ready(
+            deps.pool, job.uuid, key, result.width, result.height)
         if done or key == old:
             written = None
         if not done:  # ingested or deleted meanwhile: our object is nobody's
@@ -131,7 +133,7 @@ async def enhance_preview(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContex
         except Exception as exc:
             log.warning("old preview %s of %s not deleted: %s", old, job.uuid, exc)
     await _trace(deps, job, ctx, True, "; ".join(errors) or None, started, len(result.jpeg), method)
-    await _announce(deps, job, "ready", width=result.width, height=result.height)
+    await _announce(deps, job, ProxyStatus.READY, width=result.width, height=result.height)
 
 
 async def _forget(deps: EnhanceDeps, key: str | None) -> None:
@@ -147,8 +149,8 @@ async def _forget(deps: EnhanceDeps, key: str | None) -> None:
 async def record_failure(deps: EnhanceDeps, job: EnhancePreview | None, reason: str) -> None:
     if job is None:
         return
-    if await queries.mark_failed(deps.pool, job.uuid, reason) is not None:
-        await _announce(deps, job, "failed", error=reason[:500])
+    if await enhancements.mark_enhancement_failed(deps.pool, job.uuid, reason) is not None:
+        await _announce(deps, job, ProxyStatus.FAILED, error=reason[:500])
 
 
 async def _announce(deps: EnhanceDeps, job: EnhancePreview, status: str, width: int | None = None,

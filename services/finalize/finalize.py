@@ -34,9 +34,10 @@ from uuid import UUID
 
 import asyncpg
 
-from services.finalize import queries
 from shared import exif, keys, naming
 from shared.broker import Publisher, publish_status, publish_trace
+from shared.db import images, ingests, proxies
+from shared.db.status import INGESTING, IngestStatus
 from shared.exif import AsyncExifTool
 from shared.jobs import JobContext, PermanentError
 from shared.messages import FinalizeIngest, ProxyStatusChanged, TraceEvent
@@ -91,22 +92,22 @@ async def finalize(deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext) -> 
 async def _finalize(
     deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext
 ) -> tuple[int | None, int | None, str]:
-    proxy = await queries.load_proxy(deps.pool, job.uuid)
+    proxy = await proxies.load_proxy(deps.pool, job.uuid)
     if proxy is None:
-        done = await queries.image_for_proxy(deps.pool, job.uuid)
+        done = await images.image_for_proxy(deps.pool, job.uuid)
         return (done["id"] if done else None), None, "done-before"
     if proxy["user_id"] != job.user_id:
         raise PermanentError("the job's user does not own the proxy")
-    done = await queries.image_for_proxy(deps.pool, job.uuid)
+    done = await images.image_for_proxy(deps.pool, job.uuid)
     if done is not None:  # crashed after the insert: only the clean-up is left
         await _clean_up(deps, proxy)
         await _announce(deps, job, "ingested", image_id=done["id"])
         return done["id"], proxy["size"], "cleanup-only"
-    if proxy["ingest_status"] not in ("queued", "processing"):
+    if proxy["ingest_status"] not in INGESTING:
         # not confirmed (or failed and not re-queued): a stray duplicate, nothing to do
         log.info("finalize %s: ingest_status is %s; skipping", job.uuid, proxy["ingest_status"])
         return None, None, "skipped"
-    await queries.start_processing(deps.pool, job.uuid)
+    await ingests.start_ingest(deps.pool, job.uuid)
 
     async with _local_original(deps, proxy) as local:
         meta, reader = await _read_metadata(deps, local, proxy)
@@ -118,7 +119,7 @@ async def _finalize(
         model=normalized["camera_model"], camera=normalized["camera"], lens=normalized["lens"],
         user=proxy["user_id"], ext=proxy["ext"],
     ))
-    _, key = await queries.allocate_key(
+    _, key = await ingests.allocate_key(
         deps.pool, job.uuid, proxy["user_id"], deps.final_store.disk, directory,
         lambda seq: keys.final_key(directory, seq, proxy["original_name"]),
         deps.final_store.exists,
@@ -127,7 +128,7 @@ async def _finalize(
     await _copy_verified(deps, proxy, key)
     _crash_point(deps, "after_copy")
 
-    image_id = await queries.insert_image(deps.pool, job.uuid, {
+    image_id = await images.insert_image(deps.pool, job.uuid, {
         "user_id": proxy["user_id"], "disk": deps.final_store.disk, "path": key,
         "original_name": proxy["original_name"],
         "metadata": normalized | {"mime": proxy["mime"], "format": proxy["format"], "reader": reader},
@@ -228,7 +229,7 @@ async def _sha256(store: ObjectStore, key: str) -> str:
 async def _clean_up(deps: FinalizeDeps, proxy: asyncpg.Record) -> None:
     for key in temp_objects(proxy):
         await deps.temp_store.delete(key)
-    await queries.delete_proxy(deps.pool, proxy["uuid"])
+    await proxies.delete_ingested(deps.pool, proxy["uuid"])
 
 
 async def _announce(deps: FinalizeDeps, job: FinalizeIngest, status: str, image_id: int | None = None,
@@ -258,6 +259,6 @@ async def record_failure(deps: FinalizeDeps, job: FinalizeIngest | None, reason:
     """Last attempt failed: the proxy keeps its files and says why."""
     if job is None:
         return
-    row = await queries.mark_failed(deps.pool, UUID(str(job.uuid)), reason)
+    row = await ingests.mark_ingest_failed(deps.pool, UUID(str(job.uuid)), reason)
     if row is not None:
-        await _announce(deps, job, "failed", error=reason[:500])
+        await _announce(deps, job, IngestStatus.FAILED, error=reason[:500])

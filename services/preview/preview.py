@@ -18,9 +18,10 @@ from pathlib import Path
 
 import asyncpg
 
-from services.preview import queries
 from shared import imaging, keys
 from shared.broker import Publisher, publish_status, publish_trace
+from shared.db import previews
+from shared.db.status import ProxyStatus
 from shared.exif import ExifTool, ExifToolError
 from shared.filetype import HEAD_BYTES, FileType, detect
 from shared.jobs import JobContext, PermanentError
@@ -80,11 +81,11 @@ def _render(deps: PreviewDeps, path: Path, ftype: FileType) -> _Outcome:
 
 
 async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext) -> None:
-    row = await queries.claim_for_preview(deps.pool, job.uuid)
+    row = await previews.claim_for_preview(deps.pool, job.uuid)
     if row is None:
         log.info("preview %s: nothing to do (gone, ready or failed)", job.uuid)
         return
-    await _status(deps, job, "processing")
+    await _status(deps, job, ProxyStatus.PROCESSING)
     with tempfile.TemporaryDirectory(prefix="prophoto-preview-") as tmp:
         path = deps.store.local_path(row["temp_key"])
         if path is None or not path.exists():
@@ -109,14 +110,14 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
         info = await deps.store.stat(key)
         if info is None or info.size == 0:
             raise OSError(f"{key} is missing or empty after writing")  # transient: retried
-    done = await queries.mark_ready(deps.pool, job.uuid, pkey, tkey, rendered.width, rendered.height,
+    done = await previews.mark_preview_ready(deps.pool, job.uuid, pkey, tkey, rendered.width, rendered.height,
                                     rendered.method, rendered.degraded)
     if done is None:
         return  # the proxy was deleted or finished meanwhile
     uploaded = done["uploaded_at"] or job.uploaded_at
     if uploaded is not None:
         deps.metrics.upload_to_ready.observe(max(0.0, (datetime.now(UTC) - uploaded).total_seconds()))
-    await _status(deps, job, "ready", width=rendered.width, height=rendered.height)
+    await _status(deps, job, ProxyStatus.READY, width=rendered.width, height=rendered.height)
 
 
 def _head(path: Path) -> bytes:
@@ -134,7 +135,7 @@ async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobC
         data = await deps.store.get_bytes(exif_key)
         thumb = await asyncio.to_thread(imaging.thumbnail_from_jpeg, data, deps.limits)
         await deps.store.put_bytes(keys.thumb_key(job.uuid), thumb, "image/jpeg")
-        await queries.set_degraded_thumbnail(deps.pool, job.uuid, keys.thumb_key(job.uuid),
+        await previews.set_degraded_thumbnail(deps.pool, job.uuid, keys.thumb_key(job.uuid),
                                              "thumbnail from the EXIF thumbnail; no preview")
         await _trace(deps, job, ctx, imaging.Attempt(
             "thumbnail_generation", "exif-thumbnail", True, "degraded: no preview could be made",
@@ -178,6 +179,6 @@ async def record_failure(deps: PreviewDeps, job: GeneratePreview | None, reason:
     """The job is parked: the proxy says so, and the user's screen learns it."""
     if job is None:
         return
-    row = await queries.mark_failed(deps.pool, job.uuid, reason)
+    row = await previews.mark_preview_failed(deps.pool, job.uuid, reason)
     if row is not None:
-        await _status(deps, job, "failed", error=reason[:500])
+        await _status(deps, job, ProxyStatus.FAILED, error=reason[:500])

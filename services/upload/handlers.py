@@ -16,12 +16,13 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from services.upload import queries
 from services.upload.deps import Ctx, UploadContext
 from services.upload.intake import Spool, clean_filename, read_multipart, read_raw, spool_path
 from services.upload.routes_ingest import requeue_failed_ingest
 from services.upload.upload import accept, summary
 from shared import parking
+from shared.db import enhancements, ingests, previews, proxies
+from shared.db.status import IngestStatus, ProxyStatus
 from shared.http.auth import Caller, CurrentUser
 from shared.http.problems import ProblemError, responses
 from shared.messages import GeneratePreview
@@ -84,7 +85,7 @@ def proxy_view(row: asyncpg.Record) -> ProxyView:
         preview_height=row["preview_height"], preview_method=row["preview_method"],
         preview_degraded=row["preview_degraded"], enhancement_status=row["enhancement_status"],
         ingest_status=row["ingest_status"], metadata_error=row["metadata_error"],
-        preview_url=f"/v1/proxies/{uuid}/preview" if row["preview_status"] == "ready" else None,
+        preview_url=f"/v1/proxies/{uuid}/preview" if row["preview_status"] == ProxyStatus.READY else None,
         thumbnail_url=f"/v1/proxies/{uuid}/thumbnail", metadata=summary(row["metadata"] or {}),
         uploaded_at=row["uploaded_at"],
     )
@@ -153,7 +154,7 @@ async def _upload(
         claimed_sha = claimed_sha.strip().lower()
         if len(claimed_sha) != 64 or any(c not in "0123456789abcdef" for c in claimed_sha):
             raise ProblemError(400, "Invalid X-Content-SHA256", "expected 64 hex characters")
-        existing = await queries.find_duplicate(ctx.pool, user, claimed_sha)
+        existing = await proxies.find_duplicate(ctx.pool, user, claimed_sha)
         if existing is not None:  # answer before reading the body
             return _answer(existing, True, None)
     ctype = (content_type or "").split(";")[0].strip().lower()
@@ -195,7 +196,7 @@ def _decode_filename(raw: str | None) -> str | None:
 
 @router.get("/proxies/{uuid}", response_model=ProxyView, responses=responses(401, 404))
 async def get_proxy(uuid: UUID, ctx: Ctx, user: CurrentUser) -> ProxyView:
-    row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
+    row = await proxies.get_proxy_for_user(ctx.pool, user, uuid)
     if row is None:
         raise ProblemError(404, "Not found", f"no proxy {uuid}")
     return proxy_view(row)
@@ -223,7 +224,7 @@ async def list_proxies(
     cursor: str | None = None,
 ) -> ProxyPage:
     after = _decode_cursor(cursor) if cursor else None
-    rows = await queries.list_proxies_for_user(ctx.pool, user, status, limit, after)
+    rows = await proxies.list_proxies_for_user(ctx.pool, user, status, limit, after)
     next_cursor = _encode_cursor(rows[-1]) if len(rows) == limit else None
     return ProxyPage(items=[proxy_view(r) for r in rows], next_cursor=next_cursor)
 
@@ -231,9 +232,9 @@ async def list_proxies(
 @router.delete("/proxies/{uuid}", status_code=204, responses=responses(401, 404, 409))
 async def delete_proxy(uuid: UUID, ctx: Ctx, user: CurrentUser) -> Response:
     async with ctx.pool.acquire() as conn, conn.transaction():
-        row = await queries.delete_proxy_for_user(conn, user, uuid)
+        row = await proxies.delete_proxy_for_user(conn, user, uuid)
         if row is None:
-            exists = await queries.get_proxy_for_user(ctx.pool, user, uuid)
+            exists = await proxies.get_proxy_for_user(ctx.pool, user, uuid)
             if exists is None:
                 raise ProblemError(404, "Not found", f"no proxy {uuid}")
             raise ProblemError(409, "Ingest in progress", "the proxy is being ingested")
@@ -252,21 +253,21 @@ class RetryAnswer(BaseModel):
 @router.post("/proxies/{uuid}/retry", status_code=202, response_model=RetryAnswer,
              responses=responses(401, 404, 409))
 async def retry(uuid: UUID, ctx: Ctx, user: CurrentUser) -> RetryAnswer:
-    row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
+    row = await proxies.get_proxy_for_user(ctx.pool, user, uuid)
     if row is None:
         raise ProblemError(404, "Not found", f"no proxy {uuid}")
     # a proxy with a failed preview may still be confirmed; once it is, only its ingest is retried
-    if row["preview_status"] == "failed" and row["ingest_status"] is None:
+    if row["preview_status"] == ProxyStatus.FAILED and row["ingest_status"] is None:
         removed = await parking.remove(ctx.settings, ctx.settings.queue_preview, str(uuid))
         async with ctx.pool.acquire() as conn, conn.transaction():
-            reset = await queries.reset_failed_preview(conn, user, uuid)
+            reset = await previews.reset_failed_preview(conn, uuid, user)
             if reset is None:
                 raise ProblemError(409, "Not failed", "the preview is no longer failed")
             await enqueue(conn, ctx.topology, ctx.settings.queue_preview,
                           GeneratePreview(uuid=uuid, user_id=user, uploaded_at=row["uploaded_at"]))
         ctx.relay.wake()
         return RetryAnswer(uuid=uuid, requeued="preview", removed_parked=removed)
-    if row["ingest_status"] == "failed":
+    if row["ingest_status"] == IngestStatus.FAILED:
         removed = await parking.remove(ctx.settings, ctx.settings.queue_finalize, str(uuid))
         if not await requeue_failed_ingest(ctx, user, uuid):
             raise ProblemError(409, "Not failed", "the ingest is no longer failed")
@@ -337,15 +338,9 @@ def _reset_rows(ctx: UploadContext, queue: str) -> Any:
     """Before a parked job goes back, put its proxy back in the state the job expects."""
     async def reset(uuid: str) -> None:
         if queue == ctx.settings.queue_preview:
-            await ctx.pool.execute(
-                "UPDATE proxy_images SET preview_status = 'pending', preview_error = NULL,"
-                " updated_at = now() WHERE uuid = $1 AND preview_status = 'failed'", UUID(uuid))
+            await previews.reset_failed_preview(ctx.pool, UUID(uuid))
         elif queue == ctx.settings.queue_finalize:
-            await ctx.pool.execute(
-                "UPDATE proxy_images SET ingest_status = 'queued', metadata_error = NULL,"
-                " updated_at = now() WHERE uuid = $1 AND ingest_status = 'failed'", UUID(uuid))
+            await ingests.requeue_failed_ingest(ctx.pool, UUID(uuid))
         elif queue == ctx.settings.queue_enhance:
-            await ctx.pool.execute(
-                "UPDATE proxy_images SET enhancement_status = 'pending', enhancement_error = NULL,"
-                " updated_at = now() WHERE uuid = $1 AND enhancement_status = 'failed'", UUID(uuid))
+            await enhancements.reset_failed_enhancement(ctx.pool, UUID(uuid))
     return reset

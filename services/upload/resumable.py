@@ -35,11 +35,11 @@ from pathlib import Path
 
 import asyncpg
 
-from services.upload import queries, tus_queries
+from services.upload import tus_queries
 from services.upload.deps import UploadContext
 from services.upload.intake import Spool, clean_filename
 from services.upload.upload import UploadResult, accept
-from shared.db import create_pool
+from shared.db import create_pool, proxies
 from shared.filetype import HEAD_BYTES
 from shared.http.problems import ProblemError
 from shared.sha256state import ResumableSha256
@@ -258,7 +258,7 @@ class Resumable:
                 raise FileNotFoundError(path)
         except (FileNotFoundError, ObjectNotFound, RuntimeError) as exc:
             # the bytes went through acceptance before a crash left the row unmarked
-            existing = await queries.find_duplicate(self.ctx.pool, user, row["sha256"] or "")
+            existing = await proxies.find_duplicate(self.ctx.pool, user, row["sha256"] or "")
             if existing is None:
                 detail = f"the bytes are gone: {exc}"
                 problem = {"status": 410, "title": "Upload lost", "detail": detail}
@@ -288,7 +288,7 @@ class Resumable:
             title = str(problem.pop("title", "Rejected"))
             detail = problem.pop("detail", None)
             raise ProblemError(status, title, str(detail) if detail is not None else None, **problem)
-        proxy = await queries.get_proxy_for_user(self.ctx.pool, row["user_id"], row["proxy_uuid"])
+        proxy = await proxies.get_proxy_for_user(self.ctx.pool, row["user_id"], row["proxy_uuid"])
         if proxy is None:
             raise ProblemError(404, "Proxy removed", f"the proxy {row['proxy_uuid']} was deleted")
         return Outcome(row, proxy=proxy, duplicate=proxy["uploaded_at"] < row["created_at"])

@@ -23,6 +23,8 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from services.upload.deps import Ctx, UploadContext
 from shared import exif
 from shared.broker import publish_status
+from shared.db import enhancements, images, ingests, proxies
+from shared.db.status import IN_FLIGHT, INGESTING, IngestStatus, ProxyStatus
 from shared.http.auth import CurrentUser
 from shared.http.problems import ProblemError, responses
 from shared.imaging.enhance_rules import best_source, enhance_limit
@@ -101,11 +103,11 @@ class IngestAnswer(BaseModel):
 def _refusal(row: asyncpg.Record | None, ingested: bool) -> str:
     if row is None:
         return "already ingested" if ingested else "not found"
-    if row["ingest_status"] in ("queued", "processing"):
+    if row["ingest_status"] in INGESTING:
         return "already ingesting"
-    if row["ingest_status"] == "failed":
+    if row["ingest_status"] == IngestStatus.FAILED:
         return "ingest failed; retry it with POST /v1/proxies/{uuid}/retry"
-    if row["preview_status"] in ("pending", "processing"):
+    if row["preview_status"] in IN_FLIGHT:
         return f"preview {row['preview_status']}"
     return "not ingestible"
 
@@ -115,15 +117,7 @@ def _refusal(row: asyncpg.Record | None, ingested: bool) -> str:
 async def ingest(body: IngestRequest, ctx: Ctx, user: CurrentUser) -> IngestAnswer:
     wanted = list(dict.fromkeys(body.uuids))
     async with ctx.pool.acquire() as conn, conn.transaction():
-        claimed = await conn.fetch(
-            """UPDATE proxy_images SET ingest_status = 'queued', ingest_tags = $3,
-                      ingest_association = $4, metadata_error = NULL, updated_at = now()
-               WHERE user_id = $1 AND uuid = ANY($2::uuid[]) AND ingest_status IS NULL
-                 AND preview_status IN ('ready', 'failed')
-               RETURNING uuid""",
-            user, wanted, body.tags, body.association,
-        )
-        queued = {r["uuid"] for r in claimed}
+        queued = await ingests.queue_ingest(conn, user, wanted, body.tags, body.association)
         for uuid in wanted:
             if uuid in queued:
                 await enqueue(conn, ctx.topology, ctx.settings.queue_finalize, FinalizeIngest(
@@ -131,12 +125,8 @@ async def ingest(body: IngestRequest, ctx: Ctx, user: CurrentUser) -> IngestAnsw
     if queued:
         ctx.relay.wake()
     rest = [u for u in wanted if u not in queued]
-    rows = {r["uuid"]: r for r in await ctx.pool.fetch(
-        "SELECT uuid, ingest_status, preview_status FROM proxy_images"
-        " WHERE user_id = $1 AND uuid = ANY($2::uuid[])", user, rest)} if rest else {}
-    ingested = {r["proxy_uuid"] for r in await ctx.pool.fetch(
-        "SELECT proxy_uuid FROM images WHERE user_id = $1 AND proxy_uuid = ANY($2::uuid[])",
-        user, rest)} if rest else set()
+    rows = await proxies.statuses_for_user(ctx.pool, user, rest) if rest else {}
+    ingested = await images.ingested_among(ctx.pool, user, rest) if rest else set()
     results = [
         IngestResult(uuid=u, status="queued") if u in queued
         else IngestResult(uuid=u, status="refused", reason=_refusal(rows.get(u), u in ingested))
@@ -152,12 +142,7 @@ async def requeue_failed_ingest(ctx: UploadContext, user_id: str, uuid: UUID) ->
     replaying it is harmless: the worker finishes or skips a done proxy.
     """
     async with ctx.pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            """UPDATE proxy_images SET ingest_status = 'queued', metadata_error = NULL, updated_at = now()
-               WHERE uuid = $1 AND user_id = $2 AND ingest_status = 'failed'
-               RETURNING ingest_tags, ingest_association""",
-            uuid, user_id,
-        )
+        row = await ingests.requeue_failed_ingest(conn, uuid, user_id)
         if row is None:
             return False
         await enqueue(conn, ctx.topology, ctx.settings.queue_finalize, FinalizeIngest(
@@ -215,18 +200,8 @@ async def list_images(
     cursor: Annotated[int | None, Query(ge=1, le=BIGINT_MAX)] = None,
 ) -> ImagePage:
     taken_from, taken_to = _utc(taken_from, "taken_from"), _utc(taken_to, "taken_to")
-    rows = await ctx.pool.fetch(
-        """SELECT * FROM images
-           WHERE user_id = $1
-             AND ($2::timestamptz IS NULL OR taken_at >= $2)
-             AND ($3::timestamptz IS NULL OR taken_at < $3)
-             AND ($4::text IS NULL OR lower(metadata->>'camera') = lower($4)
-                  OR lower(replace(metadata->>'camera', ' ', '-')) = lower($4))
-             AND ($5::text IS NULL OR $5 = ANY(tags))
-             AND ($6::bigint IS NULL OR id < $6)
-           ORDER BY id DESC LIMIT $7""",
-        user, taken_from, taken_to, camera, tag, cursor, limit + 1,
-    )
+    rows = await images.list_images_for_user(ctx.pool, user, taken_from, taken_to, camera, tag, cursor,
+                                             limit + 1)
     page = rows[:limit]  # one row more than asked tells whether another page exists
     return ImagePage(items=[_image_view(r) for r in page],
                      next_cursor=page[-1]["id"] if len(rows) > limit else None)
@@ -248,7 +223,7 @@ ImageId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 
 
 async def _image_for(ctx: UploadContext, user: str, image_id: int) -> asyncpg.Record:
-    row = await ctx.pool.fetchrow("SELECT * FROM images WHERE id = $1 AND user_id = $2", image_id, user)
+    row = await images.get_image_for_user(ctx.pool, user, image_id)
     if row is None:
         raise ProblemError(404, "Not found", f"no image {image_id}")
     return row
@@ -323,16 +298,15 @@ async def enhance(uuid: UUID, ctx: Ctx, user: CurrentUser,
     422 (with `limit` and `current_width`) too wide for the configured maximum or the source,
     or not wider than the current preview."""
     body = body or EnhanceRequest()
-    row = await ctx.pool.fetchrow(
-        "SELECT * FROM proxy_images WHERE uuid = $1 AND user_id = $2", uuid, user)
+    row = await proxies.load_proxy_for_user(ctx.pool, user, uuid)
     if row is None:
         raise ProblemError(404, "Not found", f"no proxy {uuid}")
-    if row["preview_status"] != "ready" or not row["preview_width"]:
+    if row["preview_status"] != ProxyStatus.READY or not row["preview_width"]:
         raise ProblemError(409, "Preview not ready", f"the preview is {row['preview_status']}",
                            preview_status=row["preview_status"])
     if row["ingest_status"] is not None:
         raise ProblemError(409, "Being ingested", "the proxy is confirmed; its preview is going away")
-    if row["enhancement_status"] in ("pending", "processing"):
+    if row["enhancement_status"] in IN_FLIGHT:
         raise ProblemError(409, "Already enhancing", f"enhancement is {row['enhancement_status']}",
                            enhancement_status=row["enhancement_status"])
     current = int(row["preview_width"])
@@ -347,17 +321,7 @@ async def enhance(uuid: UUID, ctx: Ctx, user: CurrentUser,
         raise ProblemError(422, "Not wider", f"the preview is already {current} px wide",
                            limit=limit, current_width=current)
     async with ctx.pool.acquire() as conn, conn.transaction():
-        # the width checked above must still be the preview's: a finished enhance in between
-        # would make this target a shrink or a different upscale than the one validated
-        claimed = await conn.fetchval(
-            """UPDATE proxy_images SET enhancement_status = 'pending', enhancement_error = NULL,
-                      updated_at = now()
-               WHERE uuid = $1 AND user_id = $2 AND preview_status = 'ready' AND ingest_status IS NULL
-                 AND preview_width = $3
-                 AND enhancement_status IS DISTINCT FROM 'pending'
-                 AND enhancement_status IS DISTINCT FROM 'processing'
-               RETURNING uuid""", uuid, user, current)
-        if claimed is None:
+        if not await enhancements.request_enhancement(conn, uuid, user, current):
             raise ProblemError(409, "Already enhancing", "another request got there first")
         await enqueue(conn, ctx.topology, ctx.settings.queue_enhance,
                       EnhancePreview(uuid=uuid, user_id=user, target_width=target))
@@ -365,10 +329,10 @@ async def enhance(uuid: UUID, ctx: Ctx, user: CurrentUser,
         # listeners before the worker's `processing`. Best effort: the row is the truth.
         try:
             await publish_status(ctx.publisher, ctx.topology, ProxyStatusChanged(
-                uuid=uuid, user_id=user, field="enhancement", status="pending",
+                uuid=uuid, user_id=user, field="enhancement", status=ProxyStatus.PENDING,
                 preview_width=current, preview_height=row["preview_height"]))
         except Exception:
             log.warning("enhancement pending event for %s not published", uuid, exc_info=True)
     ctx.relay.wake()
-    return EnhanceAnswer(uuid=uuid, enhancement_status="pending", target_width=target, limit=limit,
+    return EnhanceAnswer(uuid=uuid, enhancement_status=ProxyStatus.PENDING, target_width=target, limit=limit,
                          source=source)

@@ -11,15 +11,17 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from services.upload import queries
 from services.upload.deps import Ctx, UploadContext
+from shared.db import proxies, status
+from shared.db.status import ProxyStatus
 from shared.http.auth import CurrentUser
 from shared.http.problems import ProblemError, responses
 
 router = APIRouter(prefix="/v1")
 #: statuses that are still moving, per field; a stream ends once none of them applies
-IN_FLIGHT = {"preview": {"pending", "processing"}, "enhancement": {"pending", "processing"},
-             "ingest": {"queued", "processing"}}
+IN_FLIGHT: dict[str, set[str]] = {
+    "preview": set(status.IN_FLIGHT), "enhancement": set(status.IN_FLIGHT),
+    "ingest": set(status.INGESTING)}
 HEARTBEAT_S = 15.0
 
 
@@ -54,7 +56,7 @@ def _in_flight(row: Any) -> bool:
             summary="Server-Sent Events: the proxy's status changes (preview, enhancement, ingest) "
                     "until nothing is under way")
 async def events(uuid: UUID, request: Request, ctx: Ctx, user: CurrentUser) -> StreamingResponse:
-    row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
+    row = await proxies.get_proxy_for_user(ctx.pool, user, uuid)
     if row is None:
         raise ProblemError(404, "Not found", f"no proxy {uuid}")
     return StreamingResponse(_stream(request, ctx, user, uuid), media_type="text/event-stream",
@@ -67,7 +69,7 @@ async def _stream(request: Request, ctx: UploadContext, user: str, uuid: UUID) -
         return
     async with hub.subscribe(str(uuid)) as queue:
         # subscribe first, then read the row: a change in between is not missed
-        row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
+        row = await proxies.get_proxy_for_user(ctx.pool, user, uuid)
         if row is None:
             return
         for data in _row_events(row):
@@ -79,7 +81,7 @@ async def _stream(request: Request, ctx: UploadContext, user: str, uuid: UUID) -
                 event = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_S)
             except TimeoutError:
                 # a lost event (slow client, broker hiccup) cannot leave the stream hanging
-                row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
+                row = await proxies.get_proxy_for_user(ctx.pool, user, uuid)
                 if row is None:
                     return  # ingested (or deleted): the proxy is gone
                 if not _in_flight(row):
@@ -92,7 +94,7 @@ async def _stream(request: Request, ctx: UploadContext, user: str, uuid: UUID) -
             if event.status in IN_FLIGHT[event.field]:
                 continue
             # this step is over; the stream goes on only while another one is moving
-            row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
+            row = await proxies.get_proxy_for_user(ctx.pool, user, uuid)
             if row is None or not _in_flight(row):
                 return
 
@@ -111,10 +113,10 @@ async def _serve(ctx: UploadContext, key: str) -> Response:
 @router.get("/proxies/{uuid}/preview", responses={200: {"content": {"image/jpeg": {}}},
                                                    **responses(401, 404, 409)})
 async def preview(uuid: UUID, ctx: Ctx, user: CurrentUser) -> Response:
-    row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
+    row = await proxies.get_proxy_for_user(ctx.pool, user, uuid)
     if row is None:
         raise ProblemError(404, "Not found", f"no proxy {uuid}")
-    if row["preview_status"] != "ready" or not row["preview_path"]:
+    if row["preview_status"] != ProxyStatus.READY or not row["preview_path"]:
         raise ProblemError(409, "Preview not ready", f"the preview is {row['preview_status']}",
                            preview_status=row["preview_status"])
     return await _serve(ctx, row["preview_path"])
@@ -124,7 +126,7 @@ async def preview(uuid: UUID, ctx: Ctx, user: CurrentUser) -> Response:
                                                      **responses(401, 404)})
 async def thumbnail(uuid: UUID, ctx: Ctx, user: CurrentUser) -> Response:
     """The 400x400 thumbnail, or the tiny EXIF thumbnail while the preview is pending."""
-    row = await queries.get_proxy_for_user(ctx.pool, user, uuid)
+    row = await proxies.get_proxy_for_user(ctx.pool, user, uuid)
     if row is None:
         raise ProblemError(404, "Not found", f"no proxy {uuid}")
     key = row["thumbnail_path"] or row["exif_thumb_key"]

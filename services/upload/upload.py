@@ -21,10 +21,10 @@ from typing import Any
 
 import asyncpg
 
-from services.upload import queries
 from services.upload.deps import UploadContext
 from services.upload.intake import Spool
 from shared import exif, keys
+from shared.db import proxies
 from shared.filetype import SUPPORTED_DESCRIPTION, detect
 from shared.http.problems import ProblemError
 from shared.messages import GeneratePreview
@@ -74,7 +74,7 @@ async def _accept(
             f"the bytes are not a supported photo format. {SUPPORTED_DESCRIPTION}",
         )
 
-    existing = await queries.find_duplicate(ctx.pool, user_id, spool.sha256)
+    existing = await proxies.find_duplicate(ctx.pool, user_id, spool.sha256)
     if existing is not None:
         return UploadResult(False, existing)
 
@@ -90,7 +90,7 @@ async def _accept(
         await ctx.temp_store.put_file(key, spool.path, ftype.mime, move=True)
         now = datetime.now(UTC)
         async with ctx.pool.acquire() as conn, conn.transaction():
-            row = await queries.insert_proxy(conn, {
+            row = await proxies.insert_proxy(conn, {
                 "uuid": uuid, "user_id": user_id, "original_name": original_name,
                 "ext": ftype.ext, "mime": ftype.mime, "format": ftype.format,
                 "size": spool.size, "sha256": spool.sha256, "temp_key": key,
@@ -106,7 +106,7 @@ async def _accept(
         raise
     if row is None:  # lost a race with the same bytes from the same user
         await _remove(ctx, key, thumb_key)
-        existing = await queries.find_duplicate(ctx.pool, user_id, spool.sha256)
+        existing = await proxies.find_duplicate(ctx.pool, user_id, spool.sha256)
         if existing is None:
             raise ProblemError(409, "Conflict", "a concurrent upload of the same bytes was removed")
         return UploadResult(False, existing)

@@ -10,6 +10,9 @@ import asyncpg
 
 from shared.settings import Settings
 
+#: what a query function runs on: the pool, or a connection inside the caller's transaction
+Executor = asyncpg.Pool | asyncpg.Connection
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")

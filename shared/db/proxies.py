@@ -1,4 +1,4 @@
-"""SQL the upload service runs on `proxy_images`, named for its callers."""
+"""A proxy's birth at upload, the reads its owner makes, and its deletion."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.db.pool import Executor
+
+#: what the API shows of a proxy (everything but the ingest bookkeeping)
 PROXY_COLUMNS = """
     uuid, user_id, original_name, ext, mime, format, size, sha256, temp_key, exif_thumb_key,
     metadata, preview_status, preview_path, thumbnail_path, preview_width, preview_height,
@@ -16,18 +19,17 @@ PROXY_COLUMNS = """
 """
 
 
-async def find_duplicate(
-    conn: asyncpg.Connection | asyncpg.Pool, user_id: str, sha256: str
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def find_duplicate(db: Executor, user_id: str, sha256: str) -> asyncpg.Record | None:
+    """The user's proxy with these bytes, if any (uploads are deduplicated per user)."""
+    return await db.fetchrow(
         f"SELECT {PROXY_COLUMNS} FROM proxy_images WHERE user_id = $1 AND sha256 = $2",
         user_id, sha256,
     )
 
 
-async def insert_proxy(conn: asyncpg.Connection, values: dict[str, Any]) -> asyncpg.Record | None:
+async def insert_proxy(db: Executor, values: dict[str, Any]) -> asyncpg.Record | None:
     """Insert a new proxy; None when the same user uploaded the same bytes concurrently."""
-    return await conn.fetchrow(
+    return await db.fetchrow(
         f"""INSERT INTO proxy_images (uuid, user_id, original_name, ext, mime, format, size, sha256,
                 temp_key, exif_thumb_key, metadata, uploaded_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
@@ -39,16 +41,25 @@ async def insert_proxy(conn: asyncpg.Connection, values: dict[str, Any]) -> asyn
     )
 
 
-async def get_proxy_for_user(pool: asyncpg.Pool, user_id: str, uuid: UUID) -> asyncpg.Record | None:
-    return await pool.fetchrow(
+async def get_proxy_for_user(db: Executor, user_id: str, uuid: UUID) -> asyncpg.Record | None:
+    return await db.fetchrow(
         f"SELECT {PROXY_COLUMNS} FROM proxy_images WHERE uuid = $1 AND user_id = $2", uuid, user_id
     )
 
 
+async def load_proxy(db: Executor, uuid: UUID) -> asyncpg.Record | None:
+    """Every column, for the workers (finalize needs the ingest bookkeeping too)."""
+    return await db.fetchrow("SELECT * FROM proxy_images WHERE uuid = $1", uuid)
+
+
+async def load_proxy_for_user(db: Executor, user_id: str, uuid: UUID) -> asyncpg.Record | None:
+    return await db.fetchrow("SELECT * FROM proxy_images WHERE uuid = $1 AND user_id = $2", uuid, user_id)
+
+
 async def list_proxies_for_user(
-    pool: asyncpg.Pool, user_id: str, status: str | None, limit: int,
-    after: tuple[datetime, UUID] | None,
+    db: Executor, user_id: str, status: str | None, limit: int, after: tuple[datetime, UUID] | None,
 ) -> list[asyncpg.Record]:
+    """Newest first; `after` is the (created_at, uuid) of the previous page's last row."""
     args: list[Any] = [user_id, limit]
     where = ["user_id = $1"]
     if status:
@@ -57,16 +68,24 @@ async def list_proxies_for_user(
     if after is not None:
         args.extend(after)
         where.append(f"(created_at, uuid) < (${len(args) - 1}, ${len(args)})")
-    return await pool.fetch(
+    return await db.fetch(
         f"SELECT {PROXY_COLUMNS} FROM proxy_images WHERE {' AND '.join(where)}"
         " ORDER BY created_at DESC, uuid DESC LIMIT $2",
         *args,
     )
 
 
-async def delete_proxy_for_user(conn: asyncpg.Connection, user_id: str, uuid: UUID) -> asyncpg.Record | None:
+async def statuses_for_user(db: Executor, user_id: str, uuids: list[UUID]) -> dict[UUID, asyncpg.Record]:
+    """uuid -> (ingest_status, preview_status) for those of `uuids` the user still has."""
+    rows = await db.fetch(
+        "SELECT uuid, ingest_status, preview_status FROM proxy_images"
+        " WHERE user_id = $1 AND uuid = ANY($2::uuid[])", user_id, uuids)
+    return {r["uuid"]: r for r in rows}
+
+
+async def delete_proxy_for_user(db: Executor, user_id: str, uuid: UUID) -> asyncpg.Record | None:
     """Delete unless an ingest is under way; returns the deleted row."""
-    return await conn.fetchrow(
+    return await db.fetchrow(
         f"""DELETE FROM proxy_images WHERE uuid = $1 AND user_id = $2
               AND (ingest_status IS NULL OR ingest_status = 'failed')
             RETURNING {PROXY_COLUMNS}""",
@@ -74,11 +93,6 @@ async def delete_proxy_for_user(conn: asyncpg.Connection, user_id: str, uuid: UU
     )
 
 
-async def reset_failed_preview(conn: asyncpg.Connection, user_id: str, uuid: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        f"""UPDATE proxy_images SET preview_status = 'pending', preview_error = NULL,
-                   preview_attempts = 0, updated_at = now()
-            WHERE uuid = $1 AND user_id = $2 AND preview_status = 'failed'
-            RETURNING {PROXY_COLUMNS}""",
-        uuid, user_id,
-    )
+async def delete_ingested(db: Executor, uuid: UUID) -> None:
+    """The proxy became an Image: its row goes (finalize removed its temporary objects first)."""
+    await db.execute("DELETE FROM proxy_images WHERE uuid = $1", uuid)

@@ -1,0 +1,67 @@
+"""The permanent `images` table: written once per proxy by finalize, read by its owner."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from shared.db.pool import Executor
+
+
+async def image_for_proxy(db: Executor, uuid: UUID) -> asyncpg.Record | None:
+    return await db.fetchrow("SELECT id, path, disk FROM images WHERE proxy_uuid = $1", uuid)
+
+
+async def insert_image(pool: asyncpg.Pool, uuid: UUID, values: dict[str, Any]) -> int:
+    """Insert the Image once per proxy and link the proxy to it; returns its id either way."""
+    async with pool.acquire() as conn, conn.transaction():
+        image_id = await conn.fetchval(
+            """INSERT INTO images (proxy_uuid, user_id, disk, path, original_name, metadata, tags,
+                                   association, sha256, size, taken_at, camera_make, camera_model)
+               VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9, $10, $11, $12, $13)
+               ON CONFLICT (proxy_uuid) DO NOTHING RETURNING id""",
+            uuid, values["user_id"], values["disk"], values["path"], values["original_name"],
+            values["metadata"], values["tags"], values["association"],
+            values["sha256"], values["size"], values["taken_at"], values["camera_make"],
+            values["camera_model"],
+        )
+        if image_id is None:
+            image_id = await conn.fetchval("SELECT id FROM images WHERE proxy_uuid = $1", uuid)
+        await conn.execute(
+            "UPDATE proxy_images SET image_id = $2, updated_at = now() WHERE uuid = $1", uuid, image_id
+        )
+        return int(image_id)
+
+
+async def ingested_among(db: Executor, user_id: str, uuids: list[UUID]) -> set[UUID]:
+    """Those of `uuids` that are already the user's Images."""
+    rows = await db.fetch(
+        "SELECT proxy_uuid FROM images WHERE user_id = $1 AND proxy_uuid = ANY($2::uuid[])",
+        user_id, uuids)
+    return {r["proxy_uuid"] for r in rows}
+
+
+async def get_image_for_user(db: Executor, user_id: str, image_id: int) -> asyncpg.Record | None:
+    return await db.fetchrow("SELECT * FROM images WHERE id = $1 AND user_id = $2", image_id, user_id)
+
+
+async def list_images_for_user(
+    db: Executor, user_id: str, taken_from: datetime | None, taken_to: datetime | None,
+    camera: str | None, tag: str | None, before_id: int | None, limit: int,
+) -> list[asyncpg.Record]:
+    """Newest first, filtered; the camera matches its name or its slug (spaces as dashes)."""
+    return await db.fetch(
+        """SELECT * FROM images
+           WHERE user_id = $1
+             AND ($2::timestamptz IS NULL OR taken_at >= $2)
+             AND ($3::timestamptz IS NULL OR taken_at < $3)
+             AND ($4::text IS NULL OR lower(metadata->>'camera') = lower($4)
+                  OR lower(replace(metadata->>'camera', ' ', '-')) = lower($4))
+             AND ($5::text IS NULL OR $5 = ANY(tags))
+             AND ($6::bigint IS NULL OR id < $6)
+           ORDER BY id DESC LIMIT $7""",
+        user_id, taken_from, taken_to, camera, tag, before_id, limit,
+    )

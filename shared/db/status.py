@@ -1,0 +1,27 @@
+"""The states a proxy walks through; the CHECK constraints in migrations/0001 allow exactly these."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ProxyStatus(StrEnum):
+    """`preview_status` and `enhancement_status` (the latter NULL until one is asked for)."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class IngestStatus(StrEnum):
+    """`ingest_status`: NULL until the owner confirms; the proxy row is deleted once ingested."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    FAILED = "failed"
+
+
+#: a job for the proxy is waiting or running
+IN_FLIGHT = (ProxyStatus.PENDING, ProxyStatus.PROCESSING)
+INGESTING = (IngestStatus.QUEUED, IngestStatus.PROCESSING)
