@@ -15,6 +15,6 @@ A function takes the pool, or a connection when the caller holds a
 transaction (the outbox writes its job in the same one).
 """
 
-from shared.db.pool import Executor, create_pool, ensure_database
+from shared.db.pool import DatabaseUnreachable, Executor, create_pool, ensure_database
 
-__all__ = ["Executor", "create_pool", "ensure_database"]
+__all__ = ["DatabaseUnreachable", "Executor", "create_pool", "ensure_database"]
