@@ -46,7 +46,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check shared services prophoto tests bench
 	$(BIN)/mypy shared services prophoto
 
+## the compose stack; the first run writes .env with random secrets (scripts/make-env.sh)
 up:
+	@bash scripts/make-env.sh .env
 	docker compose up -d --build
 
 down:

@@ -66,7 +66,8 @@ class RetryPolicy(BaseSettings):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROPHOTO_", env_nested_delimiter="__", extra="ignore")
 
-    env: Literal["development", "test", "production"] = "development"
+    #: production unless told otherwise: `make run`/`prophoto dev` set development, tests set test
+    env: Literal["development", "test", "production"] = "production"
     log_level: str = "INFO"
 
     # resources
@@ -137,9 +138,12 @@ class Settings(BaseSettings):
     # http
     api_tokens: str = ""  # "token=user_id,token2=user2": users
     admin_tokens: str = ""  # "token=operator_id,..." or bare tokens: operators (debug page, all users)
+    # every listener's bind address: loopback unless a deployment says otherwise (0.0.0.0 in a container)
     upload_host: str = "127.0.0.1"
     upload_port: int = 8080
+    tracing_host: str = "127.0.0.1"
     tracing_port: int = 8081
+    metrics_host: str = "127.0.0.1"  # the workers' /metrics and /healthz listener
     public_url: str = ""  # base URL used in links; empty = relative links
     #: comma-separated peer addresses whose X-Forwarded-Proto is believed (a TLS-terminating proxy)
     trusted_proxies: str = ""

@@ -203,4 +203,4 @@ async def _heartbeat(metrics: JobMetrics, queue: str,
 def run_worker(spec: WorkerSpec[M], settings: Settings, metrics_port: int) -> None:
     setup_logging(settings.log_level, spec.service)
     app = build_worker_app(spec, settings, metrics_port)
-    uvicorn.run(app, host="0.0.0.0", port=metrics_port, log_level="warning")  # noqa: S104
+    uvicorn.run(app, host=settings.metrics_host, port=metrics_port, log_level="warning")

@@ -22,7 +22,7 @@ def main() -> None:
     if DEV_TOKEN in settings.operator_tokens():
         print(f"debug page: http://127.0.0.1:{settings.tracing_port}/admin/ingest-traces"
               f"  (sign in with {DEV_TOKEN})", flush=True)
-    uvicorn.run(app, host="0.0.0.0", port=settings.tracing_port,  # noqa: S104 - a container port
+    uvicorn.run(app, host=settings.tracing_host, port=settings.tracing_port,
                 log_level="warning", access_log=False,
                 proxy_headers=False)  # shared.http decides whom to believe (PROPHOTO_TRUSTED_PROXIES)
 

@@ -22,7 +22,7 @@ def main() -> None:
     if DEV_TOKEN in settings.tokens():
         print(f"development token: {DEV_TOKEN}  (Authorization: Bearer {DEV_TOKEN})", flush=True)
     uvicorn.run(app, host=settings.upload_host, port=settings.upload_port, log_level="warning",
-                access_log=False)
+                access_log=False, proxy_headers=False)  # no forwarded header is believed by default
 
 
 if __name__ == "__main__":

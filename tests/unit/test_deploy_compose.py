@@ -5,16 +5,22 @@ from __future__ import annotations
 import ast
 import json
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 import yaml
 
+from shared.http.auth import TokenBook
+from shared.settings import refused_secret
 from tests.fixtures.deploy import (
     REPO,
     SERVICES,
     WORKERS,
+    MissingVariable,
+    generated_env,
+    interpolate,
     require_module,
     served_paths,
     service_port,
@@ -30,6 +36,12 @@ def compose() -> dict[str, Any]:
     data = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     assert isinstance(data, dict) and isinstance(data.get("services"), dict)
     return data
+
+
+@pytest.fixture(scope="module")
+def dotenv(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The .env `make up` writes on first use."""
+    return generated_env(tmp_path_factory.mktemp("compose"))
 
 
 def ours(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -52,15 +64,56 @@ def test_each_command_is_a_module_that_exists(compose: dict[str, Any], name: str
 
 
 def test_every_prophoto_variable_is_a_settings_field_and_the_settings_load(
-    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    compose: dict[str, Any], dotenv: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, service in ours(compose).items():
         env = service.get("environment", {})
         unknown = [k for k in env if k.startswith("PROPHOTO_") and settings_field(k) is None]
         assert not unknown, f"{name}: not settings fields: {unknown}"
-        settings = settings_from_env(env, monkeypatch)
+        settings = settings_from_env(env, monkeypatch, dotenv)
+        assert settings.env == "production"
         assert settings.temp_store.startswith("s3://") and settings.s3_endpoint
-        settings.tokens()  # the default compose env must be startable
+        TokenBook.from_settings(settings)  # make up's random secrets pass production's rules
+
+
+def test_make_up_writes_a_private_env_once_with_a_random_value_for_every_credential(
+    tmp_path: Path, compose: dict[str, Any],
+) -> None:
+    first = generated_env(tmp_path)
+    again = generated_env(tmp_path)  # an existing .env is kept
+    assert first == again and (tmp_path / ".env").stat().st_mode & 0o077 == 0
+    (tmp_path / "elsewhere").mkdir()
+    other = generated_env(tmp_path / "elsewhere")
+    text = (REPO / "docker-compose.yml").read_text()
+    needed = set(re.findall(r"\$\{(\w+):\?", text))
+    assert needed <= set(first), f"compose needs {needed - set(first)} that make up does not write"
+    for name in needed - {"RABBITMQ_USER", "POSTGRES_USER", "MINIO_ROOT_USER"}:
+        secret = first[name].split("=")[0]
+        assert refused_secret(secret) is None, name
+        assert first[name] != other[name], f"{name} is not random"
+    assert ".env" in (REPO / ".gitignore").read_text().split()
+
+
+def test_compose_refuses_to_start_without_the_env_file(compose: dict[str, Any]) -> None:
+    env = compose["services"]["upload"]["environment"]
+    with pytest.raises(MissingVariable, match="make up"):
+        interpolate(env["PROPHOTO_API_TOKENS"], {})
+
+
+def test_no_working_password_is_in_the_repository_and_consoles_listen_on_loopback(
+    compose: dict[str, Any],
+) -> None:
+    text = (REPO / "docker-compose.yml").read_text()
+    for literal in ("prophoto-secret", "prophoto:prophoto@", "PASSWORD: admin", "PASS: prophoto"):
+        assert literal not in text
+    published = {name: service.get("ports", []) for name, service in compose["services"].items()}
+    public = {name for name, ports in published.items()
+              if any(not str(p).startswith("127.0.0.1:") for p in ports)}
+    assert public == {"upload"}, "only the upload API is published beyond this host"
+    grafana = compose["services"]["grafana"]["environment"]
+    assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    prometheus = " ".join(compose["services"]["prometheus"]["command"])
+    assert "enable-lifecycle" not in prometheus and "enable-admin-api" not in prometheus
 
 
 def test_the_dockerfile_sets_only_real_settings() -> None:
@@ -80,11 +133,11 @@ def _probe_url(service: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_each_health_check_hits_a_path_the_service_serves_on_its_port(
-    compose: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch
+    compose: dict[str, Any], name: str, dotenv: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = compose["services"][name]
     url = urlparse(_probe_url(service))
-    settings = settings_from_env(service["environment"], monkeypatch)
+    settings = settings_from_env(service["environment"], monkeypatch, dotenv)
     assert url.hostname == "127.0.0.1"
     assert url.port == service_port(name, settings)
     assert service["environment"]["HEALTHCHECK_URL"] == url.geturl()
@@ -131,7 +184,7 @@ def test_infrastructure_is_the_versions_and_plugins_the_pipeline_expects(
     plugins = compose["configs"]["rabbitmq-plugins"]["content"]
     assert "rabbitmq_prometheus" in plugins and "rabbitmq_management" in plugins
     assert services["rabbitmq"]["configs"][0]["target"] == "/etc/rabbitmq/enabled_plugins"
-    assert "15692:15692" in services["rabbitmq"]["ports"]
+    assert services["rabbitmq"]["ports"] == ["127.0.0.1:15672:15672"]  # metrics: compose network
     assert services["postgres"]["image"].startswith("postgres:16")
     buckets = " ".join(services["buckets"]["command"])
     for store in ("prophoto-temp", "prophoto-final"):

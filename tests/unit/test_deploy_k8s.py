@@ -106,7 +106,8 @@ def test_each_deployment_runs_its_module_with_probes_resources_and_no_root(
         assert set(container["resources"][kind]) == {"cpu", "memory"}
     sources = {next(iter(s.values()))["name"] for s in container["envFrom"]}
     assert sources == set(by_kind("ConfigMap")) | set(by_kind("Secret"))
-    filled = {"PROPHOTO_API_TOKENS": f"{secrets.token_urlsafe(32)}=photographer"}  # as an operator would
+    filled = {"PROPHOTO_API_TOKENS": f"{secrets.token_urlsafe(32)}=photographer",  # as an operator
+              "PROPHOTO_ADMIN_TOKENS": secrets.token_urlsafe(32)}             # fills the Secret
     settings = settings_from_env(settings_env() | filled, monkeypatch)
     (port,) = container["ports"]
     assert port["containerPort"] == service_port(name, settings)
