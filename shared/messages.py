@@ -98,3 +98,22 @@ class ProxyStatusChanged(Message):
     preview_width: int | None = None
     preview_height: int | None = None
     image_id: int | None = None
+
+
+class WorkerHeartbeat(Message):
+    """A worker says it is alive, every few seconds, on the events exchange.
+
+    The tracing service keeps the live set from these: no list of worker
+    addresses anywhere, so replicas can come and go. `leaving` is the last
+    beat of a worker that stops cleanly.
+    """
+
+    kind: Literal["heartbeat"] = "heartbeat"
+    worker: str  # host:pid:random, unique per process
+    service: str
+    queue: str
+    in_progress: float = 0.0
+    last_started: float | None = None  # unix seconds
+    last_finished: float | None = None
+    every_s: float
+    leaving: bool = False

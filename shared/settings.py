@@ -165,7 +165,7 @@ class Settings(BaseSettings):
     trace_batch_wait_s: float = 0.5
     stalled_after_s: float = 30.0
     queue_poll_s: float = 5.0  # how often the tracing service refreshes its queue gauges
-    worker_metrics_urls: str = ""  # comma-separated worker /metrics URLs; empty = local ports
+    heartbeat_s: float = 5.0  # how often each worker announces itself on the events exchange
     rabbitmq_management_url: str = ""  # e.g. http://user:pass@rabbitmq:15672; optional
 
     @field_validator("schema_pattern")

@@ -17,6 +17,8 @@
 
     status events: [prophoto.events] (topic), rk = status.<user>.<uuid>; each
     upload-service instance binds its own exclusive queue for SSE.
+    worker heartbeats: [prophoto.events], rk = heartbeat.<queue>; each tracing
+    service instance binds its own exclusive queue and keeps the live worker set.
 
 Every queue is durable and quorum; wait queues are named after their delay,
 so tests can shrink delays without clashing with a running stack.
@@ -119,6 +121,12 @@ class Topology:
     def status_routing_key(user_id: str, uuid: str) -> str:
         # user ids are ours (from the token table), uuids are uuids: no wildcard characters
         return f"status.{user_id}.{uuid}"
+
+    @staticmethod
+    def heartbeat_routing_key(queue: str) -> str:
+        return f"heartbeat.{queue}"
+
+    HEARTBEAT_BINDING = "heartbeat.#"
 
     async def declare(self, channel: AbstractChannel) -> None:
         """Declare everything; safe to call from every process at every start."""

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from shared.availability import BROKER_ERRORS, DATABASE_ERRORS, until_available
 from shared.broker import AmqpPublisher, amqp_urls, use_failover
 from shared.db import create_pool
+from shared.heartbeat import Beacon
 from shared.jobs import Delivery, JobRunner, OnFailed, Outcome, Work
 from shared.logs import setup_logging
 from shared.metrics import JobMetrics
@@ -147,11 +148,14 @@ def build_worker_app(spec: WorkerSpec[M], settings: Settings, metrics_port: int)
             topology=resources.topology, policy=policy, on_failed=on_failed,
             delivery_limit=settings.delivery_limit,
         )
-        beat = asyncio.create_task(_heartbeat(metrics, spec.queue, state["missing"]))
+        beacon = Beacon(resources.publisher, resources.topology, registry, spec.service,
+                        spec.queue, settings.heartbeat_s)
+        beat = asyncio.create_task(_heartbeat(metrics, spec.queue, state["missing"], beacon))
         try:
             yield
         finally:
             beat.cancel()
+            await beacon.leave()  # the tracing service drops this worker at once
             await resources.close()
 
     async def missing() -> list[str]:
@@ -190,14 +194,21 @@ def build_worker_app(spec: WorkerSpec[M], settings: Settings, metrics_port: int)
 
 
 async def _heartbeat(metrics: JobMetrics, queue: str,
-                     missing: Callable[[], Awaitable[list[str]]]) -> None:
-    """The heartbeat moves only while the worker can consume; `prophoto_consumer_up` says which."""
+                     missing: Callable[[], Awaitable[list[str]]], beacon: Beacon) -> None:
+    """The heartbeat moves only while the worker can consume; `prophoto_consumer_up` says which.
+
+    The same beat goes out as a message: the tracing service counts live workers from it.
+    """
     while True:
         gone = await missing()
         metrics.consuming.labels(queue).set(0 if gone else 1)
         if not gone:
             metrics.heartbeat.labels(queue).set(time.time())
-        await asyncio.sleep(5)
+            try:
+                await beacon.beat()
+            except Exception as exc:  # the broker is away: the next beat tries again
+                log.debug("heartbeat not sent: %r", exc)
+        await asyncio.sleep(beacon.every_s)
 
 
 def run_worker(spec: WorkerSpec[M], settings: Settings, metrics_port: int) -> None:

@@ -166,18 +166,12 @@ class Supervisor:
             settings.enhance_metrics_port,
         }
         ports = pick_ports(settings.preview_metrics_port, self.preview_workers, reserved)
-        # the tracing service judges worker health from every worker's own metrics
-        worker_urls = [f"http://127.0.0.1:{p}/metrics" for p in ports] + [
-            f"http://127.0.0.1:{settings.finalize_metrics_port}/metrics",
-            f"http://127.0.0.1:{settings.enhance_metrics_port}/metrics"]
         for name in SERVICES:
             if name in missing:
                 continue
             colour = COLOURS[len(children) % len(COLOURS)]
             if name != "preview":
-                env = dict(self.env)
-                if name == "tracing":
-                    env.setdefault("PROPHOTO_WORKER_METRICS_URLS", ",".join(worker_urls))
+                env = dict(self.env)  # workers announce themselves: the tracing service needs no list
                 children.append(Child(name, f"services.{name}", env, colour))
                 continue
             for index, port in enumerate(ports, start=1):

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -20,10 +20,12 @@ from services.tracing.consumer import RETENTION_EVERY_S, TraceConsumer, retentio
 from services.tracing.exporter import QueueCollector, TraceMetrics
 from services.tracing.handlers import TracingContext
 from services.tracing.queue_status import BrokerProbe, QueueMonitor
+from services.tracing.workers import activity_by_queue, listen_for_heartbeats
 from shared.apidocs import install_api_docs
 from shared.availability import DATABASE_ERRORS, until_available
 from shared.broker import AmqpPublisher, connect
 from shared.db import create_pool
+from shared.heartbeat import LiveWorkers, read_beat, worker_id
 from shared.http.auth import TokenBook, install_auth
 from shared.http.problems import install_problem_handlers
 from shared.metrics import JobMetrics
@@ -56,10 +58,11 @@ def create_app(settings: Settings, *, consume: bool = True,
         await publisher.connect(declare=False)
         client = httpx.AsyncClient()
         probe = BrokerProbe(connection, settings.rabbitmq_management_url, settings.amqp_url, client)
-        monitor = QueueMonitor(
-            settings, probe, client,
-            local_metrics=lambda: generate_latest(own_jobs).decode(),
-        )
+        live = LiveWorkers()
+        await listen_for_heartbeats(connection, Topology(settings), live)
+        own = worker_id()  # this process's own consumer counts like any worker
+        monitor = QueueMonitor(settings, probe, client,
+                               activity=lambda: activity_by_queue(live.live()))
         collector = QueueCollector(monitor)
         registry.register(collector)
         app.state.ctx = TracingContext(settings, pool, monitor)
@@ -72,7 +75,10 @@ def create_app(settings: Settings, *, consume: bool = True,
                            trace_metrics.deleted.inc), name="trace-retention"))
         tasks.append(asyncio.create_task(
             _monitor_loop(monitor, jobs, settings, consumer if consume else None,
-                          tasks[0] if consume else None),
+                          tasks[0] if consume else None,
+                          lambda: live.observe(read_beat(own_jobs, own, "tracing",
+                                                         settings.queue_traces,
+                                                         settings.queue_poll_s))),
             name="queue-monitor"))
         app.state.consumer = consumer
         app.state.consuming = consume
@@ -135,7 +141,8 @@ def create_app(settings: Settings, *, consume: bool = True,
 
 
 async def _monitor_loop(monitor: QueueMonitor, jobs: JobMetrics, settings: Settings,
-                        consumer: TraceConsumer | None, task: asyncio.Task[None] | None) -> None:
+                        consumer: TraceConsumer | None, task: asyncio.Task[None] | None,
+                        beat: Callable[[], None]) -> None:
     """Refresh the queue gauges, and this consumer's heartbeat while it consumes."""
     while True:
         if consumer is not None and task is not None:
@@ -143,6 +150,7 @@ async def _monitor_loop(monitor: QueueMonitor, jobs: JobMetrics, settings: Setti
             jobs.consuming.labels(settings.queue_traces).set(0 if missing else 1)
             if not missing:
                 jobs.heartbeat.labels(settings.queue_traces).set(time.time())
+                beat()  # this process's own consumer, in the live worker set
             elif task.done() and not task.cancelled():
                 log.error("the trace consumer stopped: %r", task.exception())
             else:

@@ -1,19 +1,18 @@
-"""Live queue health: depths from the broker, activity from the workers' metrics.
+"""Live queue health: depths from the broker, activity from the workers' heartbeats.
 
 Nothing here reads a jobs table. Queue depths come from passive declares over
 AMQP (ready messages and consumers; RabbitMQ's management API adds unacked
-counts when `rabbitmq_management_url` is set). Worker activity comes from
-scraping the workers' own `/metrics` (`prophoto_jobs_in_progress`,
-`prophoto_job_last_started_timestamp_seconds`, the heartbeat) at
-`worker_metrics_urls`; every address a host name resolves to is scraped, so
-scaled replicas behind one DNS name all count.
+counts when `rabbitmq_management_url` is set). Worker activity (jobs in
+progress, last job started and finished) comes from the heartbeats every
+worker publishes on the events exchange (shared/heartbeat.py): the monitor is
+handed a function returning the live set, so no worker address is configured
+and any number of replicas count.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,6 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 from aio_pika.abc import AbstractRobustConnection
-from prometheus_client.parser import text_string_to_metric_families
 
 from shared.settings import Settings
 from shared.topology import Topology
@@ -29,7 +27,6 @@ from shared.topology import Topology
 log = logging.getLogger(__name__)
 
 STATUSES = ("processing", "idle", "stalled", "pending", "unknown")
-HEARTBEAT_STALE_S = 30.0
 SCRAPE_TIMEOUT_S = 2.0
 
 
@@ -78,79 +75,6 @@ def judge(depth: Depth, activity: Activity | None, ready_since: float | None, no
     if depth.consumers == 0:
         return Judgement("pending", f"{depth.ready} ready, no consumer yet")
     return Judgement("pending", f"{depth.ready} ready, {depth.consumers} consumer(s) attached")
-
-
-def worker_metric_urls(settings: Settings) -> list[str]:
-    if settings.worker_metrics_urls.strip():
-        return [u.strip() for u in settings.worker_metrics_urls.split(",") if u.strip()]
-    ports = (settings.preview_metrics_port, settings.finalize_metrics_port,
-             settings.enhance_metrics_port)
-    return [f"http://127.0.0.1:{port}/metrics" for port in ports]
-
-
-def parse_activity(text: str, now: float, into: dict[str, Activity]) -> None:
-    """Fold one worker's exposition into per-queue activity; a stale heartbeat is ignored."""
-    per_queue: dict[str, dict[str, float]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            queue = sample.labels.get("queue")
-            if queue is not None:
-                per_queue.setdefault(queue, {})[sample.name] = sample.value
-    for queue, values in per_queue.items():
-        beat = values.get("prophoto_worker_heartbeat_timestamp_seconds")
-        if beat is not None and now - beat > HEARTBEAT_STALE_S:
-            continue
-        if "prophoto_jobs_in_progress" not in values and beat is None:
-            continue
-        act = into.setdefault(queue, Activity())
-        act.workers += 1
-        act.in_progress += values.get("prophoto_jobs_in_progress", 0.0)
-        for attr, name in (("last_started", "prophoto_job_last_started_timestamp_seconds"),
-                           ("last_finished", "prophoto_job_last_finished_timestamp_seconds")):
-            value = values.get(name)
-            if value:
-                current = getattr(act, attr)
-                setattr(act, attr, value if current is None else max(current, value))
-
-
-async def _expand(url: str) -> list[tuple[str, str]]:
-    """(url to fetch, Host header) for every address the URL's host resolves to."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
-        return []
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    targets = []
-    for address in addresses:
-        shown = f"[{address}]" if ":" in address else address
-        targets.append((urlunsplit(parts._replace(netloc=f"{shown}:{port}")), parts.netloc))
-    return targets
-
-
-async def scrape_workers(client: httpx.AsyncClient, urls: list[str],
-                         local: list[str]) -> dict[str, Activity]:
-    now = time.time()
-    expanded = await asyncio.gather(*(_expand(u) for u in urls))
-    targets = [t for group in expanded for t in group]
-
-    async def fetch(target: tuple[str, str]) -> str | None:
-        try:
-            response = await client.get(target[0], headers={"Host": target[1]},
-                                        timeout=SCRAPE_TIMEOUT_S)
-        except httpx.HTTPError:
-            return None
-        return response.text if response.status_code == 200 else None
-
-    texts = [t for t in await asyncio.gather(*(fetch(t) for t in targets)) if t]
-    activity: dict[str, Activity] = {}
-    for text in [*texts, *local]:
-        try:
-            parse_activity(text, now, activity)
-        except ValueError:
-            log.debug("unparseable metrics from a worker", exc_info=True)
-    return activity
 
 
 @dataclass
@@ -230,7 +154,7 @@ class QueueMonitor:
     settings: Settings
     probe: BrokerProbe
     client: httpx.AsyncClient
-    local_metrics: Any = None  # callable returning this process's own exposition text
+    activity: Any = None  # callable returning {queue: Activity} of the live workers
     ready_since: dict[str, float] = field(default_factory=dict)
     last: dict[str, Any] | None = None
     depths: dict[str, Depth] = field(default_factory=dict)
@@ -246,11 +170,8 @@ class QueueMonitor:
     async def snapshot(self) -> dict[str, Any]:
         async with self._lock:
             topo = self.topology
-            depths, activity = await asyncio.gather(
-                self.probe.depths(topo.all_queues()),
-                scrape_workers(self.client, worker_metric_urls(self.settings),
-                               [self.local_metrics()] if self.local_metrics else []),
-            )
+            depths = await self.probe.depths(topo.all_queues())
+            activity: dict[str, Activity] = self.activity() if self.activity else {}
             now = time.time()
             self.depths = depths
             queues = {q: self._queue_entry(q, depths, activity.get(q), now)

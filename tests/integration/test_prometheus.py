@@ -141,7 +141,7 @@ async def test_prometheus_scrapes_the_services_and_every_rule_and_panel_evaluate
     tmp_path, prometheus, fake_worker_metrics, amqp, migrated
 ):
     worker = fake_worker_metrics
-    settings = make_settings(tmp_path, queue_poll_s=0.5, worker_metrics_urls=worker.url)
+    settings = make_settings(tmp_path, queue_poll_s=0.5)
     from shared.topology import Topology
     topology = Topology(settings)
     channel = await amqp.channel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import aio_pika
@@ -10,10 +11,11 @@ import httpx
 import pytest
 
 from shared.broker import AmqpPublisher
+from shared.heartbeat import Beacon
 from shared.topology import Topology
 from tests.conftest import make_settings
 from tests.fixtures.tracing import *  # noqa: F403
-from tests.fixtures.tracing import start_tracing
+from tests.fixtures.tracing import beating, start_tracing
 
 pytestmark = pytest.mark.integration
 
@@ -24,9 +26,8 @@ def worker(fake_worker_metrics):
 
 
 @pytest.fixture
-def settings(tmp_path: Path, fake_worker_metrics):
-    return make_settings(tmp_path, stalled_after_s=1.0, queue_poll_s=0.3,
-                         worker_metrics_urls=fake_worker_metrics.url)
+def settings(tmp_path: Path):
+    return make_settings(tmp_path, stalled_after_s=1.0, queue_poll_s=0.3)
 
 
 async def status_of(server, queue: str | None = None) -> dict:
@@ -100,9 +101,10 @@ async def test_a_busy_worker_reads_processing_and_idle_again_when_it_is_done(
     await channel.set_qos(prefetch_count=1)
     queue = await channel.get_queue(queue_name, ensure=False)
     held: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
-    async with start_tracing(settings) as server:
-        worker.jobs.heartbeat.labels(queue_name).set_to_current_time()
+    async with start_tracing(settings) as server, \
+            beating(settings, worker.registry, queue_name) as beacon:
         worker.jobs.started(queue_name)  # the test worker reports before it takes the message
+        await beacon.beat()
         await queue.consume(held.put)
         msg = await asyncio.wait_for(held.get(), 5)
         busy = await status_of(server, queue_name)
@@ -119,6 +121,48 @@ async def test_a_busy_worker_reads_processing_and_idle_again_when_it_is_done(
         second = await asyncio.wait_for(held.get(), 5)
         await second.ack()
         worker.jobs.finished(queue_name, "success", 0.1)
+        await beacon.beat()
+        await asyncio.sleep(0.1)
         done = await status_of(server, queue_name)
     assert done["worker"]["status"] == "idle"
     assert done["broker"] == done["broker"] | {"ready": 0, "consumers": 1}
+
+
+@pytest.mark.parametrize("replicas", [1, 2, 4])
+async def test_workers_are_counted_from_their_heartbeats_however_many_replicas_come_and_go(
+    settings, topology, migrated, replicas
+):
+    """No list of workers anywhere: replicas announce themselves and silent ones expire."""
+    from prometheus_client import CollectorRegistry
+
+    from shared.metrics import JobMetrics
+
+    queue_name = settings.queue_preview
+    registries = [CollectorRegistry() for _ in range(replicas)]
+    jobs = [JobMetrics(r) for r in registries]
+    async with start_tracing(settings) as server, contextlib.AsyncExitStack() as stack:
+        beacons = [await stack.enter_async_context(beating(settings, r, queue_name, every_s=0.2))
+                   for r in registries]
+        for j in jobs:
+            j.started(queue_name)
+        for b in beacons:
+            await b.beat()
+        await asyncio.sleep(0.2)
+        busy = (await status_of(server, queue_name))["worker"]
+        assert busy["workers_reporting"] == replicas and busy["in_progress"] == replicas
+        assert busy["status"] == "processing"
+        await stack.aclose()  # every replica stops cleanly: a leaving beat each
+        await asyncio.sleep(0.2)
+        gone = (await status_of(server, queue_name))["worker"]
+        assert gone["workers_reporting"] == 0 and gone["status"] != "processing"
+
+        publisher = AmqpPublisher(settings)  # a worker killed mid-job: one beat, then silence
+        await publisher.connect(declare=False)
+        try:
+            await Beacon(publisher, topology, registries[0], "preview", queue_name, 0.2).beat()
+            await asyncio.sleep(0.1)
+            assert (await status_of(server, queue_name))["worker"]["workers_reporting"] == 1
+            await asyncio.sleep(0.2 * 3 + 0.3)  # three beats missed
+            assert (await status_of(server, queue_name))["worker"]["workers_reporting"] == 0
+        finally:
+            await publisher.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.tracing.queue_status import Activity, Depth, judge, parse_activity
+from services.tracing.queue_status import Activity, Depth, judge
 
 NOW = 1_000_000.0
 STALL = 30.0
@@ -32,20 +32,22 @@ def test_worker_status_follows_the_documented_rules(depth, activity, ready_since
     assert judge(depth, activity, ready_since, NOW, STALL).status == expected
 
 
-def test_worker_metrics_are_summed_per_queue_and_a_dead_workers_are_ignored():
-    alive = f"""
-prophoto_jobs_in_progress{{queue="ingest-preview"}} 1.0
-prophoto_job_last_started_timestamp_seconds{{queue="ingest-preview"}} {NOW - 3}
-prophoto_worker_heartbeat_timestamp_seconds{{queue="ingest-preview"}} {NOW - 1}
-"""
-    dead = f"""
-prophoto_jobs_in_progress{{queue="ingest-preview"}} 1.0
-prophoto_worker_heartbeat_timestamp_seconds{{queue="ingest-preview"}} {NOW - 300}
-"""
-    activity: dict[str, Activity] = {}
-    for text in (alive, alive, dead):
-        parse_activity(text, NOW, activity)
-    preview = activity["ingest-preview"]
+def test_live_workers_are_summed_per_queue_and_silent_or_leaving_ones_are_dropped():
+    from services.tracing.workers import activity_by_queue
+    from shared.heartbeat import LiveWorkers
+    from shared.messages import WorkerHeartbeat
+
+    def beat(worker: str, **kw: object) -> WorkerHeartbeat:
+        return WorkerHeartbeat(worker=worker, service="preview", queue="ingest-preview",
+                               every_s=5.0, **kw)  # type: ignore[arg-type]
+
+    live = LiveWorkers()
+    live.observe(beat("a", in_progress=1, last_started=NOW - 3), now=NOW - 1)
+    live.observe(beat("b", in_progress=1, last_started=NOW - 9), now=NOW - 2)
+    live.observe(beat("dead", in_progress=1), now=NOW - 16)  # silent for more than 3 beats
+    live.observe(beat("c"), now=NOW)
+    live.observe(beat("c", leaving=True), now=NOW)
+    preview = activity_by_queue(live.live(now=NOW))["ingest-preview"]
     assert (preview.workers, preview.in_progress, preview.last_started) == (2, 2.0, NOW - 3)
 
 

@@ -1,0 +1,114 @@
+"""Worker heartbeats: how the tracing service knows which workers live, with no list.
+
+Each worker process publishes a `WorkerHeartbeat` (queue, jobs in progress,
+last job started and finished) on the events exchange every `heartbeat_s`
+seconds, and a last one with `leaving=True` when it stops. The tracing
+service (`LiveWorkers`) keeps the newest beat per worker and forgets a worker
+it has not heard from for three intervals, so 1, 2 or 40 replicas, started by
+compose `--scale`, a k8s Deployment or KEDA, are counted without configuration.
+Beats are fire-and-forget (not mandatory, not persistent in any queue): a
+missed beat only ages a worker, and an unreachable broker only delays them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from shared.broker import Publisher, encode
+from shared.messages import WorkerHeartbeat
+from shared.topology import Topology
+
+log = logging.getLogger(__name__)
+MISSED_BEATS = 3  # a worker is gone after this many intervals of silence
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def read_beat(registry: CollectorRegistry, worker: str, service: str, queue: str,
+              every_s: float, leaving: bool = False) -> WorkerHeartbeat:
+    """A heartbeat from the `JobMetrics` families in `registry` (what /metrics shows)."""
+    labels = {"queue": queue}
+    return WorkerHeartbeat(
+        worker=worker, service=service, queue=queue, every_s=every_s, leaving=leaving,
+        in_progress=registry.get_sample_value("prophoto_jobs_in_progress", labels) or 0.0,
+        last_started=registry.get_sample_value(
+            "prophoto_job_last_started_timestamp_seconds", labels) or None,
+        last_finished=registry.get_sample_value(
+            "prophoto_job_last_finished_timestamp_seconds", labels) or None,
+    )
+
+
+@dataclass
+class Beacon:
+    """The worker side: `await beacon.run()` beats until cancelled; `leave()` says goodbye."""
+
+    publisher: Publisher
+    topology: Topology
+    registry: CollectorRegistry
+    service: str
+    queue: str
+    every_s: float
+    worker: str = ""
+
+    def __post_init__(self) -> None:
+        self.worker = self.worker or worker_id()
+
+    async def beat(self, leaving: bool = False) -> None:
+        message = read_beat(self.registry, self.worker, self.service, self.queue, self.every_s,
+                            leaving)
+        await self.publisher.publish(
+            self.topology.events_exchange, Topology.heartbeat_routing_key(self.queue),
+            encode(message), mandatory=False)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.beat()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker is away: the next beat tries again
+                log.debug("heartbeat not sent: %r", exc)
+            await asyncio.sleep(self.every_s)
+
+    async def leave(self) -> None:
+        try:
+            await asyncio.wait_for(self.beat(leaving=True), 2.0)
+        except Exception as exc:
+            log.debug("leaving heartbeat not sent: %r", exc)
+
+
+@dataclass
+class Seen:
+    beat: WorkerHeartbeat
+    at: float
+
+
+class LiveWorkers:
+    """The tracing side: the newest beat of every worker heard from recently."""
+
+    def __init__(self) -> None:
+        self._workers: dict[str, Seen] = {}
+
+    def observe(self, beat: WorkerHeartbeat, now: float | None = None) -> None:
+        if beat.leaving:
+            self._workers.pop(beat.worker, None)
+        else:
+            self._workers[beat.worker] = Seen(beat, time.time() if now is None else now)
+
+    def live(self, now: float | None = None) -> list[WorkerHeartbeat]:
+        """Beats of the workers still alive; silent ones are forgotten here."""
+        now = time.time() if now is None else now
+        for worker, seen in list(self._workers.items()):
+            if now - seen.at > MISSED_BEATS * seen.beat.every_s:
+                del self._workers[worker]
+        return [seen.beat for seen in self._workers.values()]
