@@ -13,7 +13,17 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, make_asgi_app
 
-from services.upload import api_examples, handlers, routes_ingest, routes_preview, routes_tus
+from services.upload import (
+    api_examples,
+    routes_enhance,
+    routes_failed,
+    routes_images,
+    routes_ingest,
+    routes_preview,
+    routes_proxies,
+    routes_tus,
+    routes_uploads,
+)
 from services.upload.deps import UploadContext
 from services.upload.events import EventHub
 from services.upload.resumable import Resumable
@@ -93,9 +103,9 @@ def create_app(settings: Settings) -> FastAPI:
     install_problem_handlers(app)
     install_auth(app, book)
     install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS, api_examples.SCHEMAS)
-    app.include_router(handlers.router)
-    app.include_router(routes_preview.router)
-    app.include_router(routes_ingest.router)
+    for routes in (routes_uploads, routes_proxies, routes_failed, routes_preview, routes_ingest,
+                   routes_images, routes_enhance):
+        app.include_router(routes.router)
     app.include_router(routes_tus.router)
     app.add_middleware(routes_tus.TusHeaders)
     app.mount("/metrics", make_asgi_app(registry))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from shared import errors
 from shared.filetype import HEAD_BYTES
 
 MAX_NAME = 200
@@ -25,21 +26,18 @@ FRAMING_ALLOWANCE = 64 * 1024
 MAX_PART_HEADER = 8 * 1024
 
 
-class IntakeError(Exception):
+class IntakeError(errors.Invalid):
     """A request body we will not take; `title` and `detail` say why."""
 
     title = "Malformed upload body"
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
 
-
-class TooLarge(IntakeError):
+class TooLarge(errors.TooLarge):
     title = "Upload too large"
 
     def __init__(self, limit: int, what: str = "the file") -> None:
-        super().__init__(f"{what} passed the limit of {limit} bytes (PROPHOTO_MAX_UPLOAD_BYTES)")
+        super().__init__(f"{what} passed the limit of {limit} bytes (PROPHOTO_MAX_UPLOAD_BYTES)",
+                         limit=limit)
         self.limit = limit
 
 
@@ -190,7 +188,7 @@ async def read_multipart(
             if chunk:
                 parser.write(chunk)
         parser.finalize()
-    except IntakeError:
+    except errors.DomainError:
         raise
     except Exception as exc:  # the parser's own errors
         raise MalformedMultipart(str(exc)[:200]) from exc

@@ -40,8 +40,9 @@ from services.upload.deps import UploadContext
 from services.upload.intake import Spool, clean_filename
 from services.upload.upload import UploadResult, accept
 from shared.db import create_pool, proxies
+from shared.errors import DomainError
 from shared.filetype import HEAD_BYTES
-from shared.http.problems import ProblemError
+from shared.http.problems import ProblemError, problem_of
 from shared.sha256state import ResumableSha256
 from shared.storage.base import ObjectNotFound
 from shared.storage.partial import PartialStore, open_partials
@@ -272,8 +273,8 @@ class Resumable:
                            head=bytearray(_head(path)), digest=row["sha256"])
         try:
             result = await accept(self.ctx, user, spool, clean_filename(row["filename"]), None)
-        except ProblemError as exc:
-            problem = {"status": exc.status, "title": exc.title, "detail": exc.detail, **exc.extra}
+        except DomainError as exc:
+            problem = problem_of(exc)
             await tus_queries.record_outcome(self.ctx.pool, upload_id, "rejected", None, problem)
             raise
         done = await tus_queries.record_outcome(self.ctx.pool, upload_id, "accepted",

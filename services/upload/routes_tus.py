@@ -19,8 +19,8 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.upload.deps import Ctx, UploadContext
-from services.upload.handlers import ProxyView, UploadAnswer, _answer, proxy_view
 from services.upload.resumable import CHECKSUMS, Body, Checksum, Outcome, Resumable
+from services.upload.views import ProxyView, UploadAnswer, proxy_view, upload_answer
 from shared.http.auth import CurrentUser
 from shared.http.problems import ProblemError, responses
 
@@ -118,7 +118,7 @@ def _done(outcome: Outcome, status: int, extra: dict[str, str]) -> Response:
     if outcome.proxy is None:
         return Response(status_code=204 if status == 200 else status, headers=headers)
     inline = outcome.result.thumbnail_inline if outcome.result else None
-    answer = _answer(outcome.proxy, outcome.duplicate, inline)
+    answer = upload_answer(outcome.proxy, outcome.duplicate, inline)
     headers["Link"] = f'</v1/proxies/{outcome.proxy["uuid"]}>; rel="proxy"'
     return JSONResponse(answer.model_dump(mode="json"), status_code=status, headers=headers)
 

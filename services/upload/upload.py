@@ -25,8 +25,8 @@ from services.upload.deps import UploadContext
 from services.upload.intake import Spool
 from shared import exif, keys
 from shared.db import proxies
+from shared.errors import Conflict, Invalid, Unsupported
 from shared.filetype import SUPPORTED_DESCRIPTION, detect
-from shared.http.problems import ProblemError
 from shared.messages import GeneratePreview
 from shared.outbox import enqueue
 
@@ -47,10 +47,19 @@ def _is_jpeg(data: bytes) -> bool:
     return data[:3] == b"\xff\xd8\xff"
 
 
+async def known_duplicate(ctx: UploadContext, user_id: str, claimed_sha256: str) -> asyncpg.Record | None:
+    """The user's proxy with the hash the client claims, looked up before the body is read."""
+    return await proxies.find_duplicate(ctx.pool, user_id, claimed_sha256)
+
+
 async def accept(
     ctx: UploadContext, user_id: str, spool: Spool, original_name: str, claimed_sha256: str | None
 ) -> UploadResult:
-    """Turn a complete spool into a proxy. The spool is always consumed or removed."""
+    """Turn a complete spool into a proxy. The spool is always consumed or removed.
+
+    Looks for a duplicate once: here, or before the body when the client
+    claimed its hash (the insert's ON CONFLICT catches a concurrent twin).
+    """
     try:
         return await _accept(ctx, user_id, spool, original_name, claimed_sha256)
     finally:
@@ -61,22 +70,18 @@ async def _accept(
     ctx: UploadContext, user_id: str, spool: Spool, original_name: str, claimed_sha256: str | None
 ) -> UploadResult:
     if spool.size == 0:
-        raise ProblemError(400, "Empty upload", "the body has no bytes")
+        raise Invalid("the body has no bytes", title="Empty upload")
     if claimed_sha256 and claimed_sha256.lower() != spool.sha256:
-        raise ProblemError(
-            400, "Checksum mismatch", "X-Content-SHA256 does not match the bytes received",
-            sha256=spool.sha256,
-        )
+        raise Invalid("X-Content-SHA256 does not match the bytes received", title="Checksum mismatch",
+                      sha256=spool.sha256)
     ftype = detect(bytes(spool.head))
     if ftype is None:
-        raise ProblemError(
-            415, "Unsupported media type",
-            f"the bytes are not a supported photo format. {SUPPORTED_DESCRIPTION}",
-        )
+        raise Unsupported(f"the bytes are not a supported photo format. {SUPPORTED_DESCRIPTION}")
 
-    existing = await proxies.find_duplicate(ctx.pool, user_id, spool.sha256)
-    if existing is not None:
-        return UploadResult(False, existing)
+    if not claimed_sha256:  # with a claimed hash the caller has looked already (`known_duplicate`)
+        existing = await proxies.find_duplicate(ctx.pool, user_id, spool.sha256)
+        if existing is not None:
+            return UploadResult(False, existing)
 
     uuid = uuidlib.uuid4()
     meta = await _read_metadata(ctx, spool.path)
@@ -108,7 +113,7 @@ async def _accept(
         await _remove(ctx, key, thumb_key)
         existing = await proxies.find_duplicate(ctx.pool, user_id, spool.sha256)
         if existing is None:
-            raise ProblemError(409, "Conflict", "a concurrent upload of the same bytes was removed")
+            raise Conflict("a concurrent upload of the same bytes was removed")
         return UploadResult(False, existing)
     ctx.relay.wake()
     inline = None

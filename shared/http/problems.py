@@ -1,8 +1,10 @@
 """RFC 9457 problem+json errors for every 4xx/5xx both HTTP services answer.
 
-Raise `ProblemError(status, title, detail)` from a route or dependency;
-`install_problem_handlers(app)` turns it, FastAPI's HTTP errors and request
-validation errors into `application/problem+json` bodies. `responses(...)`
+Work code raises the domain errors of `shared.errors`; `STATUS` below is the
+one place that says which status each kind answers. Routes and dependencies
+may raise `ProblemError(status, title, detail)` for what is purely HTTP (a
+header, a cursor). `install_problem_handlers(app)` turns both, FastAPI's HTTP
+errors and request validation errors into `application/problem+json` bodies. `responses(...)`
 documents those answers in OpenAPI.
 """
 
@@ -17,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.upload.intake import IntakeError, TooLarge
+from shared import errors as domain
 from shared.availability import BROKER_ERRORS, DATABASE_ERRORS, Unavailable, unavailable_from
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,25 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str | None = None
+
+
+#: the one mapping from a domain error's kind to its HTTP status (the first match in the MRO wins)
+STATUS: dict[type[domain.DomainError], int] = {
+    domain.NotFound: 404,
+    domain.Conflict: 409,
+    domain.Invalid: 400,
+    domain.Refused: 422,
+    domain.TooLarge: 413,
+    domain.Unsupported: 415,
+    domain.DomainError: 422,
+}
+
+
+def problem_of(exc: domain.DomainError) -> dict[str, Any]:
+    """The problem+json body (with `status`) a domain error answers."""
+    status = next(STATUS[k] for k in type(exc).__mro__ if k in STATUS)
+    body: dict[str, Any] = {"status": status, "title": exc.title, "detail": exc.detail}
+    return body | exc.extra
 
 
 class ProblemError(Exception):
@@ -63,11 +84,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
         return problem_response(exc.status, exc.title, exc.detail, **exc.extra)
 
-    @app.exception_handler(IntakeError)
-    async def _intake(_: Request, exc: IntakeError) -> JSONResponse:
-        if isinstance(exc, TooLarge):
-            return problem_response(413, exc.title, exc.detail, limit=exc.limit)
-        return problem_response(400, exc.title, exc.detail)
+    @app.exception_handler(domain.DomainError)
+    async def _domain(_: Request, exc: domain.DomainError) -> JSONResponse:
+        body = problem_of(exc)
+        return problem_response(body.pop("status"), body.pop("title"), body.pop("detail"), **body)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,0 +1,72 @@
+"""Second chances: retry a failed proxy, and put a proxy back in shape before its parked job is replayed.
+
+A retry removes the parked message first when it can; if one survives,
+replaying it later is harmless: the worker finishes or skips a settled proxy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+from services.upload.deps import UploadContext
+from shared import parking
+from shared.db import enhancements, ingests, previews, proxies
+from shared.db.status import IngestStatus, ProxyStatus
+from shared.errors import Conflict, NotFound
+from shared.messages import FinalizeIngest, GeneratePreview
+from shared.outbox import enqueue
+
+
+@dataclass
+class Retried:
+    requeued: str  # preview | ingest
+    removed_parked: int
+
+
+async def retry(ctx: UploadContext, user_id: str, uuid: UUID) -> Retried:
+    """Requeue whichever of the preview or the ingest failed (the ingest once one was confirmed)."""
+    row = await proxies.get_proxy_for_user(ctx.pool, user_id, uuid)
+    if row is None:
+        raise NotFound(f"no proxy {uuid}")
+    if row["preview_status"] == ProxyStatus.FAILED and row["ingest_status"] is None:
+        removed = await parking.remove(ctx.settings, ctx.settings.queue_preview, str(uuid))
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            if await previews.reset_failed_preview(conn, uuid, user_id) is None:
+                raise Conflict("the preview is no longer failed", title="Not failed")
+            await enqueue(conn, ctx.topology, ctx.settings.queue_preview,
+                          GeneratePreview(uuid=uuid, user_id=user_id, uploaded_at=row["uploaded_at"]))
+        ctx.relay.wake()
+        return Retried("preview", removed)
+    if row["ingest_status"] == IngestStatus.FAILED:
+        removed = await parking.remove(ctx.settings, ctx.settings.queue_finalize, str(uuid))
+        if not await requeue_failed_ingest(ctx, user_id, uuid):
+            raise Conflict("the ingest is no longer failed", title="Not failed")
+        return Retried("ingest", removed)
+    raise Conflict("neither the preview nor the ingest has failed", title="Nothing to retry")
+
+
+async def requeue_failed_ingest(ctx: UploadContext, user_id: str, uuid: UUID) -> bool:
+    """failed -> queued with a fresh finalize job; False when the ingest is not failed."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        row = await ingests.requeue_failed_ingest(conn, uuid, user_id)
+        if row is None:
+            return False
+        await enqueue(conn, ctx.topology, ctx.settings.queue_finalize, FinalizeIngest(
+            uuid=uuid, user_id=user_id, image_tags=list(row["ingest_tags"] or []),
+            association=dict(row["ingest_association"] or {})))
+    ctx.relay.wake()
+    return True
+
+
+def reset_before_replay(ctx: UploadContext, queue: str) -> Callable[[str], Awaitable[None]]:
+    """Before a parked job goes back, put its proxy back in the state the job expects."""
+    async def reset(uuid: str) -> None:
+        if queue == ctx.settings.queue_preview:
+            await previews.reset_failed_preview(ctx.pool, UUID(uuid))
+        elif queue == ctx.settings.queue_finalize:
+            await ingests.requeue_failed_ingest(ctx.pool, UUID(uuid))
+        elif queue == ctx.settings.queue_enhance:
+            await enhancements.reset_failed_enhancement(ctx.pool, UUID(uuid))
+    return reset

@@ -1,0 +1,116 @@
+"""What the upload API answers: the response models and the functions that shape a row into one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel
+
+from services.upload.upload import summary
+from shared.db.status import ProxyStatus
+
+
+class Thumbnail(BaseModel):
+    url: str
+    inline: str | None = None
+
+
+class UploadAnswer(BaseModel):
+    uuid: UUID
+    status: str
+    duplicate: bool
+    original_name: str
+    size: int
+    sha256: str
+    format: str
+    thumbnail: Thumbnail
+    metadata: dict[str, Any]
+
+
+class ProxyView(BaseModel):
+    uuid: UUID
+    original_name: str
+    format: str
+    mime: str
+    size: int
+    sha256: str
+    preview_status: str
+    preview_error: str | None
+    preview_width: int | None
+    preview_height: int | None
+    preview_method: str | None
+    preview_degraded: str | None
+    enhancement_status: str | None
+    ingest_status: str | None
+    metadata_error: str | None
+    preview_url: str | None
+    thumbnail_url: str
+    metadata: dict[str, Any]
+    uploaded_at: datetime
+
+
+class ProxyPage(BaseModel):
+    items: list[ProxyView]
+    next_cursor: str | None
+
+
+def proxy_view(row: asyncpg.Record) -> ProxyView:
+    uuid = row["uuid"]
+    return ProxyView(
+        uuid=uuid, original_name=row["original_name"], format=row["format"], mime=row["mime"],
+        size=row["size"], sha256=row["sha256"], preview_status=row["preview_status"],
+        preview_error=row["preview_error"], preview_width=row["preview_width"],
+        preview_height=row["preview_height"], preview_method=row["preview_method"],
+        preview_degraded=row["preview_degraded"], enhancement_status=row["enhancement_status"],
+        ingest_status=row["ingest_status"], metadata_error=row["metadata_error"],
+        preview_url=f"/v1/proxies/{uuid}/preview" if row["preview_status"] == ProxyStatus.READY else None,
+        thumbnail_url=f"/v1/proxies/{uuid}/thumbnail", metadata=summary(row["metadata"] or {}),
+        uploaded_at=row["uploaded_at"],
+    )
+
+
+def upload_answer(row: asyncpg.Record, duplicate: bool, inline: str | None) -> UploadAnswer:
+    return UploadAnswer(
+        uuid=row["uuid"], status=row["preview_status"], duplicate=duplicate,
+        original_name=row["original_name"], size=row["size"], sha256=row["sha256"],
+        format=row["format"],
+        thumbnail=Thumbnail(url=f"/v1/proxies/{row['uuid']}/thumbnail", inline=inline),
+        metadata=summary(row["metadata"] or {}),
+    )
+
+
+class ImageView(BaseModel):
+    id: int
+    proxy_uuid: UUID
+    path: str
+    original_name: str
+    sha256: str
+    size: int
+    taken_at: datetime | None
+    camera_make: str | None
+    camera_model: str | None
+    camera: str | None
+    tags: list[str]
+    association: dict[str, Any]
+    metadata: dict[str, Any]
+    original_url: str
+    created_at: datetime
+
+
+class ImagePage(BaseModel):
+    items: list[ImageView]
+    next_cursor: int | None
+
+
+def image_view(row: asyncpg.Record) -> ImageView:
+    meta = dict(row["metadata"] or {})
+    return ImageView(
+        id=row["id"], proxy_uuid=row["proxy_uuid"], path=row["path"], original_name=row["original_name"],
+        sha256=row["sha256"], size=row["size"], taken_at=row["taken_at"], camera_make=row["camera_make"],
+        camera_model=row["camera_model"], camera=meta.get("camera"), tags=list(row["tags"] or []),
+        association=dict(row["association"] or {}), metadata=meta,
+        original_url=f"/v1/images/{row['id']}/original", created_at=row["created_at"],
+    )
