@@ -86,7 +86,7 @@ class _Assembled(Spool):
     def __post_init__(self) -> None:  # nothing to open: the bytes are all there
         pass
 
-    @property  # type: ignore[override]
+    @property
     def sha256(self) -> str:
         return self.digest
 

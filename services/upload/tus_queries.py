@@ -66,7 +66,8 @@ async def delete_upload(conn: Conn, upload_id: UUID) -> None:
 
 
 async def expired_uploads(conn: Conn, limit: int) -> list[asyncpg.Record]:
-    return await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         f"SELECT {COLUMNS} FROM tus_uploads WHERE expires_at <= now() ORDER BY expires_at LIMIT $1",
         limit)
+    return rows
 

@@ -129,7 +129,8 @@ async def _read_metadata(ctx: UploadContext, path: Path) -> dict[str, Any]:
         log.warning("fast metadata read failed: %s", exc)
         return {"_error": str(exc)[:200]}
     meta = {k: v for k, v in meta.items() if k not in ("SourceFile", "Directory", "FileName")}
-    return _jsonb_safe(meta)
+    safe: dict[str, Any] = _jsonb_safe(meta)
+    return safe
 
 
 def _jsonb_safe(value: Any) -> Any:

@@ -53,7 +53,7 @@ async def list_images_for_user(
     camera: str | None, tag: str | None, before_id: int | None, limit: int,
 ) -> list[asyncpg.Record]:
     """Newest first, filtered; the camera matches its name or its slug (spaces as dashes)."""
-    return await db.fetch(
+    rows: list[asyncpg.Record] = await db.fetch(
         """SELECT * FROM images
            WHERE user_id = $1
              AND ($2::timestamptz IS NULL OR taken_at >= $2)
@@ -65,3 +65,4 @@ async def list_images_for_user(
            ORDER BY id DESC LIMIT $7""",
         user_id, taken_from, taken_to, camera, tag, before_id, limit,
     )
+    return rows

@@ -68,11 +68,12 @@ async def list_proxies_for_user(
     if after is not None:
         args.extend(after)
         where.append(f"(created_at, uuid) < (${len(args) - 1}, ${len(args)})")
-    return await db.fetch(
+    rows: list[asyncpg.Record] = await db.fetch(
         f"SELECT {PROXY_COLUMNS} FROM proxy_images WHERE {' AND '.join(where)}"
         " ORDER BY created_at DESC, uuid DESC LIMIT $2",
         *args,
     )
+    return rows
 
 
 async def statuses_for_user(db: Executor, user_id: str, uuids: list[UUID]) -> dict[UUID, asyncpg.Record]:
