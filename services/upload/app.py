@@ -26,6 +26,7 @@ from services.upload import (
 )
 from services.upload.deps import UploadContext
 from services.upload.events import EventHub
+from services.upload.page import install_page
 from services.upload.resumable import Resumable
 from shared.apidocs import install_api_docs
 from shared.broker import AmqpPublisher
@@ -109,6 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_tus.router)
     app.add_middleware(routes_tus.TusHeaders)
     app.mount("/metrics", make_asgi_app(registry))
+    install_page(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -1,0 +1,163 @@
+"""The web page at `/` in headless Chromium (Playwright): sign in, drop photos, see
+progress and previews arrive, lose the network mid-upload and resume, see a
+refused file's reason and retry button, confirm two photos and see their Images.
+
+Screenshots of each state go to the test's folder; with
+PROPHOTO_UPDATE_SCREENSHOTS=1 they replace the ones in docs/screenshots/
+(shown in the README).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from shared.settings import Settings
+from tests.conftest import REPO
+from tests.fixtures.proxies import ServiceWorkers
+from tests.fixtures.upload import UploadServer, serve
+from tests.integration.test_tus import padded_jpeg
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+PHOTOS = ("Canon_40D.jpg", "Nikon_D70.jpg")
+
+
+@pytest.fixture
+async def stack(settings: Settings, topology: object, migrated: str) -> AsyncIterator[UploadServer]:
+    preview = ServiceWorkers(settings, "preview", "PROPHOTO_PREVIEW_METRICS_PORT")
+    finalize = ServiceWorkers(settings, "finalize", "PROPHOTO_FINALIZE_METRICS_PORT")
+    preview.start(wait=False)
+    finalize.start(wait=False)
+    try:
+        async for server in serve(settings):
+            yield server
+    finally:
+        preview.stop()
+        finalize.stop()
+
+
+def shots(tmp_path: Path) -> Path:
+    if os.environ.get("PROPHOTO_UPDATE_SCREENSHOTS") == "1":
+        folder = REPO / "docs" / "screenshots"
+    else:
+        folder = tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+DROP_JS = """([selector, files]) => {
+    const transfer = new DataTransfer();
+    for (const [name, type, b64] of files) {
+        const raw = atob(b64);
+        const bytes = new Uint8Array(raw.length);
+        for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+        transfer.items.add(new File([bytes], name, { type }));
+    }
+    const target = document.querySelector(selector);
+    for (const type of ["dragenter", "dragover", "drop"]) {
+        target.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }
+}"""
+
+
+def as_drop(name: str, data: bytes, mime: str = "image/jpeg") -> list[str]:
+    return [name, mime, base64.b64encode(data).decode()]
+
+
+async def test_a_photographer_signs_in_drops_photos_survives_a_network_cut_and_confirms_two(
+        stack: UploadServer, corpus: Path, tmp_path: Path):
+    playwright_api = pytest.importorskip("playwright.async_api")
+    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - once, before the browser starts
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (scripts/system-deps.sh installs it)")
+    folder = shots(tmp_path)
+    big = padded_jpeg(11 * 1024 * 1024)
+    async with playwright_api.async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        context = await browser.new_context(viewport={"width": 1100, "height": 760})
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        response = await page.goto(stack.url + "/")
+        assert response is not None and "script-src 'self'" in response.headers["content-security-policy"]
+        await page.screenshot(path=str(folder / "1-sign-in.png"))
+
+        await page.fill("#token", "wrong")
+        await page.click("#signin button")
+        await page.wait_for_selector("#signin-error:has-text('Invalid token')")
+        await page.fill("#token", "tok-alice")
+        await page.click("#signin button")
+        await page.wait_for_selector("#main-view:not([hidden])")
+        assert "tok-alice" not in page.url
+
+        # cut the network during the big file's second chunk, then bring it back
+        patches: dict[str, list[int]] = {}
+        heads: list[str] = []
+        cut = {"done": False}
+
+        async def on_tus(route, request):  # type: ignore[no-untyped-def]
+            if request.method == "HEAD":
+                heads.append(request.url)
+            if request.method == "PATCH":
+                sizes = patches.setdefault(request.url, [])
+                size = len(request.post_data_buffer or b"")
+                if size >= 5 * 1024 * 1024 and sizes and not cut["done"]:
+                    cut["done"] = True
+                    await context.set_offline(True)
+                    await route.abort("internetdisconnected")
+                    return
+                sizes.append(size)
+            await route.continue_()
+
+        await page.route("**/v1/tus/**", on_tus)
+        photos = [as_drop(n, (corpus / "jpeg" / n).read_bytes()) for n in PHOTOS]
+        await page.evaluate(DROP_JS, ["#drop", [*photos, as_drop("big-shoot.jpg", big),
+                                                as_drop("notes.pdf", b"%PDF-1.7\n" + b"x" * 4000,
+                                                        "application/pdf")]])
+        item = "#items li[data-name='{}']"
+        await page.wait_for_selector(item.format("big-shoot.jpg") + "[data-status='waiting for the network']",
+                                     timeout=30_000)
+        await page.screenshot(path=str(folder / "2-offline-mid-upload.png"))
+        await context.set_offline(False)
+
+        for name in PHOTOS:
+            # the EXIF thumbnail first (a data: URL from the upload answer), then the real one
+            await page.wait_for_selector(item.format(name) + "[data-thumb]", timeout=30_000)
+            await page.wait_for_selector(item.format(name) + "[data-status='preview ready'][data-thumb='preview']",
+                                         timeout=60_000)
+        await page.wait_for_selector(item.format("notes.pdf") + "[data-status='upload failed']")
+        reason = await page.text_content(item.format("notes.pdf") + " .reason")
+        assert reason is not None and "Unsupported media type" in reason
+        assert await page.is_visible(item.format("notes.pdf") + " .retry")
+        await page.wait_for_selector(item.format("big-shoot.jpg") + "[data-status='preview ready']",
+                                     timeout=60_000)
+        total = await page.eval_on_selector("#total", "e => [e.value, e.max]")
+        await page.screenshot(path=str(folder / "3-previews-and-a-refused-file.png"))
+
+        for name in PHOTOS:
+            await page.check(item.format(name) + " .pick")
+        await page.click("#confirm")
+        # (wait_for_function would need 'unsafe-eval', which the page's CSP refuses)
+        await page.wait_for_selector("#images tbody tr:nth-child(2)", timeout=60_000)
+        paths = await page.eval_on_selector_all("#images tbody tr td:first-child", "cells => cells.map(c => c.textContent)")
+        await page.screenshot(path=str(folder / "4-images.png"), full_page=True)
+        await browser.close()
+
+    assert cut["done"], "the network was cut during the big file's second chunk"
+    big_url = next(url for url, sizes in patches.items() if sum(sizes) == len(big))
+    assert big_url in heads, "after the cut the client asked the server for its offset"
+    # resumed, not restarted: the big file's bytes went through exactly once after the cut
+    assert patches[big_url] == [5 * 1024 * 1024, 5 * 1024 * 1024, len(big) - 10 * 1024 * 1024]
+    assert total[0] == total[1]
+    assert len(paths) == 2 and all(p.startswith("shoots/") for p in paths), paths
+    assert not [e for e in errors if "Failed to load resource" not in e and "ERR_INTERNET_DISCONNECTED" not in e]
+    async with stack.client() as c:
+        proxies = (await c.get("/v1/proxies", params={"limit": 50})).json()["items"]
+    big_sha = hashlib.sha256(big).hexdigest()
+    assert [x["sha256"] for x in proxies if x["original_name"] == "big-shoot.jpg"] == [big_sha]
