@@ -33,8 +33,9 @@ PHOTOS = ("Canon_40D.jpg", "Nikon_D70.jpg")
 async def stack(settings: Settings, topology: object, migrated: str) -> AsyncIterator[UploadServer]:
     preview = ServiceWorkers(settings, "preview", "PROPHOTO_PREVIEW_METRICS_PORT")
     finalize = ServiceWorkers(settings, "finalize", "PROPHOTO_FINALIZE_METRICS_PORT")
-    preview.start(wait=False)
-    finalize.start(wait=False)
+    # started (and answering) before the page: under load a cold worker takes seconds
+    preview.start()
+    finalize.start()
     try:
         async for server in serve(settings):
             yield server
@@ -130,13 +131,13 @@ async def test_a_photographer_signs_in_drops_photos_survives_a_network_cut_and_c
             # the EXIF thumbnail first (a data: URL from the upload answer), then the real one
             await page.wait_for_selector(item.format(name) + "[data-thumb]", timeout=30_000)
             await page.wait_for_selector(item.format(name) + "[data-status='preview ready'][data-thumb='preview']",
-                                         timeout=60_000)
+                                         timeout=120_000)
         await page.wait_for_selector(item.format("notes.pdf") + "[data-status='upload failed']")
         reason = await page.text_content(item.format("notes.pdf") + " .reason")
         assert reason is not None and "Unsupported media type" in reason
         assert await page.is_visible(item.format("notes.pdf") + " .retry")
         await page.wait_for_selector(item.format("big-shoot.jpg") + "[data-status='preview ready']",
-                                     timeout=60_000)
+                                     timeout=120_000)
         total = await page.eval_on_selector("#total", "e => [e.value, e.max]")
         await page.screenshot(path=str(folder / "3-previews-and-a-refused-file.png"))
 
@@ -144,7 +145,7 @@ async def test_a_photographer_signs_in_drops_photos_survives_a_network_cut_and_c
             await page.check(item.format(name) + " .pick")
         await page.click("#confirm")
         # (wait_for_function would need 'unsafe-eval', which the page's CSP refuses)
-        await page.wait_for_selector("#images tbody tr:nth-child(2)", timeout=60_000)
+        await page.wait_for_selector("#images tbody tr:nth-child(2)", timeout=120_000)
         paths = await page.eval_on_selector_all("#images tbody tr td:first-child", "cells => cells.map(c => c.textContent)")
         await page.screenshot(path=str(folder / "4-images.png"), full_page=True)
         await browser.close()
