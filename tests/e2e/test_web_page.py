@@ -127,11 +127,19 @@ async def test_a_photographer_signs_in_drops_photos_survives_a_network_cut_and_c
         await page.screenshot(path=str(folder / "2-offline-mid-upload.png"))
         await context.set_offline(False)
 
-        for name in PHOTOS:
-            # the EXIF thumbnail first (a data: URL from the upload answer), then the real one
-            await page.wait_for_selector(item.format(name) + "[data-thumb]", timeout=30_000)
-            await page.wait_for_selector(item.format(name) + "[data-status='preview ready'][data-thumb='preview']",
-                                         timeout=120_000)
+        try:
+            for name in PHOTOS:
+                # the EXIF thumbnail first (a data: URL from the upload answer), then the real one
+                await page.wait_for_selector(item.format(name) + "[data-thumb]", timeout=30_000)
+                await page.wait_for_selector(
+                    item.format(name) + "[data-status='preview ready'][data-thumb='preview']", timeout=120_000)
+        except Exception:
+            states = "els => els.map(e => [e.dataset.name, e.dataset.status, e.dataset.thumb, e.dataset.uuid])"
+            print("page state:", await page.eval_on_selector_all("#items li", states), errors)
+            async with stack.client() as c:
+                print("proxies:", [(x["original_name"], x["preview_status"], x["preview_error"]) for x in
+                                   (await c.get("/v1/proxies")).json()["items"]])
+            raise
         await page.wait_for_selector(item.format("notes.pdf") + "[data-status='upload failed']")
         reason = await page.text_content(item.format("notes.pdf") + " .reason")
         assert reason is not None and "Unsupported media type" in reason

@@ -230,17 +230,25 @@ const IN_FLIGHT = ["preview pending", "preview processing", "ingest queued", "in
 const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 const online = () => new Promise((ok) => window.addEventListener("online", ok, { once: true }));
 
+// the server sends at least a keep-alive every 15 s: silence longer than this is a dead stream
+const STREAM_SILENCE_MS = 20000;
+const streams = new Set();
+
 async function follow(item) {
   if (item.following) return;
   item.following = true;
   try {
     for (;;) {
       if (!navigator.onLine) await online();
+      const control = new AbortController();
+      streams.add(control);
       try {
-        const response = await api(`/v1/proxies/${item.uuid}/events`, { headers: { Accept: "text/event-stream" } });
+        const response = await api(`/v1/proxies/${item.uuid}/events`,
+          { headers: { Accept: "text/event-stream" }, signal: control.signal });
         if (response.status === 404) return;  // ingested: the proxy is gone
-        await readEvents(item, response.body.getReader());
-      } catch (_) { /* the stream broke: look at the row */ }
+        await readEvents(item, response.body.getReader(), control);
+      } catch (_) { /* the stream broke or went silent: look at the row */ }
+      finally { streams.delete(control); }
       // the row itself, so a missed event can never leave the page waiting
       try {
         const response = await api(`/v1/proxies/${item.uuid}`);
@@ -255,20 +263,30 @@ async function follow(item) {
   }
 }
 
-async function readEvents(item, reader) {
+// a stream opened before the network went away may never hear of it: start them all again
+window.addEventListener("online", () => { for (const control of streams) control.abort(); });
+
+async function readEvents(item, reader, control) {
   const decoder = new TextDecoder();
   let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += decoder.decode(value, { stream: true });
-    let cut;
-    while ((cut = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, cut);
-      buffer = buffer.slice(cut + 2);
-      const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
-      if (data) onEvent(item, JSON.parse(data));
+  let watchdog = setTimeout(() => control.abort(), STREAM_SILENCE_MS);
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => control.abort(), STREAM_SILENCE_MS);
+      buffer += decoder.decode(value, { stream: true });
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
+        if (data) onEvent(item, JSON.parse(data));
+      }
     }
+  } finally {
+    clearTimeout(watchdog);
   }
 }
 
@@ -293,13 +311,27 @@ function onEvent(item, event) {
 }
 
 async function showPreview(item) {
-  const response = await api(`/v1/proxies/${item.uuid}/thumbnail`);
-  if (!response.ok) return;
-  const blob = await response.blob();
-  const img = $(".thumb", item.el);
-  if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
-  img.src = URL.createObjectURL(blob);
-  item.el.dataset.thumb = "preview";
+  if (item.loadingPreview) return;
+  item.loadingPreview = true;
+  try {
+    for (let attempt = 0; attempt < 30 && item.el.dataset.thumb !== "preview"; attempt++) {
+      if (!navigator.onLine) await online();
+      try {
+        const response = await api(`/v1/proxies/${item.uuid}/thumbnail`);
+        if (response.status === 404) return;
+        if (response.ok) {
+          const img = $(".thumb", item.el);
+          if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+          img.src = URL.createObjectURL(await response.blob());
+          item.el.dataset.thumb = "preview";
+          return;
+        }
+      } catch (_) { /* the network went away: try again */ }
+      await sleep(1000);
+    }
+  } finally {
+    item.loadingPreview = false;
+  }
 }
 
 // ---- progress ----
