@@ -5,7 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration bench bench-upload lint install system-deps services up down clean typescript
+CHAOS_UPLOADS ?= 300
+
+.PHONY: run test test-unit test-integration bench bench-upload chaos lint install system-deps services up down clean typescript
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -42,8 +44,13 @@ bench-upload: $(STAMP)
 	@bash scripts/services-up.sh
 	$(BIN)/python -m bench.upload
 
+## the soak: CHAOS_UPLOADS unique uploads while services, cluster nodes and PostgreSQL are killed
+chaos: $(STAMP)
+	@bash scripts/system-deps.sh --quiet
+	$(BIN)/python -m chaos --uploads $(CHAOS_UPLOADS) $(CHAOS_ARGS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check shared services prophoto tests bench
+	$(BIN)/ruff check shared services prophoto tests bench chaos
 	$(BIN)/mypy shared services prophoto
 
 ## the compose stack; the first run writes .env with random secrets (scripts/make-env.sh)

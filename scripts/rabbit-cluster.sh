@@ -6,6 +6,7 @@
 #   scripts/rabbit-cluster.sh revive DIR N                     start node N again (it rejoins by itself)
 #   scripts/rabbit-cluster.sh stop  DIR                        stop every node and remove DIR
 #   scripts/rabbit-cluster.sh urls  DIR                        the comma-separated AMQP URL list
+#   scripts/rabbit-cluster.sh ctl   DIR N ARGS...              rabbitmqctl ARGS against node N
 #
 # Node i is `prophoto-<tag>-i@localhost` with AMQP port BASE_PORT+i-1 and distribution port
 # BASE_PORT+100+i-1 (BASE_PORT defaults to 5701). Each node has its own config file, data
@@ -114,6 +115,10 @@ revive)
   rm -f "$dir/node$i/pid"
   start_node "$i"
   await_node "$i"
+  ;;
+ctl)
+  i=${3:?node number}; shift 3
+  ctl "$i" "$@"
   ;;
 urls)
   base=$(cat "$dir/base_port")

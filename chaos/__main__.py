@@ -1,0 +1,71 @@
+"""`python -m chaos [--uploads N] [--clients C] [--seed S] ...`: run the soak, print its report.
+
+Exit status 0 when every check passed, 1 on any loss, duplicate or stuck item.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from chaos.infra import OwnPostgres, RabbitCluster
+from chaos.soak import Soak, SoakConfig, migrate_and_declare
+
+
+def parse(argv: list[str]) -> tuple[SoakConfig, bool]:
+    d = SoakConfig()
+    p = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
+    p.add_argument("--uploads", type=int, default=d.uploads)
+    p.add_argument("--clients", type=int, default=d.clients)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--preview-workers", type=int, default=d.preview_workers)
+    p.add_argument("--fault-every", type=float, default=d.fault_every_s, help="seconds between faults")
+    p.add_argument("--node-down", type=float, default=d.node_down_s, help="seconds a killed node stays down")
+    p.add_argument("--database-down", type=float, default=d.database_down_s,
+                   help="seconds PostgreSQL stays down in a restart")
+    p.add_argument("--pace", type=float, default=d.pace_s,
+                   help="each client's pause between uploads, seconds")
+    p.add_argument("--keep", action="store_true", help="keep the work directory (logs, store)")
+    a = p.parse_args(argv)
+    return SoakConfig(uploads=a.uploads, clients=a.clients, seed=a.seed,
+                      preview_workers=a.preview_workers, fault_every_s=a.fault_every,
+                      node_down_s=a.node_down, database_down_s=a.database_down,
+                      pace_s=a.pace), a.keep
+
+
+async def soak(config: SoakConfig, workdir: Path) -> int:
+    print("starting a PostgreSQL instance and a 3-node RabbitMQ cluster of our own ...", flush=True)
+    postgres = await asyncio.to_thread(OwnPostgres)
+    cluster: RabbitCluster | None = None
+    try:
+        cluster = await asyncio.to_thread(RabbitCluster, 3)
+        print(f"  PostgreSQL on port {postgres.port}; RabbitMQ nodes {cluster.amqp_url}", flush=True)
+        run = Soak(config, postgres, cluster, workdir)
+        await migrate_and_declare(run.settings)
+        report = await run.run()
+        print(report.render(), flush=True)
+        return 1 if report.problems() else 0
+    finally:
+        if cluster is not None:
+            await asyncio.to_thread(cluster.close)
+        await asyncio.to_thread(postgres.close)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config, keep = parse(sys.argv[1:] if argv is None else argv)
+    workdir = Path(tempfile.mkdtemp(prefix="prophoto-chaos-"))
+    try:
+        return asyncio.run(soak(config, workdir))
+    finally:
+        if keep:
+            print(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
