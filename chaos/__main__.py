@@ -27,6 +27,8 @@ def parse(argv: list[str]) -> tuple[SoakConfig, bool]:
     p.add_argument("--node-down", type=float, default=d.node_down_s, help="seconds a killed node stays down")
     p.add_argument("--database-down", type=float, default=d.database_down_s,
                    help="seconds PostgreSQL stays down in a restart")
+    p.add_argument("--broker-outage", type=float, default=d.broker_outage_s,
+                   help="also kill the whole cluster for this many seconds (once)")
     p.add_argument("--pace", type=float, default=d.pace_s,
                    help="each client's pause between uploads, seconds")
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, store)")
@@ -34,7 +36,7 @@ def parse(argv: list[str]) -> tuple[SoakConfig, bool]:
     return SoakConfig(uploads=a.uploads, clients=a.clients, seed=a.seed,
                       preview_workers=a.preview_workers, fault_every_s=a.fault_every,
                       node_down_s=a.node_down, database_down_s=a.database_down,
-                      pace_s=a.pace), a.keep
+                      pace_s=a.pace, broker_outage_s=a.broker_outage), a.keep
 
 
 async def soak(config: SoakConfig, workdir: Path) -> int:

@@ -144,6 +144,12 @@ class RabbitCluster:
     def revive(self, node: int) -> None:
         self._script("revive", str(self.dir / "c"), str(node))
 
+    def kill_all(self) -> None:
+        self._script("kill-all", str(self.dir / "c"))
+
+    def revive_all(self) -> None:
+        self._script("revive-all", str(self.dir / "c"), timeout=400)
+
     def alive(self, node: int) -> bool:
         return port_open(self.port(node))
 

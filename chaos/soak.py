@@ -52,7 +52,7 @@ TOKEN = "chaos-token-0123456789abcdef"
 FAULT_KINDS = ("kill preview", "kill finalize", "kill enhance", "kill upload", "kill node",
                "restart database")
 #: faults a plan may also name: the node leading the preview queue, the upload service's node
-PLANNED_KINDS = (*FAULT_KINDS, "kill preview leader node", "kill upload node")
+PLANNED_KINDS = (*FAULT_KINDS, "kill preview leader node", "kill upload node", "broker outage")
 
 
 @dataclass
@@ -68,6 +68,8 @@ class SoakConfig:
     #: exactly these faults, one every `fault_every_s`, instead of the seeded schedule; a plan
     #: runs to its end even when the uploads are in before it
     fault_plan: tuple[str, ...] | None = None
+    #: > 0: the whole cluster is killed this long (once, as the first fault), then revived
+    broker_outage_s: float = 0.0
     #: each client's pause between two uploads (keeps the soak going while the faults strike)
     pace_s: float = 1.5
 
@@ -369,6 +371,8 @@ class Soak:
         kinds = list(plan) if plan is not None else list(FAULT_KINDS)
         if plan is None:
             self.rnd.shuffle(kinds)  # every kind once first, then at random
+            if self.config.broker_outage_s > 0:
+                kinds.insert(0, "broker outage")
         n = 0
         while plan is not None or not done.is_set():
             if plan is not None:
@@ -385,7 +389,7 @@ class Soak:
 
     async def _fault(self, stack: Stack, kind: str) -> None:
         at = self.now()
-        if kind.startswith("kill ") and kind != "kill node":
+        if kind.startswith("kill ") and not kind.endswith(" node"):
             service = kind.split()[1]
             names = sorted(n for n in stack.pids if n == service or n.startswith(f"{service}-"))
             if not names:
@@ -407,6 +411,12 @@ class Soak:
                                             f"{why}; back after {self.config.node_down_s:g} s"))
             await asyncio.sleep(self.config.node_down_s)
             await asyncio.to_thread(self.cluster.revive, node)
+        elif kind == "broker outage":
+            await asyncio.to_thread(self.cluster.kill_all)
+            self.report.faults.append(Fault(
+                at, "every RabbitMQ node SIGKILLed", f"back after {self.config.broker_outage_s:g} s"))
+            await asyncio.sleep(self.config.broker_outage_s)
+            await asyncio.to_thread(self.cluster.revive_all)
         elif kind == "restart database":
             await asyncio.to_thread(self.postgres.restart, self.config.database_down_s)
             self.report.faults.append(Fault(

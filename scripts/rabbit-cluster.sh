@@ -4,6 +4,7 @@
 #   scripts/rabbit-cluster.sh start DIR [NODES] [BASE_PORT]   start NODES (default 3) nodes and join them
 #   scripts/rabbit-cluster.sh kill  DIR N                      SIGKILL node N (1-based)
 #   scripts/rabbit-cluster.sh revive DIR N                     start node N again (it rejoins by itself)
+#   scripts/rabbit-cluster.sh kill-all DIR / revive-all DIR    the whole cluster down / up again
 #   scripts/rabbit-cluster.sh stop  DIR                        stop every node and remove DIR
 #   scripts/rabbit-cluster.sh urls  DIR                        the comma-separated AMQP URL list
 #   scripts/rabbit-cluster.sh ctl   DIR N ARGS...              rabbitmqctl ARGS against node N
@@ -119,6 +120,21 @@ revive)
 ctl)
   i=${3:?node number}; shift 3
   ctl "$i" "$@"
+  ;;
+kill-all)
+  for i in $(seq 1 "$(nodes)"); do
+    pid=$(cat "$dir/node$i/pid" 2>/dev/null || true)
+    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+  done
+  for i in $(seq 1 "$(nodes)"); do
+    pid=$(cat "$dir/node$i/pid" 2>/dev/null || true)
+    while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  done
+  ;;
+revive-all)
+  # together: each node waits at boot for the peers it was clustered with
+  for i in $(seq 1 "$(nodes)"); do rm -f "$dir/node$i/pid"; start_node "$i"; done
+  for i in $(seq 1 "$(nodes)"); do await_node "$i"; done
   ;;
 urls)
   base=$(cat "$dir/base_port")
