@@ -18,7 +18,7 @@ from shared.migrate import migrate
 from shared.settings import RetryPolicy, Settings
 from shared.topology import Topology
 
-pytest_plugins: list[str] = ["tests.fixtures.upload", "tests.fixtures.tracing", "tests.fixtures.preview", "tests.fixtures.s3"]
+pytest_plugins: list[str] = ["tests.fixtures.breakable", "tests.fixtures.upload", "tests.fixtures.tracing", "tests.fixtures.preview", "tests.fixtures.s3"]
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("PROPHOTO_CORPUS", REPO.parent / "shared" / "corpus"))

@@ -15,7 +15,6 @@ from chaos.infra import RabbitCluster
 from shared.broker import AmqpPublisher, PublishFailed, connect, connect_once
 from shared.topology import Topology
 from tests.conftest import make_settings
-from tests.fixtures.breakable import rabbit_cluster  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -42,7 +41,7 @@ async def queued_ids(topology: Topology, queue: str) -> list[str]:
 
 
 async def test_a_publish_whose_node_dies_before_the_confirm_is_retried_and_no_job_is_lost(
-    tmp_path: Path, rabbit_cluster: RabbitCluster  # noqa: F811
+    tmp_path: Path, rabbit_cluster: RabbitCluster
 ):
     topology = await declared(tmp_path, rabbit_cluster, first_node=2)
     queue = topology.settings.queue_preview
@@ -88,7 +87,7 @@ async def test_a_publish_whose_node_dies_before_the_confirm_is_retried_and_no_jo
 
 
 async def test_deliveries_unacked_on_a_dead_node_are_redelivered_elsewhere_and_done_once(
-    tmp_path: Path, rabbit_cluster: RabbitCluster  # noqa: F811
+    tmp_path: Path, rabbit_cluster: RabbitCluster
 ):
     topology = await declared(tmp_path, rabbit_cluster, first_node=3)
     queue = topology.settings.queue_preview

@@ -16,7 +16,6 @@ import pytest
 
 from chaos.infra import OwnPostgres, RabbitCluster
 from chaos.soak import Report, Soak, SoakConfig, migrate_and_declare
-from tests.fixtures.breakable import own_postgres, rabbit_cluster  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -31,7 +30,7 @@ async def soak(config: SoakConfig, postgres: OwnPostgres, cluster: RabbitCluster
 
 
 async def test_killing_the_node_that_leads_the_preview_queue_loses_and_doubles_nothing(
-    tmp_path: Path, own_postgres: OwnPostgres, rabbit_cluster: RabbitCluster  # noqa: F811
+    tmp_path: Path, own_postgres: OwnPostgres, rabbit_cluster: RabbitCluster
 ):
     config = SoakConfig(uploads=24, clients=2, preview_workers=2, fault_every_s=1.5,
                         node_down_s=4.0, pace_s=0.3, fault_plan=("kill preview leader node",))
@@ -43,7 +42,7 @@ async def test_killing_the_node_that_leads_the_preview_queue_loses_and_doubles_n
 
 
 async def test_killing_the_upload_services_node_loses_and_doubles_nothing(
-    tmp_path: Path, own_postgres: OwnPostgres, rabbit_cluster: RabbitCluster  # noqa: F811
+    tmp_path: Path, own_postgres: OwnPostgres, rabbit_cluster: RabbitCluster
 ):
     config = SoakConfig(uploads=24, clients=2, preview_workers=2, fault_every_s=1.5,
                         node_down_s=4.0, pace_s=0.3, fault_plan=("kill upload node",))
@@ -54,7 +53,7 @@ async def test_killing_the_upload_services_node_loses_and_doubles_nothing(
 
 
 async def test_a_database_restart_under_load_answers_503_never_500_and_loses_nothing(
-    tmp_path: Path, own_postgres: OwnPostgres, rabbit_cluster: RabbitCluster  # noqa: F811
+    tmp_path: Path, own_postgres: OwnPostgres, rabbit_cluster: RabbitCluster
 ):
     config = SoakConfig(uploads=30, clients=3, preview_workers=2, fault_every_s=1.0,
                         database_down_s=3.0, pace_s=0.2, fault_plan=("restart database",))
@@ -66,7 +65,7 @@ async def test_a_database_restart_under_load_answers_503_never_500_and_loses_not
 
 
 async def test_a_short_soak_with_every_kind_of_fault_loses_and_doubles_nothing(
-    tmp_path: Path, own_postgres: OwnPostgres, rabbit_cluster: RabbitCluster  # noqa: F811
+    tmp_path: Path, own_postgres: OwnPostgres, rabbit_cluster: RabbitCluster
 ):
     config = SoakConfig(uploads=40, clients=4, preview_workers=2, fault_every_s=1.0,
                         node_down_s=3.0, database_down_s=2.0, seed=7, pace_s=0.5,
