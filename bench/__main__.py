@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from bench import finalize, pipeline, raw, upload
 
@@ -11,10 +12,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smoke run with a few images")
     args = parser.parse_args()
-    upload.run(quick=args.quick)
-    pipeline.run(quick=args.quick)
-    finalize.run(quick=args.quick)
-    raw.run(quick=args.quick)
+    missed: list[str] = []
+    for bench in (upload, pipeline, finalize, raw):
+        missed += bench.run(quick=args.quick).get("missed", [])
+    if missed:
+        print("make bench: targets missed:\n  " + "\n  ".join(missed), file=sys.stderr)
+        sys.exit(1)
+    print("make bench: every target met")
 
 
 if __name__ == "__main__":

@@ -232,3 +232,30 @@ def machine() -> dict[str, Any]:
     import platform
 
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One line of a report that has a target: `value` must be `op` (">=" or "<") `limit`."""
+
+    name: str
+    value: float
+    op: str
+    limit: float
+    unit: str = ""
+
+    @property
+    def met(self) -> bool:
+        return self.value >= self.limit if self.op == ">=" else self.value < self.limit
+
+    def line(self) -> str:
+        verdict = "met" if self.met else "MISSED"
+        return f"{self.name:<52}{self.value:>10.2f}{self.unit:<3} target {self.op} {self.limit:g}{self.unit}  {verdict}"
+
+
+def check_targets(targets: list[Target]) -> list[str]:
+    """Print every target line; return the lines of the missed ones (`make bench` fails on them)."""
+    print("targets:")
+    for t in targets:
+        print("  " + t.line())
+    return [t.line() for t in targets if not t.met]

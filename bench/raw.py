@@ -103,6 +103,9 @@ def run(quick: bool = False) -> dict[str, Any]:
         "embedded_worst_p50_ms": max(embedded_p50) if embedded_p50 else None,
         "embedded_median_p50_ms": statistics.median(embedded_p50) if embedded_p50 else None,
     }
+    worst = result["embedded_worst_p50_ms"]
+    result["missed"] = ([f"RAW embedded path worst p50 {worst:.1f} ms, target < {TARGET_MS:.0f} ms"]
+                        if worst is not None and worst >= TARGET_MS else [])
     report(result)
     print(f"saved {save('raw', result)}")
     return result

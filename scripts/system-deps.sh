@@ -5,6 +5,8 @@ quiet=${1:-}
 need=()
 command -v exiftool >/dev/null || need+=(libimage-exiftool-perl)
 ldconfig -p 2>/dev/null | grep -q 'libvips.so.42' || need+=(libvips42)
+# TurboJPEG for PyTurboJPEG, the binding the benchmark compares with simplejpeg
+ldconfig -p 2>/dev/null | grep -q 'libturbojpeg.so.0' || need+=(libturbojpeg0)
 command -v convert >/dev/null && convert -version 2>/dev/null | grep -q ImageMagick || need+=(imagemagick)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyvips
 
+from shared.imaging import scaled
 from shared.imaging.model import Attempt, ImagingError, Limits, Rendered, check_pixels
 from shared.imaging.vips import finish, first_line, header_pixels, to_srgb_8bit
 
@@ -54,9 +55,19 @@ def _pillow_preview(path: Path, limits: Limits) -> pyvips.Image:
 
 
 def render_standard(path: Path, limits: Limits) -> Rendered:
-    """A standard image: pyvips from the source, Pillow as the fallback."""
+    """A standard image: a JPEG through the scaled-decode fast path when it suits; else (and
+    for every other format) pyvips from the source, Pillow as the fallback."""
     attempts: list[Attempt] = []
     errors: list[str] = []
+    if scaled.starts_like_jpeg(path):
+        started = time.perf_counter()
+        try:
+            return scaled.render_scaled(path, limits)
+        except (scaled.Unsuitable, ImagingError) as exc:
+            if exc.reason.startswith("too many pixels"):
+                raise ImagingError(exc.reason) from exc
+            attempts.append(Attempt("preview_extraction", scaled.METHOD, False, exc.reason,
+                                    (time.perf_counter() - started) * 1000))
     for method, fn in (("source:pyvips", _vips_preview), ("source:pillow", _pillow_preview)):
         started = time.perf_counter()
         try:

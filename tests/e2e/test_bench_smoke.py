@@ -38,7 +38,11 @@ def test_the_benchmark_runs_end_to_end_and_saves_its_figures(tmp_path, migrated,
         assert embedded and all(r["ms"]["p50"] > 0 and r["baseline_ms"] > 0 for r in embedded)
         assert "embedded path: worst file" in run.stdout
     else:
-        for key in ("pipeline_vs_floor", "two_vs_one_worker", "backlog_last_vs_first"):
+        for key in ("pipeline_vs_libvips_floor", "pipeline_vs_scaled_floor", "two_vs_one_worker",
+                    "backlog_last_vs_first"):
             assert result["ratios"][key] > 0
+        assert result["upload_loaded"]["upload_10mb_ms"]["p50"] > 0
+        assert result["bindings"]["simplejpeg"] > 0
+        assert "pipeline / libvips one-decode floor" in run.stdout and ("met" in run.stdout or "MISSED" in run.stdout)
         assert result["one_worker"]["images"] == result["two_workers"]["images"] > 0
         assert "2 workers / 1 worker" in run.stdout
