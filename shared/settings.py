@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     exiftool_pool: int = Field(default=3, ge=1, le=32)
     #: libvips threads per worker process; 0 = libvips' default (one per core)
     vips_concurrency: int = Field(default=1, ge=0, le=64)
+    #: the preview worker's CPU priority (nice 0-19): a preview backlog is background work, an
+    #: upload's answer and an enhance are interactive (docs/architecture.md, "Interactive work first")
+    preview_nice: int = Field(default=10, ge=0, le=19)
 
     # finalize
     schema_pattern: str = "shoots/{year}/{month}/{camera}"
