@@ -7,8 +7,8 @@
   scale that covers the preview (simplejpeg), Lanczos3 to size; CMYK,
   12-bit, lossless, arithmetic-coded and refused files go to `standard`'s
   libvips path (docs/preview.md).
-- `standard`: JPEGs try `scaled` first; then libvips `thumbnail` with shrink-on-load, so a 24 MP JPEG is
-  never decoded at full size; the thumbnail is cut from the in-memory
+- `standard`: JPEGs try `scaled` first; then libvips `thumbnail` with
+  shrink-on-load, so a 24 MP JPEG is never decoded at full size; the thumbnail is cut from the in-memory
   preview, so the source is decoded once. `thumbnail` auto-orients from EXIF
   once (for HEIC libheif applies `irot` and libvips drops the orientation tag,
   so nothing turns twice). Pillow is the fallback when libvips refuses a file

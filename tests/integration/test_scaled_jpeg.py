@@ -17,7 +17,7 @@ import pyvips
 from PIL import Image
 
 from shared import imaging
-from shared.imaging import scaled as scaled_jpeg
+from shared.imaging import scaled
 from tests.fixtures.ssim import luma, ssim
 
 pytestmark = pytest.mark.integration
@@ -51,8 +51,8 @@ def test_fast_path_previews_of_the_corpus_jpegs_match_a_full_decode(corpus: Path
     skipped: dict[str, str] = {}
     for path in corpus_jpegs(corpus):
         try:
-            fast = scaled_jpeg.scaled_preview(path, LIMITS)
-        except scaled_jpeg.Unsuitable as exc:
+            fast = scaled.scaled_preview(path, LIMITS)
+        except scaled.Unsuitable as exc:
             skipped[path.name] = exc.reason
             continue
         assert max(fast.width, fast.height) <= LIMITS.preview_max
@@ -72,26 +72,26 @@ def test_a_large_jpeg_is_decoded_at_an_m_over_8_scale_and_resized_to_exactly_204
     y, x = np.mgrid[0:2000, 0:3000]
     pixels = np.stack([x % 256, y % 256, (x + y) % 256], -1).astype(np.uint8)
     Image.fromarray(pixels).save(path, quality=90)
-    frame = scaled_jpeg.read_frame(path.read_bytes())
+    frame = scaled.read_frame(path.read_bytes())
     assert (frame.kind, frame.precision, frame.width, frame.height) == ("baseline", 8, 3000, 2000)
     rendered = imaging.render_standard(path, LIMITS)
-    assert rendered.method == scaled_jpeg.METHOD
+    assert rendered.method == scaled.METHOD
     assert (rendered.width, rendered.height) == (2048, 1365)
     assert [(a.method, a.success) for a in rendered.attempts] == [
-        (scaled_jpeg.METHOD, True), ("from-preview", True)]
+        (scaled.METHOD, True), ("from-preview", True)]
     with Image.open(io.BytesIO(rendered.thumbnail)) as thumb:
         assert thumb.size == (400, 400)
 
 
 def test_an_embedded_display_p3_profile_is_converted_to_srgb(tmp_path: Path):
     imaging.configure_vips()
-    srgb = (pyvips.Image.black(256, 256, bands=3) + [200, 40, 40]).cast("uchar").copy(interpretation="srgb")
+    srgb = pyvips.Image.black(256, 256).new_from_image([200, 40, 40]).cast("uchar").copy(interpretation="srgb")
     p3 = srgb.icc_transform("p3", input_profile="srgb", intent="relative")
     path = tmp_path / "p3.jpg"
     p3.jpegsave(str(path), Q=95)  # keeps the profile
     raw = array(pyvips.Image.new_from_file(str(path)))[128, 128].astype(int)
     rendered = imaging.render_standard(path, LIMITS)
-    assert rendered.method == scaled_jpeg.METHOD
+    assert rendered.method == scaled.METHOD
     out = np.asarray(Image.open(io.BytesIO(rendered.preview)).convert("RGB"))[128, 128].astype(int)
     assert np.abs(out - [200, 40, 40]).max() <= 4, out
     assert np.abs(raw - [200, 40, 40]).max() > 10, raw  # the check can fail: P3 numbers differ
@@ -102,10 +102,10 @@ def test_a_grey_and_a_progressive_jpeg_take_the_fast_path(tmp_path: Path):
     Image.fromarray((x % 256).astype(np.uint8)).save(tmp_path / "grey.jpg", quality=90)
     Image.fromarray(np.stack([x % 256, y % 256, x * 0 + 90], -1).astype(np.uint8)).save(
         tmp_path / "progressive.jpg", quality=90, progressive=True)
-    assert scaled_jpeg.read_frame((tmp_path / "progressive.jpg").read_bytes()).kind == "progressive"
+    assert scaled.read_frame((tmp_path / "progressive.jpg").read_bytes()).kind == "progressive"
     for name in ("grey.jpg", "progressive.jpg"):
         rendered = imaging.render_standard(tmp_path / name, LIMITS)
-        assert rendered.method == scaled_jpeg.METHOD, name
+        assert rendered.method == scaled.METHOD, name
         assert (rendered.width, rendered.height) == (400, 300)
 
 
@@ -123,7 +123,7 @@ def test_a_cmyk_jpeg_falls_back_to_libvips(tmp_path: Path):
     rendered, attempts = _fallback(path)
     assert rendered is not None and rendered.method == "source:pyvips"
     assert (attempts[0].method, attempts[0].success, attempts[0].reason) == (
-        scaled_jpeg.METHOD, False, "CMYK JPEG")
+        scaled.METHOD, False, "CMYK JPEG")
 
 
 def test_12_bit_and_lossless_jpegs_are_left_to_the_other_decoders(tmp_path: Path):
@@ -136,8 +136,8 @@ def test_12_bit_and_lossless_jpegs_are_left_to_the_other_decoders(tmp_path: Path
     for name, reason in (("twelve.jpg", "12-bit JPEG"), ("lossless.jpg", "lossless JPEG")):
         rendered, attempts = _fallback(tmp_path / name)
         assert (attempts[0].method, attempts[0].success, attempts[0].reason) == (
-            scaled_jpeg.METHOD, False, reason), name
-        assert rendered is None or rendered.method != scaled_jpeg.METHOD
+            scaled.METHOD, False, reason), name
+        assert rendered is None or rendered.method != scaled.METHOD
         assert attempts[1].method == "source:pyvips"  # libvips had its turn
 
 
@@ -145,11 +145,11 @@ def test_an_arithmetic_coded_frame_is_recognised_from_its_header():
     def header(sof: int) -> bytes:
         return b"\xff\xd8\xff\xe0\x00\x04\x00\x00" + bytes([0xFF, sof]) + b"\x00\x11\x08\x00\x10\x00\x20\x03"
 
-    assert scaled_jpeg.read_frame(header(0xC9)).kind == "arithmetic-coded"
-    assert scaled_jpeg.read_frame(header(0xCA)).kind == "arithmetic-coded"
-    assert scaled_jpeg.read_frame(header(0xC2)).kind == "progressive"
-    with pytest.raises(scaled_jpeg.Unsuitable):
-        scaled_jpeg.read_frame(b"\xff\xd8\xff\xda\x00\x02")
+    assert scaled.read_frame(header(0xC9)).kind == "arithmetic-coded"
+    assert scaled.read_frame(header(0xCA)).kind == "arithmetic-coded"
+    assert scaled.read_frame(header(0xC2)).kind == "progressive"
+    with pytest.raises(scaled.Unsuitable):
+        scaled.read_frame(b"\xff\xd8\xff\xda\x00\x02")
 
 
 def test_data_the_binding_refuses_falls_back_to_libvips_which_renders_it(tmp_path: Path):
@@ -162,7 +162,7 @@ def test_data_the_binding_refuses_falls_back_to_libvips_which_renders_it(tmp_pat
     path.write_bytes(good[:-2] + b"\x00\x01\x02" + good[-2:])  # junk before EOI: a libjpeg warning
     rendered, attempts = _fallback(path)
     assert rendered is not None and rendered.method == "source:pyvips"
-    assert attempts[0].method == scaled_jpeg.METHOD and not attempts[0].success
+    assert attempts[0].method == scaled.METHOD and not attempts[0].success
     assert "libjpeg-turbo refused the data" in (attempts[0].reason or "")
 
 
