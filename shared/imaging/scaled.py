@@ -147,8 +147,9 @@ def _header(path: Path) -> pyvips.Image:
 
 def _decode(data: mmap.mmap, target: tuple[int, int], grey: bool) -> np.ndarray:
     try:
-        return simplejpeg.decode_jpeg(data, colorspace="GRAY" if grey else "RGB",
-                                      min_width=target[0], min_height=target[1], strict=True)
+        pixels: np.ndarray = simplejpeg.decode_jpeg(data, colorspace="GRAY" if grey else "RGB",
+                                                    min_width=target[0], min_height=target[1], strict=True)
+        return pixels
     except ValueError as exc:
         raise ImagingError(f"libjpeg-turbo refused the data: {str(exc)[:200]}") from exc
 
