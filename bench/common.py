@@ -87,6 +87,24 @@ def _add_exif(path: Path) -> None:
         pass
 
 
+def camera_photo(megapixels: float, target_bytes: int, name: str) -> Path:
+    """`photo` plus what a camera writes: a 160x107 EXIF thumbnail in IFD1."""
+    path = CACHE / f"{name}.jpg"
+    if path.exists():
+        return path
+    import pyvips
+
+    source = photo(megapixels, target_bytes, f"{name}-plain")
+    thumb = CACHE / f"{name}-thumb.jpg"
+    pyvips.Image.thumbnail(str(source), 160).jpegsave(str(thumb), Q=75, strip=True)
+    staged = CACHE / f"{name}-staged.jpg"
+    staged.write_bytes(source.read_bytes())
+    subprocess.run(["exiftool", "-q", "-overwrite_original", f"-ThumbnailImage<={thumb}", str(staged)],
+                   check=True, capture_output=True, timeout=60)
+    staged.rename(path)
+    return path
+
+
 def unique_copy(data: bytes) -> bytes:
     """The same photo with different bytes (trailing data after EOI), so it is not a duplicate."""
     return data + uuid.uuid4().bytes

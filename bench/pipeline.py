@@ -11,7 +11,7 @@ in one run, on the same 24 MP and 45 MP JPEGs (generated once, cached):
   (shrink-on-load), Pillow, the scaled decode (libjpeg-turbo M/8), each
   binding of it compared, and ImageMagick `convert`;
 - upload latency alone, and for 1 MB and 10 MB JPEGs while two workers keep
-  both cores busy;
+  both cores busy (the 10 MB one camera-like: EXIF with a 160 px thumbnail);
 - upload-to-preview-ready latency;
 - a backlog of small jobs draining: the rate of the first and the last thousand.
 Prints a table, then every target with met/MISSED (the run returns the
@@ -38,6 +38,7 @@ from bench.common import (
     Target,
     await_all,
     bench_env,
+    camera_photo,
     check_targets,
     clean_up,
     free_port,
@@ -212,7 +213,7 @@ def loaded_uploads(env: dict[str, str], url: str, files: list[Path], samples: in
     time.sleep(1.0)  # both workers are into their first big images
     result: dict[str, Any] = {}
     uploaded: list[tuple[str, float, float]] = []
-    for label, path in (("1mb", photo(4, 1_000_000, "1mb")), ("10mb", photo(24, 10_000_000, "10mb"))):
+    for label, path in (("1mb", photo(4, 1_000_000, "1mb")), ("10mb", camera_photo(24, 10_000_000, "10mb-camera"))):
         data = path.read_bytes()
         bodies = [(f"loaded-{label}.jpg", unique_copy(data)) for _ in range(samples)]
         done = asyncio.run(upload_all(url, bodies, 1))
