@@ -30,7 +30,7 @@ from shared.availability import BROKER_ERRORS, DATABASE_ERRORS, until_available
 from shared.broker import AmqpPublisher, amqp_urls, use_failover
 from shared.db import create_pool
 from shared.heartbeat import Beacon
-from shared.jobs import Delivery, JobRunner, OnFailed, Outcome, Work
+from shared.jobs import Delivery, JobContext, JobRunner, Outcome
 from shared.logs import setup_logging
 from shared.metrics import JobMetrics
 from shared.settings import Settings
@@ -39,6 +39,7 @@ from shared.topology import Topology
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+D = TypeVar("D")
 RECONNECT_INTERVAL_S = 1.0
 
 
@@ -82,12 +83,20 @@ async def open_resources(settings: Settings, registry: CollectorRegistry) -> Res
 
 
 @dataclass
-class WorkerSpec(Generic[M]):
+class WorkerSpec(Generic[M, D]):
+    """A worker, declared: its queue and message, its dependencies, its work and failure hook.
+
+    `deps` builds the job's dependencies once from the opened resources;
+    `work(deps, job, ctx)` runs one attempt; `on_failed(deps, job, reason)`
+    records a parked job (the harness calls it after parking).
+    """
+
     service: str
     queue: str
     model: type[M]
-    #: builds the job function and its failure hook from the opened resources
-    build: Callable[[Resources], Awaitable[tuple[Work[M], OnFailed[M] | None]]]
+    deps: Callable[[Resources], Awaitable[D]]
+    work: Callable[[D, M, JobContext], Awaitable[object]]
+    on_failed: Callable[[D, M | None, str], Awaitable[None]] | None = None
 
 
 def delivery_of(msg: RabbitMessage) -> Delivery:
@@ -101,7 +110,7 @@ def delivery_of(msg: RabbitMessage) -> Delivery:
     )
 
 
-def build_worker_app(spec: WorkerSpec[M], settings: Settings, metrics_port: int) -> AsgiFastStream:
+def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: int) -> AsgiFastStream:
     registry = CollectorRegistry()
     metrics = JobMetrics(registry)
     policy = settings.retry_policy(spec.queue)
@@ -141,11 +150,19 @@ def build_worker_app(spec: WorkerSpec[M], settings: Settings, metrics_port: int)
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         resources = await open_resources(settings, registry)
-        work, on_failed = await spec.build(resources)
+        deps = await spec.deps(resources)
+
+        async def work(job: M, ctx: JobContext) -> None:
+            await spec.work(deps, job, ctx)
+
+        async def failed(job: M | None, reason: str) -> None:
+            if spec.on_failed is not None:
+                await spec.on_failed(deps, job, reason)
+
         state["resources"] = resources
         state["runner"] = JobRunner(
             queue=spec.queue, model=spec.model, work=work, publisher=resources.publisher,
-            topology=resources.topology, policy=policy, on_failed=on_failed,
+            topology=resources.topology, policy=policy, on_failed=failed,
             delivery_limit=settings.delivery_limit,
         )
         beacon = Beacon(resources.publisher, resources.topology, registry, spec.service,
@@ -211,7 +228,7 @@ async def _heartbeat(metrics: JobMetrics, queue: str,
         await asyncio.sleep(beacon.every_s)
 
 
-def run_worker(spec: WorkerSpec[M], settings: Settings, metrics_port: int) -> None:
+def run_worker(spec: WorkerSpec[M, D], settings: Settings, metrics_port: int) -> None:
     setup_logging(settings.log_level, spec.service)
     app = build_worker_app(spec, settings, metrics_port)
     uvicorn.run(app, host=settings.metrics_host, port=metrics_port, log_level="warning")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from services.enhance.handlers import spec
+from services.enhance.enhance import worker
 from shared.settings import get_settings
 from shared.worker import run_worker
 
 
 def main() -> None:
     settings = get_settings()
-    run_worker(spec(settings), settings, settings.enhance_metrics_port)
+    run_worker(worker(settings), settings, settings.enhance_metrics_port)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ past the limit (deterministic, another attempt gives the same answer).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import asyncpg
 
-from shared import keys
+from shared import imaging, keys
 from shared.broker import Publisher, publish_status, publish_trace
 from shared.db import enhancements
 from shared.db.status import ProxyStatus
@@ -33,8 +33,10 @@ from shared.imaging.enhance import render_enhanced
 from shared.imaging.enhance_rules import best_source, enhance_limit
 from shared.jobs import JobContext, PermanentError
 from shared.messages import EnhancePreview, ProxyStatusChanged, TraceEvent
+from shared.settings import Settings
 from shared.storage import ObjectNotFound, ObjectStore
 from shared.topology import Topology
+from shared.worker import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
 SERVICE = "enhance"
@@ -59,19 +61,12 @@ class SourceMissing(OSError):
 async def _local(store: ObjectStore, key: str | None, suffix: str) -> AsyncIterator[Path]:
     if not key:
         raise PermanentError("the proxy has no source object to render from")
-    path = store.local_path(key)
-    if path is not None:
-        if not path.is_file():
-            raise SourceMissing(f"the source object {key} is missing")
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="prophoto-enhance-") as tmp:
-        local = Path(tmp) / f"source.{suffix}"
+    async with contextlib.AsyncExitStack() as stack:
         try:
-            await store.download(key, local)
+            path = await stack.enter_async_context(store.local_copy(key, suffix))
         except ObjectNotFound:
             raise SourceMissing(f"the source object {key} is missing") from None
-        yield local
+        yield path
 
 
 async def enhance_preview(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContext) -> None:
@@ -174,3 +169,17 @@ async def _trace(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContext, succes
         ))
     except Exception as exc:
         log.warning("trace for %s not published: %s", job.uuid, exc)
+
+
+async def open_deps(resources: Resources) -> EnhanceDeps:
+    imaging.configure_vips(resources.settings.vips_concurrency)
+    return EnhanceDeps(
+        pool=resources.pool, store=resources.temp_store, publisher=resources.publisher,
+        topology=resources.topology, limits=Limits.from_settings(resources.settings),
+        cpu=asyncio.Semaphore(1), max_width=resources.settings.enhance_max_width,
+    )
+
+
+def worker(settings: Settings) -> WorkerSpec[EnhancePreview, EnhanceDeps]:
+    return WorkerSpec(service=SERVICE, queue=settings.queue_enhance, model=EnhancePreview,
+                      deps=open_deps, work=enhance_preview, on_failed=record_failure)

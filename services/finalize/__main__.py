@@ -6,7 +6,7 @@ import sys
 
 from pydantic import ValidationError
 
-from services.finalize.handlers import spec
+from services.finalize.finalize import worker
 from shared.settings import get_settings
 from shared.worker import run_worker
 
@@ -16,7 +16,7 @@ def main() -> None:
         settings = get_settings()  # validates PROPHOTO_SCHEMA_PATTERN
     except ValidationError as exc:
         sys.exit(f"finalize: refusing to start: {exc}")
-    run_worker(spec(settings), settings, settings.finalize_metrics_port)
+    run_worker(worker(settings), settings, settings.finalize_metrics_port)
 
 
 if __name__ == "__main__":

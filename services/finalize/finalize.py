@@ -18,11 +18,11 @@ status event. The work knows nothing of RabbitMQ.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 import signal
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,6 +44,7 @@ from shared.messages import FinalizeIngest, ProxyStatusChanged, TraceEvent
 from shared.settings import Settings
 from shared.storage import ObjectNotFound, ObjectStore
 from shared.topology import Topology
+from shared.worker import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
 SERVICE = "finalize"
@@ -161,19 +162,15 @@ def _tags(requested: list[str], keywords: list[str]) -> list[str]:
 
 @asynccontextmanager
 async def _local_original(deps: FinalizeDeps, proxy: asyncpg.Record) -> AsyncIterator[Path]:
-    local = deps.temp_store.local_path(proxy["temp_key"])
-    if local is not None and local.is_file():
-        yield local
-        return
-    with tempfile.TemporaryDirectory(prefix="prophoto-finalize-") as tmp:
-        path = Path(tmp) / f"original.{proxy['ext']}"
+    async with contextlib.AsyncExitStack() as stack:
         try:
-            await deps.temp_store.download(proxy["temp_key"], path)
+            path = await stack.enter_async_context(
+                deps.temp_store.local_copy(proxy["temp_key"], proxy["ext"]))
         except ObjectNotFound:
             final = await _final_copy_if_intact(deps, proxy)
             if final is None:
                 raise PermanentError(f"the original {proxy['temp_key']} is missing") from None
-            await deps.final_store.download(final, path)
+            path = await stack.enter_async_context(deps.final_store.local_copy(final, proxy["ext"]))
         yield path
 
 
@@ -262,3 +259,20 @@ async def record_failure(deps: FinalizeDeps, job: FinalizeIngest | None, reason:
     row = await ingests.mark_ingest_failed(deps.pool, UUID(str(job.uuid)), reason)
     if row is not None:
         await _announce(deps, job, IngestStatus.FAILED, error=reason[:500])
+
+
+async def open_deps(resources: Resources) -> FinalizeDeps:
+    settings = resources.settings
+    naming.validate_pattern(settings.schema_pattern)
+    tool = AsyncExifTool(settings.exiftool_binary, settings.exiftool_timeout, size=1)  # one job at a time
+    resources.extras["exiftool"] = tool
+    return FinalizeDeps(
+        settings=settings, pool=resources.pool, temp_store=resources.temp_store,
+        final_store=resources.final_store, publisher=resources.publisher,
+        topology=resources.topology, exif=tool,
+    )
+
+
+def worker(settings: Settings) -> WorkerSpec[FinalizeIngest, FinalizeDeps]:
+    return WorkerSpec(service=SERVICE, queue=settings.queue_finalize, model=FinalizeIngest,
+                      deps=open_deps, work=finalize, on_failed=record_failure)

@@ -6,7 +6,7 @@ import ctypes
 import ctypes.util
 import os
 
-from services.preview.handlers import spec
+from services.preview.preview import worker
 from shared.settings import get_settings
 from shared.worker import run_worker
 
@@ -51,7 +51,7 @@ def main() -> None:
     tune_malloc()
     settings = get_settings()
     lower_priority(settings.preview_nice)
-    run_worker(spec(settings), settings, settings.preview_metrics_port)
+    run_worker(worker(settings), settings, settings.preview_metrics_port)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,8 +26,10 @@ from shared.filetype import HEAD_BYTES, FileType, detect
 from shared.jobs import JobContext, PermanentError
 from shared.messages import GeneratePreview, ProxyStatusChanged, TraceEvent
 from shared.metrics import PreviewMetrics
+from shared.settings import Settings
 from shared.storage import ObjectStore
 from shared.topology import Topology
+from shared.worker import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
 SERVICE = "preview"
@@ -86,11 +87,7 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
         log.info("preview %s: nothing to do (gone, ready or failed)", job.uuid)
         return
     await _status(deps, job, ProxyStatus.PROCESSING)
-    with tempfile.TemporaryDirectory(prefix="prophoto-preview-") as tmp:
-        path = deps.store.local_path(row["temp_key"])
-        if path is None or not path.exists():
-            path = Path(tmp) / "original"
-            await deps.store.download(row["temp_key"], path)  # storage errors are transient
+    async with deps.store.local_copy(row["temp_key"]) as path:  # storage errors are transient
         head = await asyncio.to_thread(_head, path)
         ftype = detect(head)
         if ftype is None:
@@ -182,3 +179,21 @@ async def record_failure(deps: PreviewDeps, job: GeneratePreview | None, reason:
     row = await previews.mark_preview_failed(deps.pool, job.uuid, reason)
     if row is not None:
         await _status(deps, job, ProxyStatus.FAILED, error=reason[:500])
+
+
+async def open_deps(resources: Resources) -> PreviewDeps:
+    settings = resources.settings
+    # one libvips thread per worker by default; refuses to run if the untrusted-loader block does not hold
+    imaging.configure_vips(settings.vips_concurrency)
+    exiftool = ExifTool(settings.exiftool_binary, settings.exiftool_timeout)
+    resources.extras["exiftool"] = exiftool
+    return PreviewDeps(
+        pool=resources.pool, store=resources.temp_store, publisher=resources.publisher,
+        topology=resources.topology, exiftool=exiftool, limits=imaging.Limits.from_settings(settings),
+        metrics=PreviewMetrics(resources.registry), cpu=asyncio.Semaphore(1),
+    )
+
+
+def worker(settings: Settings) -> WorkerSpec[GeneratePreview, PreviewDeps]:
+    return WorkerSpec(service=SERVICE, queue=settings.queue_preview, model=GeneratePreview,
+                      deps=open_deps, work=generate_preview, on_failed=record_failure)

@@ -7,6 +7,8 @@ never climb out of its store, whatever a caller passes in.
 from __future__ import annotations
 
 import abc
+import contextlib
+import tempfile
 import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -106,6 +108,26 @@ class ObjectStore(abc.ABC):
     def local_path(self, key: str) -> Path | None:
         """A path on this machine to read the object from, when there is one."""
         return None
+
+    @contextlib.asynccontextmanager
+    async def local_copy(self, key: str, suffix: str = "") -> AsyncIterator[Path]:
+        """A file on this machine holding the object, for as long as the block runs.
+
+        The store's own file when it has one (nothing is copied), else a
+        download into a temporary directory removed afterwards. Raises
+        `ObjectNotFound` before the block runs when there is no such object;
+        other storage errors are the store's (transient for a job).
+        """
+        path = self.local_path(key)
+        if path is not None:
+            if not path.is_file():
+                raise ObjectNotFound(key)
+            yield path
+            return
+        with tempfile.TemporaryDirectory(prefix="prophoto-local-") as tmp:
+            local = Path(tmp) / (f"object.{suffix}" if suffix else "object")
+            await self.download(key, local)
+            yield local
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         pass

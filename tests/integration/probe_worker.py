@@ -31,32 +31,35 @@ def _log(line: str) -> None:
         os.fsync(fh.fileno())
 
 
-async def build(resources: Resources):  # type: ignore[no-untyped-def]
-    async def work(job: Probe, ctx: JobContext) -> None:
-        _log(f"{job.id} {ctx.attempt} start")
-        if job.mode == "crash":  # like a decoder segfault: the whole process dies
-            os.kill(os.getpid(), signal.SIGKILL)
-        if job.mode == "sleep":
-            await asyncio.sleep(job.sleep_s)
-        if job.mode == "fail_twice" and ctx.attempt <= 2:
-            _log(f"{job.id} {ctx.attempt} fail")
-            raise ConnectionError("storage unavailable (simulated)")
-        if job.mode == "always_fail":
-            _log(f"{job.id} {ctx.attempt} fail")
-            raise ConnectionError("database unavailable (simulated)")
-        if job.mode == "permanent":
-            _log(f"{job.id} {ctx.attempt} fail")
-            raise PermanentError("corrupt image data (simulated)")
-        _log(f"{job.id} {ctx.attempt} done")
+async def no_deps(resources: Resources) -> None:
+    return None
 
-    async def on_failed(job: Probe | None, reason: str) -> None:
-        _log(f"{job.id if job else '-'} 0 parked:{reason}")
 
-    return work, on_failed
+async def work(_: None, job: Probe, ctx: JobContext) -> None:
+    _log(f"{job.id} {ctx.attempt} start")
+    if job.mode == "crash":  # like a decoder segfault: the whole process dies
+        os.kill(os.getpid(), signal.SIGKILL)
+    if job.mode == "sleep":
+        await asyncio.sleep(job.sleep_s)
+    if job.mode == "fail_twice" and ctx.attempt <= 2:
+        _log(f"{job.id} {ctx.attempt} fail")
+        raise ConnectionError("storage unavailable (simulated)")
+    if job.mode == "always_fail":
+        _log(f"{job.id} {ctx.attempt} fail")
+        raise ConnectionError("database unavailable (simulated)")
+    if job.mode == "permanent":
+        _log(f"{job.id} {ctx.attempt} fail")
+        raise PermanentError("corrupt image data (simulated)")
+    _log(f"{job.id} {ctx.attempt} done")
+
+
+async def on_failed(_: None, job: Probe | None, reason: str) -> None:
+    _log(f"{job.id if job else '-'} 0 parked:{reason}")
 
 
 if __name__ == "__main__":
     settings = get_settings()
     Path(os.environ["PROBE_LOG"]).touch()
-    spec = WorkerSpec(service="probe", queue=settings.queue_preview, model=Probe, build=build)
+    spec = WorkerSpec(service="probe", queue=settings.queue_preview, model=Probe, deps=no_deps, work=work,
+                      on_failed=on_failed)
     run_worker(spec, settings, int(os.environ.get("PROBE_PORT", "0")))
