@@ -3,6 +3,28 @@
 set -uo pipefail
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Debian's `rabbitmq-server` starts the node through `su rabbitmq`, which gives
+# it 1024 open files: a test suite's connections plus a few hundred quorum
+# queues exhaust that, and the node wedges with its port open. Start it with
+# the hard limit instead.
+start_rabbit() {
+  if [ "$(id -u)" -eq 0 ] && id rabbitmq >/dev/null 2>&1 && [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+    runuser -u rabbitmq -- sh -c 'ulimit -n "$(ulimit -Hn)"; cd /var/lib/rabbitmq;
+      HOME=/var/lib/rabbitmq exec /usr/lib/rabbitmq/bin/rabbitmq-server -detached' || true
+  else
+    rabbitmq-server -detached || true
+  fi
+}
+
+# Only the default node is stopped when it is wedged: test clusters run
+# other nodes on this machine, which must survive this script.
+stop_default_rabbit() {
+  timeout 30 rabbitmqctl stop >/dev/null 2>&1 && return
+  local pid
+  pid=$(ss -ltnpH 'sport = :5672' 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+}
+
 if ! port_open 5432; then
   echo "starting PostgreSQL"
   if command -v pg_ctlcluster >/dev/null; then
@@ -13,7 +35,7 @@ if ! port_open 5432; then
 fi
 if ! port_open 5672; then
   echo "starting RabbitMQ"
-  command -v rabbitmq-server >/dev/null && rabbitmq-server -detached || true
+  command -v rabbitmq-server >/dev/null && start_rabbit
 fi
 for i in $(seq 1 60); do
   if port_open 5432 && port_open 5672; then
@@ -21,9 +43,9 @@ for i in $(seq 1 60); do
     # keeps the port open and answers nothing, so it is restarted
     if command -v rabbitmqctl >/dev/null && ! timeout 90 rabbitmqctl await_startup >/dev/null 2>&1; then
       echo "RabbitMQ does not answer; restarting it"
-      timeout 30 rabbitmqctl stop >/dev/null 2>&1 || pkill -9 -f beam.smp || true
+      stop_default_rabbit
       sleep 3
-      rabbitmq-server -detached || true
+      start_rabbit
       for j in $(seq 1 60); do port_open 5672 && break; sleep 1; done
       timeout 120 rabbitmqctl await_startup >/dev/null 2>&1 || { echo "RabbitMQ did not start" >&2; exit 1; }
     fi
