@@ -90,7 +90,7 @@ async def test_an_upload_while_the_database_is_away_answers_503_problem_with_ret
                 assert r.headers["content-type"] == "application/problem+json"
                 assert int(r.headers["retry-after"]) > 0
                 assert r.json()["unavailable"] == "database"
-                assert (await c.get("/readyz")).json()["missing"] == ["database"]
+                assert "database" in (await c.get("/readyz")).json()["missing"]
                 await proxy.up()
                 r = await c.post("/v1/uploads", files={"file": ("a.jpg", jpeg_bytes(), "image/jpeg")})
                 assert r.status_code == 201, r.text
