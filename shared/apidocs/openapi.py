@@ -9,6 +9,7 @@ does not match its schema.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -139,7 +140,7 @@ def decorate(document: dict[str, Any], examples: ApiExamples, parameters: Mappin
             if value is not None:
                 param["example"] = value
     for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422, never sent
-        if unused in components and f'"#/components/schemas/{unused}"' not in repr(document):
+        if unused in components and f'"#/components/schemas/{unused}"' not in json.dumps(document):
             del components[unused]
     return document
 
