@@ -22,6 +22,7 @@ from PIL import Image
 
 from tests.fixtures.cli_stack import *  # noqa: F403 - the dev_stack fixture
 from tests.fixtures.cli_stack import DevStack
+from tests.fixtures.workers import wait_answering
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]
@@ -139,8 +140,18 @@ def test_swagger_ui_lists_every_operation_and_tries_get_proxies_with_a_token_off
     assert not visit.errors, visit.errors
 
 
+def tracing_url(stack: DevStack) -> str:
+    """The tracing service's base URL, once it answers (it starts after the upload service)."""
+    url = f"http://127.0.0.1:{stack.settings.tracing_port}"
+    try:
+        wait_answering(stack.proc, f"{url}/healthz", 200, "prophoto dev", timeout=90, interval=0.5)
+    except RuntimeError as exc:
+        raise AssertionError(f"{exc}:\n{stack.output()[-3000:]}") from None
+    return url
+
+
 def test_redoc_lists_every_operation_offline_on_both_services(dev_stack: DevStack, browser: Any) -> None:
-    tracing = f"http://127.0.0.1:{dev_stack.settings.tracing_port}"
+    tracing = tracing_url(dev_stack)
     for base, expected in ((dev_stack.url, "/v1/proxies/{uuid}/enhance"), (tracing, "/v1/queue-status")):
         with offline_page(browser) as visit:
             visit.page.goto(f"{base}/redoc")
@@ -151,7 +162,7 @@ def test_redoc_lists_every_operation_offline_on_both_services(dev_stack: DevStac
 
 
 def test_the_tracing_service_serves_the_same_offline_swagger_page(dev_stack: DevStack) -> None:
-    tracing = f"http://127.0.0.1:{dev_stack.settings.tracing_port}"
+    tracing = tracing_url(dev_stack)
     page = httpx.get(f"{tracing}/docs")
     assert page.status_code == 200 and "script-src" not in page.headers["content-security-policy"]
     assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
