@@ -11,6 +11,10 @@ only the supervisor, which then stops them in order: SIGTERM to each group
 SIGKILL to whatever is left after the stop timeout. On Linux each child also
 gets SIGTERM if the supervisor itself is killed outright.
 
+Before starting anything it waits for PostgreSQL and the broker (backoff
+from 1 s to 30 s, saying so at each try, giving up after about five
+minutes): a database or broker still starting is not an error.
+
 A child that dies is reported and restarted with exponential backoff (1 s
 doubling to 30 s, reset once it has stayed up 30 s). A child that dies
 `GIVE_UP_AFTER` times in a row within 30 s of starting is broken, not
