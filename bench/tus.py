@@ -1,0 +1,236 @@
+"""Resumable-upload benchmark: `python -m bench.tus [--quick]` (part of `make bench`).
+
+The real upload service (child process, real PostgreSQL, RabbitMQ, ExifTool,
+file store) on loopback, in one run:
+- throughput of a 100 MB photo sent through tus in 5 MB PATCHes against the
+  same size sent as one direct `POST /v1/uploads` (same client library,
+  alternating runs, medians); target: tus / direct >= 0.8;
+- the server's RSS growth during the tus upload; target: < 30 MB;
+- a tus upload sent as one PATCH through a proxy that drops the connection at
+  50% of the bytes, then resumed from the server's offset; target: the resume
+  sends at most 55% of the file again.
+A missed target makes `run` report it and `main` exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import psutil
+
+from bench.common import Stack, bench_env, clean_up, free_port, photo, save, unique_copy, wait_http
+
+AUTH = {"Authorization": "Bearer bench-token"}
+TUS = {"Tus-Resumable": "1.0.0"}
+PATCH = TUS | {"Content-Type": "application/offset+octet-stream"}
+CHUNK = 5 * 1024 * 1024
+TARGETS = {"throughput ratio min": 0.8, "rss growth mb max": 30.0, "resent fraction max": 0.55}
+
+
+def body_of(size: int) -> bytes:
+    """A real JPEG padded to `size`, unique per call (never a duplicate of an earlier upload)."""
+    head = unique_copy(photo(4, name="tus-seed").read_bytes())
+    return head + b"\0" * (size - len(head))
+
+
+def _pieces(data: bytes, step: int = 1024 * 1024) -> Iterator[bytes]:
+    view = memoryview(data)
+    for i in range(0, len(data), step):
+        yield bytes(view[i:i + step])
+
+
+def direct(client: httpx.Client, data: bytes) -> float:
+    started = time.perf_counter()
+    r = client.post("/v1/uploads", content=_pieces(data), headers={
+        "Content-Type": "application/octet-stream", "X-Filename": "direct.jpg",
+        "Content-Length": str(len(data))})
+    if r.status_code != 201:
+        raise RuntimeError(f"direct upload answered {r.status_code}: {r.text[:200]}")
+    return time.perf_counter() - started
+
+
+def create(client: httpx.Client, size: int) -> str:
+    r = client.post("/v1/tus/", headers=TUS | {"Upload-Length": str(size)})
+    if r.status_code != 201:
+        raise RuntimeError(f"tus creation answered {r.status_code}: {r.text[:200]}")
+    return r.headers["Location"]
+
+
+def tus(client: httpx.Client, data: bytes) -> float:
+    started = time.perf_counter()
+    url = create(client, len(data))
+    view = memoryview(data)
+    for offset in range(0, len(data), CHUNK):
+        r = client.patch(url, content=bytes(view[offset:offset + CHUNK]),
+                         headers=PATCH | {"Upload-Offset": str(offset)})
+        if r.status_code not in (200, 204):
+            raise RuntimeError(f"tus PATCH answered {r.status_code}: {r.text[:200]}")
+    return time.perf_counter() - started
+
+
+class PeakRss:
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.before = self.peak = self.proc.memory_info().rss
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(0.005)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.before) / 2**20
+
+
+def cutting_proxy(upstream: int, cut_after: int) -> int:
+    """A loopback proxy for one connection that drops it after `cut_after` client bytes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
+
+    def serve() -> None:
+        client, _ = listener.accept()
+        server = socket.create_connection(("127.0.0.1", upstream))
+        sent = 0
+
+        def back() -> None:
+            try:
+                while chunk := server.recv(65536):
+                    client.sendall(chunk)
+            except OSError:
+                pass
+
+        threading.Thread(target=back, daemon=True).start()
+        try:
+            while sent < cut_after and (chunk := client.recv(min(65536, cut_after - sent))):
+                server.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass
+        for s in (client, server, listener):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return port
+
+
+def resume_after_cut(url: str, port: int, data: bytes) -> dict[str, Any]:
+    with httpx.Client(base_url=url, headers=AUTH, timeout=300) as client:
+        upload = create(client, len(data))
+    proxy = cutting_proxy(port, cut_after=len(data) // 2)
+    try:
+        httpx.patch(f"http://127.0.0.1:{proxy}{upload}", content=_pieces(data), timeout=300,
+                    headers=AUTH | PATCH | {"Upload-Offset": "0"})
+        raise RuntimeError("the cut connection answered")
+    except httpx.TransportError:
+        pass
+    with httpx.Client(base_url=url, headers=AUTH, timeout=300) as client:
+        offset = int(client.head(upload, headers=TUS).headers["Upload-Offset"])
+        r = client.patch(upload, content=bytes(memoryview(data)[offset:]),
+                         headers=PATCH | {"Upload-Offset": str(offset)})
+    if r.status_code != 200 or r.json()["size"] != len(data):
+        raise RuntimeError(f"the resumed upload answered {r.status_code}: {r.text[:200]}")
+    return {"kept_bytes": offset, "resent_bytes": len(data) - offset,
+            "resent_fraction": (len(data) - offset) / len(data)}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    from shared.migrate import migrate
+    from shared.settings import Settings
+
+    size = (20 if quick else 100) * 2**20
+    rounds = 1 if quick else 3
+    port = free_port()
+    env = bench_env("tus", PROPHOTO_UPLOAD_PORT=str(port), PROPHOTO_UPLOAD_HOST="127.0.0.1",
+                    PROPHOTO_MAX_UPLOAD_BYTES=str(400 * 2**20))
+    asyncio.run(migrate(Settings(database_url=env["PROPHOTO_DATABASE_URL"])))
+    stack = Stack(env)
+    proc = stack.start("upload")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/healthz")
+        direct_s: list[float] = []
+        tus_s: list[float] = []
+        growth: list[float] = []
+        with httpx.Client(base_url=url, headers=AUTH, timeout=300) as client:
+            tus(client, body_of(8 * 2**20))  # warm-up: connections, ExifTool, first-use imports
+            for _ in range(rounds):
+                direct_s.append(direct(client, body_of(size)))
+                data = body_of(size)
+                with PeakRss(proc.pid) as rss:
+                    tus_s.append(tus(client, data))
+                growth.append(rss.growth_mb)
+        resume = resume_after_cut(url, port, body_of(size))
+    finally:
+        stack.stop()
+        clean_up(env)
+    mb = size / 2**20
+    result = {
+        "bytes": size, "chunk_bytes": CHUNK, "rounds": rounds,
+        "direct_mb_s": mb / statistics.median(direct_s), "tus_mb_s": mb / statistics.median(tus_s),
+        "direct_s": direct_s, "tus_s": tus_s, "rss_growth_mb": max(growth), "resume": resume,
+        "targets": TARGETS,
+    }
+    result["throughput_ratio"] = result["tus_mb_s"] / result["direct_mb_s"]
+    result["missed"] = missed(result)
+    report(result)
+    print(f"saved {save('tus', result)}")
+    return result
+
+
+def missed(result: dict[str, Any]) -> list[str]:
+    out = []
+    if result["throughput_ratio"] < TARGETS["throughput ratio min"]:
+        out.append(f"tus throughput {result['throughput_ratio']:.2f} x direct (target >= 0.8)")
+    if result["rss_growth_mb"] >= TARGETS["rss growth mb max"]:
+        out.append(f"server RSS grew {result['rss_growth_mb']:.1f} MB during tus (target < 30)")
+    if result["resume"]["resent_fraction"] > TARGETS["resent fraction max"]:
+        out.append(f"resume re-sent {result['resume']['resent_fraction']:.0%} (target <= 55%)")
+    return out
+
+
+def report(result: dict[str, Any]) -> None:
+    mb = result["bytes"] / 2**20
+    print(f"tus {mb:.0f} MB in {result['chunk_bytes'] // 2**20} MB PATCHes: {result['tus_mb_s']:.0f} MB/s; "
+          f"direct POST {result['direct_mb_s']:.0f} MB/s; ratio {result['throughput_ratio']:.2f} (>= 0.8)")
+    print(f"server RSS growth during tus: {result['rss_growth_mb']:.1f} MB (< 30)")
+    r = result["resume"]
+    print(f"cut at 50%: server kept {r['kept_bytes'] / 2**20:.1f} MB, resume sent "
+          f"{r['resent_bytes'] / 2**20:.1f} MB = {r['resent_fraction']:.0%} of the file (<= 55%)")
+    for line in result["missed"]:
+        print(f"MISSED: {line}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="20 MB, one round (smoke run)")
+    args = parser.parse_args()
+    result = run(quick=args.quick)
+    sys.exit(1 if result["missed"] else 0)
+
+
+if __name__ == "__main__":
+    main()
