@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 CHAOS_UPLOADS ?= 300
 
-.PHONY: run test test-unit test-integration bench bench-upload chaos lint install system-deps services up down clean typescript
+.PHONY: run test test-unit test-integration bench bench-upload bench-tus chaos lint install system-deps services up down clean typescript
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench: $(STAMP)
 bench-upload: $(STAMP)
 	@bash scripts/services-up.sh
 	$(BIN)/python -m bench.upload
+
+bench-tus: $(STAMP)
+	@bash scripts/services-up.sh
+	$(BIN)/python -m bench.tus
 
 ## the soak: CHAOS_UPLOADS unique uploads while services, cluster nodes and PostgreSQL are killed
 chaos: $(STAMP)

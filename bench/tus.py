@@ -9,7 +9,8 @@ file store) on loopback, in one run:
 - a tus upload sent as one PATCH through a proxy that drops the connection at
   50% of the bytes, then resumed from the server's offset; target: the resume
   sends at most 55% of the file again.
-A missed target makes `run` report it and `main` exit 1.
+A missed target is listed in the result's `missed` (which fails `make bench`);
+`python -m bench.tus` exits 1 on a miss, except in a `--quick` smoke run.
 """
 
 from __future__ import annotations
@@ -229,7 +230,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20 MB, one round (smoke run)")
     args = parser.parse_args()
     result = run(quick=args.quick)
-    sys.exit(1 if result["missed"] else 0)
+    sys.exit(1 if result["missed"] and not args.quick else 0)  # a quick run is a smoke test
 
 
 if __name__ == "__main__":

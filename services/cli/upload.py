@@ -16,6 +16,7 @@ from pathlib import Path
 from prophoto import ApiError, ConnectionFailed, WaitTimeout
 from prophoto.aio import filename_header
 from services.cli.client import Api, CliError, problem_line, transport_line
+from services.cli.resume import RESUMABLE_BYTES, upload_resumable
 
 __all__ = ["Outcome", "collect", "filename_header", "follow", "follow_all", "upload_all"]
 
@@ -65,7 +66,10 @@ async def upload_one(api: Api, outcome: Outcome, on_bytes: Callable[[int], None]
         on_bytes(n)
 
     try:
-        answer = await api.client.upload(outcome.path, on_bytes=count)
+        if outcome.size >= RESUMABLE_BYTES:  # big files go through tus and resume where they stopped
+            answer = await upload_resumable(api.http, outcome.path, count)
+        else:
+            answer = await api.client.upload(outcome.path, on_bytes=count)
     except ConnectionFailed as exc:
         outcome.result, outcome.reason = "error", transport_line(exc.cause, api.target.url)
         return

@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -211,17 +212,25 @@ class Resumable:
         check = CHECKSUMS[checksum.algorithm]() if checksum else None
         writer = await self.partials.append(str(upload_id), row["storage"], offset)
         received = 0
+        # each chunk is hashed in a thread (OpenSSL releases the GIL) while the next one is
+        # read from the socket: the second core hashes, the loop keeps receiving
+        hashing: asyncio.Future[None] | None = None
+        loop = asyncio.get_running_loop()
         try:
             async for chunk in body.chunks:
                 if received + len(chunk) > remaining:
                     raise ProblemError(400, "Body longer than the upload",
                                        f"{remaining} bytes were left of Upload-Length {row['length']}")
                 await writer.write(chunk)
-                hasher.update(chunk)
-                if check is not None:
-                    check.update(chunk)
+                if hashing is not None:
+                    await hashing
+                hashing = loop.run_in_executor(None, _hash, hasher, check, chunk)
                 received += len(chunk)
+            if hashing is not None:
+                await hashing
         except BaseException:
+            if hashing is not None:
+                await asyncio.wait([hashing])
             await writer.rollback()
             raise
         if checksum is not None and check is not None:
@@ -343,6 +352,12 @@ class Resumable:
                     log.info("removed %d expired resumable uploads", n)
             except Exception:
                 log.exception("resumable upload sweep failed")
+
+
+def _hash(hasher: ResumableSha256, check: Any, chunk: bytes) -> None:
+    hasher.update(chunk)
+    if check is not None:
+        check.update(chunk)
 
 
 def _head(path: Path) -> bytes:

@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
 @pytest.mark.timeout(480)  # the pipeline's short run starts a dozen processes: minutes on a busy machine
-@pytest.mark.parametrize("module,name", [("bench.upload", "upload"), ("bench.pipeline", "pipeline"),
+@pytest.mark.parametrize("module,name", [("bench.upload", "upload"), ("bench.tus", "tus"),
+                                         ("bench.pipeline", "pipeline"),
                                          ("bench.finalize", "finalize"), ("bench.raw", "raw")])
 def test_the_benchmark_runs_end_to_end_and_saves_its_figures(tmp_path, migrated, module, name):
     if name == "raw" and not (CORPUS / "raw").is_dir():
@@ -30,6 +31,10 @@ def test_the_benchmark_runs_end_to_end_and_saves_its_figures(tmp_path, migrated,
         assert all(r["upload_ms"]["p50"] > 0 and r["store_write_ms"]["p50"] > 0 for r in result["rows"])
         assert result["big_upload"]["rss_growth_mb"] < 100
         assert "p50 ms" in run.stdout
+    elif name == "tus":
+        assert result["tus_mb_s"] > 0 and result["direct_mb_s"] > 0 and result["throughput_ratio"] > 0
+        assert 0.4 < result["resume"]["resent_fraction"] <= 0.55
+        assert "resume sent" in run.stdout
     elif name == "finalize":
         assert result["file"]["images"] == result["file"]["per_image_ms"]["n"] > 0
         assert result["file"]["per_image_ms"]["p50"] > 0 and result["ratios"]["file_vs_floor_p50"] > 0
