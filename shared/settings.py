@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     raw_min_embedded_edge: int = 800
     max_upload_bytes: int = 500 * 1024 * 1024
     max_pixels: int = 150_000_000
+    #: memory one imaging job may use, estimated from headers before decoding (docs/preview.md)
+    job_memory_mb: int = Field(default=512, ge=16)
+    #: the render process's hard cap beyond its size at rest, as a multiple of the budget
+    render_cap_factor: float = Field(default=1.5, ge=0)
     enhance_max_width: int = 4096
     enhance_default_factor: float = 1.25
 

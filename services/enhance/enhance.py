@@ -24,15 +24,16 @@ from pathlib import Path
 
 import asyncpg
 
-from shared import imaging, keys
+from shared import imaging, keys, render_process
 from shared.broker import Publisher, publish_status, publish_trace
 from shared.db import enhancements
 from shared.db.status import ProxyStatus
-from shared.imaging import ImagingError, Limits
-from shared.imaging.enhance import render_enhanced
+from shared.imaging import ImagingError, Limits, refused
+from shared.imaging.enhance import Enhanced
 from shared.imaging.enhance_rules import best_source, enhance_limit
 from shared.jobs import JobContext, PermanentError
 from shared.messages import EnhancePreview, ProxyStatusChanged, TraceEvent
+from shared.render_process import RenderCrashed, RenderProcess
 from shared.settings import Settings
 from shared.storage import ObjectNotFound, ObjectStore
 from shared.topology import Topology
@@ -50,6 +51,8 @@ class EnhanceDeps:
     topology: Topology
     limits: Limits
     cpu: asyncio.Semaphore
+    #: the child process that decodes (the backstop: its address space is capped)
+    renderer: RenderProcess
     max_width: int = 4096
 
 
@@ -87,9 +90,8 @@ async def enhance_preview(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContex
             # the API checked this; a replayed or hand-made message may not have been
             raise PermanentError(f"target width {job.target_width} is outside ({current}, {limit}]")
         async with _local(deps.store, source_key, proxy["ext"] if use_original else "jpg") as path:
-            async with deps.cpu:
-                result, errors = await asyncio.to_thread(
-                    render_enhanced, path, job.target_width, use_original, deps.limits)
+            async with deps.cpu:  # held until the render is over, or its process is gone (timeout)
+                result, errors = await _render(deps, path, job.target_width, use_original)
         method = result.method
         key = keys.enhanced_key(job.uuid, result.width)
         if key != proxy["preview_path"]:  # never the object in use (widths differ; belt and braces)
@@ -115,7 +117,7 @@ async def enhance_preview(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContex
             reason = exc.reason
         elif isinstance(exc, ImagingError):
             reason = exc.reason
-            if reason.startswith("too many pixels"):  # deterministic: a retry gives the same answer
+            if refused(exc):  # decided from the header: a retry gives the same answer
                 await _trace(deps, job, ctx, False, reason, started, None, method)
                 raise PermanentError(reason) from exc
         else:
@@ -129,6 +131,20 @@ async def enhance_preview(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContex
             log.warning("old preview %s of %s not deleted: %s", old, job.uuid, exc)
     await _trace(deps, job, ctx, True, "; ".join(errors) or None, started, len(result.jpeg), method)
     await _announce(deps, job, ProxyStatus.READY, width=result.width, height=result.height)
+
+
+async def _render(deps: EnhanceDeps, path: Path, target: int, use_original: bool
+                  ) -> tuple[Enhanced, list[str]]:
+    try:
+        rendered: tuple[Enhanced, list[str]] = await deps.renderer.call(
+            "shared.imaging.enhance", "render_enhanced", path, target, use_original, deps.limits)
+    except RenderCrashed as exc:  # the input took the render process down: it would again
+        raise PermanentError(exc.reason) from exc
+    except (ImagingError, asyncio.CancelledError):
+        raise
+    except Exception as exc:  # only imaging runs there: an error of the decoders themselves
+        raise ImagingError(f"{type(exc).__name__}: {exc}"[:300]) from exc
+    return rendered
 
 
 async def _forget(deps: EnhanceDeps, key: str | None) -> None:
@@ -173,10 +189,13 @@ async def _trace(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContext, succes
 
 async def open_deps(resources: Resources) -> EnhanceDeps:
     imaging.configure_vips(resources.settings.vips_concurrency)
+    renderer = render_process.for_settings(resources.settings)  # decodes happen there, never here
+    resources.extras["renderer"] = renderer
+    resources.extras["renderer_start"] = asyncio.create_task(asyncio.to_thread(renderer.start))
     return EnhanceDeps(
         pool=resources.pool, store=resources.temp_store, publisher=resources.publisher,
         topology=resources.topology, limits=Limits.from_settings(resources.settings),
-        cpu=asyncio.Semaphore(1), max_width=resources.settings.enhance_max_width,
+        cpu=asyncio.Semaphore(1), renderer=renderer, max_width=resources.settings.enhance_max_width,
     )
 
 

@@ -17,15 +17,16 @@ from pathlib import Path
 
 import asyncpg
 
-from shared import imaging, keys
+from services.preview.render import Outcome
+from shared import imaging, keys, render_process
 from shared.broker import Publisher, publish_status, publish_trace
 from shared.db import previews
 from shared.db.status import ProxyStatus
-from shared.exif import ExifTool, ExifToolError
 from shared.filetype import HEAD_BYTES, FileType, detect
 from shared.jobs import JobContext, PermanentError
 from shared.messages import GeneratePreview, ProxyStatusChanged, TraceEvent
 from shared.metrics import PreviewMetrics
+from shared.render_process import RenderCrashed, RenderProcess
 from shared.settings import Settings
 from shared.storage import ObjectStore
 from shared.topology import Topology
@@ -41,44 +42,14 @@ class PreviewDeps:
     store: ObjectStore
     publisher: Publisher
     topology: Topology
-    exiftool: ExifTool  # used only inside the imaging thread (one job at a time)
     limits: imaging.Limits
     metrics: PreviewMetrics
     #: one imaging job at a time per process keeps memory bounded whatever the prefetch
     cpu: asyncio.Semaphore
-
-
-@dataclass
-class _Outcome:
-    rendered: imaging.Rendered | None
-    error: imaging.ImagingError | None
-    attempts: list[imaging.Attempt]
-
-
-def _render(deps: PreviewDeps, path: Path, ftype: FileType) -> _Outcome:
-    """CPU work, in a thread: metadata for RAWs, then the preview and the thumbnail."""
-    attempts: list[imaging.Attempt] = []
-    try:
-        if ftype.is_raw:
-            started = time.perf_counter()
-            try:
-                meta = deps.exiftool.read(path, fast=False)
-                attempts.append(imaging.Attempt("metadata_extraction", "exiftool", True, None,
-                                                (time.perf_counter() - started) * 1000))
-            except ExifToolError as exc:
-                attempts.append(imaging.Attempt("metadata_extraction", "exiftool", False, str(exc),
-                                                (time.perf_counter() - started) * 1000))
-                meta = {}
-
-            def extract(tag: str) -> bytes | None:
-                return deps.exiftool.extract_binary(path, tag, deps.limits.max_embedded_bytes)
-
-            rendered = imaging.render_raw(path, meta, extract, deps.limits)
-        else:
-            rendered = imaging.render_standard(path, deps.limits)
-    except imaging.ImagingError as exc:
-        return _Outcome(None, exc, attempts + list(getattr(exc, "attempts", [])))
-    return _Outcome(rendered, None, attempts + rendered.attempts)
+    #: the child process that decodes (the backstop: its address space is capped)
+    renderer: RenderProcess
+    exif_binary: str = "exiftool"
+    exif_timeout: float = 30.0
 
 
 async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext) -> None:
@@ -92,8 +63,8 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
         ftype = detect(head)
         if ftype is None:
             raise PermanentError("unsupported or corrupt data: the bytes are not a known image format")
-        async with deps.cpu:
-            outcome = await asyncio.to_thread(_render, deps, path, ftype)
+        async with deps.cpu:  # held until the render is over, or its process is gone (timeout)
+            outcome = await _render(deps, path, ftype)
     await _trace_attempts(deps, job, ctx, outcome.attempts)
     if outcome.rendered is None:
         assert outcome.error is not None
@@ -117,6 +88,20 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
     await _status(deps, job, ProxyStatus.READY, width=rendered.width, height=rendered.height)
 
 
+async def _render(deps: PreviewDeps, path: Path, ftype: FileType) -> Outcome:
+    try:
+        outcome: Outcome = await deps.renderer.call(
+            "services.preview.render", "render", path, ftype.is_raw, deps.limits, deps.exif_binary,
+            deps.exif_timeout)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # only imaging runs there: whatever failed, this input made it fail
+        reason = exc.reason if isinstance(exc, RenderCrashed) else f"{type(exc).__name__}: {exc}"[:300]
+        attempt = imaging.Attempt("preview_extraction", "render-process", False, reason, 0.0)
+        return Outcome(None, imaging.ImagingError(reason), [attempt])
+    return outcome
+
+
 def _head(path: Path) -> bytes:
     with open(path, "rb") as fh:
         return fh.read(HEAD_BYTES)
@@ -130,7 +115,7 @@ async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobC
     started = time.perf_counter()
     try:
         data = await deps.store.get_bytes(exif_key)
-        thumb = await asyncio.to_thread(imaging.thumbnail_from_jpeg, data, deps.limits)
+        thumb = await deps.renderer.call("shared.imaging.standard", "thumbnail_from_jpeg", data, deps.limits)
         await deps.store.put_bytes(keys.thumb_key(job.uuid), thumb, "image/jpeg")
         await previews.set_degraded_thumbnail(deps.pool, job.uuid, keys.thumb_key(job.uuid),
                                              "thumbnail from the EXIF thumbnail; no preview")
@@ -185,12 +170,14 @@ async def open_deps(resources: Resources) -> PreviewDeps:
     settings = resources.settings
     # one libvips thread per worker by default; refuses to run if the untrusted-loader block does not hold
     imaging.configure_vips(settings.vips_concurrency)
-    exiftool = ExifTool(settings.exiftool_binary, settings.exiftool_timeout)
-    resources.extras["exiftool"] = exiftool
+    renderer = render_process.for_settings(settings)  # decodes happen there, never here
+    resources.extras["renderer"] = renderer
+    resources.extras["renderer_start"] = asyncio.create_task(asyncio.to_thread(renderer.start))
     return PreviewDeps(
         pool=resources.pool, store=resources.temp_store, publisher=resources.publisher,
-        topology=resources.topology, exiftool=exiftool, limits=imaging.Limits.from_settings(settings),
-        metrics=PreviewMetrics(resources.registry), cpu=asyncio.Semaphore(1),
+        topology=resources.topology, limits=imaging.Limits.from_settings(settings),
+        metrics=PreviewMetrics(resources.registry), cpu=asyncio.Semaphore(1), renderer=renderer,
+        exif_binary=settings.exiftool_binary, exif_timeout=settings.exiftool_timeout,
     )
 
 

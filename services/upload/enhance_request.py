@@ -2,8 +2,9 @@
 
 Refusals: not the caller's proxy (NotFound); no ready preview, being
 ingested, or already enhancing (Conflict); too wide for the configured
-maximum or the source, or not wider than the current preview (Refused, with
-`limit` and `current_width`).
+maximum or the source, not wider than the current preview, or an output the
+job memory budget cannot hold (Refused, with `limit` and `current_width`;
+the last also with `needed_mb` and `budget_mb`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from shared.broker import publish_status
 from shared.db import enhancements, proxies
 from shared.db.status import IN_FLIGHT, ProxyStatus
 from shared.errors import Conflict, NotFound, Refused
-from shared.imaging.enhance_rules import Source, best_source, enhance_limit
+from shared.imaging.enhance_rules import Source, best_source, enhance_limit, output_budget_error
 from shared.messages import EnhancePreview, ProxyStatusChanged
 from shared.outbox import enqueue
 
@@ -55,6 +56,11 @@ async def request_enhancement(ctx: UploadContext, user_id: str, uuid: UUID, targ
     if target <= current:
         raise Refused(f"the preview is already {current} px wide", title="Not wider",
                       limit=limit, current_width=current)
+    over = output_budget_error(target, current, int(row["preview_height"] or current),
+                               ctx.settings.job_memory_mb * 2**20)
+    if over is not None:  # an extreme aspect ratio: a narrow target can still mean a huge output
+        raise Refused(over.reason, title="Too large", limit=limit, current_width=current,
+                      needed_mb=-(-over.needed // 2**20), budget_mb=over.budget // 2**20)
     async with ctx.pool.acquire() as conn, conn.transaction():
         if not await enhancements.request_enhancement(conn, uuid, user_id, current):
             raise Conflict("another request got there first", title="Already enhancing")

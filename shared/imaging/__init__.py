@@ -26,7 +26,7 @@ synchronous and thread-safe; workers call them in a thread. Errors are
 `ImagingError`, with `permanent=True` when retrying cannot help.
 """
 
-from shared.imaging.model import Attempt, ImagingError, Limits, Rendered, check_pixels
+from shared.imaging.model import Attempt, ImagingError, Limits, Rendered, check_pixels, refused
 from shared.imaging.raw import (
     EMBEDDED_ORDER,
     LAST_RESORT_EDGE,
@@ -39,11 +39,29 @@ from shared.imaging.raw import (
     render_raw,
 )
 from shared.imaging.standard import jpeg_size, render_standard, thumbnail_from_jpeg
-from shared.imaging.vips import configure_vips, untrusted_loaders_blocked
+from shared.imaging.vips import configure_vips, setup_render_process, tune_malloc, untrusted_loaders_blocked
 
 __all__ = [
-    "EMBEDDED_ORDER", "LAST_RESORT_EDGE", "Attempt", "Embedded", "ImagingError", "Limits", "Rendered",
-    "check_pixels", "choose_embedded", "configure_vips", "jpeg_size", "needed_edge", "probe_embedded",
-    "render_embedded", "render_libraw", "render_raw", "render_standard", "thumbnail_from_jpeg",
+    "EMBEDDED_ORDER",
+    "LAST_RESORT_EDGE",
+    "Attempt",
+    "Embedded",
+    "ImagingError",
+    "Limits",
+    "Rendered",
+    "check_pixels",
+    "choose_embedded",
+    "configure_vips",
+    "jpeg_size",
+    "needed_edge",
+    "probe_embedded",
+    "refused",
+    "render_embedded",
+    "render_libraw",
+    "render_raw",
+    "render_standard",
+    "setup_render_process",
+    "thumbnail_from_jpeg",
+    "tune_malloc",
     "untrusted_loaders_blocked",
 ]

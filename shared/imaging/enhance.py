@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pyvips
 
-from shared.imaging.model import ImagingError, Limits, check_pixels
+from shared.imaging import budget
+from shared.imaging.model import ImagingError, Limits, check_pixels, refused
 from shared.imaging.vips import to_srgb_8bit
 
 HUGE = 10_000_000
@@ -34,6 +35,7 @@ def _vips(path: Path, target: int, from_original: bool, limits: Limits) -> Enhan
     try:
         head = pyvips.Image.new_from_file(str(path), access="sequential")
         check_pixels(head.width, head.height, limits)
+        _check_budget(path, target, limits)
         image = pyvips.Image.thumbnail(str(path), target, height=HUGE, size="down", fail_on="error")
         image = to_srgb_8bit(image)
         upscaled = image.width < target
@@ -51,6 +53,14 @@ def _vips(path: Path, target: int, from_original: bool, limits: Limits) -> Enhan
                     f"{source}:pyvips" + (":lanczos3-sharpen" if upscaled else ":shrink"))
 
 
+def _check_budget(path: Path, target: int, limits: Limits) -> None:
+    """The source's decode and the `target` px wide output must fit in the job's memory budget."""
+    try:
+        budget.check_enhance(path, target, limits.memory_budget)
+    except budget.HeaderError as exc:
+        raise ImagingError(f"the source's header is unreadable: {exc}") from exc
+
+
 def _vips_reason(exc: pyvips.Error) -> str:
     """The useful line: the message is "unable to call <operation>", the cause is in the detail."""
     for text in (getattr(exc, "detail", None), getattr(exc, "message", None), str(exc)):
@@ -66,6 +76,7 @@ def _pillow(path: Path, target: int, from_original: bool, limits: Limits) -> Enh
     try:
         with Image.open(path) as src:
             check_pixels(src.width, src.height, limits)
+            _check_budget(path, target, limits)
             src.seek(0)
             im = ImageOps.exif_transpose(src).convert("RGB")
             upscaled = im.width < target
@@ -93,7 +104,7 @@ def render_enhanced(path: Path, target: int, from_original: bool, limits: Limits
         try:
             result = fn(path, target, from_original, limits)
         except ImagingError as exc:
-            if exc.reason.startswith("too many pixels"):
+            if refused(exc):
                 raise
             errors.append(exc.reason)
             continue

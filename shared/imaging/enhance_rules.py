@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from shared import exif
+from shared.imaging.budget import OverBudget, enhance_output_estimate, require
 
 #: an upscale beyond 4x the best source only adds blur: that is all a source "can give"
 MAX_UPSCALE = 4.0
@@ -42,3 +43,14 @@ def best_source(mime: str, metadata: dict[str, Any] | None, preview_width: int) 
 def enhance_limit(max_width: int, source_width: int) -> int:
     """The widest preview we will make from a source this wide."""
     return min(max_width, int(source_width * MAX_UPSCALE))
+
+
+def output_budget_error(target: int, preview_width: int, preview_height: int, budget_bytes: int
+                        ) -> OverBudget | None:
+    """Why a `target` px wide output (at the preview's aspect ratio) would not fit in the budget."""
+    height = max(1, round(target * preview_height / max(1, preview_width)))
+    try:
+        require(enhance_output_estimate(target, height), budget_bytes)
+    except OverBudget as exc:
+        return exc
+    return None

@@ -27,11 +27,14 @@ class Limits:
     max_pixels: int = 150_000_000
     max_embedded_bytes: int = 8 * 1024 * 1024
     min_embedded_edge: int = 800
+    #: bytes one job may hold while decoding, judged from headers (`shared.imaging.budget`)
+    memory_budget: int = 512 * 1024 * 1024
 
     @classmethod
     def from_settings(cls, s: Any) -> Limits:
         return cls(s.preview_max_dimension, s.preview_quality, s.thumbnail_width, s.thumbnail_height,
-                   s.thumbnail_quality, s.max_pixels, s.max_preview_size, s.raw_min_embedded_edge)
+                   s.thumbnail_quality, s.max_pixels, s.max_preview_size, s.raw_min_embedded_edge,
+                   s.job_memory_mb * 1024 * 1024)
 
 
 @dataclass
@@ -53,6 +56,11 @@ class Rendered:
     method: str
     degraded: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
+
+
+def refused(exc: ImagingError) -> bool:
+    """A refusal decided from the header (pixel count, memory budget): no other method may try."""
+    return exc.reason.startswith("too many pixels") or exc.reason.startswith("needs ~")
 
 
 def check_pixels(width: int, height: int, limits: Limits) -> None:

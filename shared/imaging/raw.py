@@ -11,6 +11,7 @@ from typing import Any
 
 import pyvips
 
+from shared.imaging import budget
 from shared.imaging.model import Attempt, ImagingError, Limits, Rendered, check_pixels
 from shared.imaging.vips import finish, first_line, header_pixels, to_srgb_8bit
 
@@ -87,6 +88,14 @@ def render_embedded(chosen: Embedded, orientation: int | None, limits: Limits,
     method = f"embedded:{chosen.tag}"
     try:
         check_pixels(chosen.width, chosen.height, limits)
+        try:
+            budget.check(chosen.data, limits.memory_budget, limits.preview_max)
+        except ImagingError as exc:
+            attempts.append(Attempt("preview_extraction", method, False, exc.reason,
+                                    (time.perf_counter() - started) * 1000))
+            raise
+        except budget.HeaderError as exc:
+            raise pyvips.Error(f"no JPEG frame header: {exc}") from exc
         image = pyvips.Image.thumbnail_buffer(chosen.data, limits.preview_max, height=limits.preview_max,
                                               size="down", no_rotate=orientation is not None,
                                               fail_on="error")
@@ -112,8 +121,12 @@ def render_libraw(path: Path, limits: Limits, attempts: list[Attempt] | None = N
     attempts = attempts if attempts is not None else []
     started = time.perf_counter()
     try:
-        with rawpy.imread(str(path)) as raw:
+        with rawpy.RawPy() as raw:
+            raw.open_file(str(path))  # the header only: the sensor data is read by unpack()
             check_pixels(raw.sizes.raw_width, raw.sizes.raw_height, limits)
+            budget.require(budget.libraw_estimate(raw.sizes.raw_width, raw.sizes.raw_height),
+                           limits.memory_budget)
+            raw.unpack()
             rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8, no_auto_bright=False)
         height, width = rgb.shape[:2]
         image = pyvips.Image.new_from_memory(rgb.tobytes(), width, height, 3, "uchar")
@@ -146,9 +159,15 @@ def render_raw(path: Path, meta: dict[str, Any], extract: Callable[[str], bytes 
 
     attempts: list[Attempt] = []
     candidates: list[Embedded] = []
-    present = [tag for tag, _ in embedded_previews(meta) if tag in EMBEDDED_ORDER]
-    for tag in present:
+    listed = [(tag, length) for tag, length in embedded_previews(meta) if tag in EMBEDDED_ORDER]
+    present = [tag for tag, _ in listed]
+    for tag, length in listed:
         started = time.perf_counter()
+        if length > limits.max_embedded_bytes:  # judged from the metadata: nothing is extracted
+            attempts.append(Attempt("preview_extraction", f"embedded:{tag}", False,
+                                    f"embedded {tag} is {length} bytes, over the"
+                                    f" {limits.max_embedded_bytes}-byte limit", 0.0))
+            continue
         try:
             found = probe_embedded(tag, extract(tag))
         except ExifToolError as exc:

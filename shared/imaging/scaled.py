@@ -110,8 +110,12 @@ def decode_memory(frame: Frame, scaled: tuple[int, int], target: tuple[int, int]
 
 
 def check_budget(needed_bytes: int, frame: Frame, limits: Limits) -> None:
-    """The memory budget's call site for this decode path (the shared budget check goes here)."""
-    del needed_bytes, frame, limits
+    """The memory budget's call site for this decode path (`shared.imaging.budget`)."""
+    from shared.imaging import budget
+
+    budget.require(budget.Estimate(needed_bytes, f"{frame.kind} JPEG {frame.width}x{frame.height}"
+                                                 " through the scaled decoder", frame.width, frame.height),
+                   limits.memory_budget)
 
 
 def _suitability(frame: Frame, colorspace: str) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pyvips
 
-from shared.imaging import scaled
-from shared.imaging.model import Attempt, ImagingError, Limits, Rendered, check_pixels
+from shared.imaging import budget, scaled
+from shared.imaging.model import Attempt, ImagingError, Limits, Rendered, check_pixels, refused
 from shared.imaging.vips import finish, first_line, header_pixels, to_srgb_8bit
 
 
@@ -19,6 +19,10 @@ def _vips_preview(path: Path, limits: Limits) -> pyvips.Image:
     except pyvips.Error as exc:
         raise ImagingError(f"libvips cannot read the file: {first_line(exc)}") from exc
     check_pixels(width, height, limits)
+    try:
+        budget.check(path, limits.memory_budget, limits.preview_max)
+    except budget.HeaderError as exc:
+        raise ImagingError(f"the image header is unreadable: {exc}") from exc
     try:
         image = pyvips.Image.thumbnail(str(path), limits.preview_max, height=limits.preview_max,
                                        size="down", fail_on="error")
@@ -36,6 +40,12 @@ def _pillow_preview(path: Path, limits: Limits) -> pyvips.Image:
     try:
         with Image.open(path) as opened:
             check_pixels(opened.width, opened.height, limits)
+            if opened.format == "JPEG":  # draft mode: libjpeg's scaled decode, as libvips does it
+                budget.check(path, limits.memory_budget, limits.preview_max)
+            else:
+                budget.require(budget.pillow_estimate(opened.format or "image", opened.width, opened.height,
+                                                      len(opened.getbands()), 1, limits.preview_max),
+                               limits.memory_budget)
             opened.draft("RGB", (limits.preview_max, limits.preview_max))
             opened.seek(0)
             im: Image.Image = ImageOps.exif_transpose(opened)
@@ -47,7 +57,9 @@ def _pillow_preview(path: Path, limits: Limits) -> pyvips.Image:
             im = im.convert("RGB")
             im.thumbnail((limits.preview_max, limits.preview_max), Image.Resampling.LANCZOS)
             data = im.tobytes()
-            return pyvips.Image.new_from_memory(data, im.width, im.height, 3, "uchar").copy_memory()
+            # not .copy_memory(): on a memory image it returns the same pixels in a new wrapper that
+            # does not keep `data` alive, and libvips then reads freed memory (a crash in `finish`)
+            return pyvips.Image.new_from_memory(data, im.width, im.height, 3, "uchar")
     except ImagingError:
         raise
     except Exception as exc:
@@ -64,7 +76,7 @@ def render_standard(path: Path, limits: Limits) -> Rendered:
         try:
             return scaled.render_scaled(path, limits)
         except (scaled.Unsuitable, ImagingError) as exc:
-            if exc.reason.startswith("too many pixels"):
+            if isinstance(exc, ImagingError) and refused(exc):
                 raise ImagingError(exc.reason) from exc
             attempts.append(Attempt("preview_extraction", scaled.METHOD, False, exc.reason,
                                     (time.perf_counter() - started) * 1000))
@@ -76,7 +88,7 @@ def render_standard(path: Path, limits: Limits) -> Rendered:
             attempts.append(Attempt("preview_extraction", method, False, exc.reason,
                                     (time.perf_counter() - started) * 1000))
             errors.append(f"{method}: {exc.reason}")
-            if exc.reason.startswith("too many pixels"):
+            if refused(exc):
                 raise ImagingError(exc.reason) from exc
             continue
         rendered = finish(image, limits, method, attempts)
@@ -91,6 +103,10 @@ def render_standard(path: Path, limits: Limits) -> Rendered:
 
 def thumbnail_from_jpeg(data: bytes, limits: Limits) -> bytes:
     """The degraded thumbnail: the small EXIF thumbnail cover-cropped to size."""
+    try:
+        budget.check(data, limits.memory_budget, max(limits.thumb_width, limits.thumb_height))
+    except budget.HeaderError as exc:
+        raise ImagingError(f"the EXIF thumbnail is not a readable JPEG: {exc}") from exc
     try:
         image = pyvips.Image.thumbnail_buffer(data, limits.thumb_width, height=limits.thumb_height,
                                               crop="centre", size="both")

@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 @pytest.mark.timeout(480)  # the pipeline's short run starts a dozen processes: minutes on a busy machine
 @pytest.mark.parametrize("module,name", [("bench.upload", "upload"), ("bench.tus", "tus"),
                                          ("bench.pipeline", "pipeline"),
-                                         ("bench.finalize", "finalize"), ("bench.raw", "raw")])
+                                         ("bench.finalize", "finalize"), ("bench.raw", "raw"),
+                                         ("bench.hostile", "hostile")])
 def test_the_benchmark_runs_end_to_end_and_saves_its_figures(tmp_path, migrated, module, name):
     if name == "raw" and not (CORPUS / "raw").is_dir():
         pytest.skip(f"the RAW benchmark reads the corpus's RAWs, not present at {CORPUS}")
@@ -43,6 +44,10 @@ def test_the_benchmark_runs_end_to_end_and_saves_its_figures(tmp_path, migrated,
         embedded = [r for r in result["files"] if r.get("embedded")]
         assert embedded and all(r["ms"]["p50"] > 0 and r["baseline_ms"] > 0 for r in embedded)
         assert "embedded path: worst file" in run.stdout
+    elif name == "hostile":
+        assert result["render"]["ratio"] > 0 and result["rss"]["preview"]["peak_mb"] > 0
+        assert result["uploads"][0]["upload_ms"]["p99"] > 0
+        assert "render process / in-process" in run.stdout
     else:
         for key in ("pipeline_vs_libvips_floor", "pipeline_vs_scaled_floor", "two_vs_one_worker",
                     "backlog_last_vs_first"):

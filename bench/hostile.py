@@ -1,0 +1,317 @@
+"""Hostile-input benchmark: `python -m bench.hostile [--quick]` (part of `make bench`).
+
+In one run, on the real services:
+- the render process's cost: the same 24 and 45 MP JPEGs rendered in-process
+  (the preview path before the backstop) and through a worker's render
+  process, interleaved; target: the render process keeps >= 97% of the
+  in-process throughput;
+- the worst peak RSS of a preview worker and of an enhance worker (each
+  with its render process) across the hostile corpus
+  (`tests/fixtures/hostile.py`, made for the budget the stack runs with);
+  target: the growth over the processes at rest stays under the budget;
+- small-upload latency while another client uploads TIFFs carrying 30 MB of
+  embedded data, with one ExifTool process and with the default pool;
+  target: p99 < 150 ms with the default pool.
+Prints a table and saves JSON under bench/results/; exits non-zero when a
+target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from bench.common import (
+    Stack,
+    bench_env,
+    clean_up,
+    free_port,
+    percentiles,
+    photo,
+    save,
+    unique_copy,
+    wait_http,
+)
+
+TOKEN = {"Authorization": "Bearer bench-token"}
+BUDGET_MB = 128
+TARGETS = {"render_process_vs_in_process": 0.97, "upload_p99_ms": 150.0}
+
+
+# ---- the render process against in-process rendering ------------------------------
+
+def render_cost(files: list[Path], rounds: int) -> dict[str, float]:
+    from services.preview.render import render
+    from shared import render_process
+    from shared.imaging import Limits, setup_render_process
+    from shared.settings import Settings
+
+    setup_render_process()  # the in-process side gets the same libvips and malloc set-up
+    limits = Limits()
+    renderer = render_process.for_settings(Settings())
+    renderer.start()
+
+    async def child(path: Path) -> None:
+        outcome = await renderer.call("services.preview.render", "render", path, False, limits)
+        assert outcome.rendered is not None, outcome.error
+
+    def local(path: Path) -> None:
+        outcome = render(path, False, limits)
+        assert outcome.rendered is not None, outcome.error
+
+    spent = {"in_process": 0.0, "render_process": 0.0}
+    done = 0
+    try:
+        for _ in range(rounds):
+            for path in files:  # interleaved, so both sides see the same machine load
+                started = time.perf_counter()
+                local(path)
+                spent["in_process"] += time.perf_counter() - started
+                started = time.perf_counter()
+                asyncio.run(child(path))
+                spent["render_process"] += time.perf_counter() - started
+                done += 1
+    finally:
+        renderer.close()
+    per_s = {k: done / v for k, v in spent.items()}
+    return {"images": done, "in_process_per_s": per_s["in_process"],
+            "render_process_per_s": per_s["render_process"],
+            "ratio": per_s["render_process"] / per_s["in_process"]}
+
+
+# ---- peak RSS across the hostile corpus ---------------------------------------------
+
+class TreeRss:
+    """Peak RSS of a process plus its children (the worker and its render process), sampled."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self.rest = self.now()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def now(self) -> int:
+        total = 0
+        for p in [self.proc, *self.proc.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.now())
+            time.sleep(0.005)
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        return {"rest_mb": self.rest / 2**20, "peak_mb": self.peak / 2**20,
+                "growth_mb": (self.peak - self.rest) / 2**20}
+
+
+def hostile_corpus() -> dict[str, bytes]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from shared.imaging import budget
+    from tests.fixtures import hostile
+
+    side = 1000  # the largest progressive 4:4:4 JPEG (in 100 px steps) the budget holds
+    while budget.estimate(hostile.progressive_jpeg(side + 100, side + 100)).mb < BUDGET_MB:
+        side += 100
+    return {
+        "progressive JPEG just under the budget": hostile.real_progressive_jpeg(side, side),
+        "progressive JPEG over the budget": hostile.real_progressive_jpeg(side + 600, side + 600),
+        "580 bytes claiming 121 MP": hostile.progressive_jpeg(11000, 11000),
+        "interlaced PNG claiming 8000x8000": hostile.interlaced_png(8000, 8000),
+        "TIFF strip claiming 9000x9000": hostile.multipage_tiff(9000, 9000),
+        "GIF claiming 9000x9000": hostile.animated_gif(9000, 9000),
+        "PNG of 60x40000": hostile.tall_png(60, 40000),
+        "TIFF with 30 MB embedded": hostile.tiff_with_embedded_data(30),
+    }
+
+
+async def _upload(client: httpx.AsyncClient, data: bytes, name: str) -> str:
+    r = await client.post("/v1/uploads", content=data,
+                          headers={"Content-Type": "application/octet-stream", "X-Filename": name})
+    if r.status_code not in (200, 201):
+        raise RuntimeError(f"upload answered {r.status_code}: {r.text[:200]}")
+    return str(r.json()["uuid"])
+
+
+async def _settle(db_url: str, uuids: list[str], column: str, timeout: float) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            waiting = await conn.fetchval(
+                f"SELECT count(*) FROM proxy_images WHERE uuid = ANY($1::uuid[])"
+                f" AND {column} NOT IN ('ready', 'failed')", uuids)
+            if not waiting:
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+    raise RuntimeError(f"{column} did not settle in {timeout} s")
+
+
+def peak_rss(quick: bool) -> dict[str, Any]:
+    port = free_port()
+    env = bench_env("hostile", PROPHOTO_UPLOAD_PORT=str(port), PROPHOTO_UPLOAD_HOST="127.0.0.1",
+                    PROPHOTO_JOB_MEMORY_MB=str(BUDGET_MB))
+    from shared.migrate import migrate
+    from shared.settings import Settings
+
+    asyncio.run(migrate(Settings(database_url=env["PROPHOTO_DATABASE_URL"])))
+    url = f"http://127.0.0.1:{port}"
+    stack = Stack(env)
+    corpus = hostile_corpus()
+    try:
+        stack.start("upload")
+        preview = stack.start("preview", {"PROPHOTO_PREVIEW_METRICS_PORT": str(free_port())})
+        enhance = stack.start("enhance", {"PROPHOTO_ENHANCE_METRICS_PORT": str(free_port())})
+        wait_http(f"{url}/healthz", timeout=60)
+        time.sleep(5)  # the render processes start beside the workers
+        rss = {"preview": TreeRss(preview.pid), "enhance": TreeRss(enhance.pid)}
+
+        async def go() -> None:
+            async with httpx.AsyncClient(base_url=url, headers=TOKEN, timeout=120) as client:
+                uuids = [await _upload(client, data, f"h{i}") for i, data in enumerate(corpus.values())]
+                await _settle(env["PROPHOTO_DATABASE_URL"], uuids, "preview_status", 300)
+                # enhance every ready one to the widest it may get (the API refuses what cannot fit)
+                asked = []
+                for uuid in uuids:
+                    r = await client.post(f"/v1/proxies/{uuid}/enhance", json={"factor": 2.0})
+                    if r.status_code == 202:
+                        asked.append(uuid)
+                if asked:
+                    await _settle(env["PROPHOTO_DATABASE_URL"], asked, "enhancement_status", 300)
+
+        asyncio.run(go())
+        result = {name: r.stop() for name, r in rss.items()}
+        result["restarted"] = [name for name, p in (("preview", preview), ("enhance", enhance))
+                               if p.poll() is not None]
+    finally:
+        stack.stop()
+        clean_up(env)
+    result["budget_mb"] = BUDGET_MB
+    return result
+
+
+# ---- small uploads beside huge embedded data ----------------------------------------
+
+def loaded_uploads(pool: int, samples: int) -> dict[str, Any]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.fixtures import hostile
+
+    port = free_port()
+    env = bench_env("exif", PROPHOTO_UPLOAD_PORT=str(port), PROPHOTO_UPLOAD_HOST="127.0.0.1",
+                    PROPHOTO_EXIFTOOL_POOL=str(pool))
+    from shared.migrate import migrate
+    from shared.settings import Settings
+
+    asyncio.run(migrate(Settings(database_url=env["PROPHOTO_DATABASE_URL"])))
+    url = f"http://127.0.0.1:{port}"
+    stack = Stack(env)
+    heavy = hostile.tiff_with_embedded_data(30)
+    small = photo(1, name="1mp").read_bytes()
+    try:
+        stack.start("upload")
+        wait_http(f"{url}/healthz", timeout=60)
+
+        async def go() -> list[float]:
+            stop = asyncio.Event()
+            async with httpx.AsyncClient(base_url=url, headers=TOKEN, timeout=300) as big, \
+                    httpx.AsyncClient(base_url=url, headers=TOKEN, timeout=60) as client:
+                async def flood() -> None:
+                    while not stop.is_set():
+                        await _upload(big, unique_copy(heavy), "heavy.tif")
+
+                floods = [asyncio.create_task(flood()) for _ in range(2)]
+                await asyncio.sleep(1.0)
+                times = []
+                for _ in range(samples):
+                    started = time.perf_counter()
+                    await _upload(client, unique_copy(small), "small.jpg")
+                    times.append(time.perf_counter() - started)
+                    await asyncio.sleep(0.05)
+                stop.set()
+                await asyncio.gather(*floods)
+                return times
+
+        times = asyncio.run(go())
+    finally:
+        stack.stop()
+        clean_up(env)
+    return {"pool": pool, "upload_ms": {k: (v * 1000 if k != "n" else v) for k, v in percentiles(times).items()}}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    files = [photo(24, name="24mp"), photo(45, name="45mp")]
+    result: dict[str, Any] = {"render": render_cost(files, 1 if quick else 6)}
+    result["rss"] = peak_rss(quick)
+    result["uploads"] = [loaded_uploads(pool, 10 if quick else 60) for pool in ((3,) if quick else (1, 3))]
+    result["targets"] = TARGETS
+    missed = check(result)
+    result["missed"] = missed
+    report(result)
+    print(f"saved {save('hostile', result)}")
+    return result
+
+
+def check(r: dict[str, Any]) -> list[str]:
+    missed = []
+    if r["render"]["ratio"] < TARGETS["render_process_vs_in_process"]:
+        missed.append("render process throughput")
+    for name in ("preview", "enhance"):
+        if r["rss"][name]["growth_mb"] >= r["rss"]["budget_mb"]:
+            missed.append(f"{name} peak RSS growth")
+    if r["rss"]["restarted"]:
+        missed.append("a worker exited")
+    if r["uploads"][-1]["upload_ms"]["p99"] >= TARGETS["upload_p99_ms"]:
+        missed.append("small-upload p99")
+    return missed
+
+
+def report(r: dict[str, Any]) -> None:
+    def row(name: str, value: str, target: str = "") -> None:
+        print(f"{name:<52}{value:>18}  {target}")
+
+    c = r["render"]
+    row("in-process render (img/s)", f"{c['in_process_per_s']:.2f}")
+    row("render process (img/s)", f"{c['render_process_per_s']:.2f}")
+    row("render process / in-process", f"{c['ratio']:.3f}", ">= 0.97")
+    for name in ("preview", "enhance"):
+        m = r["rss"][name]
+        row(f"{name} worker + render process peak RSS (MB)", f"{m['peak_mb']:.0f} ({m['rest_mb']:.0f} at rest)")
+        row(f"{name} peak growth over rest (MB)", f"{m['growth_mb']:.0f}", f"< {r['rss']['budget_mb']} (budget)")
+    for u in r["uploads"]:
+        ms = u["upload_ms"]
+        row(f"small upload p50/p95/p99, 30 MB-embedded flood, pool {u['pool']} (ms)",
+            f"{ms['p50']:.0f}/{ms['p95']:.0f}/{ms['p99']:.0f}", "p99 < 150" if u is r["uploads"][-1] else "")
+    print("missed: " + (", ".join(r["missed"]) or "none"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a few images only (smoke run)")
+    quick = parser.parse_args().quick
+    result = run(quick=quick)
+    if result["missed"] and not quick:  # a smoke run checks that it runs, not the figures
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
