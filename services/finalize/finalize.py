@@ -40,7 +40,7 @@ from shared.db import images, ingests, proxies
 from shared.db.status import INGESTING, IngestStatus
 from shared.exif import AsyncExifTool
 from shared.jobs import JobContext, PermanentError
-from shared.messages import FinalizeIngest, ProxyStatusChanged, TraceEvent
+from shared.messages import FinalizeIngest, ProxyStatusChanged, TraceEvent, TraceType
 from shared.settings import Settings
 from shared.storage import ObjectNotFound, ObjectStore
 from shared.topology import Topology
@@ -111,7 +111,12 @@ async def _finalize(
     await ingests.start_ingest(deps.pool, job.uuid)
 
     async with _local_original(deps, proxy) as local:
+        read_started = time.perf_counter()
         meta, reader = await _read_metadata(deps, local, proxy)
+    await _trace(deps, job, ctx, reader != "upload-fast-read",
+                 "full read failed; the upload's fast read was used"
+                 if reader == "upload-fast-read" else None,
+                 read_started, len(meta), f"{reader}-full", trace_type="metadata_extraction")
     normalized = exif.normalize(meta)
     when = exif.taken_at(meta)
 
@@ -241,10 +246,12 @@ async def _announce(deps: FinalizeDeps, job: FinalizeIngest, status: str, image_
 
 
 async def _trace(deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext, success: bool,
-                 reason: str | None, started: float, size: int | None, method: str) -> None:
+                 reason: str | None, started: float, size: int | None, method: str,
+                 trace_type: TraceType = "finalize") -> None:
+    """`size`: bytes for the copy, fields read for a metadata_extraction attempt."""
     try:
         await publish_trace(deps.publisher, deps.topology, TraceEvent(
-            uuid=job.uuid, user_id=job.user_id, trace_type="finalize", method=method, success=success,
+            uuid=job.uuid, user_id=job.user_id, trace_type=trace_type, method=method, success=success,
             reason=reason, duration_ms=(time.perf_counter() - started) * 1000, result_size=size,
             attempt=ctx.attempt, service=SERVICE,
         ))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 import uuid as uuidlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from shared import exif, keys
 from shared.db import proxies
 from shared.errors import Conflict, Invalid, Unsupported
 from shared.filetype import SUPPORTED_DESCRIPTION, detect
-from shared.messages import GeneratePreview
+from shared.messages import GeneratePreview, TraceEvent
 from shared.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -84,9 +85,13 @@ async def _accept(
             return UploadResult(False, existing)
 
     uuid = uuidlib.uuid4()
+    started = time.perf_counter()
     meta = await _read_metadata(ctx, spool.path)
+    read_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
     thumb = _thumbnail_at_offset(spool, meta) if ftype.format == "jpeg" else None
     thumb = thumb or await _exif_thumbnail(ctx, spool.path, meta)
+    thumb_ms = (time.perf_counter() - started) * 1000
 
     key = keys.original_key(uuid, ftype.ext)
     thumb_key = keys.exif_thumb_key(uuid) if thumb else None
@@ -107,6 +112,8 @@ async def _accept(
                     conn, ctx.topology, ctx.settings.queue_preview,
                     GeneratePreview(uuid=uuid, user_id=user_id, uploaded_at=now),
                 )
+                for event in _intake_traces(uuid, user_id, meta, read_ms, thumb, thumb_ms):
+                    await enqueue(conn, ctx.topology, ctx.settings.queue_traces, event)
     except BaseException:
         await _remove(ctx, key, thumb_key)
         raise
@@ -121,6 +128,24 @@ async def _accept(
     if thumb and len(thumb) <= INLINE_THUMB_MAX:
         inline = "data:image/jpeg;base64," + base64.b64encode(thumb).decode()
     return UploadResult(True, row, inline)
+
+
+def _intake_traces(uuid: uuidlib.UUID, user_id: str, meta: dict[str, Any], read_ms: float,
+                   thumb: bytes | None, thumb_ms: float) -> list[TraceEvent]:
+    """The upload's steps as the debug page shows them: the fast metadata read (fields
+    read as the result size) and the embedded thumbnail, when the file declares one.
+    They go through the outbox with the preview job: no trace for a row that never was."""
+    error = meta.get("_error")
+    events = [TraceEvent(
+        uuid=uuid, user_id=user_id, trace_type="metadata_extraction", method="exiftool-fast",
+        success=error is None, reason=error, duration_ms=round(read_ms, 3),
+        result_size=None if error else len(meta), service="upload")]
+    if thumb:
+        events.append(TraceEvent(
+            uuid=uuid, user_id=user_id, trace_type="thumbnail_generation",
+            method="upload-exif-thumbnail", success=True, duration_ms=round(thumb_ms, 3),
+            result_size=len(thumb), service="upload"))
+    return events
 
 
 async def _read_metadata(ctx: UploadContext, path: Path) -> dict[str, Any]:
