@@ -17,15 +17,18 @@ from shared.db import create_pool
 from shared.migrate import migrate
 from shared.settings import RetryPolicy, Settings
 from shared.topology import Topology
+from tests.fixtures.services import endpoints
 
 pytest_plugins: list[str] = ["tests.fixtures.breakable", "tests.fixtures.upload", "tests.fixtures.tracing", "tests.fixtures.preview", "tests.fixtures.s3"]
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("PROPHOTO_CORPUS", REPO.parent / "shared" / "corpus"))
-AMQP_URL = os.environ.get("PROPHOTO_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-DATABASE_URL = os.environ.get(
-    "PROPHOTO_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/prophoto_test"
-)
+AMQP_URL = endpoints().amqp_url  # testcontainers where Docker is reachable, else local services
+DATABASE_URL = endpoints().database_url
+
+
+def pytest_report_header() -> str:
+    return f"prophoto test services: {endpoints().source}"
 
 
 def fast_retry(attempts: int = 3, delays: tuple[float, ...] = (0.2, 0.4, 0.6)) -> RetryPolicy:
