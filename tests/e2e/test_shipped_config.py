@@ -1,9 +1,11 @@
-"""docker-compose.yml, run: every service as a process with exactly its compose environment
-(tests/fixtures/shipped.py says what is mapped), driven upload -> preview -> enhance ->
-ingest, with the debug page's queue health checked while a backlog drains.
+"""docker-compose.yml and deploy/k8s, run: every service as a process with exactly the
+environment the file gives it (tests/fixtures/shipped.py says what is mapped), driven
+upload -> preview -> enhance -> ingest, with the debug page's queue health checked while
+a backlog drains.
 
 `PROPHOTO_SHIPPED_REPLICAS=4` runs it with four preview replicas (`--scale preview=4`);
-the suite runs compose's own replica count. Each health sample is printed (`-s`).
+the suite runs the files' own replica counts (compose 2, k8s 1 plus KEDA). Each health
+sample is printed (`-s`).
 """
 
 from __future__ import annotations
@@ -37,11 +39,12 @@ async def until(check, timeout: float, what: str, stack: ShippedStack):
     raise AssertionError(f"timed out waiting for {what}\n{logs(stack)}")
 
 
-async def test_the_shipped_compose_configuration_runs_the_pipeline_and_reports_honest_health(
-    tmp_path: Path, s3_server, corpus, migrated,
+@pytest.mark.parametrize(("source", "photos"), [("compose", len(BACKLOG)), ("k8s", 4)])
+async def test_the_shipped_configuration_runs_the_pipeline_and_reports_honest_health(
+    tmp_path: Path, s3_server, corpus, migrated, source: str, photos: int,
 ):
     replicas = int(os.environ.get("PROPHOTO_SHIPPED_REPLICAS", "0")) or None
-    stack = await start_shipped(tmp_path, s3_server, preview_replicas=replicas)
+    stack = await start_shipped(tmp_path, s3_server, preview_replicas=replicas, source=source)
     try:
         preview_env = stack.env_of("preview")
         preview_queue = preview_env["PROPHOTO_QUEUE_PREVIEW"]
@@ -64,7 +67,7 @@ async def test_the_shipped_compose_configuration_runs_the_pipeline_and_reports_h
                 ).status_code == 403
 
             uuids: list[str] = []
-            for name in BACKLOG:
+            for name in BACKLOG[:photos]:
                 body = (corpus / "jpeg" / name).read_bytes()
                 r = await user.post("/v1/uploads", content=body, headers={
                     "Content-Type": "image/jpeg", "X-Filename": name})
@@ -84,7 +87,7 @@ async def test_the_shipped_compose_configuration_runs_the_pipeline_and_reports_h
             await until(drained, 120, "every preview", stack)
             for at, health in samples:
                 w, b = health["worker"], health["broker"]
-                print(f"preview x{n} t={at:5.1f}s ready={b['ready']} unacked={b['unacked']} "
+                print(f"{source} preview x{n} t={at:5.1f}s ready={b['ready']} unacked={b['unacked']} "
                       f"consumers={b['consumers']} status={w['status']} "
                       f"in_progress={w['in_progress']} workers_reporting={w['workers_reporting']}")
             statuses = {h["worker"]["status"] for _, h in samples}
@@ -114,9 +117,18 @@ async def test_the_shipped_compose_configuration_runs_the_pipeline_and_reports_h
                 return mine if len(mine) == len(uuids) else None
 
             await until(images, 120, "every Image", stack)
-            timeline = (await operator.get(f"/v1/traces/{enhanced}")).json()["items"]
-            steps = {t["trace_type"] for t in timeline}
-            assert {"preview_extraction", "thumbnail_generation", "enhance", "finalize"} <= steps
+            async def every_step() -> list | None:
+                timeline = (await operator.get(f"/v1/traces/{enhanced}")).json()["items"]
+                steps = {(t["trace_type"], t["service"]) for t in timeline}
+                return timeline if {
+                    ("metadata_extraction", "upload"), ("preview_extraction", "preview"),
+                    ("thumbnail_generation", "preview"), ("enhance", "enhance"),
+                    ("metadata_extraction", "finalize"), ("finalize", "finalize")} <= steps else None
+
+            timeline = await until(every_step, 30, "a trace of every step", stack)
+            fast = next(t for t in timeline if t["method"] == "exiftool-fast")
+            assert fast["success"] and fast["result_size"] > 10  # fields read
+            assert (await user.get(f"/v1/traces/{enhanced}")).status_code == 404  # tracing only
 
             idle = await until(lambda: _idle(preview_health, n), 30, "preview to read idle", stack)
             assert idle["worker"]["workers_reporting"] == n

@@ -36,14 +36,16 @@ async def test_an_upload_while_the_broker_is_down_is_published_once_it_returns(
         await asyncio.sleep(1.5)
         assert await queued_jobs(topology.settings) == []  # nothing got through ...
         pending = await pool.fetchval(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND message_id = $1", uuid)
-        assert pending == 1  # ... but the job is durably recorded
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND message_id = $1"
+            " AND routing_key = $2", uuid, topology.settings.queue_preview)
+        assert pending == 1  # ... but the job is durably recorded (its traces beside it)
         await proxy.up()
         jobs = await wait_for_jobs(topology.settings, 1, timeout=30)
         assert [j["uuid"] for j in jobs] == [uuid]
         for _ in range(50):  # the row is marked when the relay's batch commits, just after the publish
             published = await pool.fetchval(
-                "SELECT published_at IS NOT NULL FROM outbox WHERE message_id = $1", uuid)
+                "SELECT published_at IS NOT NULL FROM outbox WHERE message_id = $1"
+                " AND routing_key = $2", uuid, topology.settings.queue_preview)
             if published:
                 break
             await asyncio.sleep(0.2)
