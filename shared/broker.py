@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import aio_pika
 from aio_pika import RobustConnection
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
 from pamqp.commands import Basic
 from pydantic import BaseModel
 from yarl import URL
@@ -113,6 +113,25 @@ async def connect_once(amqp_url: str, timeout: float = 10.0) -> aio_pika.abc.Abs
             last = exc
     assert last is not None
     raise last
+
+
+async def subscribed(queue: AbstractQueue | None, consumer_tag: str | None) -> bool:
+    """Whether the broker still delivers to consumer `consumer_tag` on `queue`.
+
+    The broker can cancel a consumer on its own (`basic.cancel`: its queue was
+    deleted, or its quorum queue lost its members) while the connection and
+    the channel stay open. aio-pika re-subscribes with the same tag once the
+    queue can be consumed again (it tries every reconnect interval); until
+    then the process is alive and idle, and readiness must say so.
+    """
+    if queue is None or consumer_tag is None:
+        return False
+    try:
+        channel = await queue.channel.get_underlay_channel()
+    except Exception:  # not opened yet, or closed: not consuming
+        return False
+    consumers: dict[str, object] = getattr(channel, "consumers", {})  # aiormq's, not in its ABC
+    return not channel.is_closed and consumer_tag in consumers
 
 
 class PublishFailed(Exception):

@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry, make_asgi_app
 from pydantic import BaseModel
 
 from shared.availability import BROKER_ERRORS, DATABASE_ERRORS, until_available
-from shared.broker import AmqpPublisher, amqp_urls, use_failover
+from shared.broker import AmqpPublisher, amqp_urls, subscribed, use_failover
 from shared.db import create_pool
 from shared.heartbeat import Beacon
 from shared.jobs import Delivery, JobContext, JobRunner, Outcome
@@ -130,9 +130,11 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
         body: bytes = msg.body
         return body
 
-    @broker.subscriber(
+    subscriber = broker.subscriber(
         RabbitQueue(spec.queue, declare=False), ack_policy=AckPolicy.MANUAL, decoder=raw_body
     )
+
+    @subscriber
     async def consume(msg: RabbitMessage) -> None:
         runner: JobRunner[M] = state["runner"]
         metrics.started(spec.queue)
@@ -181,6 +183,8 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
         connection = broker._connection
         if connection is None or not connection.connected.is_set():
             gone.append("broker connection")
+        elif not await subscribed(subscriber._queue_obj, subscriber._consumer_tag):
+            gone.append("consumer")
         resources: Resources | None = state.get("resources")
         if resources is None:
             gone.append("resources (starting)")

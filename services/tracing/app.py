@@ -131,8 +131,9 @@ def create_app(settings: Settings, *, consume: bool = True,
             checks["database"] = False
         missing = [name for name, ok in checks.items() if not ok]
         if app.state.consuming:
-            checks["consumer"] = not consumer.missing()
-            missing += consumer.missing()
+            gone = await consumer.missing()
+            checks["consumer"] = not gone
+            missing += gone
         ok = all(checks.values())
         return JSONResponse({"ready": ok, "checks": checks, "missing": missing},
                             status_code=200 if ok else 503)
@@ -146,7 +147,7 @@ async def _monitor_loop(monitor: QueueMonitor, jobs: JobMetrics, settings: Setti
     """Refresh the queue gauges, and this consumer's heartbeat while it consumes."""
     while True:
         if consumer is not None and task is not None:
-            missing = consumer.missing() if not task.done() else ["trace consumer task"]
+            missing = await consumer.missing() if not task.done() else ["trace consumer task"]
             jobs.consuming.labels(settings.queue_traces).set(0 if missing else 1)
             if not missing:
                 jobs.heartbeat.labels(settings.queue_traces).set(time.time())

@@ -19,11 +19,16 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import asyncpg
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
 from pydantic import ValidationError
 
 from services.tracing import queries
-from shared.broker import Publisher
+from shared.broker import Publisher, subscribed
 from shared.messages import TraceEvent
 from shared.metrics import JobMetrics
 from shared.settings import Settings
@@ -64,6 +69,8 @@ class TraceConsumer:
         self.counters = counters
         self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
         self.stored = 0
         self.parked = 0
 
@@ -72,15 +79,17 @@ class TraceConsumer:
         await self._channel.set_qos(prefetch_count=self.settings.trace_batch_size)
         # declared (passively), not `get_queue(ensure=False)`: only a declared queue is restored,
         # with its consumer, when the robust connection comes back after a broker restart
-        queue = await self._channel.declare_queue(self.queue_name, passive=True)
-        await queue.consume(self._inbox.put)
+        self._queue = await self._channel.declare_queue(self.queue_name, passive=True)
+        self._consumer_tag = await self._queue.consume(self._inbox.put)
 
-    def missing(self) -> list[str]:
+    async def missing(self) -> list[str]:
         """What keeps this consumer from consuming right now (empty when it consumes)."""
         if not self.connection.connected.is_set():
             return ["broker connection"]
         if self._channel is None or self._channel.is_closed:
             return ["trace consumer channel"]
+        if not await subscribed(self._queue, self._consumer_tag):
+            return ["trace consumer"]  # cancelled by the broker (its queue deleted or lost)
         return []
 
     async def stop(self) -> None:
