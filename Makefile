@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 CHAOS_UPLOADS ?= 300
 
-.PHONY: run test test-unit test-integration bench bench-upload bench-tus chaos lint install system-deps services up down clean typescript
+.PHONY: run test test-unit test-integration bench bench-upload bench-tus chaos soak lint install system-deps services up down clean typescript
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -52,6 +52,14 @@ bench-tus: $(STAMP)
 chaos: $(STAMP)
 	@bash scripts/system-deps.sh --quiet
 	$(BIN)/python -m chaos --uploads $(CHAOS_UPLOADS) $(CHAOS_ARGS)
+
+## the long outages: RabbitMQ refusing connections for 60 s (services wait, unready meanwhile),
+## then the soak with 4 preview workers and the whole cluster down for two minutes
+soak: $(STAMP)
+	@bash scripts/system-deps.sh --quiet
+	@bash scripts/services-up.sh
+	PROPHOTO_TEST_REFUSAL_S=60 $(BIN)/python -m pytest -p no:cacheprovider -q -rfEs tests/integration/test_broker_refusal.py
+	$(BIN)/python -m chaos --uploads $(CHAOS_UPLOADS) --preview-workers 4 --broker-outage 120 $(CHAOS_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared services prophoto tests bench chaos

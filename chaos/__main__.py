@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -22,7 +23,9 @@ def parse(argv: list[str]) -> tuple[SoakConfig, bool]:
     p.add_argument("--uploads", type=int, default=d.uploads)
     p.add_argument("--clients", type=int, default=d.clients)
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--preview-workers", type=int, default=d.preview_workers)
+    p.add_argument("--preview-workers", type=int,
+                   default=int(os.environ.get("PREVIEW_WORKERS", d.preview_workers)),
+                   help="preview worker processes (default: PREVIEW_WORKERS, else 2)")
     p.add_argument("--fault-every", type=float, default=d.fault_every_s, help="seconds between faults")
     p.add_argument("--node-down", type=float, default=d.node_down_s, help="seconds a killed node stays down")
     p.add_argument("--database-down", type=float, default=d.database_down_s,

@@ -413,10 +413,12 @@ class Soak:
             await asyncio.to_thread(self.cluster.revive, node)
         elif kind == "broker outage":
             await asyncio.to_thread(self.cluster.kill_all)
-            self.report.faults.append(Fault(
-                at, "every RabbitMQ node SIGKILLed", f"back after {self.config.broker_outage_s:g} s"))
+            fault = Fault(at, "every RabbitMQ node SIGKILLed",
+                          f"restarted after {self.config.broker_outage_s:g} s")
+            self.report.faults.append(fault)
             await asyncio.sleep(self.config.broker_outage_s)
             await asyncio.to_thread(self.cluster.revive_all)
+            fault.detail += f", all nodes answering again at +{self.now():.1f} s"
         elif kind == "restart database":
             await asyncio.to_thread(self.postgres.restart, self.config.database_down_s)
             self.report.faults.append(Fault(
