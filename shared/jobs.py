@@ -15,34 +15,31 @@ publisher. The rules:
   records it (e.g. `preview_status=failed`);
 * if a republish fails, the original is requeued (rejected with requeue),
   so nothing is lost; the broker's delivery limit bounds that loop.
+
+Per-attempt plumbing is `Middleware` (dramatiq's is the model): hooks before
+and after every attempt and after a park. Hooks are best-effort: one that
+raises is logged and changes no outcome. `shared/job_reports.py` is the one
+that publishes traces and status events.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from shared.broker import Publisher
+from shared.messages import TraceType
+from shared.park import Delivery, attempt_of, own_headers, park
 from shared.settings import RetryPolicy
-from shared.topology import (
-    ATTEMPT_HEADER,
-    FIRST_ATTEMPT_HEADER,
-    LAST_ERROR_HEADER,
-    PARK_ERROR_HEADER,
-    PARK_REASON_HEADER,
-    PARKED_AT_HEADER,
-    QUEUE_HEADER,
-    Topology,
-)
+from shared.topology import ATTEMPT_HEADER, FIRST_ATTEMPT_HEADER, LAST_ERROR_HEADER, Topology
 
 log = logging.getLogger(__name__)
 
@@ -64,23 +61,45 @@ class Outcome(enum.StrEnum):
     REQUEUED = "requeued"  # could not republish; the broker redelivers it
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """What the mechanism needs from a broker message."""
+class Reporter(Protocol):
+    """Publishes what a job wants its user and the tracing service to see, at once and best-effort."""
 
-    body: bytes
-    headers: dict[str, Any] = field(default_factory=dict)
-    message_id: str | None = None
-    content_type: str | None = "application/json"
-    redelivered: bool = False
+    async def trace(self, step: TraceType, method: str, success: bool, reason: str | None = None,
+                    duration_ms: float = 0.0, size: int | None = None) -> None: ...
+
+    async def announce(self, status: str, *, error: str | None = None, width: int | None = None,
+                       height: int | None = None, image_id: int | None = None) -> None: ...
 
 
-@dataclass(frozen=True)
+class _Silent:
+    async def trace(self, step: TraceType, method: str, success: bool, reason: str | None = None,
+                    duration_ms: float = 0.0, size: int | None = None) -> None:
+        return None
+
+    async def announce(self, status: str, *, error: str | None = None, width: int | None = None,
+                       height: int | None = None, image_id: int | None = None) -> None:
+        return None
+
+
+@dataclass
+class AttemptNote:
+    """What the job says about this attempt for its attempt trace; no method, no trace."""
+
+    method: str | None = None
+    size: int | None = None
+    reason: str | None = None
+
+
+@dataclass
 class JobContext:
     attempt: int
     max_attempts: int
     first_attempt_at: datetime
     redelivered: bool
+    #: set by the harness's middleware; silent where no middleware reports (unit tests)
+    report: Reporter = field(default_factory=_Silent)
+    note: AttemptNote = field(default_factory=AttemptNote)
+    started: float = field(default_factory=time.perf_counter)
 
     @property
     def is_last_attempt(self) -> bool:
@@ -88,14 +107,21 @@ class JobContext:
 
 
 Work = Callable[[M, JobContext], Awaitable[None]]
-OnFailed = Callable[[M | None, str], Awaitable[None]]
+#: records a parked job; True when it changed something (the failure is then announced)
+OnFailed = Callable[[M | None, str], Awaitable[bool | None]]
 
 
-def attempt_of(headers: dict[str, Any]) -> int:
-    try:
-        return max(1, int(headers.get(ATTEMPT_HEADER, 1)))
-    except (TypeError, ValueError):
-        return 1
+class Middleware:
+    """Hooks around every attempt; each does nothing unless overridden."""
+
+    async def before_attempt(self, job: Any, ctx: JobContext) -> None:
+        """The payload parsed; the work is about to run."""
+
+    async def after_attempt(self, job: Any, ctx: JobContext, error: BaseException | None) -> None:
+        """The work returned (`error` None) or raised; before any retry or park."""
+
+    async def after_parked(self, job: Any, reason: str, recorded: bool) -> None:
+        """Parked, and `on_failed` ran (`recorded`: it changed a row). `job` None: bad payload."""
 
 
 def _first_attempt_at(headers: dict[str, Any]) -> datetime:
@@ -107,11 +133,6 @@ def _first_attempt_at(headers: dict[str, Any]) -> datetime:
         except ValueError:
             pass
     return datetime.now(UTC)
-
-
-def _own_headers(headers: dict[str, Any]) -> dict[str, Any]:
-    """Headers to carry over: never the broker-owned `x-*` ones."""
-    return {k: v for k, v in headers.items() if not k.startswith("x-")}
 
 
 def _short(error: BaseException | str, limit: int = 1000) -> str:
@@ -132,6 +153,7 @@ class JobRunner(Generic[M]):
     on_failed: OnFailed[M] | None = None
     on_outcome: Callable[[Outcome, float], None] | None = None
     delivery_limit: int = 5
+    middleware: Sequence[Middleware] = ()
 
     async def run(self, delivery: Delivery) -> Outcome:
         started = time.perf_counter()
@@ -157,16 +179,28 @@ class JobRunner(Generic[M]):
             return await self._park(delivery, job, reason, reason)
 
         ctx = JobContext(attempt, self.policy.attempts, first, delivery.redelivered)
+        await self._hooks("before_attempt", lambda m: m.before_attempt(job, ctx))
+        error: Exception | None = None
         try:
             await asyncio.wait_for(self.work(job, ctx), timeout=self.policy.timeout_s)
-        except PermanentError as exc:
-            return await self._park(delivery, job, exc.reason, _short(exc.reason))
         except Exception as exc:
+            error = exc
             if isinstance(exc, TimeoutError):
-                exc = TimeoutError(f"job exceeded {self.policy.timeout_s:g} s")
-            log.warning("%s attempt %d failed: %s", self.queue, attempt, _short(exc))
-            return await self._retry_or_park(delivery, job, attempt, first, exc)
-        return Outcome.SUCCESS
+                error = TimeoutError(f"job exceeded {self.policy.timeout_s:g} s")
+        await self._hooks("after_attempt", lambda m: m.after_attempt(job, ctx, error))
+        if error is None:
+            return Outcome.SUCCESS
+        if isinstance(error, PermanentError):
+            return await self._park(delivery, job, error.reason, _short(error.reason))
+        log.warning("%s attempt %d failed: %s", self.queue, attempt, _short(error))
+        return await self._retry_or_park(delivery, job, attempt, first, error)
+
+    async def _hooks(self, name: str, call: Callable[[Middleware], Awaitable[None]]) -> None:
+        for middleware in self.middleware:
+            try:
+                await call(middleware)
+            except Exception:  # plumbing never decides a job's outcome
+                log.exception("%s hook %s of %s failed", self.queue, name, type(middleware).__name__)
 
     async def _retry_or_park(
         self, delivery: Delivery, job: M, attempt: int, first: datetime, exc: BaseException
@@ -181,7 +215,7 @@ class JobRunner(Generic[M]):
                 return await self._park(
                     delivery, job, f"retry window of {self.policy.window_s:g} s exhausted", error
                 )
-        headers = _own_headers(delivery.headers) | {
+        headers = own_headers(delivery.headers) | {
             ATTEMPT_HEADER: attempt + 1,
             FIRST_ATTEMPT_HEADER: first.isoformat(),
             LAST_ERROR_HEADER: error,
@@ -201,52 +235,15 @@ class JobRunner(Generic[M]):
         return Outcome.RETRY
 
     async def _park(self, delivery: Delivery, job: M | None, reason: str, error: str) -> Outcome:
-        headers = _own_headers(delivery.headers) | {
-            PARK_REASON_HEADER: reason[:500],
-            PARK_ERROR_HEADER: error,
-            PARKED_AT_HEADER: datetime.now(UTC).isoformat(),
-            QUEUE_HEADER: self.queue,
-        }
-        try:
-            await self.publisher.publish(
-                self.topology.failed_exchange,
-                self.queue,
-                delivery.body,
-                headers=headers,
-                message_id=delivery.message_id,
-            )
-        except Exception:
-            log.exception("could not park a message of %s; requeueing", self.queue)
+        if not await park(self.publisher, self.topology, self.queue, delivery, reason, error):
             return Outcome.REQUEUED
+        full = reason if reason == error else f"{reason}: {error}"
+        recorded = False
         if self.on_failed is not None:
             try:
-                await self.on_failed(job, reason if reason == error else f"{reason}: {error}")
+                recorded = bool(await self.on_failed(job, full))
             except Exception:
                 # The message is parked (nothing lost); the row is fixed by a replay.
                 log.exception("recording the failure of a %s job failed", self.queue)
+        await self._hooks("after_parked", lambda m: m.after_parked(job, full, recorded))
         return Outcome.PARKED
-
-
-def describe_parked(headers: dict[str, Any], body: bytes) -> dict[str, Any]:
-    """A parked message as operators see it (CLI, debug page)."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        payload = None
-    return {
-        "queue": headers.get(QUEUE_HEADER),
-        "reason": headers.get(PARK_REASON_HEADER) or _death_reason(headers),
-        "error": headers.get(PARK_ERROR_HEADER),
-        "parked_at": headers.get(PARKED_AT_HEADER),
-        "attempt": attempt_of(headers),
-        "payload": payload,
-    }
-
-
-def _death_reason(headers: dict[str, Any]) -> str | None:
-    deaths = headers.get("x-death")
-    if isinstance(deaths, list) and deaths:
-        first = deaths[0]
-        if isinstance(first, dict):
-            return f"dead-lettered by the broker ({first.get('reason')})"
-    return None

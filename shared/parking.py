@@ -17,7 +17,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from pamqp.commands import Basic
 
 from shared.broker import connect_once
-from shared.jobs import describe_parked
+from shared.park import describe_parked
 from shared.settings import Settings
 from shared.topology import ATTEMPT_HEADER, Topology
 

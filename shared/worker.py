@@ -30,9 +30,12 @@ from shared.availability import BROKER_ERRORS, DATABASE_ERRORS, until_available
 from shared.broker import AmqpPublisher, amqp_urls, subscribed, use_failover
 from shared.db import create_pool
 from shared.heartbeat import Beacon
-from shared.jobs import Delivery, JobContext, JobRunner, Outcome
+from shared.job_reports import Reports
+from shared.jobs import JobContext, JobRunner, Middleware, Outcome
 from shared.logs import setup_logging
+from shared.messages import StatusField, TraceType
 from shared.metrics import JobMetrics
+from shared.park import Delivery
 from shared.settings import Settings
 from shared.storage import ObjectStore, open_store
 from shared.topology import Topology
@@ -88,7 +91,10 @@ class WorkerSpec(Generic[M, D]):
 
     `deps` builds the job's dependencies once from the opened resources;
     `work(deps, job, ctx)` runs one attempt; `on_failed(deps, job, reason)`
-    records a parked job (the harness calls it after parking).
+    records a parked job (the harness calls it after parking) and says
+    whether it changed a row. With a `status_field` the harness reports
+    (`shared/job_reports.py`): `ctx.report`, the `attempt_trace` of every
+    attempt, and `failed` announced when `on_failed` recorded it.
     """
 
     service: str
@@ -96,7 +102,9 @@ class WorkerSpec(Generic[M, D]):
     model: type[M]
     deps: Callable[[Resources], Awaitable[D]]
     work: Callable[[D, M, JobContext], Awaitable[object]]
-    on_failed: Callable[[D, M | None, str], Awaitable[None]] | None = None
+    on_failed: Callable[[D, M | None, str], Awaitable[bool | None]] | None = None
+    status_field: StatusField | None = None
+    attempt_trace: TraceType | None = None
 
 
 def delivery_of(msg: RabbitMessage) -> Delivery:
@@ -157,15 +165,19 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
         async def work(job: M, ctx: JobContext) -> None:
             await spec.work(deps, job, ctx)
 
-        async def failed(job: M | None, reason: str) -> None:
-            if spec.on_failed is not None:
-                await spec.on_failed(deps, job, reason)
+        async def failed(job: M | None, reason: str) -> bool | None:
+            return None if spec.on_failed is None else await spec.on_failed(deps, job, reason)
+
+        middleware: list[Middleware] = []
+        if spec.status_field is not None:
+            middleware.append(Reports(resources.publisher, resources.topology, spec.service,
+                                      spec.status_field, spec.attempt_trace))
 
         state["resources"] = resources
         state["runner"] = JobRunner(
             queue=spec.queue, model=spec.model, work=work, publisher=resources.publisher,
             topology=resources.topology, policy=policy, on_failed=failed,
-            delivery_limit=settings.delivery_limit,
+            delivery_limit=settings.delivery_limit, middleware=middleware,
         )
         beacon = Beacon(resources.publisher, resources.topology, registry, spec.service,
                         spec.queue, settings.heartbeat_s)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,18 +24,16 @@ from pathlib import Path
 import asyncpg
 
 from shared import imaging, keys, render_process
-from shared.broker import Publisher, publish_status, publish_trace
 from shared.db import enhancements
 from shared.db.status import ProxyStatus
 from shared.imaging import ImagingError, Limits, refused
 from shared.imaging.enhance import Enhanced
 from shared.imaging.enhance_rules import best_source, enhance_limit
 from shared.jobs import JobContext, PermanentError
-from shared.messages import EnhancePreview, ProxyStatusChanged, TraceEvent
+from shared.messages import EnhancePreview
 from shared.render_process import RenderCrashed, RenderProcess
 from shared.settings import Settings
 from shared.storage import ObjectNotFound, ObjectStore
-from shared.topology import Topology
 from shared.worker import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -47,8 +44,6 @@ SERVICE = "enhance"
 class EnhanceDeps:
     pool: asyncpg.Pool
     store: ObjectStore
-    publisher: Publisher
-    topology: Topology
     limits: Limits
     cpu: asyncio.Semaphore
     #: the child process that decodes (the backstop: its address space is capped)
@@ -76,13 +71,12 @@ async def enhance_preview(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContex
     proxy = await enhancements.claim_for_enhance(deps.pool, job.uuid)
     if proxy is None:
         return  # gone, being ingested, or already done by an earlier delivery
-    await _announce(deps, job, ProxyStatus.PROCESSING)
-    started = time.perf_counter()
+    await ctx.report.announce(ProxyStatus.PROCESSING)
     current = int(proxy["preview_width"] or 0)
     source, source_width = best_source(proxy["mime"], proxy["metadata"], current)
     use_original = source == "original"
     source_key = proxy["temp_key"] if use_original else proxy["preview_path"]
-    method: str = source
+    ctx.note.method = source  # from here on the harness traces this attempt, whatever happens
     limit = enhance_limit(deps.max_width, source_width)
     written: str | None = None  # our new object, until the row points at it
     try:
@@ -92,7 +86,7 @@ async def enhance_preview(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContex
         async with _local(deps.store, source_key, proxy["ext"] if use_original else "jpg") as path:
             async with deps.cpu:  # held until the render is over, or its process is gone (timeout)
                 result, errors = await _render(deps, path, job.target_width, use_original)
-        method = result.method
+        ctx.note.method = result.method
         key = keys.enhanced_key(job.uuid, result.width)
         if key != proxy["preview_path"]:  # never the object in use (widths differ; belt and braces)
             written = key
@@ -109,28 +103,20 @@ async def enhance_preview(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContex
             written = None
         if not done:  # ingested or deleted meanwhile: our object is nobody's
             await _forget(deps, written)
-            await _trace(deps, job, ctx, True, "proxy changed meanwhile", started, None, method)
+            ctx.note.reason = "proxy changed meanwhile"
             return
     except Exception as exc:
         await _forget(deps, written)
-        if isinstance(exc, PermanentError):
-            reason = exc.reason
-        elif isinstance(exc, ImagingError):
-            reason = exc.reason
-            if refused(exc):  # decided from the header: a retry gives the same answer
-                await _trace(deps, job, ctx, False, reason, started, None, method)
-                raise PermanentError(reason) from exc
-        else:
-            reason = f"{type(exc).__name__}: {exc}"[:500]
-        await _trace(deps, job, ctx, False, reason, started, None, method)
+        if isinstance(exc, ImagingError) and refused(exc):
+            raise PermanentError(exc.reason) from exc  # decided from the header: a retry gives the same
         raise
     if old and old != key:
         try:  # committed: a leftover object costs space, never correctness
             await deps.store.delete(old)
         except Exception as exc:
             log.warning("old preview %s of %s not deleted: %s", old, job.uuid, exc)
-    await _trace(deps, job, ctx, True, "; ".join(errors) or None, started, len(result.jpeg), method)
-    await _announce(deps, job, ProxyStatus.READY, width=result.width, height=result.height)
+    ctx.note.reason, ctx.note.size = "; ".join(errors) or None, len(result.jpeg)
+    await ctx.report.announce(ProxyStatus.READY, width=result.width, height=result.height)
 
 
 async def _render(deps: EnhanceDeps, path: Path, target: int, use_original: bool
@@ -157,34 +143,10 @@ async def _forget(deps: EnhanceDeps, key: str | None) -> None:
         log.warning("unused enhanced preview %s not deleted: %s", key, exc)
 
 
-async def record_failure(deps: EnhanceDeps, job: EnhancePreview | None, reason: str) -> None:
+async def record_failure(deps: EnhanceDeps, job: EnhancePreview | None, reason: str) -> bool:
     if job is None:
-        return
-    if await enhancements.mark_enhancement_failed(deps.pool, job.uuid, reason) is not None:
-        await _announce(deps, job, ProxyStatus.FAILED, error=reason[:500])
-
-
-async def _announce(deps: EnhanceDeps, job: EnhancePreview, status: str, width: int | None = None,
-                    height: int | None = None, error: str | None = None) -> None:
-    try:
-        await publish_status(deps.publisher, deps.topology, ProxyStatusChanged(
-            uuid=job.uuid, user_id=job.user_id, field="enhancement", status=status, error=error,
-            preview_width=width, preview_height=height,
-        ))
-    except Exception as exc:
-        log.warning("status event for %s not published: %s", job.uuid, exc)
-
-
-async def _trace(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContext, success: bool,
-                 reason: str | None, started: float, size: int | None, method: str) -> None:
-    try:
-        await publish_trace(deps.publisher, deps.topology, TraceEvent(
-            uuid=job.uuid, user_id=job.user_id, trace_type="enhance", method=method, success=success,
-            reason=reason, duration_ms=(time.perf_counter() - started) * 1000, result_size=size,
-            attempt=ctx.attempt, service=SERVICE,
-        ))
-    except Exception as exc:
-        log.warning("trace for %s not published: %s", job.uuid, exc)
+        return False
+    return await enhancements.mark_enhancement_failed(deps.pool, job.uuid, reason) is not None
 
 
 async def open_deps(resources: Resources) -> EnhanceDeps:
@@ -193,12 +155,12 @@ async def open_deps(resources: Resources) -> EnhanceDeps:
     resources.extras["renderer"] = renderer
     resources.extras["renderer_start"] = asyncio.create_task(asyncio.to_thread(renderer.start))
     return EnhanceDeps(
-        pool=resources.pool, store=resources.temp_store, publisher=resources.publisher,
-        topology=resources.topology, limits=Limits.from_settings(resources.settings),
+        pool=resources.pool, store=resources.temp_store, limits=Limits.from_settings(resources.settings),
         cpu=asyncio.Semaphore(1), renderer=renderer, max_width=resources.settings.enhance_max_width,
     )
 
 
 def worker(settings: Settings) -> WorkerSpec[EnhancePreview, EnhanceDeps]:
     return WorkerSpec(service=SERVICE, queue=settings.queue_enhance, model=EnhancePreview,
-                      deps=open_deps, work=enhance_preview, on_failed=record_failure)
+                      deps=open_deps, work=enhance_preview, on_failed=record_failure,
+                      status_field="enhancement", attempt_trace="enhance")

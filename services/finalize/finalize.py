@@ -11,8 +11,9 @@ Steps, in the order that makes a crash at any point harmless:
 5. insert the Image (`ON CONFLICT (proxy_uuid) DO NOTHING`) and commit;
 6. only then delete the temp objects, and the proxy row last.
 
-Every attempt emits a `finalize` trace event; the outcome emits an `ingest`
-status event. The work knows nothing of RabbitMQ.
+Every attempt emits a `finalize` trace event (the harness publishes it from
+`ctx.note`); the outcome emits an `ingest` status event through `ctx.report`.
+The work knows nothing of RabbitMQ.
 """
 
 from __future__ import annotations
@@ -35,15 +36,13 @@ from uuid import UUID
 import asyncpg
 
 from shared import exif, keys, naming
-from shared.broker import Publisher, publish_status, publish_trace
 from shared.db import images, ingests, proxies
-from shared.db.status import INGESTING, IngestStatus
+from shared.db.status import INGESTED, INGESTING
 from shared.exif import AsyncExifTool
 from shared.jobs import JobContext, PermanentError
-from shared.messages import FinalizeIngest, ProxyStatusChanged, TraceEvent, TraceType
+from shared.messages import FinalizeIngest
 from shared.settings import Settings
 from shared.storage import ObjectNotFound, ObjectStore
-from shared.topology import Topology
 from shared.worker import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -61,8 +60,6 @@ class FinalizeDeps:
     pool: asyncpg.Pool
     temp_store: ObjectStore
     final_store: ObjectStore
-    publisher: Publisher
-    topology: Topology
     exif: AsyncExifTool
 
 
@@ -80,13 +77,9 @@ def _crash_point(deps: FinalizeDeps, point: str) -> None:
 
 async def finalize(deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext) -> int | None:
     """Run one attempt; returns the Image id, or None when there was nothing to do."""
-    started = time.perf_counter()
-    try:
-        image_id, size, method = await _finalize(deps, job, ctx)
-    except Exception as exc:
-        await _trace(deps, job, ctx, False, f"{type(exc).__name__}: {exc}"[:500], started, None, "copy")
-        raise
-    await _trace(deps, job, ctx, True, None if image_id else "nothing to do", started, size, method)
+    ctx.note.method = "copy"  # what a failed attempt is traced as
+    image_id, ctx.note.size, ctx.note.method = await _finalize(deps, job, ctx)
+    ctx.note.reason = None if image_id else "nothing to do"
     return image_id
 
 
@@ -102,7 +95,7 @@ async def _finalize(
     done = await images.image_for_proxy(deps.pool, job.uuid)
     if done is not None:  # crashed after the insert: only the clean-up is left
         await _clean_up(deps, proxy)
-        await _announce(deps, job, "ingested", image_id=done["id"])
+        await ctx.report.announce(INGESTED, image_id=done["id"])
         return done["id"], proxy["size"], "cleanup-only"
     if proxy["ingest_status"] not in INGESTING:
         # not confirmed (or failed and not re-queued): a stray duplicate, nothing to do
@@ -113,10 +106,10 @@ async def _finalize(
     async with _local_original(deps, proxy) as local:
         read_started = time.perf_counter()
         meta, reader = await _read_metadata(deps, local, proxy)
-    await _trace(deps, job, ctx, reader != "upload-fast-read",
-                 "full read failed; the upload's fast read was used"
-                 if reader == "upload-fast-read" else None,
-                 read_started, len(meta), f"{reader}-full", trace_type="metadata_extraction")
+    fallback = reader == "upload-fast-read"
+    await ctx.report.trace("metadata_extraction", f"{reader}-full", not fallback,
+                           "full read failed; the upload's fast read was used" if fallback else None,
+                           (time.perf_counter() - read_started) * 1000, len(meta))
     normalized = exif.normalize(meta)
     when = exif.taken_at(meta)
 
@@ -147,7 +140,7 @@ async def _finalize(
     _crash_point(deps, "after_insert")
 
     await _clean_up(deps, proxy)
-    await _announce(deps, job, "ingested", image_id=image_id)
+    await ctx.report.announce(INGESTED, image_id=image_id)
     return image_id, proxy["size"], "copy"
 
 
@@ -234,38 +227,11 @@ async def _clean_up(deps: FinalizeDeps, proxy: asyncpg.Record) -> None:
     await proxies.delete_ingested(deps.pool, proxy["uuid"])
 
 
-async def _announce(deps: FinalizeDeps, job: FinalizeIngest, status: str, image_id: int | None = None,
-                    error: str | None = None) -> None:
-    try:
-        await publish_status(deps.publisher, deps.topology, ProxyStatusChanged(
-            uuid=job.uuid, user_id=job.user_id, field="ingest", status=status, error=error,
-            image_id=image_id,
-        ))
-    except Exception as exc:  # status is also in the database; never fail the job for it
-        log.warning("status event for %s not published: %s", job.uuid, exc)
-
-
-async def _trace(deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext, success: bool,
-                 reason: str | None, started: float, size: int | None, method: str,
-                 trace_type: TraceType = "finalize") -> None:
-    """`size`: bytes for the copy, fields read for a metadata_extraction attempt."""
-    try:
-        await publish_trace(deps.publisher, deps.topology, TraceEvent(
-            uuid=job.uuid, user_id=job.user_id, trace_type=trace_type, method=method, success=success,
-            reason=reason, duration_ms=(time.perf_counter() - started) * 1000, result_size=size,
-            attempt=ctx.attempt, service=SERVICE,
-        ))
-    except Exception as exc:
-        log.warning("trace for %s not published: %s", job.uuid, exc)
-
-
-async def record_failure(deps: FinalizeDeps, job: FinalizeIngest | None, reason: str) -> None:
+async def record_failure(deps: FinalizeDeps, job: FinalizeIngest | None, reason: str) -> bool:
     """Last attempt failed: the proxy keeps its files and says why."""
     if job is None:
-        return
-    row = await ingests.mark_ingest_failed(deps.pool, UUID(str(job.uuid)), reason)
-    if row is not None:
-        await _announce(deps, job, IngestStatus.FAILED, error=reason[:500])
+        return False
+    return await ingests.mark_ingest_failed(deps.pool, UUID(str(job.uuid)), reason) is not None
 
 
 async def open_deps(resources: Resources) -> FinalizeDeps:
@@ -275,11 +241,11 @@ async def open_deps(resources: Resources) -> FinalizeDeps:
     resources.extras["exiftool"] = tool
     return FinalizeDeps(
         settings=settings, pool=resources.pool, temp_store=resources.temp_store,
-        final_store=resources.final_store, publisher=resources.publisher,
-        topology=resources.topology, exif=tool,
+        final_store=resources.final_store, exif=tool,
     )
 
 
 def worker(settings: Settings) -> WorkerSpec[FinalizeIngest, FinalizeDeps]:
     return WorkerSpec(service=SERVICE, queue=settings.queue_finalize, model=FinalizeIngest,
-                      deps=open_deps, work=finalize, on_failed=record_failure)
+                      deps=open_deps, work=finalize, on_failed=record_failure,
+                      status_field="ingest", attempt_trace="finalize")

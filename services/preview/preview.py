@@ -3,7 +3,8 @@
 Idempotent: the output keys are derived from the uuid, and the transition
 to `ready` happens once (`processing -> ready`); a redelivered job rewrites the
 same objects and finds nothing left to change. The work knows nothing of
-RabbitMQ: it gets its dependencies and publishes through `Publisher`.
+RabbitMQ: it gets its dependencies, and its traces and status events go
+through `ctx.report` (the harness publishes them).
 """
 
 from __future__ import annotations
@@ -19,17 +20,15 @@ import asyncpg
 
 from services.preview.render import Outcome
 from shared import imaging, keys, render_process
-from shared.broker import Publisher, publish_status, publish_trace
 from shared.db import previews
 from shared.db.status import ProxyStatus
 from shared.filetype import HEAD_BYTES, FileType, detect
 from shared.jobs import JobContext, PermanentError
-from shared.messages import GeneratePreview, ProxyStatusChanged, TraceEvent
+from shared.messages import GeneratePreview
 from shared.metrics import PreviewMetrics
 from shared.render_process import RenderCrashed, RenderProcess
 from shared.settings import Settings
 from shared.storage import ObjectStore
-from shared.topology import Topology
 from shared.worker import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -40,8 +39,6 @@ SERVICE = "preview"
 class PreviewDeps:
     pool: asyncpg.Pool
     store: ObjectStore
-    publisher: Publisher
-    topology: Topology
     limits: imaging.Limits
     metrics: PreviewMetrics
     #: one imaging job at a time per process keeps memory bounded whatever the prefetch
@@ -57,7 +54,7 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
     if row is None:
         log.info("preview %s: nothing to do (gone, ready or failed)", job.uuid)
         return
-    await _status(deps, job, ProxyStatus.PROCESSING)
+    await ctx.report.announce(ProxyStatus.PROCESSING)
     async with deps.store.local_copy(row["temp_key"]) as path:  # storage errors are transient
         head = await asyncio.to_thread(_head, path)
         ftype = detect(head)
@@ -65,7 +62,7 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
             raise PermanentError("unsupported or corrupt data: the bytes are not a known image format")
         async with deps.cpu:  # held until the render is over, or its process is gone (timeout)
             outcome = await _render(deps, path, ftype)
-    await _trace_attempts(deps, job, ctx, outcome.attempts)
+    await _trace_attempts(deps, ctx, outcome.attempts)
     if outcome.rendered is None:
         assert outcome.error is not None
         await _degraded_thumbnail(deps, job, ctx, row["exif_thumb_key"])
@@ -85,7 +82,7 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
     uploaded = done["uploaded_at"] or job.uploaded_at
     if uploaded is not None:
         deps.metrics.upload_to_ready.observe(max(0.0, (datetime.now(UTC) - uploaded).total_seconds()))
-    await _status(deps, job, ProxyStatus.READY, width=rendered.width, height=rendered.height)
+    await ctx.report.announce(ProxyStatus.READY, width=rendered.width, height=rendered.height)
 
 
 async def _render(deps: PreviewDeps, path: Path, ftype: FileType) -> Outcome:
@@ -119,51 +116,27 @@ async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobC
         await deps.store.put_bytes(keys.thumb_key(job.uuid), thumb, "image/jpeg")
         await previews.set_degraded_thumbnail(deps.pool, job.uuid, keys.thumb_key(job.uuid),
                                              "thumbnail from the EXIF thumbnail; no preview")
-        await _trace(deps, job, ctx, imaging.Attempt(
-            "thumbnail_generation", "exif-thumbnail", True, "degraded: no preview could be made",
-            (time.perf_counter() - started) * 1000, len(thumb)))
+        await ctx.report.trace("thumbnail_generation", "exif-thumbnail", True,
+                               "degraded: no preview could be made",
+                               (time.perf_counter() - started) * 1000, len(thumb))
     except Exception as exc:
-        await _trace(deps, job, ctx, imaging.Attempt(
-            "thumbnail_generation", "exif-thumbnail", False, str(exc)[:300],
-            (time.perf_counter() - started) * 1000))
+        await ctx.report.trace("thumbnail_generation", "exif-thumbnail", False, str(exc)[:300],
+                               (time.perf_counter() - started) * 1000)
 
 
-async def _trace_attempts(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext,
-                          attempts: list[imaging.Attempt]) -> None:
+async def _trace_attempts(deps: PreviewDeps, ctx: JobContext, attempts: list[imaging.Attempt]) -> None:
     for a in attempts:
         deps.metrics.method.labels(a.step, a.method, "success" if a.success else "failure").inc()
         deps.metrics.method_duration.labels(a.step, a.method).observe(a.duration_ms / 1000)
-        await _trace(deps, job, ctx, a)
+        await ctx.report.trace(a.step, a.method, a.success, a.reason,  # type: ignore[arg-type]
+                               a.duration_ms, a.result_size)
 
 
-async def _trace(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext, a: imaging.Attempt) -> None:
-    event = TraceEvent(uuid=job.uuid, user_id=job.user_id, trace_type=a.step,  # type: ignore[arg-type]
-                       method=a.method, success=a.success, reason=a.reason,
-                       duration_ms=round(a.duration_ms, 3), result_size=a.result_size,
-                       attempt=ctx.attempt, service=SERVICE)
-    try:
-        await publish_trace(deps.publisher, deps.topology, event)
-    except Exception as exc:  # a trace is worth less than the job it describes
-        log.warning("trace for %s not published: %s", job.uuid, exc)
-
-
-async def _status(deps: PreviewDeps, job: GeneratePreview, status: str, error: str | None = None,
-                  width: int | None = None, height: int | None = None) -> None:
-    event = ProxyStatusChanged(uuid=job.uuid, user_id=job.user_id, field="preview", status=status,
-                               error=error, preview_width=width, preview_height=height)
-    try:
-        await publish_status(deps.publisher, deps.topology, event)
-    except Exception as exc:  # the database has the status; SSE clients also poll
-        log.warning("status event for %s not published: %s", job.uuid, exc)
-
-
-async def record_failure(deps: PreviewDeps, job: GeneratePreview | None, reason: str) -> None:
-    """The job is parked: the proxy says so, and the user's screen learns it."""
+async def record_failure(deps: PreviewDeps, job: GeneratePreview | None, reason: str) -> bool:
+    """The job is parked: the proxy says so (and the harness tells the user's screen)."""
     if job is None:
-        return
-    row = await previews.mark_preview_failed(deps.pool, job.uuid, reason)
-    if row is not None:
-        await _status(deps, job, ProxyStatus.FAILED, error=reason[:500])
+        return False
+    return await previews.mark_preview_failed(deps.pool, job.uuid, reason) is not None
 
 
 async def open_deps(resources: Resources) -> PreviewDeps:
@@ -174,8 +147,7 @@ async def open_deps(resources: Resources) -> PreviewDeps:
     resources.extras["renderer"] = renderer
     resources.extras["renderer_start"] = asyncio.create_task(asyncio.to_thread(renderer.start))
     return PreviewDeps(
-        pool=resources.pool, store=resources.temp_store, publisher=resources.publisher,
-        topology=resources.topology, limits=imaging.Limits.from_settings(settings),
+        pool=resources.pool, store=resources.temp_store, limits=imaging.Limits.from_settings(settings),
         metrics=PreviewMetrics(resources.registry), cpu=asyncio.Semaphore(1), renderer=renderer,
         exif_binary=settings.exiftool_binary, exif_timeout=settings.exiftool_timeout,
     )
@@ -183,4 +155,5 @@ async def open_deps(resources: Resources) -> PreviewDeps:
 
 def worker(settings: Settings) -> WorkerSpec[GeneratePreview, PreviewDeps]:
     return WorkerSpec(service=SERVICE, queue=settings.queue_preview, model=GeneratePreview,
-                      deps=open_deps, work=generate_preview, on_failed=record_failure)
+                      deps=open_deps, work=generate_preview, on_failed=record_failure,
+                      status_field="preview")

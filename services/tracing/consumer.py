@@ -3,9 +3,10 @@
 Trace events are small and many, so they are written in batches: take up to
 `trace_batch_size` deliveries (or whatever arrived within `trace_batch_wait_s`),
 insert them in one statement, commit, then ack. A message that is not a
-`TraceEvent` is parked in `<queue>.failed` (confirmed) and acked; it never
-stops the consumer. When the database fails the batch is requeued after a
-pause; the quorum queue's delivery limit ends a loop that never heals.
+`TraceEvent` is parked in `<queue>.failed` (confirmed, by `shared.park.park`
+like every other consumer's) and acked; it never stops the consumer. When
+the database fails the batch is requeued after a pause; the quorum queue's
+delivery limit ends a loop that never heals.
 """
 
 from __future__ import annotations
@@ -31,14 +32,9 @@ from services.tracing import queries
 from shared.broker import Publisher, subscribed
 from shared.messages import TraceEvent
 from shared.metrics import JobMetrics
+from shared.park import Delivery, park
 from shared.settings import Settings
-from shared.topology import (
-    PARK_ERROR_HEADER,
-    PARK_REASON_HEADER,
-    PARKED_AT_HEADER,
-    QUEUE_HEADER,
-    Topology,
-)
+from shared.topology import Topology
 
 if TYPE_CHECKING:
     from services.tracing.exporter import TraceMetrics
@@ -159,19 +155,9 @@ class TraceConsumer:
 
     async def _park(self, msg: AbstractIncomingMessage, exc: ValidationError) -> None:
         error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:500]
-        headers = dict(msg.headers or {}) | {
-            PARK_REASON_HEADER: "invalid trace event",
-            PARK_ERROR_HEADER: error or str(exc)[:500],
-            PARKED_AT_HEADER: datetime.now(UTC).isoformat(),
-            QUEUE_HEADER: self.queue_name,
-        }
-        try:
-            await self.publisher.publish(
-                self.topology.failed_exchange, self.queue_name, msg.body,
-                headers=headers, message_id=msg.message_id,
-            )
-        except Exception:
-            log.exception("could not park an invalid trace event; requeueing it")
+        delivery = Delivery(msg.body, dict(msg.headers or {}), msg.message_id)
+        if not await park(self.publisher, self.topology, self.queue_name, delivery,
+                          "invalid trace event", error or str(exc)[:500]):
             await msg.nack(requeue=True)
             return
         self.parked += 1

@@ -22,6 +22,8 @@ class IngestStatus(StrEnum):
     FAILED = "failed"
 
 
+#: announced when the Image is made; never stored (the proxy row is deleted then)
+INGESTED = "ingested"
 #: a job for the proxy is waiting or running
 IN_FLIGHT = (ProxyStatus.PENDING, ProxyStatus.PROCESSING)
 INGESTING = (IngestStatus.QUEUED, IngestStatus.PROCESSING)

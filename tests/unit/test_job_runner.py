@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shared.jobs import Delivery, JobContext, JobRunner, Outcome, PermanentError
+from shared.jobs import JobContext, JobRunner, Middleware, Outcome, PermanentError
 from shared.messages import GeneratePreview
+from shared.park import Delivery
 from shared.settings import RetryPolicy
 from shared.topology import ATTEMPT_HEADER, FIRST_ATTEMPT_HEADER, PARK_REASON_HEADER, Topology
 from tests.conftest import make_settings
@@ -29,18 +31,20 @@ class FakePublisher:
 
 
 def runner(tmp_path: Path, work: Any, publisher: FakePublisher, policy: RetryPolicy | None = None,
-           failures: list[str] | None = None) -> JobRunner[GeneratePreview]:
+           failures: list[str] | None = None, middleware: Sequence[Middleware] = ()
+           ) -> JobRunner[GeneratePreview]:
     settings = make_settings(tmp_path)
 
-    async def on_failed(job: GeneratePreview | None, reason: str) -> None:
+    async def on_failed(job: GeneratePreview | None, reason: str) -> bool:
         if failures is not None:
             failures.append(reason)
+        return job is not None
 
     return JobRunner(
         queue=settings.queue_preview, model=GeneratePreview, work=work, publisher=publisher,
         topology=Topology(settings),
         policy=policy or RetryPolicy(attempts=3, backoff_s=[10, 30, 60], timeout_s=5),
-        on_failed=on_failed, delivery_limit=5,
+        on_failed=on_failed, delivery_limit=5, middleware=middleware,
     )
 
 
@@ -152,3 +156,62 @@ async def test_when_the_retry_cannot_be_published_the_message_is_requeued(tmp_pa
 
     outcome = await runner(tmp_path, work, FakePublisher(fail=True)).run(Delivery(BODY))
     assert outcome is Outcome.REQUEUED
+
+
+class Recorder(Middleware):
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.fail = fail
+
+    async def before_attempt(self, job: Any, ctx: JobContext) -> None:
+        self.calls.append(("before", ctx.attempt))
+        if self.fail:
+            raise RuntimeError("hook broke")
+
+    async def after_attempt(self, job: Any, ctx: JobContext, error: BaseException | None) -> None:
+        self.calls.append(("after", type(error).__name__ if error else None))
+        if self.fail:
+            raise RuntimeError("hook broke")
+
+    async def after_parked(self, job: Any, reason: str, recorded: bool) -> None:
+        self.calls.append(("parked", reason, recorded))
+
+
+async def test_middleware_sees_every_attempt_and_every_park_in_order(tmp_path):
+    hooks = Recorder()
+
+    async def work(job: GeneratePreview, ctx: JobContext) -> None:
+        raise PermanentError("too many pixels")
+
+    await runner(tmp_path, work, FakePublisher(), middleware=[hooks]).run(Delivery(BODY))
+    assert hooks.calls == [("before", 1), ("after", "PermanentError"),
+                           ("parked", "too many pixels", True)]
+
+
+async def test_a_timed_out_attempt_reaches_the_after_hook_as_a_timeout(tmp_path):
+    hooks = Recorder()
+    policy = RetryPolicy(attempts=2, backoff_s=[1], timeout_s=0.05)
+
+    async def work(job: GeneratePreview, ctx: JobContext) -> None:
+        await asyncio.sleep(1)
+
+    await runner(tmp_path, work, FakePublisher(), policy, middleware=[hooks]).run(Delivery(BODY))
+    assert hooks.calls == [("before", 1), ("after", "TimeoutError")]
+
+
+async def test_a_hook_that_raises_changes_no_outcome(tmp_path):
+    async def work(job: GeneratePreview, ctx: JobContext) -> None:
+        return None
+
+    r = runner(tmp_path, work, FakePublisher(), middleware=[Recorder(fail=True)])
+    assert await r.run(Delivery(BODY)) is Outcome.SUCCESS
+
+
+async def test_an_invalid_payload_is_parked_with_no_job_for_the_hooks(tmp_path):
+    hooks = Recorder()
+
+    async def work(job: GeneratePreview, ctx: JobContext) -> None:
+        return None
+
+    await runner(tmp_path, work, FakePublisher(), middleware=[hooks]).run(Delivery(b"{"))
+    assert hooks.calls[0][0] == "parked" and hooks.calls[0][2] is False
