@@ -123,7 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
             "database": await _check(ctx.pool.fetchval("SELECT 1")),
             "broker": await _check(ctx.publisher.ping()),
             "storage": await _check(ctx.temp_store.ping()),
-            "events": ctx.extras["events"].connected,
+            "events": await ctx.extras["events"].consuming(),
         }
         ok = all(checks.values())
         missing = [name for name, up in checks.items() if not up]

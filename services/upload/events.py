@@ -4,6 +4,10 @@ One connection and one exclusive, auto-deleted queue per upload-service
 instance, bound to the events exchange; each SSE client gets a bounded queue
 for its proxy. A slow client loses events rather than holding memory; its
 stream still ends on a terminal status because it re-reads the row.
+
+When the broker cancels the hub's consumer (its queue deleted), the robust
+channel declares the queue again, binds it and consumes with the same tag;
+`consuming()` (what readiness asks) is false until it has.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
-from shared.broker import connect
+from shared.broker import connect, subscribed
 from shared.messages import ProxyStatusChanged
 from shared.settings import Settings
 from shared.topology import Topology
@@ -33,6 +37,8 @@ class EventHub:
         self._connection: AbstractRobustConnection | None = None
         self._subscribers: dict[str, set[asyncio.Queue[ProxyStatusChanged]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-hub")
@@ -54,11 +60,16 @@ class EventHub:
         queue = await channel.declare_queue(exclusive=True, auto_delete=True,
                                             arguments={"x-max-length": 10_000})
         await queue.bind(exchange, routing_key="status.#")
-        await queue.consume(self._on_message, no_ack=True)
+        self._tag = await queue.consume(self._on_message, no_ack=True)
+        self._queue = queue
 
     @property
     def connected(self) -> bool:
         return self._connection is not None and self._connection.connected.is_set()
+
+    async def consuming(self) -> bool:
+        """Connected, and the broker still delivers to our consumer."""
+        return self.connected and await subscribed(self._queue, self._tag)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         try:

@@ -4,11 +4,13 @@ The broker cancels a consumer when its queue is deleted (or a quorum queue
 loses its members) while the connection and the channel stay open: nothing
 fails, the process just stops receiving. Readiness must say so
 (`/readyz` 503, `prophoto_consumer_up` 0) until the queue is back, and then
-the consumer must be subscribed again and work.
+the consumer must be subscribed again and work. (The upload service's event
+hub owns its queue: aio-pika declares it again at once.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -16,14 +18,14 @@ import aio_pika
 import httpx
 import pytest
 
-from shared.broker import AmqpPublisher, publish_command, publish_trace
-from shared.messages import FinalizeIngest
+from shared.broker import AmqpPublisher, publish_command, publish_status, publish_trace
+from shared.messages import FinalizeIngest, ProxyStatusChanged
 from shared.settings import Settings
 from shared.topology import Topology
 from tests.conftest import make_settings, settings_env
 from tests.fixtures.outages import eventually
 from tests.fixtures.tracing import start_tracing
-from tests.fixtures.upload import free_port
+from tests.fixtures.upload import UploadServer, free_port
 from tests.integration.test_outages import start_service, stop_process
 from tests.integration.test_tracing_ingest import event, rows_for
 
@@ -120,6 +122,36 @@ async def test_the_trace_consumer_whose_queue_is_deleted_is_unready_and_consumes
         finally:
             await publisher.close()
         assert len(await rows_for(pool, photo, 1, within=15)) == 1
+
+
+async def test_the_upload_services_event_hub_consumes_again_when_its_queue_is_deleted(
+    upload_server: UploadServer, topology: Topology, amqp
+):
+    hub = upload_server.app.state.ctx.extras["events"]  # type: ignore[attr-defined]
+    url = f"{upload_server.url}/readyz"
+    await eventually(lambda: _status(url, 200), 20, "the upload service is ready")
+    await eventually(hub.consuming, 10, "the hub consumes")
+    cancelled = asyncio.Event()
+    channel = await hub._queue.channel.get_underlay_channel()
+    channel.on_consumer_cancel_callbacks.add(lambda frame: cancelled.set())
+
+    # exclusive, so only its own connection may delete it (the broker also drops it with a node)
+    await delete_queue(hub._connection, hub._queue.name)
+    await asyncio.wait_for(cancelled.wait(), 5)  # the broker did cancel the consumer
+    await eventually(hub.consuming, 15, "the hub consumes again")
+    await eventually(lambda: _status(url, 200), 10, "the upload service is ready")
+
+    photo = uuid.uuid4()
+    publisher = AmqpPublisher(topology.settings)
+    await publisher.connect(declare=False)
+    try:
+        async with hub.subscribe(str(photo)) as events:
+            await publish_status(publisher, topology, ProxyStatusChanged(
+                uuid=photo, user_id="alice", status="ready"))
+            got = await asyncio.wait_for(events.get(), 10)  # bound again: events reach SSE clients
+    finally:
+        await publisher.close()
+    assert got.uuid == photo and got.status == "ready"
 
 
 async def _status(url: str, status: int) -> bool:
