@@ -12,6 +12,10 @@ from shared.settings import DEV_TOKEN, get_settings
 
 
 def main() -> None:
+    # The answer to an upload is interactive: when a thread (ExifTool's pipe, a spool
+    # write) needs the GIL back while the event loop is busy with big bodies, it waits
+    # for the switch interval, 5 ms by default, several times per request.
+    sys.setswitchinterval(0.0005)
     settings = get_settings()
     setup_logging(settings.log_level, "upload")
     try:

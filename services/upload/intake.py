@@ -8,6 +8,7 @@ Reading stops at the first byte past the size limit.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import unicodedata
@@ -49,13 +50,30 @@ class MissingFile(IntakeError):
     title = "Missing file field"
 
 
+#: bytes gathered on the event loop before one hand-off to the writer thread
+BATCH_BYTES = 1 << 20
+
+
 @dataclass
 class Spool:
+    """A body on its way to disk: counted and head-kept on the event loop, hashed and
+    written in a thread.
+
+    `write` only counts, keeps the head for type detection and gathers the bytes;
+    `drain` hands each full batch (BATCH_BYTES) to a thread, where SHA-256 and the
+    file write run without the GIL. At most one batch is in that thread while the
+    next one gathers, so a request holds about two batches of memory, and the event
+    loop's time per received chunk stays a copy: other requests keep their latency
+    while big bodies stream in. `finish` writes what is left.
+    """
+
     path: Path
     limit: int
     size: int = 0
     head: bytearray = field(default_factory=bytearray)
     _hash: hashlib._Hash = field(default_factory=hashlib.sha256)
+    _pending: bytearray = field(default_factory=bytearray)
+    _flushing: asyncio.Future[None] | None = None
 
     def __post_init__(self) -> None:
         self._fh = open(self.path, "wb")
@@ -66,17 +84,39 @@ class Spool:
             raise TooLarge(self.limit)
         if len(self.head) < HEAD_BYTES:
             self.head += chunk[: HEAD_BYTES - len(self.head)]
-        self._hash.update(chunk)
-        self._fh.write(chunk)
+        self._pending += chunk
+
+    def _store(self, batch: bytes) -> None:
+        self._hash.update(batch)
+        self._fh.write(batch)
+
+    async def drain(self, force: bool = False) -> None:
+        """Hand the gathered bytes to the writer thread once a batch is full (or `force`)."""
+        if len(self._pending) < BATCH_BYTES and not (force and self._pending):
+            return
+        if self._flushing is not None:
+            await self._flushing  # one batch in the thread at a time: the order is kept
+        batch, self._pending = bytes(self._pending), bytearray()
+        self._flushing = asyncio.ensure_future(asyncio.to_thread(self._store, batch))
 
     @property
     def sha256(self) -> str:
         return self._hash.hexdigest()
 
-    def finish(self) -> None:
+    async def finish(self) -> None:
+        await self.drain(force=True)
+        if self._flushing is not None:
+            await self._flushing
+            self._flushing = None
         self._fh.close()
 
     def discard(self) -> None:
+        if self._flushing is not None:  # a write may still run: closing is left to it
+            self._flushing.add_done_callback(lambda _: self._close_and_unlink())
+        else:
+            self._close_and_unlink()
+
+    def _close_and_unlink(self) -> None:
         self._fh.close()
         self.path.unlink(missing_ok=True)
 
@@ -102,6 +142,7 @@ async def read_raw(stream: AsyncIterator[bytes], spool: Spool) -> None:
     async for chunk in stream:
         if chunk:
             spool.write(chunk)
+            await spool.drain()
 
 
 @dataclass
@@ -187,6 +228,7 @@ async def read_multipart(
                 raise TooLarge(spool.limit, "the request body")
             if chunk:
                 parser.write(chunk)
+                await spool.drain()
         parser.finalize()
     except errors.DomainError:
         raise

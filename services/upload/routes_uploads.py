@@ -91,7 +91,7 @@ async def _upload(
         else:
             filename = _decode_filename(x_filename)
             await read_raw(request.stream(), spool)
-        spool.finish()
+        await spool.finish()
     except BaseException:
         spool.discard()
         raise

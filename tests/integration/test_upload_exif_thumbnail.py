@@ -3,6 +3,7 @@ fast read reports, instead of a second ExifTool call: same bytes as ExifTool's o
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,17 @@ pytestmark = pytest.mark.integration
 
 
 def spooled(path: Path, into: Path) -> Spool:
-    spool = Spool(into, 1 << 30)
     data = path.read_bytes()
-    for i in range(0, len(data), 65536):
-        spool.write(data[i:i + 65536])
-    spool.finish()
-    return spool
+
+    async def go() -> Spool:
+        spool = Spool(into, 1 << 30)
+        for i in range(0, len(data), 65536):
+            spool.write(data[i:i + 65536])
+            await spool.drain()
+        await spool.finish()
+        return spool
+
+    return asyncio.run(go())
 
 
 def test_the_thumbnail_at_the_reported_offset_is_the_one_exiftool_extracts(corpus: Path, tmp_path: Path):
