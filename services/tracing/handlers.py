@@ -36,7 +36,11 @@ def get_ctx(request: Request) -> TracingContext:
     return ctx
 
 
-Ctx = Annotated[TracingContext, Depends(get_ctx)]
+async def _ctx(request: Request) -> TracingContext:  # a coroutine: FastAPI needs no worker thread
+    return get_ctx(request)
+
+
+Ctx = Annotated[TracingContext, Depends(_ctx)]
 
 
 def trace_json(row: asyncpg.Record) -> dict[str, Any]:
@@ -57,7 +61,7 @@ def aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def trace_filter(
+async def trace_filter(
     uuid: UUID | None = None,
     type: Annotated[str | None, Query(max_length=64)] = None,
     method: Annotated[str | None, Query(max_length=128)] = None,

@@ -31,7 +31,7 @@ class UploadContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def get_ctx(request: Request) -> UploadContext:
+async def get_ctx(request: Request) -> UploadContext:  # a coroutine: no worker thread
     ctx: UploadContext = request.app.state.ctx
     return ctx
 

@@ -19,7 +19,9 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.upload.deps import Ctx, UploadContext
-from services.upload.resumable import CHECKSUMS, Body, Checksum, Outcome, Resumable
+from services.upload.resumable import Resumable
+from services.upload.resumable_finish import Outcome
+from services.upload.resumable_receive import CHECKSUMS, Body, Checksum
 from services.upload.views import ProxyView, UploadAnswer, proxy_view, upload_answer
 from shared.http.auth import CurrentUser
 from shared.http.problems import ProblemError, responses

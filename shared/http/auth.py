@@ -139,7 +139,9 @@ def principal_of(request: Request, creds: HTTPAuthorizationCredentials | None) -
     return None
 
 
-def current_principal(
+# The dependencies are coroutines: FastAPI runs a plain `def` dependency in a worker
+# thread, a hand-off that cost more than a small request's whole work.
+async def current_principal(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
@@ -153,14 +155,14 @@ def current_principal(
     return principal
 
 
-def require_operator(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def require_operator(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     if not principal.operator:
         raise ProblemError(403, "Operators only",
                            "this view covers every user; it needs a token from PROPHOTO_ADMIN_TOKENS")
     return principal
 
 
-def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> str:
+async def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> str:
     return principal.user_id
 
 
