@@ -31,6 +31,7 @@ import httpx
 import psutil
 
 from bench.common import (
+    LeanClient,
     Stack,
     bench_env,
     clean_up,
@@ -229,14 +230,20 @@ def loaded_uploads(pool: int, samples: int) -> dict[str, Any]:
         wait_http(f"{url}/healthz", timeout=60)
 
         async def go() -> list[float]:
-            async with httpx.AsyncClient(base_url=url, headers=TOKEN, timeout=60) as client:
-                times = []
+            client = LeanClient(url, TOKEN)
+            times = []
+            try:
                 for _ in range(samples):
                     started = time.perf_counter()
-                    await _upload(client, unique_copy(small), "small.jpg")
+                    status, answer = await client.post("/v1/uploads", unique_copy(small), {
+                        "Content-Type": "application/octet-stream", "X-Filename": "small.jpg"})
                     times.append(time.perf_counter() - started)
+                    if status != 201:
+                        raise RuntimeError(f"upload answered {status}: {answer[:200]!r}")
                     await asyncio.sleep(0.05)
-                return times
+            finally:
+                await client.close()
+            return times
 
         # the other client is another process, as it would be: its own event loop
         # does not delay this one's requests

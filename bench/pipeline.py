@@ -23,17 +23,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import psutil
 
 from bench import floor
 from bench.common import (
+    LeanClient,
     Stack,
     Target,
     await_all,
@@ -86,19 +87,22 @@ async def upload_all(url: str, bodies: list[tuple[str, bytes]], concurrency: int
     queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
     for item in bodies:
         queue.put_nowait(item)
-    async with httpx.AsyncClient(base_url=url, headers=TOKEN, timeout=300,
-                                 limits=httpx.Limits(max_connections=concurrency)) as client:
-        async def worker() -> None:
+    clients = [LeanClient(url, TOKEN) for _ in range(concurrency)]
+
+    async def worker(client: LeanClient) -> None:
+        try:
             while not queue.empty():
                 name, body = queue.get_nowait()
                 started = time.perf_counter()
-                r = await client.post("/v1/uploads", content=body, headers={
+                status, answer = await client.post("/v1/uploads", body, {
                     "Content-Type": "application/octet-stream", "X-Filename": name})
-                if r.status_code != 201:
-                    raise RuntimeError(f"upload answered {r.status_code}: {r.text[:200]}")
-                out.append((r.json()["uuid"], time.perf_counter() - started, time.monotonic()))
+                if status != 201:
+                    raise RuntimeError(f"upload answered {status}: {answer[:200]!r}")
+                out.append((json.loads(answer)["uuid"], time.perf_counter() - started, time.monotonic()))
+        finally:
+            await client.close()
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(c) for c in clients))
     return out
 
 
