@@ -1,6 +1,8 @@
 """tus 1.0 under `/v1/tus/`: core, creation, creation-with-upload, termination,
 expiration and checksum (sha256, sha1, md5). The work is in `resumable.py`;
-these routes only read and write the protocol's headers.
+these routes only read and write the protocol's headers. A request that speaks
+the IETF draft instead (`Upload-Draft-Interop-Version`, no `Tus-Resumable`) is
+handed to `rufh.py` on the same resources.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.upload import rufh
 from services.upload.deps import Ctx, UploadContext
 from services.upload.resumable import Resumable
 from services.upload.resumable_finish import Outcome
@@ -132,6 +135,9 @@ async def options(ctx: Ctx) -> Response:
         "Tus-Extension": EXTENSIONS,
         "Tus-Max-Size": str(ctx.settings.max_upload_bytes),
         "Tus-Checksum-Algorithm": ",".join(CHECKSUMS),
+        # the IETF draft's discovery: appends take application/partial-upload, and the limits
+        "Accept-Patch": rufh.PARTIAL_UPLOAD,
+        "Upload-Limit": rufh.limits(ctx),
     })
 
 
@@ -151,6 +157,8 @@ async def create(
     content_type: Annotated[str | None, Header()] = None,
     content_length: Annotated[int | None, Header()] = None,
 ) -> Response:
+    if rufh.is_draft(request):
+        return await rufh.create(request, tus(ctx), user, PREFIX)
     _version(tus_resumable)
     if upload_length is None or not upload_length.isdigit():
         detail = ("Upload-Defer-Length is not supported: send Upload-Length"
@@ -171,8 +179,10 @@ async def create(
 
 @router.head("/{upload_id}", responses=responses(401, 404, 410, 412),
              summary="The upload's offset (where to resume)")
-async def head(upload_id: UUID, ctx: Ctx, user: CurrentUser,
+async def head(upload_id: UUID, request: Request, ctx: Ctx, user: CurrentUser,
                tus_resumable: Annotated[str | None, Header()] = None) -> Response:
+    if rufh.is_draft(request):
+        return await rufh.offset(request, tus(ctx), user, upload_id)
     _version(tus_resumable)
     row = await tus(ctx).current(user, upload_id)
     headers = _offset_headers(row)
@@ -195,6 +205,8 @@ async def patch(
     upload_checksum: Annotated[str | None, Header()] = None,
     content_type: Annotated[str | None, Header()] = None,
 ) -> Response:
+    if rufh.is_draft(request):
+        return await rufh.append(request, tus(ctx), user, upload_id)
     _version(tus_resumable)
     _body_type(content_type)
     if upload_offset is None or not upload_offset.isdigit():
@@ -207,8 +219,10 @@ async def patch(
 
 @router.delete("/{upload_id}", status_code=204, responses=responses(401, 404, 412, 423),
                summary="Terminate an upload and remove its bytes")
-async def delete(upload_id: UUID, ctx: Ctx, user: CurrentUser,
+async def delete(upload_id: UUID, request: Request, ctx: Ctx, user: CurrentUser,
                  tus_resumable: Annotated[str | None, Header()] = None) -> Response:
+    if rufh.is_draft(request):
+        return await rufh.cancel(request, tus(ctx), user, upload_id)
     _version(tus_resumable)
     await tus(ctx).terminate(user, upload_id)
     return Response(status_code=204)
