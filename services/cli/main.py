@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.filesize import decimal
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from services.cli import render
 from services.cli.client import DEFAULT_URL, Api, CliError, Target
-from services.cli.upload import Outcome, collect, follow_all, upload_all
+from services.cli.progress import upload_with_progress
+from services.cli.upload import collect
 from shared.settings import DEV_TOKEN
 
 T = TypeVar("T")
@@ -100,7 +98,7 @@ def upload(
     """Upload photos; duplicates and rejections are reported with their reasons."""
     target: Target = ctx.obj
     files = _collect(paths, recursive)
-    outcomes = _run(_upload(target, files, concurrency, wait, wait_timeout))
+    outcomes = _run(upload_with_progress(target, files, concurrency, wait, wait_timeout, err))
     render.upload_summary(out, outcomes, waited=wait)
     problems = [o for o in outcomes if not o.uploaded or (wait and o.status != "ready")]
     if problems:
@@ -121,56 +119,6 @@ def _collect(paths: list[Path], recursive: bool) -> list[Path]:
         err.print("error: no files to upload")
         raise typer.Exit(1)
     return files
-
-
-async def _upload(
-    target: Target, files: list[Path], concurrency: int, wait: bool, wait_timeout: float
-) -> list[Outcome]:
-    outcomes = [Outcome(path=p, size=p.stat().st_size) for p in files]
-    total_bytes = sum(o.size for o in outcomes)
-    async with Api(target, max_connections=max(concurrency, 16)) as api:
-        await api.list_proxies(limit=1)  # one clear error for a wrong URL or token, up front
-        with Progress(
-            TextColumn("{task.description:<8}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeRemainingColumn(),
-            console=err,
-        ) as bars:
-            files_task = bars.add_task("files", total=len(outcomes), info=f"0/{len(outcomes)}")
-            bytes_task = bars.add_task("bytes", total=total_bytes, info="")
-            started = time.monotonic()
-            done = {"bytes": 0, "files": 0, "previews": 0}
-
-            def on_bytes(n: int) -> None:
-                done["bytes"] += n
-                rate = done["bytes"] / max(time.monotonic() - started, 1e-6)
-                bars.update(
-                    bytes_task,
-                    advance=n,
-                    info=f"{decimal(done['bytes'])}/{decimal(total_bytes)} {decimal(int(rate))}/s",
-                )
-
-            def on_file(_: Outcome) -> None:
-                done["files"] += 1
-                bars.update(files_task, advance=1, info=f"{done['files']}/{len(outcomes)}")
-
-            await upload_all(api, outcomes, concurrency, on_bytes=on_bytes, on_file=on_file)
-            elapsed = time.monotonic() - started
-            if wait:
-                pending = [o for o in outcomes if o.uuid]
-                previews = bars.add_task("previews", total=len(pending), info=f"0/{len(pending)}")
-
-                def on_preview(_: Outcome) -> None:
-                    done["previews"] += 1
-                    bars.update(previews, advance=1, info=f"{done['previews']}/{len(pending)}")
-
-                await follow_all(
-                    api, pending, wait_timeout, max(concurrency, 16), on_done=on_preview
-                )
-    render.upload_rate(err, outcomes, elapsed)
-    return outcomes
 
 
 @app.command()
@@ -294,7 +242,8 @@ def dev(
     ] = Path("var/store"),
 ) -> None:
     """Run the whole pipeline locally: migrate, declare the topology, start every service."""
-    from services.cli.supervisor import Supervisor, prepare_environment
+    from services.cli.dev_plan import prepare_environment
+    from services.cli.supervisor import Supervisor
 
     env = prepare_environment(dict(os.environ), store)
     supervisor = Supervisor(env, preview_workers=preview_workers, restart=restart)

@@ -11,9 +11,8 @@ only the supervisor, which then stops them in order: SIGTERM to each group
 SIGKILL to whatever is left after the stop timeout. On Linux each child also
 gets SIGTERM if the supervisor itself is killed outright.
 
-Before starting anything it waits for PostgreSQL and the broker (backoff
-from 1 s to 30 s, saying so at each try, giving up after about five
-minutes): a database or broker still starting is not an error.
+Before starting anything it prepares the database and the broker
+(`dev_prepare`); what it starts comes from `dev_plan`.
 
 A child that dies is reported and restarted with exponential backoff (1 s
 doubling to 30 s, reset once it has stayed up 30 s). A child that dies
@@ -26,103 +25,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import importlib.util
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TextIO, TypeVar
-from urllib.parse import urlparse, urlunparse
+from typing import Any, TextIO
 
 import httpx
 
 from services.cli.client import CliError
+from services.cli.dev_plan import Child, plan_children
+from services.cli.dev_prepare import prepare_backends
 from shared.settings import DEV_TOKEN, Settings
 
-SERVICES = ("upload", "preview", "finalize", "enhance", "tracing")
-COLOURS = ("36", "32", "33", "35", "34", "96", "92", "93", "95", "94")
 STABLE_AFTER_S = 30.0
 MAX_BACKOFF_S = 30.0
 GIVE_UP_AFTER = 5
-#: attempts at the database and the broker before `prophoto dev` gives up (about 5 minutes)
-WAIT_TRIES = 14
-T = TypeVar("T")
-
-
-def prepare_environment(env: dict[str, str], store: Path) -> dict[str, str]:
-    """The children's environment: development defaults unless already set."""
-    env = dict(env)
-    env.setdefault("PROPHOTO_ENV", "development")
-    store_url = f"file://{store.resolve()}"
-    env.setdefault("PROPHOTO_TEMP_STORE", store_url)
-    env.setdefault("PROPHOTO_FINAL_STORE", store_url)
-    env["PYTHONUNBUFFERED"] = "1"  # log lines arrive as they are written
-    return env
-
-
-def service_exists(name: str) -> bool:
-    """`python -m services.<name>` would run: the package has a `__main__`."""
-    try:
-        return importlib.util.find_spec(f"services.{name}.__main__") is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def pick_ports(
-    first: int, count: int, reserved: set[int], is_free: Callable[[int], bool] = port_free
-) -> list[int]:
-    """`count` free ports from `first` upwards, skipping the other services' ports."""
-    ports: list[int] = []
-    candidate = first
-    while len(ports) < count:
-        if candidate > 65535:
-            raise CliError(f"no free port for preview worker {len(ports) + 1} above {first}")
-        if candidate not in reserved and is_free(candidate):
-            ports.append(candidate)
-        candidate += 1
-    return ports
-
-
-def redact(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.password:
-        netloc = f"{parsed.username}:***@{parsed.hostname}" + (
-            f":{parsed.port}" if parsed.port else ""
-        )
-        return urlunparse(parsed._replace(netloc=netloc))
-    return url
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-@dataclass
-class Child:
-    name: str
-    module: str
-    env: dict[str, str]
-    colour: str
-    args: list[str] = field(default_factory=list)
-    proc: asyncio.subprocess.Process | None = None
-    started_at: float = 0.0
-    fast_failures: int = 0
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
 class Supervisor:
@@ -161,27 +85,7 @@ class Supervisor:
 
     # -- plan -----------------------------------------------------------------
     def plan(self, settings: Settings) -> list[Child]:
-        children: list[Child] = []
-        missing = [name for name in SERVICES if not service_exists(name)]
-        reserved = {
-            settings.upload_port,
-            settings.tracing_port,
-            settings.finalize_metrics_port,
-            settings.enhance_metrics_port,
-        }
-        ports = pick_ports(settings.preview_metrics_port, self.preview_workers, reserved)
-        for name in SERVICES:
-            if name in missing:
-                continue
-            colour = COLOURS[len(children) % len(COLOURS)]
-            if name != "preview":
-                env = dict(self.env)  # workers announce themselves: the tracing service needs no list
-                children.append(Child(name, f"services.{name}", env, colour))
-                continue
-            for index, port in enumerate(ports, start=1):
-                env = dict(self.env, PROPHOTO_PREVIEW_METRICS_PORT=str(port))
-                colour = COLOURS[len(children) % len(COLOURS)]
-                children.append(Child(f"preview-{index}", "services.preview", env, colour))
+        children, missing = plan_children(settings, self.env, self.preview_workers)
         if missing:
             self.say(f"not started (no services/<name>/__main__.py yet): {', '.join(missing)}")
         return children
@@ -228,35 +132,7 @@ class Supervisor:
         return settings
 
     async def _prepare(self, settings: Settings) -> None:
-        from shared.migrate import migrate
-        from shared.topology import declare_topology
-
-        applied = await self._wait_for(
-            f"the database {redact(settings.database_url)}", lambda: migrate(settings),
-            "is PostgreSQL running? `bash scripts/services-up.sh`")
-        self.say(
-            f"database {redact(settings.database_url)}: {len(applied)} migration(s) applied now"
-        )
-        where = ",".join(redact(u) for u in settings.amqp_url.split(","))
-        await self._wait_for(f"the broker {where}", lambda: declare_topology(settings),
-                             "is RabbitMQ running?")
-        self.say(f"broker {where}: topology declared (exchange {settings.exchange!r})")
-
-    async def _wait_for(self, what: str, attempt: Callable[[], Coroutine[Any, Any, T]],
-                        hint: str) -> T:
-        """`attempt()` until it works: a database or broker still starting is waited for."""
-        delay = self.backoff_s
-        for tries in range(1, WAIT_TRIES + 1):
-            try:
-                return await attempt()
-            except Exception as exc:  # any failure here is one line for the person at the terminal
-                reason = f"{exc or type(exc).__name__}"
-                if tries == WAIT_TRIES:
-                    raise CliError(f"cannot reach {what}: {reason} ({hint})") from exc
-                self.say(f"waiting for {what}: {reason} ({hint}); trying again in {delay:g} s")
-            await asyncio.sleep(delay)
-            delay = min(MAX_BACKOFF_S, delay * 2)
-        raise AssertionError("unreachable")
+        await prepare_backends(settings, self.say, self.backoff_s)
 
     def request_stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         if not self.stopping.is_set():

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import psutil
 
+from services.cli import dev_plan
 from services.cli import supervisor as sup
-from services.cli.supervisor import Child, Supervisor, pick_ports, prepare_environment, redact
+from services.cli.dev_plan import Child, pick_ports, prepare_environment, redact
+from services.cli.supervisor import Supervisor
 
 
 def test_preview_ports_start_at_the_configured_one_and_skip_taken_and_reserved_ports() -> None:
@@ -40,7 +42,7 @@ def test_only_services_with_a_main_module_are_planned(tmp_path: Path) -> None:
     supervisor = Supervisor({}, preview_workers=2, out=out)
     children = supervisor.plan(Settings())
     planned = {c.module for c in children}
-    assert planned == {f"services.{name}" for name in sup.SERVICES}  # every service exists and runs
+    assert planned == {f"services.{name}" for name in dev_plan.SERVICES}  # every service exists and runs
     previews = [c for c in children if c.module == "services.preview"]
     ports = [c.env["PROPHOTO_PREVIEW_METRICS_PORT"] for c in previews]
     assert [c.name for c in previews] == ["preview-1", "preview-2"] and len(set(ports)) == 2
