@@ -147,7 +147,7 @@ async def queue_and_wait(settings: Any, user: str, uuids: list[str], timeout: fl
         started = float(await conn.fetchval("SELECT extract(epoch FROM clock_timestamp())"))
         topology = Topology(settings)
         for u in uuids:
-            await publish_command(publisher, topology, settings.queue_finalize,
+            await publish_command(publisher, topology,
                                   FinalizeIngest(uuid=uuidlib.UUID(u), user_id=user))
         await await_all(
             conn, "SELECT (SELECT count(*) FROM images WHERE proxy_uuid = ANY($1::uuid[])),"

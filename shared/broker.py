@@ -153,9 +153,10 @@ class Publisher(Protocol):
 
 
 class AmqpPublisher:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, topology: Topology | None = None) -> None:
         self.settings = settings
-        self.topology = Topology(settings)
+        #: the process's own topology; a publisher made alone (tests, tools) builds one
+        self.topology = topology or Topology(settings)
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._lock = asyncio.Lock()
@@ -244,10 +245,11 @@ def encode(message: BaseModel) -> bytes:
     return message.model_dump_json(by_alias=True).encode()
 
 
-async def publish_command(publisher: Publisher, topology: Topology, queue: str, msg: Message) -> None:
+async def publish_command(publisher: Publisher, topology: Topology, msg: Message) -> None:
+    """Publish a command straight to its work queue (producers with a database use the outbox)."""
     await publisher.publish(
         topology.exchange,
-        queue,
+        topology.queue_for(msg),
         encode(msg),
         headers={"tags": ",".join(msg.tags())},
         message_id=getattr(msg, "uuid", None) and str(msg.uuid),  # type: ignore[attr-defined]
@@ -256,7 +258,7 @@ async def publish_command(publisher: Publisher, topology: Topology, queue: str, 
 
 async def publish_trace(publisher: Publisher, topology: Topology, event: TraceEvent) -> None:
     await publisher.publish(
-        topology.exchange, topology.settings.queue_traces, encode(event), headers={"tags": "trace"}
+        topology.exchange, topology.queue_for(event), encode(event), headers={"tags": "trace"}
     )
 
 
@@ -267,3 +269,10 @@ async def publish_status(publisher: Publisher, topology: Topology, event: ProxyS
         encode(event),
         mandatory=False,  # nobody may be listening; status is also in the database
     )
+
+
+async def declare_topology(settings: Settings) -> None:
+    connection = await connect_once(settings.amqp_url, timeout=10)
+    async with connection:
+        channel = await connection.channel()
+        await Topology(settings).declare(channel)

@@ -31,16 +31,16 @@ log = logging.getLogger(__name__)
 
 
 async def enqueue(
-    conn: asyncpg.Connection, topology: Topology, queue: str, msg: Message,
+    conn: asyncpg.Connection, topology: Topology, msg: Message,
     headers: dict[str, Any] | None = None,
 ) -> int:
-    """Record a command for `queue`; call inside the producer's transaction."""
+    """Record a message for its work queue (`topology.queue_for`); call inside the producer's transaction."""
     message_id = str(getattr(msg, "uuid", "")) or None
     all_headers = {"tags": ",".join(msg.tags())} | (headers or {})
     row_id: int = await conn.fetchval(
         "INSERT INTO outbox (exchange, routing_key, message_id, headers, body)"
         " VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        topology.exchange, queue, message_id, all_headers, encode(msg),
+        topology.exchange, topology.queue_for(msg), message_id, all_headers, encode(msg),
     )
     return row_id
 

@@ -18,7 +18,6 @@ from pamqp.commands import Basic
 
 from shared.broker import connect_once
 from shared.park import describe_parked
-from shared.settings import Settings
 from shared.topology import ATTEMPT_HEADER, Topology
 
 MAX_SCAN = 10_000
@@ -46,11 +45,11 @@ def _parked(msg: AbstractIncomingMessage) -> Parked:
 
 
 async def _scan(
-    settings: Settings, queue: str,
+    topology: Topology, queue: str,
     act: Callable[[aio_pika.abc.AbstractChannel, AbstractIncomingMessage, Parked], Awaitable[bool]],
 ) -> int:
-    topology = Topology(settings)
     acted = 0
+    settings = topology.settings
     connection = await connect_once(settings.amqp_url, timeout=settings.publish_timeout_s)
     async with connection:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -67,30 +66,29 @@ async def _scan(
     return acted
 
 
-async def peek(settings: Settings, queue: str) -> list[Parked]:
+async def peek(topology: Topology, queue: str) -> list[Parked]:
     seen: list[Parked] = []
 
     async def collect(_: Any, __: AbstractIncomingMessage, parked: Parked) -> bool:
         seen.append(parked)
         return False
 
-    await _scan(settings, queue, collect)
+    await _scan(topology, queue, collect)
     return seen
 
 
-async def remove(settings: Settings, queue: str, uuid: str) -> int:
+async def remove(topology: Topology, queue: str, uuid: str) -> int:
     async def matches(_: Any, __: AbstractIncomingMessage, parked: Parked) -> bool:
         return parked.uuid == uuid
 
-    return await _scan(settings, queue, matches)
+    return await _scan(topology, queue, matches)
 
 
 async def replay(
-    settings: Settings, queue: str, *, user_id: str | None = None, uuids: set[str] | None = None,
+    topology: Topology, queue: str, *, user_id: str | None = None, uuids: set[str] | None = None,
     before: Callable[[str], Awaitable[None]] | None = None,
 ) -> int:
     """Send matching parked messages back to their work queue with attempts reset."""
-    topology = Topology(settings)
 
     async def send_back(channel: aio_pika.abc.AbstractChannel, msg: AbstractIncomingMessage,
                         parked: Parked) -> bool:
@@ -113,5 +111,5 @@ async def replay(
         )
         return isinstance(confirm, Basic.Ack)
 
-    return await _scan(settings, queue, send_back)
+    return await _scan(topology, queue, send_back)
 

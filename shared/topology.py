@@ -1,5 +1,9 @@
 """The whole broker topology, in one place. No queue name is spelled elsewhere.
 
+`queue_for(message)` says which work queue each message type goes to, so a
+producer names the message, never the queue. A process builds one Topology
+at start and hands it to what publishes or consumes.
+
     producer --(rk=<q>)--> [prophoto] (direct) --> <q>  (quorum work queue)
                                                     |  consumer
                  failed attempt, confirmed republish |  (then ack)
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 
+from shared.messages import EnhancePreview, FinalizeIngest, GeneratePreview, Message, TraceEvent
 from shared.settings import Settings
 
 ATTEMPT_HEADER = "job-attempt"
@@ -67,6 +72,19 @@ class Topology:
     @property
     def events_exchange(self) -> str:
         return f"{self.settings.exchange}.events"
+
+    def queue_for(self, message: Message) -> str:
+        """The work queue a message goes to: the one routing table of the pipeline."""
+        queues = {
+            GeneratePreview: self.settings.queue_preview,
+            FinalizeIngest: self.settings.queue_finalize,
+            EnhancePreview: self.settings.queue_enhance,
+            TraceEvent: self.settings.queue_traces,
+        }
+        queue = queues.get(type(message))
+        if queue is None:
+            raise LookupError(f"no work queue takes a {type(message).__name__}")
+        return queue
 
     def work_queues(self) -> list[str]:
         return self.settings.work_queues()
@@ -165,12 +183,3 @@ class Topology:
             await channel.queue_delete(name)
         for ex in (self.exchange, self.retry_exchange, self.failed_exchange, self.events_exchange):
             await channel.exchange_delete(ex)
-
-
-async def declare_topology(settings: Settings) -> None:
-    from shared.broker import connect_once  # shared.broker imports this module
-
-    connection = await connect_once(settings.amqp_url, timeout=10)
-    async with connection:
-        channel = await connection.channel()
-        await Topology(settings).declare(channel)

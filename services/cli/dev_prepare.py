@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 
 async def prepare_backends(settings: Settings, say: Callable[[str], None], backoff_s: float) -> None:
-    from shared.topology import declare_topology
+    from shared.broker import declare_topology
     from shared.migrate import migrate
 
     applied = await wait_for(f"the database {redact(settings.database_url)}", lambda: migrate(settings),

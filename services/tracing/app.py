@@ -52,22 +52,23 @@ def create_app(settings: Settings, *, consume: bool = True,
                                      errors=DATABASE_ERRORS)
         connection = await connect(settings.amqp_url)  # waits for the broker, any node
         channel = await connection.channel()
-        await Topology(settings).declare(channel)
+        topology = Topology(settings)  # the process's one
+        await topology.declare(channel)
         await channel.close()
-        publisher = AmqpPublisher(settings)
+        publisher = AmqpPublisher(settings, topology)
         await publisher.connect(declare=False)
         client = httpx.AsyncClient()
         probe = BrokerProbe(connection, settings.rabbitmq_management_url, settings.amqp_url, client)
         live = LiveWorkers()
-        await listen_for_heartbeats(connection, Topology(settings), live)
+        await listen_for_heartbeats(connection, topology, live)
         own = worker_id()  # this process's own consumer counts like any worker
-        monitor = QueueMonitor(settings, probe, client,
+        monitor = QueueMonitor(topology, probe, client,
                                activity=lambda: activity_by_queue(live.live()))
         collector = QueueCollector(monitor)
         registry.register(collector)
         app.state.ctx = TracingContext(settings, pool, monitor)
         tasks: list[asyncio.Task[None]] = []
-        consumer = TraceConsumer(settings, connection, pool, publisher, jobs, trace_metrics)
+        consumer = TraceConsumer(topology, connection, pool, publisher, jobs, trace_metrics)
         if consume:
             tasks.append(asyncio.create_task(consumer.run(), name="trace-consumer"))
         tasks.append(asyncio.create_task(

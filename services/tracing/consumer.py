@@ -33,7 +33,6 @@ from shared.broker import Publisher, subscribed
 from shared.messages import TraceEvent
 from shared.metrics import JobMetrics
 from shared.park import Delivery, park
-from shared.settings import Settings
 from shared.topology import Topology
 
 if TYPE_CHECKING:
@@ -52,12 +51,12 @@ def event_key(body: bytes) -> str:
 
 class TraceConsumer:
     def __init__(
-        self, settings: Settings, connection: AbstractRobustConnection, pool: asyncpg.Pool,
+        self, topology: Topology, connection: AbstractRobustConnection, pool: asyncpg.Pool,
         publisher: Publisher, metrics: JobMetrics, counters: TraceMetrics | None = None,
     ) -> None:
-        self.settings = settings
-        self.topology = Topology(settings)
-        self.queue_name = settings.queue_traces
+        self.settings = topology.settings
+        self.topology = topology
+        self.queue_name = topology.settings.queue_traces
         self.connection = connection
         self.pool = pool
         self.publisher = publisher

@@ -151,7 +151,7 @@ def _text(value: Any) -> Any:
 class QueueMonitor:
     """Builds `/v1/queue-status` answers and remembers since when work has been waiting."""
 
-    settings: Settings
+    topology: Topology
     probe: BrokerProbe
     client: httpx.AsyncClient
     activity: Any = None  # callable returning {queue: Activity} of the live workers
@@ -161,8 +161,8 @@ class QueueMonitor:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
-    def topology(self) -> Topology:
-        return Topology(self.settings)
+    def settings(self) -> Settings:
+        return self.topology.settings
 
     def all_queue_names(self) -> list[str]:
         return self.topology.all_queues()

@@ -52,7 +52,8 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(settings)
-        publisher = AmqpPublisher(settings)
+        topology = Topology(settings)  # the process's one
+        publisher = AmqpPublisher(settings, topology)
         try:
             await publisher.connect(declare=True)
         except Exception as exc:  # jobs wait in the outbox until the broker is back
@@ -65,13 +66,13 @@ def create_app(settings: Settings) -> FastAPI:
                             retention_s=settings.outbox_retention_s, exchange=settings.exchange)
         spool_dir = Path(tempfile.mkdtemp(prefix="prophoto-spool-"))
         ctx = UploadContext(
-            settings=settings, pool=pool, publisher=publisher, topology=Topology(settings),
+            settings=settings, pool=pool, publisher=publisher, topology=topology,
             temp_store=temp, final_store=final,
             exif=AsyncExifTool(settings.exiftool_binary, settings.exiftool_timeout,
                                size=settings.exiftool_pool),
             metrics=metrics, relay=relay, extras={"spool_dir": spool_dir},
         )
-        hub = EventHub(settings)
+        hub = EventHub(topology)
         ctx.extras["events"] = hub
         await hub.start()
         resumable = Resumable(ctx)

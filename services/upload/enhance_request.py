@@ -64,8 +64,7 @@ async def request_enhancement(ctx: UploadContext, user_id: str, uuid: UUID, targ
     async with ctx.pool.acquire() as conn, conn.transaction():
         if not await enhancements.request_enhancement(conn, uuid, user_id, current):
             raise Conflict("another request got there first", title="Already enhancing")
-        await enqueue(conn, ctx.topology, ctx.settings.queue_enhance,
-                      EnhancePreview(uuid=uuid, user_id=user_id, target_width=target))
+        await enqueue(conn, ctx.topology, EnhancePreview(uuid=uuid, user_id=user_id, target_width=target))
         # Announced before the commit makes the job visible, so `pending` always reaches
         # listeners before the worker's `processing`. Best effort: the row is the truth.
         try:

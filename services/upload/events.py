@@ -23,7 +23,6 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustC
 
 from shared.broker import connect, subscribed
 from shared.messages import ProxyStatusChanged
-from shared.settings import Settings
 from shared.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -31,9 +30,9 @@ CLIENT_BUFFER = 32
 
 
 class EventHub:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.topology = Topology(settings)
+    def __init__(self, topology: Topology) -> None:
+        self.settings = topology.settings
+        self.topology = topology
         self._connection: AbstractRobustConnection | None = None
         self._subscribers: dict[str, set[asyncio.Queue[ProxyStatusChanged]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None

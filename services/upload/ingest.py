@@ -35,7 +35,7 @@ async def confirm(ctx: UploadContext, user_id: str, uuids: list[UUID], tags: lis
         queued = await ingests.queue_ingest(conn, user_id, wanted, tags, association)
         for uuid in wanted:
             if uuid in queued:
-                await enqueue(conn, ctx.topology, ctx.settings.queue_finalize, FinalizeIngest(
+                await enqueue(conn, ctx.topology, FinalizeIngest(
                     uuid=uuid, user_id=user_id, image_tags=tags, association=association))
     if queued:
         ctx.relay.wake()

@@ -31,16 +31,16 @@ async def retry(ctx: UploadContext, user_id: str, uuid: UUID) -> Retried:
     if row is None:
         raise NotFound(f"no proxy {uuid}")
     if row["preview_status"] == ProxyStatus.FAILED and row["ingest_status"] is None:
-        removed = await parking.remove(ctx.settings, ctx.settings.queue_preview, str(uuid))
+        removed = await parking.remove(ctx.topology, ctx.settings.queue_preview, str(uuid))
         async with ctx.pool.acquire() as conn, conn.transaction():
             if await previews.reset_failed_preview(conn, uuid, user_id) is None:
                 raise Conflict("the preview is no longer failed", title="Not failed")
-            await enqueue(conn, ctx.topology, ctx.settings.queue_preview,
+            await enqueue(conn, ctx.topology,
                           GeneratePreview(uuid=uuid, user_id=user_id, uploaded_at=row["uploaded_at"]))
         ctx.relay.wake()
         return Retried("preview", removed)
     if row["ingest_status"] == IngestStatus.FAILED:
-        removed = await parking.remove(ctx.settings, ctx.settings.queue_finalize, str(uuid))
+        removed = await parking.remove(ctx.topology, ctx.settings.queue_finalize, str(uuid))
         if not await requeue_failed_ingest(ctx, user_id, uuid):
             raise Conflict("the ingest is no longer failed", title="Not failed")
         return Retried("ingest", removed)
@@ -53,7 +53,7 @@ async def requeue_failed_ingest(ctx: UploadContext, user_id: str, uuid: UUID) ->
         row = await ingests.requeue_failed_ingest(conn, uuid, user_id)
         if row is None:
             return False
-        await enqueue(conn, ctx.topology, ctx.settings.queue_finalize, FinalizeIngest(
+        await enqueue(conn, ctx.topology, FinalizeIngest(
             uuid=uuid, user_id=user_id, image_tags=list(row["ingest_tags"] or []),
             association=dict(row["ingest_association"] or {})))
     ctx.relay.wake()

@@ -56,7 +56,7 @@ async def list_failed(ctx: Ctx, caller: Caller, queue: str | None = None) -> Par
     """A user's own parked jobs; an operator's view is everyone's."""
     items: list[ParkedItem] = []
     for name in _queue_name(ctx, queue):
-        for parked in await parking.peek(ctx.settings, name):
+        for parked in await parking.peek(ctx.topology, name):
             if caller.operator or parked.user_id == caller.user_id:
                 items.append(ParkedItem(queue=name, uuid=parked.uuid, reason=parked.reason,
                                         error=parked.error, parked_at=parked.parked_at,
@@ -70,7 +70,7 @@ async def replay_failed(body: ReplayRequest, ctx: Ctx, caller: Caller) -> JSONRe
     owner = None if caller.operator else caller.user_id  # an operator replays anyone's jobs
     total = 0
     for name in _queue_name(ctx, body.queue):
-        total += await parking.replay(ctx.settings, name, user_id=owner, uuids=wanted,
+        total += await parking.replay(ctx.topology, name, user_id=owner, uuids=wanted,
                                       before=reset_before_replay(ctx, name))
     ctx.relay.wake()
     return JSONResponse({"replayed": total})

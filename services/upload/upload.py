@@ -108,12 +108,10 @@ async def _accept(
                 "exif_thumb_key": thumb_key, "metadata": meta, "uploaded_at": now,
             })
             if row is not None:
-                await enqueue(
-                    conn, ctx.topology, ctx.settings.queue_preview,
-                    GeneratePreview(uuid=uuid, user_id=user_id, uploaded_at=now),
-                )
+                await enqueue(conn, ctx.topology,
+                              GeneratePreview(uuid=uuid, user_id=user_id, uploaded_at=now))
                 for event in _intake_traces(uuid, user_id, meta, read_ms, thumb, thumb_ms):
-                    await enqueue(conn, ctx.topology, ctx.settings.queue_traces, event)
+                    await enqueue(conn, ctx.topology, event)
     except BaseException:
         await _remove(ctx, key, thumb_key)
         raise

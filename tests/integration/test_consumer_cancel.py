@@ -90,7 +90,7 @@ async def test_a_worker_whose_queue_is_deleted_is_unready_and_consumes_again_onc
         publisher = AmqpPublisher(settings)  # and it works: a job for nothing is acked as done
         await publisher.connect(declare=False)
         try:
-            await publish_command(publisher, topology, queue, FinalizeIngest(
+            await publish_command(publisher, topology, FinalizeIngest(
                 uuid=uuid.uuid4(), user_id=f"alice-{settings.exchange}"))
         finally:
             await publisher.close()

@@ -177,7 +177,7 @@ async def test_a_job_for_a_proxy_already_ingested_and_cleaned_up_is_acknowledged
     publisher = AmqpPublisher(settings)
     await publisher.connect(declare=False)
     ghost = uuidlib.uuid4()
-    await publish_command(publisher, Topology(settings), settings.queue_finalize,
+    await publish_command(publisher, Topology(settings),
                           FinalizeIngest(uuid=ghost, user_id=f"alice-{settings.exchange}"))
     await publisher.close()
 

@@ -66,7 +66,7 @@ async def test_the_outbox_table_stays_bounded_while_thousands_of_jobs_go_through
         for _ in range(ROUNDS):
             async with pool.acquire() as conn, conn.transaction():
                 for _ in range(PER_ROUND):
-                    await enqueue(conn, topology, settings.queue_preview, GeneratePreview(
+                    await enqueue(conn, topology, GeneratePreview(
                         uuid=uuid.uuid4(), user_id="outbox", uploaded_at=datetime.now(UTC)))
             relay.wake()
             await asyncio.sleep(0.25)

@@ -38,7 +38,7 @@ async def enqueue_jobs(pool: asyncpg.Pool, topology: Topology, n: int) -> list[s
     async with pool.acquire() as conn, conn.transaction():
         for _ in range(n):
             job = FinalizeIngest(uuid=uuid.uuid4(), user_id="outbox-outage")
-            await enqueue(conn, topology, topology.settings.queue_finalize, job)
+            await enqueue(conn, topology, job)
             ids.append(str(job.uuid))
     return ids
 

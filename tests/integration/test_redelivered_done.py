@@ -33,11 +33,11 @@ from tests.fixtures.workers import ServiceWorkers
 pytestmark = pytest.mark.integration
 
 
-async def publish(settings: Settings, queue: str, msg: Message) -> None:
+async def publish(settings: Settings, msg: Message) -> None:
     publisher = AmqpPublisher(settings)
     await publisher.connect(declare=False)
     try:
-        await publish_command(publisher, Topology(settings), queue, msg)
+        await publish_command(publisher, Topology(settings), msg)
     finally:
         await publisher.close()
 
@@ -58,7 +58,7 @@ async def depths(settings: Settings, queue: str) -> dict[str, int]:
 
 async def put_back_as_redelivered(settings: Settings, queue: str, msg: Message) -> None:
     """The job again, as the broker hands back a delivery whose consumer never acked it."""
-    await publish(settings, queue, msg)
+    await publish(settings, msg)
     connection = await aio_pika.connect(settings.amqp_url)
     async with connection:  # closed without an ack: requeued with the redelivered flag
         q = await (await connection.channel()).declare_queue(queue, passive=True)
@@ -78,7 +78,7 @@ async def done_then_redelivered(
 ) -> tuple[Any, Any]:
     """Run `msg` to completion, redeliver it to a fresh worker; `state()` before and after."""
     workers.start()
-    await publish(settings, queue, msg)
+    await publish(settings, msg)
     before = await wait_until(state, 60, "the job is done")
     await wait_until(lambda: _all_empty(settings, queue), 20, "the job is acked")
     workers.stop()

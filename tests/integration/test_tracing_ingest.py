@@ -141,7 +141,7 @@ async def test_a_database_failure_requeues_the_batch_and_it_is_stored_once_the_d
     try:
         for attempt in (1, 2):
             await publish_trace(publisher, topology, event(photo, attempt))
-        failing = TraceConsumer(settings, amqp, broken, publisher, JobMetrics(CollectorRegistry()))
+        failing = TraceConsumer(Topology(settings), amqp, broken, publisher, JobMetrics(CollectorRegistry()))
         await failing.start()
         batch = await failing.next_batch()
         assert len(batch) == 2
@@ -151,7 +151,7 @@ async def test_a_database_failure_requeues_the_batch_and_it_is_stored_once_the_d
         await failing.handle(again)
         await failing.stop()  # its unacked deliveries go back to the queue
 
-        healthy = TraceConsumer(settings, amqp, pool, publisher, JobMetrics(CollectorRegistry()))
+        healthy = TraceConsumer(Topology(settings), amqp, pool, publisher, JobMetrics(CollectorRegistry()))
         await healthy.start()
 
         async def drain() -> None:
