@@ -72,7 +72,8 @@ class Spool:
     size: int = 0
     head: bytearray = field(default_factory=bytearray)
     _hash: hashlib._Hash = field(default_factory=hashlib.sha256)
-    _pending: bytearray = field(default_factory=bytearray)
+    _pending: list[bytes | memoryview] = field(default_factory=list)  # the chunks themselves: no copy
+    _pending_bytes: int = 0
     _flushing: asyncio.Future[None] | None = None
 
     def __post_init__(self) -> None:
@@ -84,19 +85,21 @@ class Spool:
             raise TooLarge(self.limit)
         if len(self.head) < HEAD_BYTES:
             self.head += chunk[: HEAD_BYTES - len(self.head)]
-        self._pending += chunk
+        self._pending.append(chunk)
+        self._pending_bytes += len(chunk)
 
-    def _store(self, batch: bytes) -> None:
-        self._hash.update(batch)
-        self._fh.write(batch)
+    def _store(self, batch: list[bytes | memoryview]) -> None:
+        for chunk in batch:
+            self._hash.update(chunk)
+        self._fh.writelines(batch)
 
     async def drain(self, force: bool = False) -> None:
-        """Hand the gathered bytes to the writer thread once a batch is full (or `force`)."""
-        if len(self._pending) < BATCH_BYTES and not (force and self._pending):
+        """Hand the gathered chunks to the writer thread once a batch is full (or `force`)."""
+        if self._pending_bytes < BATCH_BYTES and not (force and self._pending):
             return
         if self._flushing is not None:
             await self._flushing  # one batch in the thread at a time: the order is kept
-        batch, self._pending = bytes(self._pending), bytearray()
+        batch, self._pending, self._pending_bytes = self._pending, [], 0
         self._flushing = asyncio.ensure_future(asyncio.to_thread(self._store, batch))
 
     @property
@@ -202,7 +205,8 @@ async def read_multipart(
     def on_part_data(data: bytes, start: int, end: int) -> None:
         nonlocal other_bytes
         if st.is_file:
-            spool.write(memoryview(data)[start:end])
+            # a view keeps an immutable chunk alive until the writer thread is done with it
+            spool.write(memoryview(data)[start:end] if isinstance(data, bytes) else bytes(data[start:end]))
         else:
             other_bytes += end - start
             if other_bytes > FRAMING_ALLOWANCE:

@@ -43,7 +43,7 @@ def test_the_event_loop_holds_at_most_about_two_batches(tmp_path: Path):
         for _ in range(40):
             spool.write(b"x" * 65536)
             await spool.drain()
-            most = max(most, len(spool._pending))
+            most = max(most, spool._pending_bytes)
         await spool.finish()
         return most
 
@@ -55,7 +55,7 @@ def test_the_limit_is_checked_before_any_byte_is_kept(tmp_path: Path):
     spool.write(b"x" * 100)
     with pytest.raises(TooLarge):
         spool.write(b"y")
-    assert len(spool._pending) == 100
+    assert spool._pending_bytes == 100
     spool.discard()
     assert not spool.path.exists()
 
