@@ -65,7 +65,8 @@ class Reporter(Protocol):
     """Publishes what a job wants its user and the tracing service to see, at once and best-effort."""
 
     async def trace(self, step: TraceType, method: str, success: bool, reason: str | None = None,
-                    duration_ms: float = 0.0, size: int | None = None) -> None: ...
+                    duration_ms: float = 0.0, size: int | None = None,
+                    dims: tuple[int, int] | None = None) -> None: ...
 
     async def announce(self, status: str, *, error: str | None = None, width: int | None = None,
                        height: int | None = None, image_id: int | None = None) -> None: ...
@@ -73,7 +74,8 @@ class Reporter(Protocol):
 
 class _Silent:
     async def trace(self, step: TraceType, method: str, success: bool, reason: str | None = None,
-                    duration_ms: float = 0.0, size: int | None = None) -> None:
+                    duration_ms: float = 0.0, size: int | None = None,
+                    dims: tuple[int, int] | None = None) -> None:
         return None
 
     async def announce(self, status: str, *, error: str | None = None, width: int | None = None,

@@ -78,6 +78,9 @@ class TraceEvent(Message):
     reason: str | None = None
     duration_ms: float
     result_size: int | None = None
+    #: pixel dimensions of what the attempt made (a thumbnail), when it made an image
+    width: int | None = None
+    height: int | None = None
     attempt: int = 1
     service: str
     created_at: datetime = Field(default_factory=_now)

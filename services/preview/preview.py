@@ -22,7 +22,7 @@ from services.preview.render import Outcome
 from shared import imaging, keys, render_process
 from shared.db import previews
 from shared.db.status import ProxyStatus
-from shared.filetype import HEAD_BYTES, FileType, detect
+from shared.filetype import HEAD_BYTES, FileType, detect, jpeg_dimensions
 from shared.jobs import JobContext, PermanentError
 from shared.messages import GeneratePreview
 from shared.metrics import PreviewMetrics
@@ -118,7 +118,7 @@ async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobC
                                              "thumbnail from the EXIF thumbnail; no preview")
         await ctx.report.trace("thumbnail_generation", "exif-thumbnail", True,
                                "degraded: no preview could be made",
-                               (time.perf_counter() - started) * 1000, len(thumb))
+                               (time.perf_counter() - started) * 1000, len(thumb), jpeg_dimensions(thumb))
     except Exception as exc:
         await ctx.report.trace("thumbnail_generation", "exif-thumbnail", False, str(exc)[:300],
                                (time.perf_counter() - started) * 1000)
@@ -128,8 +128,9 @@ async def _trace_attempts(deps: PreviewDeps, ctx: JobContext, attempts: list[ima
     for a in attempts:
         deps.metrics.method.labels(a.step, a.method, "success" if a.success else "failure").inc()
         deps.metrics.method_duration.labels(a.step, a.method).observe(a.duration_ms / 1000)
+        dims = (a.width, a.height) if a.width is not None and a.height is not None else None
         await ctx.report.trace(a.step, a.method, a.success, a.reason,  # type: ignore[arg-type]
-                               a.duration_ms, a.result_size)
+                               a.duration_ms, a.result_size, dims)
 
 
 async def record_failure(deps: PreviewDeps, job: GeneratePreview | None, reason: str) -> bool:

@@ -15,17 +15,22 @@ PARAMETERS: dict[str, Any] = {
 
 
 def _trace(id_: int, trace_type: str, method: str, service: str, ms: float, size: int | None,
-           at: str, success: bool = True, reason: str | None = None, attempt: int = 1) -> dict[str, Any]:
+           at: str, success: bool = True, reason: str | None = None, attempt: int = 1,
+           dims: tuple[int, int] | None = None) -> dict[str, Any]:
     return {"id": id_, "uuid": UUID, "user_id": "studio-dupont", "trace_type": trace_type,
             "method": method, "success": success, "reason": reason, "duration_ms": ms,
-            "result_size": size, "attempt": attempt, "service": service,
+            "result_size": size, "width": dims[0] if dims else None,
+            "height": dims[1] if dims else None, "attempt": attempt, "service": service,
             "created_at": f"2025-06-14T18:{at}+00:00"}
 
 
 TIMELINE = [
     _trace(90211, "metadata_extraction", "exiftool-fast2", "upload", 38.2, None, "02:11.402"),
     _trace(90214, "preview_extraction", "embedded:JpgFromRaw", "preview", 61.7, 912_304, "02:12.118"),
-    _trace(90215, "thumbnail_generation", "from-preview", "preview", 24.9, 41_877, "02:12.143"),
+    _trace(90212, "thumbnail_generation", "upload-exif-thumbnail", "upload", 0.1, 11_236, "02:11.403",
+           dims=(160, 120)),
+    _trace(90215, "thumbnail_generation", "from-preview", "preview", 24.9, 41_877, "02:12.143",
+           dims=(400, 400)),
     _trace(90398, "finalize", "copy", "finalize", 181.4, 47_316_992, "05:40.097"),
 ]
 FAILED = _trace(90177, "preview_extraction", "source:pyvips", "preview", 12.5, None, "01:58.660",

@@ -27,7 +27,7 @@ from services.upload.intake import Spool
 from shared import exif, keys
 from shared.db import proxies
 from shared.errors import Conflict, Invalid, Unsupported
-from shared.filetype import SUPPORTED_DESCRIPTION, detect
+from shared.filetype import SUPPORTED_DESCRIPTION, detect, jpeg_dimensions
 from shared.messages import GeneratePreview, TraceEvent
 from shared.outbox import enqueue
 
@@ -139,10 +139,11 @@ def _intake_traces(uuid: uuidlib.UUID, user_id: str, meta: dict[str, Any], read_
         success=error is None, reason=error, duration_ms=round(read_ms, 3),
         result_size=None if error else len(meta), service="upload")]
     if thumb:
+        width, height = jpeg_dimensions(thumb) or (None, None)
         events.append(TraceEvent(
             uuid=uuid, user_id=user_id, trace_type="thumbnail_generation",
             method="upload-exif-thumbnail", success=True, duration_ms=round(thumb_ms, 3),
-            result_size=len(thumb), service="upload"))
+            result_size=len(thumb), width=width, height=height, service="upload"))
     return events
 
 

@@ -45,6 +45,8 @@ class Attempt:
     reason: str | None
     duration_ms: float
     result_size: int | None = None
+    width: int | None = None  # of the image the attempt made (the thumbnail)
+    height: int | None = None
 
 
 @dataclass

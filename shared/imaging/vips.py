@@ -146,6 +146,7 @@ def finish(preview: pyvips.Image, limits: Limits, method: str, attempts: list[At
         return bytes(t.jpegsave_buffer(Q=limits.thumb_quality, strip=True))
 
     thumb_jpeg, ms = timed(thumb)
-    attempts.append(Attempt("thumbnail_generation", "from-preview", True, None, ms, len(thumb_jpeg)))
+    attempts.append(Attempt("thumbnail_generation", "from-preview", True, None, ms, len(thumb_jpeg),
+                            limits.thumb_width, limits.thumb_height))  # thumb() makes exactly this size
     return Rendered(bytes(preview_jpeg), thumb_jpeg, preview.width, preview.height, method, degraded,
                     attempts)

@@ -105,6 +105,15 @@ async def test_every_corpus_file_ends_ready_or_failed_with_a_reason_across_two_w
     assert "raw/canon-r6.cr3" not in failed and "raw/Canon-R6-pruned.CR3" not in failed
 
 
+def exif_thumbnail_of(data: bytes) -> bytes:
+    """The EXIF thumbnail as ExifTool extracts it (what the upload service stores)."""
+    import subprocess
+
+    done = subprocess.run(["exiftool", "-b", "-ThumbnailImage", "-"], input=data,
+                          capture_output=True, check=True)
+    return done.stdout
+
+
 async def test_a_raw_with_an_embedded_preview_uses_it_and_one_without_falls_back_to_libraw(
     upload_server, preview_workers, pool, corpus: Path
 ):
@@ -124,6 +133,8 @@ async def test_a_raw_with_an_embedded_preview_uses_it_and_one_without_falls_back
     assert any(e["method"] == "raw:libraw" and e["success"] for e in other)
     assert {e["trace_type"] for e in events} >= {"preview_extraction", "thumbnail_generation",
                                                   "metadata_extraction"}
+    made = [e for e in events if e["method"] == "from-preview"]
+    assert len(made) == 2 and all((e["width"], e["height"]) == (400, 400) for e in made)
 
 
 def bomb_png(width: int = 50_000, height: int = 50_000) -> bytes:
@@ -175,6 +186,12 @@ async def test_a_truncated_jpeg_fails_with_a_reason_and_gets_the_exif_thumbnail(
         parked = await c.get("/v1/failed", params={"queue": "preview"})
     assert thumb.status_code == 200 and image_size(thumb.content) == (400, 400)
     assert [i["uuid"] for i in parked.json()["items"]] == [uuid]
+    # every thumbnail attempt is traced with the size of what it made
+    attempts = {e["method"]: e for e in await traces(upload_server.settings)
+                if e["uuid"] == uuid and e["trace_type"] == "thumbnail_generation"}
+    assert (attempts["exif-thumbnail"]["width"], attempts["exif-thumbnail"]["height"]) == (400, 400)
+    upload_thumb = attempts["upload-exif-thumbnail"]
+    assert (upload_thumb["width"], upload_thumb["height"]) == image_size(exif_thumbnail_of(cut))
 
 
 async def test_the_sse_stream_follows_a_proxy_to_ready_and_the_images_are_served(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aio_pika
 import asyncpg
+import httpx
 import pytest
 
 from shared.broker import AmqpPublisher, publish_trace
@@ -166,4 +167,29 @@ async def test_a_database_failure_requeues_the_batch_and_it_is_stored_once_the_d
     finally:
         await broken.close()
         await publisher.close()
+        await pool.execute("DELETE FROM ingest_traces WHERE uuid = $1", photo)
+
+
+async def test_a_thumbnail_attempts_dimensions_are_stored_returned_and_shown(settings, topology: Topology, pool):
+    photo = uuid.uuid4()
+    sized = event(photo, 1).model_copy(update={"width": 160, "height": 120})
+    publisher = AmqpPublisher(settings)
+    await publisher.connect(declare=False)
+    try:
+        await publish_trace(publisher, topology, sized)
+        await publish_trace(publisher, topology, event(photo, 2))  # an attempt that made no image
+        async with start_tracing(settings) as server:
+            rows = await rows_for(pool, photo, 2)
+            async with httpx.AsyncClient(base_url=server.url, headers=server.headers) as c:
+                api = (await c.get("/v1/traces", params={"uuid": str(photo)})).json()["items"]
+                timeline = (await c.get(f"/admin/ingest-traces/{photo}")).text
+                table = (await c.get("/admin/ingest-traces", params={"uuid": str(photo)})).text
+    finally:
+        await publisher.close()
+    try:
+        assert [(r["width"], r["height"]) for r in rows] == [(160, 120), (None, None)]
+        assert sorted((t["attempt"], t["width"], t["height"]) for t in api) == [
+            (1, 160, 120), (2, None, None)]
+        assert "160×120 px" in timeline and "160×120" in table
+    finally:
         await pool.execute("DELETE FROM ingest_traces WHERE uuid = $1", photo)

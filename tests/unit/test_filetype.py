@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.filetype import HEAD_BYTES, detect
+from shared.filetype import HEAD_BYTES, detect, jpeg_dimensions
 from tests.conftest import CORPUS
 
 
@@ -71,3 +71,20 @@ def test_a_tiff_header_alone_is_a_plain_tiff_not_a_raw():
 
 def test_a_jpeg_named_nef_is_a_jpeg(tmp_path: Path):
     assert detect(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 20).format == "jpeg"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("size", [(160, 120), (1, 1), (400, 250), (73, 1031)])
+def test_jpeg_dimensions_are_read_from_the_frame_header(size):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, (200, 10, 10)).save(buf, "JPEG", progressive=size[0] > 100, exif=b"Exif\0\0")
+    assert jpeg_dimensions(buf.getvalue()) == size
+
+
+@pytest.mark.parametrize("data", [b"", b"\xff\xd8", b"\xff\xd8\xff\xda\x00\x02", b"\x89PNG\r\n\x1a\n" + b"\0" * 30,
+                                  b"\xff\xd8\xff\xe0\x00\x10" + b"\0" * 5])
+def test_jpeg_dimensions_of_anything_without_a_frame_header_is_none(data):
+    assert jpeg_dimensions(data) is None
