@@ -10,6 +10,10 @@ in one run, on the same 24 MP and 45 MP JPEGs (generated once, cached):
 - the floors making the same two outputs in-process: libvips one-decode
   (shrink-on-load), Pillow, the scaled decode (libjpeg-turbo M/8), each
   binding of it compared, and ImageMagick `convert`;
+- the render process's cost (the issue-10 backstop): the worker's own render
+  function in-process and through a render process, interleaved (target:
+  the render process keeps >= 97%), measured after the floors so that its
+  libvips set-up (operation cache off) cannot touch them;
 - upload latency alone, and for 1 MB and 10 MB JPEGs while two workers keep
   both cores busy (the 10 MB one camera-like: EXIF with a 160 px thumbnail);
 - upload-to-preview-ready latency;
@@ -32,7 +36,7 @@ from typing import Any
 import asyncpg
 import psutil
 
-from bench import floor
+from bench import floor, hostile
 from bench.common import (
     LeanClient,
     Stack,
@@ -277,6 +281,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         if not quick:
             result["floor_all_cores"] = floor.measure(files * 2, with_imagemagick=False)
         result["bindings"] = floor.bindings(files[-1:] if quick else files * 2, vips_threads=threads)
+        result["render_cost"] = hostile.render_cost(files, 1 if quick else 4)
         result["upload_loaded"] = loaded_uploads(env, url, files, 4 if quick else 40, 2 if quick else 12)
         result["upload_to_ready"] = upload_to_ready(env, url, files * (1 if quick else 3))
         result["backlog"] = backlog(env, url, 50 if quick else 5000, 2)
@@ -291,6 +296,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         "pipeline_vs_imagemagick": (one / result["floor"]["imagemagick_per_s"]
                                     if "imagemagick_per_s" in result["floor"] else None),
         "two_vs_one_worker": result["two_workers"]["images_per_s"] / one,
+        "render_process_vs_in_process": result["render_cost"]["ratio"],
+        "pipeline_vs_in_process_render": one / result["render_cost"]["in_process_per_s"],
         "two_workers_vs_floor_all_cores": (result["two_workers"]["images_per_s"]
                                            / result["floor_all_cores"]["floor_per_s"]
                                            if "floor_all_cores" in result else None),
@@ -309,6 +316,7 @@ def targets(r: dict[str, Any]) -> list[Target]:
         Target("pipeline / libvips one-decode floor (24 + 45 MP)", ratios["pipeline_vs_libvips_floor"], ">=", 1.3),
         Target("pipeline / scaled-decode floor", ratios["pipeline_vs_scaled_floor"], ">=", 0.9),
         Target("2 workers / 1 worker", ratios["two_vs_one_worker"], ">=", 1.8),
+        Target("render process / in-process render", ratios["render_process_vs_in_process"], ">=", 0.97),
         Target("worker peak RSS, 24 + 45 MP files", max(peaks), "<", 150, " MB"),
         Target("upload 10 MB under load, p50", loaded["upload_10mb_ms"]["p50"], "<", 50, " ms"),
         Target("upload 10 MB under load, p99", loaded["upload_10mb_ms"]["p99"], "<", 150, " ms"),
@@ -333,6 +341,10 @@ def report(r: dict[str, Any]) -> None:
     row("scaled-decode floor, simplejpeg (img/s)", f"{fl['scaled_per_s']:.2f}")
     for name, rate in r.get("bindings", {}).items():
         row(f"  binding comparison: {name} (img/s)", f"{rate:.2f}")
+    c = r["render_cost"]
+    row("worker render in-process (img/s)", f"{c['in_process_per_s']:.2f}")
+    row("worker render via its render process (img/s)", f"{c['render_process_per_s']:.2f}")
+    row("pipeline / in-process render", f"{r['ratios']['pipeline_vs_in_process_render']:.2f}", "no target")
     if "floor_all_cores" in r:
         f = r["floor_all_cores"]
         row(f"libvips floor on {f['vips_threads']:.0f} threads (img/s)", f"{f['pyvips_per_s']:.2f}")

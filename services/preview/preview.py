@@ -54,27 +54,29 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
     if row is None:
         log.info("preview %s: nothing to do (gone, ready or failed)", job.uuid)
         return
-    await ctx.report.announce(ProxyStatus.PROCESSING)
-    async with deps.store.local_copy(row["temp_key"]) as path:  # storage errors are transient
-        head = await asyncio.to_thread(_head, path)
-        ftype = detect(head)
-        if ftype is None:
-            raise PermanentError("unsupported or corrupt data: the bytes are not a known image format")
-        async with deps.cpu:  # held until the render is over, or its process is gone (timeout)
-            outcome = await _render(deps, path, ftype)
-    await _trace_attempts(deps, ctx, outcome.attempts)
-    if outcome.rendered is None:
+    # the processing event goes out while the render runs: the broker round trips of a job
+    # overlap its render instead of adding to it (one worker renders one image at a time)
+    announced = asyncio.create_task(ctx.report.announce(ProxyStatus.PROCESSING))
+    try:
+        async with deps.store.local_copy(row["temp_key"]) as path:  # storage errors are transient
+            head = await asyncio.to_thread(_head, path)
+            ftype = detect(head)
+            if ftype is None:
+                raise PermanentError("unsupported or corrupt data: the bytes are not a known image format")
+            async with deps.cpu:  # held until the render is over, or its process is gone (timeout)
+                outcome = await _render(deps, path, ftype)
+    finally:
+        await announced  # before any later status event, so the stream sees them in order
+    traced = asyncio.create_task(_trace_attempts(deps, ctx, outcome.attempts))
+    try:
+        rendered = await _store(deps, job, outcome)
+    finally:
+        await traced
+    if rendered is None:
         assert outcome.error is not None
         await _degraded_thumbnail(deps, job, ctx, row["exif_thumb_key"])
         raise PermanentError(outcome.error.reason)
-    rendered = outcome.rendered
     pkey, tkey = keys.preview_key(job.uuid), keys.thumb_key(job.uuid)
-    await deps.store.put_bytes(pkey, rendered.preview, "image/jpeg")
-    await deps.store.put_bytes(tkey, rendered.thumbnail, "image/jpeg")
-    for key in (pkey, tkey):
-        info = await deps.store.stat(key)
-        if info is None or info.size == 0:
-            raise OSError(f"{key} is missing or empty after writing")  # transient: retried
     done = await previews.mark_preview_ready(deps.pool, job.uuid, pkey, tkey, rendered.width, rendered.height,
                                     rendered.method, rendered.degraded)
     if done is None:
@@ -83,6 +85,21 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
     if uploaded is not None:
         deps.metrics.upload_to_ready.observe(max(0.0, (datetime.now(UTC) - uploaded).total_seconds()))
     await ctx.report.announce(ProxyStatus.READY, width=rendered.width, height=rendered.height)
+
+
+async def _store(deps: PreviewDeps, job: GeneratePreview, outcome: Outcome) -> imaging.Rendered | None:
+    """Both objects written and checked (None when there is nothing to write)."""
+    rendered = outcome.rendered
+    if rendered is None:
+        return None
+    pkey, tkey = keys.preview_key(job.uuid), keys.thumb_key(job.uuid)
+    await asyncio.gather(deps.store.put_bytes(pkey, rendered.preview, "image/jpeg"),
+                         deps.store.put_bytes(tkey, rendered.thumbnail, "image/jpeg"))
+    for key, info in zip((pkey, tkey), await asyncio.gather(deps.store.stat(pkey), deps.store.stat(tkey)),
+                         strict=True):
+        if info is None or info.size == 0:
+            raise OSError(f"{key} is missing or empty after writing")  # transient: retried
+    return rendered
 
 
 async def _render(deps: PreviewDeps, path: Path, ftype: FileType) -> Outcome:
@@ -146,7 +163,8 @@ async def open_deps(resources: Resources) -> PreviewDeps:
     imaging.configure_vips(settings.vips_concurrency)
     renderer = render_process.for_settings(settings)  # decodes happen there, never here
     resources.extras["renderer"] = renderer
-    resources.extras["renderer_start"] = asyncio.create_task(asyncio.to_thread(renderer.start))
+    # ready to render before the first delivery: a job must not wait for the child's start-up
+    await asyncio.to_thread(renderer.start)
     return PreviewDeps(
         pool=resources.pool, store=resources.temp_store, limits=imaging.Limits.from_settings(settings),
         metrics=PreviewMetrics(resources.registry), cpu=asyncio.Semaphore(1), renderer=renderer,

@@ -25,24 +25,20 @@ from __future__ import annotations
 import mmap
 import struct
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyvips
 import simplejpeg
 
+from shared.imaging import budget, decode_cost, jpeg_header
+from shared.imaging.jpeg_header import JpegHeader
 from shared.imaging.model import Attempt, ImagingError, Limits, Rendered, check_pixels
-from shared.imaging.vips import finish
+from shared.imaging.vips import finish, shrink_upright
 
 METHOD = "source:turbo-scaled"
-#: frame markers libjpeg-turbo's 8-bit, scaled, Huffman decoder handles: baseline, extended, progressive
-HUFFMAN_DCT = {0xC0: "baseline", 0xC1: "extended", 0xC2: "progressive"}
-#: the other frame kinds, left to libvips
-OTHER_FRAMES = {0xC3: "lossless", 0xC5: "hierarchical", 0xC6: "hierarchical", 0xC7: "hierarchical",
-                0xC9: "arithmetic-coded", 0xCA: "arithmetic-coded", 0xCB: "arithmetic-coded",
-                0xCD: "arithmetic-coded", 0xCE: "arithmetic-coded", 0xCF: "arithmetic-coded"}
-HEADER_SCAN = 1024 * 1024  # APP segments before the frame header are at most 64 KiB each
+#: what libjpeg-turbo's 8-bit, scaled, Huffman decoder handles; the other kinds are left to libvips
+HUFFMAN_DCT = ("baseline", "extended", "progressive")
 
 
 class Unsuitable(Exception):
@@ -51,41 +47,6 @@ class Unsuitable(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class Frame:
-    kind: str  # baseline | extended | progressive | lossless | arithmetic-coded | hierarchical
-    precision: int
-    width: int
-    height: int
-    components: int
-
-
-def read_frame(data: bytes | mmap.mmap) -> Frame:
-    """The JPEG frame header: one pass over the marker segments before it, never the entropy data."""
-    if data[:2] != b"\xff\xd8":
-        raise Unsuitable("not a JPEG")
-    pos, end = 2, min(len(data), HEADER_SCAN)
-    while pos + 4 <= end:
-        if data[pos] != 0xFF:
-            break
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            pos += 2
-            continue
-        if marker in (0xD9, 0xDA):
-            break
-        (length,) = struct.unpack_from(">H", data, pos + 2)
-        kind = HUFFMAN_DCT.get(marker) or OTHER_FRAMES.get(marker)
-        if kind is not None and pos + 10 <= end:
-            precision, height, width, count = struct.unpack_from(">BHHB", data, pos + 4)
-            return Frame(kind, precision, width, height, count)
-        pos += 2 + length
-    raise Unsuitable("no JPEG frame header in the first MiB")
 
 
 def starts_like_jpeg(path: Path) -> bool:
@@ -99,27 +60,34 @@ def target_size(width: int, height: int, edge: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def decode_memory(frame: Frame, scaled: tuple[int, int], target: tuple[int, int], file_bytes: int) -> int:
+def decode_memory(frame: JpegHeader, scaled: tuple[int, int], target: tuple[int, int],
+                  file_bytes: int) -> int:
     """What the fast path holds at its peak: the mapped file, the scaled decode, the preview
     twice (resized, encoded) and, for progressive files, libjpeg's whole-image coefficient
-    buffer (2 bytes per coefficient, at most 3 full-size components' worth at 4:4:4)."""
+    buffer (`decode_cost.coefficient_bytes`)."""
     held = file_bytes + scaled[0] * scaled[1] * 3 + 2 * target[0] * target[1] * 3
-    if frame.kind == "progressive":
-        held += frame.width * frame.height * 2 * frame.components
+    if frame.progressive:
+        held += decode_cost.coefficient_bytes(frame)
     return held
 
 
-def check_budget(needed_bytes: int, frame: Frame, limits: Limits) -> None:
+def check_budget(needed_bytes: int, frame: JpegHeader, limits: Limits) -> None:
     """The memory budget's call site for this decode path (`shared.imaging.budget`)."""
-    from shared.imaging import budget
-
     budget.require(budget.Estimate(needed_bytes, f"{frame.kind} JPEG {frame.width}x{frame.height}"
                                                  " through the scaled decoder", frame.width, frame.height),
                    limits.memory_budget)
 
 
-def _suitability(frame: Frame, colorspace: str) -> None:
-    if frame.kind not in HUFFMAN_DCT.values():
+def read_header(data: bytes | mmap.mmap) -> JpegHeader:
+    """The frame header (`shared.imaging.jpeg_header`); one it cannot follow is `Unsuitable`."""
+    try:
+        return jpeg_header.read(data)
+    except jpeg_header.HeaderError as exc:
+        raise Unsuitable(str(exc)) from exc
+
+
+def _suitability(frame: JpegHeader, colorspace: str) -> None:
+    if frame.kind not in HUFFMAN_DCT:
         raise Unsuitable(f"{frame.kind} JPEG")
     if frame.precision != 8:
         raise Unsuitable(f"{frame.precision}-bit JPEG")
@@ -158,23 +126,19 @@ def _decode(data: mmap.mmap, target: tuple[int, int], grey: bool) -> np.ndarray:
         raise ImagingError(f"libjpeg-turbo refused the data: {str(exc)[:200]}") from exc
 
 
-def _upright_srgb(image: pyvips.Image, header: pyvips.Image) -> pyvips.Image:
-    fields = header.get_fields()
-    if "icc-profile-data" in fields:
-        profile = header.get("icc-profile-data")
-        if not _is_srgb(profile):
-            image = image.copy()
-            image.set_type(pyvips.GValue.blob_type, "icc-profile-data", profile)
-            try:
-                image = image.icc_transform("srgb", embedded=True, intent="relative")
-            except pyvips.Error:
-                pass  # a broken profile: the pixels as they are, as the libvips path shows them
-    orientation = header.get("orientation") if "orientation" in fields else 1
-    if orientation in range(2, 9):
-        image = image.copy()
-        image.set_type(pyvips.GValue.gint_type, "orientation", orientation)
-        image = image.autorot()
-    return image
+def _to_srgb(image: pyvips.Image, header: pyvips.Image) -> pyvips.Image:
+    """An embedded profile converted to sRGB (none, or sRGB itself: nothing to do)."""
+    if "icc-profile-data" not in header.get_fields():
+        return image
+    profile = header.get("icc-profile-data")
+    if _is_srgb(profile):
+        return image
+    image = image.copy()
+    image.set_type(pyvips.GValue.blob_type, "icc-profile-data", profile)
+    try:
+        return image.icc_transform("srgb", embedded=True, intent="relative")
+    except pyvips.Error:
+        return image  # a broken profile: the pixels as they are, as the libvips path shows them
 
 
 def scaled_preview(path: Path, limits: Limits) -> pyvips.Image:
@@ -182,7 +146,7 @@ def scaled_preview(path: Path, limits: Limits) -> pyvips.Image:
     with open(path, "rb") as fh:
         data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     try:
-        frame = read_frame(data)
+        frame = read_header(data)
         try:
             _, _, colorspace, _ = simplejpeg.decode_jpeg_header(data)
         except ValueError as exc:
@@ -199,10 +163,10 @@ def scaled_preview(path: Path, limits: Limits) -> pyvips.Image:
     h, w = pixels.shape[:2]
     bands = 1 if pixels.ndim == 2 else pixels.shape[2]
     image = pyvips.Image.new_from_memory(np.ascontiguousarray(pixels).data, w, h, bands, "uchar")
-    if (w, h) != target:
-        image = image.resize(target[0] / w, vscale=target[1] / h, kernel="lanczos3")
     image = image.copy(interpretation="b-w" if bands == 1 else "srgb")
-    return _upright_srgb(image, header).copy_memory()
+    orientation = header.get("orientation") if "orientation" in header.get_fields() else 1
+    image = shrink_upright(image, target[0], target[1], orientation)  # an exact-size decode is not resized
+    return _to_srgb(image, header).copy_memory()
 
 
 def render_scaled(path: Path, limits: Limits) -> Rendered:

@@ -34,14 +34,15 @@ M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 
 
-def tune_malloc(arenas: int = 2, mmap_threshold: int = 256 * 1024) -> None:
-    """Keep a decoding process's RSS near what it uses.
+def tune_malloc(arenas: int = 2, mmap_threshold: int | None = 256 * 1024) -> None:
+    """Keep a process's RSS near what it uses.
 
-    glibc gives every decoding thread its own arena; two are enough. And a
-    fixed mmap threshold: by default glibc raises it after each large free,
-    so the next image's multi-megabyte buffers come from the heap and stay
-    in the RSS after the job; mapped, they go back to the system when freed
-    (a 45 MP JPEG's peak drops by about 5 MB, `make bench`).
+    glibc gives every decoding thread its own arena; two are enough. And,
+    unless `mmap_threshold` is None, a fixed mmap threshold: by default glibc
+    raises it after each large free, so the next image's multi-megabyte
+    buffers come from the heap and stay in the RSS after the job; mapped,
+    they go back to the system when freed (a 45 MP JPEG's peak drops by about
+    5 MB, `make bench`), at the price of faulting them in again next time.
     """
     import ctypes
     import ctypes.util
@@ -51,7 +52,8 @@ def tune_malloc(arenas: int = 2, mmap_threshold: int = 256 * 1024) -> None:
         try:
             libc = ctypes.CDLL(name)
             libc.mallopt(M_ARENA_MAX, arenas)
-            libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold)
+            if mmap_threshold is not None:
+                libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold)
         except (OSError, AttributeError):
             pass
 
@@ -59,13 +61,18 @@ def tune_malloc(arenas: int = 2, mmap_threshold: int = 256 * 1024) -> None:
 def setup_render_process() -> None:
     """Set-up of a render process (`shared.render_process`) before its address space is capped.
 
-    malloc tuned, libvips configured from `PROPHOTO_VIPS_CONCURRENCY`, and one
-    small render made, so libvips' threads and their malloc arenas exist
-    before the child measures its size at rest.
+    Two malloc arenas, libvips configured from `PROPHOTO_VIPS_CONCURRENCY`,
+    and one small render made, so libvips' threads and their malloc arenas
+    exist before the child measures its size at rest. glibc keeps its
+    dynamic mmap threshold here, as in the in-process floor: the buffers of
+    one preview (decode, resize, encode: about 40 MB for a 24 MP JPEG) are
+    reused by the next instead of being unmapped and faulted in again, which
+    cost 20-25 ms of system time per preview (`bench.pipeline`, docs/preview.md).
+    The held memory counts against the process's address-space cap.
     """
     from shared.settings import get_settings
 
-    tune_malloc()
+    tune_malloc(mmap_threshold=None)
     configure_vips(get_settings().vips_concurrency)
     tiny = pyvips.Image.black(64, 64, bands=3).jpegsave_buffer()
     pyvips.Image.thumbnail_buffer(tiny, 32).jpegsave_buffer()
@@ -127,7 +134,47 @@ def cover_crop(image: pyvips.Image, width: int, height: int) -> pyvips.Image:
     crop_w = max(1, min(image.width, round(image.height * width / height)))
     crop_h = max(1, min(image.height, round(image.width * height / width)))
     centre = image.crop((image.width - crop_w) // 2, (image.height - crop_h) // 2, crop_w, crop_h)
-    return centre.resize(width / crop_w, vscale=height / crop_h)
+    return shrink_upright(centre, width, height)
+
+
+#: how to turn `rot90(image)` upright for each EXIF orientation (what `autorot` would do to `image`)
+_FROM_TURNED = {1: ("rot270", None), 2: ("rot270", "fliphor"), 3: ("rot90", None), 4: ("rot90", "fliphor"),
+                5: (None, "fliphor"), 6: (None, None), 7: (None, "flipver"), 8: ("rot180", None)}
+
+
+def oriented(image: pyvips.Image, orientation: int) -> pyvips.Image:
+    """`image` turned upright for its EXIF `orientation` (1-8; anything else leaves it as it is)."""
+    if orientation not in range(2, 9):
+        return image
+    image = image.copy()
+    image.set_type(pyvips.GValue.gint_type, "orientation", orientation)
+    return image.autorot()
+
+
+def shrink_upright(image: pyvips.Image, width: int, height: int, orientation: int = 1) -> pyvips.Image:
+    """`image` resized (Lanczos3) to exactly `width` x `height`, then turned for its EXIF orientation.
+
+    Both passes of a shrink run vertically: libvips 8.14 vectorises its
+    vertical reducer but not its horizontal one, so reduce the rows, turn the
+    image a quarter, reduce the rows again and turn it upright: 25-30 ms of
+    CPU instead of 55-60 for a 2250x1500 -> 2048x1365 preview (docs/preview.md).
+    The quarter turn is folded into the one the orientation needs. An
+    enlargement, or a shrink by 4 or more (where `resize` box-shrinks first),
+    is left to `resize`.
+    """
+    if not (width <= image.width < 4 * width and height <= image.height < 4 * height):
+        return oriented(image.resize(width / image.width, vscale=height / image.height), orientation)
+    if height != image.height:
+        image = image.reducev(image.height / height, kernel="lanczos3")
+    if width == image.width:
+        return oriented(image, orientation)
+    turned = image.rot90().reducev(image.width / width, kernel="lanczos3")
+    rotate, flip = _FROM_TURNED.get(orientation, _FROM_TURNED[1])
+    if rotate is not None:
+        turned = getattr(turned, rotate)()
+    if flip is not None:
+        turned = getattr(turned, flip)()
+    return turned
 
 
 def finish(preview: pyvips.Image, limits: Limits, method: str, attempts: list[Attempt],
@@ -137,12 +184,7 @@ def finish(preview: pyvips.Image, limits: Limits, method: str, attempts: list[At
     preview_jpeg = preview.jpegsave_buffer(Q=limits.preview_quality, strip=True)
 
     def thumb() -> bytes:
-        try:
-            t = preview.thumbnail_image(limits.thumb_width, height=limits.thumb_height, crop="centre")
-        except pyvips.Error:  # an extreme aspect ratio (a preview a few px wide): crop first, then scale
-            t = cover_crop(preview, limits.thumb_width, limits.thumb_height)
-        if (t.width, t.height) != (limits.thumb_width, limits.thumb_height):
-            t = t.resize(limits.thumb_width / t.width, vscale=limits.thumb_height / t.height)
+        t = cover_crop(preview, limits.thumb_width, limits.thumb_height)
         return bytes(t.jpegsave_buffer(Q=limits.thumb_quality, strip=True))
 
     thumb_jpeg, ms = timed(thumb)

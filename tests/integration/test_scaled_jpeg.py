@@ -17,7 +17,7 @@ import pyvips
 from PIL import Image
 
 from shared import imaging
-from shared.imaging import scaled
+from shared.imaging import jpeg_header, scaled
 from tests.fixtures.ssim import luma, ssim
 
 pytestmark = pytest.mark.integration
@@ -72,7 +72,7 @@ def test_a_large_jpeg_is_decoded_at_an_m_over_8_scale_and_resized_to_exactly_204
     y, x = np.mgrid[0:2000, 0:3000]
     pixels = np.stack([x % 256, y % 256, (x + y) % 256], -1).astype(np.uint8)
     Image.fromarray(pixels).save(path, quality=90)
-    frame = scaled.read_frame(path.read_bytes())
+    frame = jpeg_header.read(path.read_bytes())
     assert (frame.kind, frame.precision, frame.width, frame.height) == ("baseline", 8, 3000, 2000)
     rendered = imaging.render_standard(path, LIMITS)
     assert rendered.method == scaled.METHOD
@@ -102,7 +102,7 @@ def test_a_grey_and_a_progressive_jpeg_take_the_fast_path(tmp_path: Path):
     Image.fromarray((x % 256).astype(np.uint8)).save(tmp_path / "grey.jpg", quality=90)
     Image.fromarray(np.stack([x % 256, y % 256, x * 0 + 90], -1).astype(np.uint8)).save(
         tmp_path / "progressive.jpg", quality=90, progressive=True)
-    assert scaled.read_frame((tmp_path / "progressive.jpg").read_bytes()).kind == "progressive"
+    assert jpeg_header.read((tmp_path / "progressive.jpg").read_bytes()).kind == "progressive"
     for name in ("grey.jpg", "progressive.jpg"):
         rendered = imaging.render_standard(tmp_path / name, LIMITS)
         assert rendered.method == scaled.METHOD, name
@@ -143,13 +143,19 @@ def test_12_bit_and_lossless_jpegs_are_left_to_the_other_decoders(tmp_path: Path
 
 def test_an_arithmetic_coded_frame_is_recognised_from_its_header():
     def header(sof: int) -> bytes:
-        return b"\xff\xd8\xff\xe0\x00\x04\x00\x00" + bytes([0xFF, sof]) + b"\x00\x11\x08\x00\x10\x00\x20\x03"
+        components = b"\x01\x22\x00\x02\x11\x01\x03\x11\x01"  # 4:2:0
+        return (b"\xff\xd8\xff\xe0\x00\x04\x00\x00" + bytes([0xFF, sof]) + b"\x00\x11\x08\x00\x10\x00\x20\x03"
+                + components)
 
-    assert scaled.read_frame(header(0xC9)).kind == "arithmetic-coded"
-    assert scaled.read_frame(header(0xCA)).kind == "arithmetic-coded"
-    assert scaled.read_frame(header(0xC2)).kind == "progressive"
+    assert jpeg_header.read(header(0xC9)).kind == "arithmetic-coded"
+    assert jpeg_header.read(header(0xCA)).kind == "arithmetic-coded"
+    assert jpeg_header.read(header(0xCA)).progressive
+    assert jpeg_header.read(header(0xC2)).kind == "progressive"
+    assert jpeg_header.read(header(0xC2)).subsampling == "4:2:0"
+    with pytest.raises(jpeg_header.HeaderError):
+        jpeg_header.read(b"\xff\xd8\xff\xda\x00\x02")
     with pytest.raises(scaled.Unsuitable):
-        scaled.read_frame(b"\xff\xd8\xff\xda\x00\x02")
+        scaled.read_header(b"\xff\xd8\xff\xda\x00\x02")
 
 
 def test_data_the_binding_refuses_falls_back_to_libvips_which_renders_it(tmp_path: Path):
