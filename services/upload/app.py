@@ -29,6 +29,7 @@ from services.upload.events import EventHub
 from services.upload.page import install_page
 from services.upload.resumable import Resumable
 from shared.apidocs import install_api_docs
+from shared.availability import DATABASE_ERRORS, until_available
 from shared.broker import AmqpPublisher
 from shared.db import create_pool
 from shared.exif import AsyncExifTool
@@ -51,7 +52,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await create_pool(settings)
+        # started during a database restart: wait (and say so) rather than exit, which the
+        # supervisor counts as a fast death and an orchestrator as a crash loop
+        pool = await until_available("database", lambda: create_pool(settings),
+                                     errors=DATABASE_ERRORS)
         topology = Topology(settings)  # the process's one
         publisher = AmqpPublisher(settings, topology)
         try:

@@ -30,6 +30,7 @@ from services.upload.deps import UploadContext
 from services.upload.intake import clean_filename
 from services.upload.resumable_finish import Outcome, finish, stored_outcome
 from services.upload.resumable_receive import Body, Checksum, receive
+from shared.availability import DATABASE_ERRORS, until_available
 from shared.db import create_pool
 from shared.http.problems import ProblemError
 from shared.sha256state import ResumableSha256
@@ -52,7 +53,9 @@ class Resumable:
     async def start(self) -> None:
         # advisory locks live as long as their session: a pool of their own keeps
         # long PATCHes from taking the connections the rest of the API needs
-        self._locks = await create_pool(self.ctx.settings, min_size=1, max_size=32)
+        self._locks = await until_available(
+            "database", lambda: create_pool(self.ctx.settings, min_size=1, max_size=32),
+            errors=DATABASE_ERRORS)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="tus-sweeper")
 
     async def stop(self) -> None:

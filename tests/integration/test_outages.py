@@ -158,3 +158,23 @@ async def _answers(url: str, status: int) -> bool:
             return (await c.get(url)).status_code == status
     except httpx.HTTPError:
         return False
+
+
+async def test_the_upload_service_started_while_the_database_is_away_waits_then_serves(
+    tmp_path: Path, topology, migrated
+):
+    database = SwitchableProxy(5432)  # down from the start, as during a PostgreSQL restart
+    port = free_port()
+    settings = make_settings(
+        tmp_path, database_url=database.url_for(DATABASE_URL, 5432), upload_port=port,
+        exchange=topology.settings.exchange, queue_preview=topology.settings.queue_preview)
+    proc = start_service("upload", settings_env(settings))
+    try:
+        await asyncio.sleep(4)
+        assert proc.poll() is None, "the upload service exited instead of waiting"
+        await database.up()
+        await eventually(lambda: _answers(f"http://127.0.0.1:{port}/readyz", 200), 30,
+                         "the upload service becomes ready")
+    finally:
+        await stop_process(proc)
+        await database.down()
