@@ -95,8 +95,8 @@ async def make_proxies(settings: Any, user: str, sources: list[Path], n: int) ->
     originals = {p.name: p.read_bytes() for p in sources}
     derived = {name: (_small_jpeg(d, 2048), _small_jpeg(d, 400), _small_jpeg(d, 160))
                for name, d in originals.items()}
-    store = open_store(settings.temp_store, settings)
-    pool = await create_pool(settings, max_size=4)
+    store = open_store(settings.temp_store, settings.stores.s3)
+    pool = await create_pool(settings.database, max_size=4)
     made: list[tuple[str, str, int]] = []
     try:
         async def one(i: int) -> None:

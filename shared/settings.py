@@ -2,7 +2,9 @@
 
 Defaults are the original system's (preview 2048 px q85, thumbnail 400x400
 q80, 8 MB embedded-preview cap, retry 10/30/60 s). Build them with
-`get_settings()` at start-up, never at import time.
+`get_settings()` at start-up, never at import time. An adapter gets only its
+resource's part (`settings.database`, `settings.stores`; see
+`shared/resource_settings.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.resource_settings import DatabaseSettings, S3Settings, StoreSettings
 
 DEV_TOKEN = "dev-token"  # noqa: S105 - only accepted when env=development
 MIN_SECRET_CHARS = 32
@@ -216,6 +220,16 @@ class Settings(BaseSettings):
             if why is not None:
                 raise ValueError(f"{variable}: the token for {user!r} is refused in production "
                                  f"because {why}; {HOW_TO_MAKE}")
+
+    @property
+    def database(self) -> DatabaseSettings:
+        return DatabaseSettings(self.database_url)
+
+    @property
+    def stores(self) -> StoreSettings:
+        s3 = S3Settings(self.s3_endpoint, self.s3_access_key, self.s3_secret_key, self.s3_region,
+                        self.s3_presign_seconds)
+        return StoreSettings(self.temp_store, self.final_store, s3)
 
     def trusted_proxy_hosts(self) -> set[str]:
         return {h.strip() for h in self.trusted_proxies.split(",") if h.strip()}

@@ -37,7 +37,7 @@ from shared.messages import StatusField, TraceType
 from shared.metrics import JobMetrics
 from shared.park import Delivery
 from shared.settings import Settings
-from shared.storage import ObjectStore, open_store
+from shared.storage import ObjectStore, open_stores
 from shared.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,9 @@ async def open_resources(settings: Settings, registry: CollectorRegistry) -> Res
     topology = Topology(settings)
     publisher = AmqpPublisher(settings, topology)
     await until_available("broker", lambda: publisher.connect(declare=True), errors=BROKER_ERRORS)
-    pool = await until_available("database", lambda: create_pool(settings), errors=DATABASE_ERRORS)
-    temp = open_store(settings.temp_store, settings)
-    same = settings.final_store == settings.temp_store
-    final = temp if same else open_store(settings.final_store, settings)
+    pool = await until_available("database", lambda: create_pool(settings.database),
+                                 errors=DATABASE_ERRORS)
+    temp, final = open_stores(settings.stores)
     return Resources(settings, pool, publisher, topology, temp, final, registry)
 
 

@@ -100,7 +100,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def pool(migrated: str, settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(settings, max_size=5)
+    p = await create_pool(settings.database, max_size=5)
     yield p
     await p.close()
 

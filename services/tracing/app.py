@@ -48,7 +48,7 @@ def create_app(settings: Settings, *, consume: bool = True,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await until_available("database", lambda: create_pool(settings),
+        pool = await until_available("database", lambda: create_pool(settings.database),
                                      errors=DATABASE_ERRORS)
         connection = await connect(settings.amqp_url)  # waits for the broker, any node
         channel = await connection.channel()

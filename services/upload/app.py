@@ -38,7 +38,7 @@ from shared.http.problems import install_problem_handlers
 from shared.metrics import UploadMetrics
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
-from shared.storage import open_store
+from shared.storage import open_stores
 from shared.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # started during a database restart: wait (and say so) rather than exit, which the
         # supervisor counts as a fast death and an orchestrator as a crash loop
-        pool = await until_available("database", lambda: create_pool(settings),
+        pool = await until_available("database", lambda: create_pool(settings.database),
                                      errors=DATABASE_ERRORS)
         topology = Topology(settings)  # the process's one
         publisher = AmqpPublisher(settings, topology)
@@ -62,9 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
             await publisher.connect(declare=True)
         except Exception as exc:  # jobs wait in the outbox until the broker is back
             log.warning("broker unavailable at start-up (%s); jobs will wait in the outbox", exc)
-        temp = open_store(settings.temp_store, settings)
-        final = temp if settings.final_store == settings.temp_store else open_store(
-            settings.final_store, settings)
+        temp, final = open_stores(settings.stores)
         relay = OutboxRelay(pool, publisher, poll_s=settings.outbox_poll_s,
                             on_pending=metrics.outbox_pending.set,
                             retention_s=settings.outbox_retention_s, exchange=settings.exchange)

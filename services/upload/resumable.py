@@ -54,7 +54,7 @@ class Resumable:
         # advisory locks live as long as their session: a pool of their own keeps
         # long PATCHes from taking the connections the rest of the API needs
         self._locks = await until_available(
-            "database", lambda: create_pool(self.ctx.settings, min_size=1, max_size=32),
+            "database", lambda: create_pool(self.ctx.settings.database, min_size=1, max_size=32),
             errors=DATABASE_ERRORS)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="tus-sweeper")
 

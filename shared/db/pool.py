@@ -8,7 +8,7 @@ from urllib.parse import urlparse, urlunparse
 
 import asyncpg
 
-from shared.settings import Settings
+from shared.resource_settings import DatabaseSettings
 
 #: what a query function runs on: the pool, or a connection inside the caller's transaction
 Executor = asyncpg.Pool | asyncpg.Connection
@@ -32,9 +32,9 @@ async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
         raise DatabaseUnreachable(f"{type(exc).__name__}: {exc}") from exc
 
 
-async def create_pool(settings: Settings, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(database: DatabaseSettings, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        settings.database_url, min_size=min_size, max_size=max_size, init=_init_connection,
+        database.url, min_size=min_size, max_size=max_size, init=_init_connection,
         command_timeout=60, connect=_connect,
     )
     assert pool is not None

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
-from shared.settings import Settings
+from shared.resource_settings import S3Settings, StoreSettings
 from shared.storage.base import ObjectStore
 
 
-def open_store(url: str, settings: Settings) -> ObjectStore:
+def open_store(url: str, s3: S3Settings) -> ObjectStore:
     parsed = urlparse(url)
     if parsed.scheme == "file":
         raw = url[len("file://"):]
@@ -19,14 +19,20 @@ def open_store(url: str, settings: Settings) -> ObjectStore:
     if parsed.scheme == "s3":
         from shared.storage.s3 import S3Store
 
-        if not settings.s3_endpoint:
+        if not s3.endpoint:
             raise ValueError(f"{url}: PROPHOTO_S3_ENDPOINT is required for s3:// stores")
         return S3Store(
-            endpoint=settings.s3_endpoint,
-            access_key=settings.s3_access_key or "",
-            secret_key=settings.s3_secret_key or "",
+            endpoint=s3.endpoint,
+            access_key=s3.access_key or "",
+            secret_key=s3.secret_key or "",
             bucket=parsed.netloc,
             prefix=parsed.path.strip("/"),
-            region=settings.s3_region,
+            region=s3.region,
         )
     raise ValueError(f"unsupported store URL {url!r}: use file://PATH or s3://BUCKET[/PREFIX]")
+
+
+def open_stores(stores: StoreSettings) -> tuple[ObjectStore, ObjectStore]:
+    """The temporary and the final store; one object when both URLs are the same."""
+    temp = open_store(stores.temp, stores.s3)
+    return temp, temp if stores.shared else open_store(stores.final, stores.s3)

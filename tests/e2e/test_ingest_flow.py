@@ -46,7 +46,8 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def stores(settings: Settings) -> AsyncIterator[tuple[ObjectStore, ObjectStore]]:
-    temp, final = open_store(settings.temp_store, settings), open_store(settings.final_store, settings)
+    temp = open_store(settings.temp_store, settings.stores.s3)
+    final = open_store(settings.final_store, settings.stores.s3)
     yield temp, final
     await temp.close()
     await final.close()

@@ -63,5 +63,5 @@ async def test_chunked_bodies_with_hostile_framing_are_refused_and_leave_nothing
         assert status == expected, (name, problem)
         assert ctype.startswith("application/problem+json") and problem["detail"], name
     assert fine.status_code == 201, fine.text  # a well-formed small body still goes through
-    keys = await open_store(settings.temp_store, settings).list("ingest-temp")
+    keys = await open_store(settings.temp_store, settings.stores.s3).list("ingest-temp")
     assert keys and all(fine.json()["uuid"] in k for k in keys)

@@ -351,7 +351,7 @@ async def test_on_the_s3_store_the_original_is_a_redirect_to_a_presigned_url_tha
     pool, s3_settings_factory, corpus, migrated
 ):
     s3 = s3_settings_factory()
-    store = open_store(s3.final_store, s3)
+    store = open_store(s3.final_store, s3.stores.s3)
     data = falcon(corpus)
     try:
         image_id = await insert_image(pool, store, f"alice-{s3.exchange}", f"t/{s3.exchange}/falcon.jpg",

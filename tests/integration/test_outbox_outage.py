@@ -75,7 +75,7 @@ async def test_rows_waiting_while_the_database_is_gone_are_published_once_it_ret
     await proxy.up()
     settings = make_settings(tmp_path, database_url=proxy.url_for(DATABASE_URL, 5432),
                              exchange=topology.exchange, queue_finalize=topology.settings.queue_finalize)
-    relay_pool = await create_pool(settings, max_size=2)
+    relay_pool = await create_pool(settings.database, max_size=2)
     publisher = AmqpPublisher(settings)
     relay = OutboxRelay(relay_pool, publisher, poll_s=0.2, exchange=topology.exchange)
     try:
@@ -103,7 +103,7 @@ async def test_rows_held_by_the_relay_when_the_database_goes_are_published_once_
     await proxy.up()
     settings = make_settings(tmp_path, database_url=proxy.url_for(DATABASE_URL, 5432),
                              exchange=topology.exchange, queue_finalize=topology.settings.queue_finalize)
-    relay_pool = await create_pool(settings, max_size=2)
+    relay_pool = await create_pool(settings.database, max_size=2)
     inner = AmqpPublisher(settings)
     publisher = CuttingPublisher(inner, proxy, cut_after=5)
     relay = OutboxRelay(relay_pool, publisher, poll_s=0.2, batch=10, exchange=topology.exchange)

@@ -59,7 +59,7 @@ def write_random(path: Path, size: int) -> str:
 def make_s3_store(tmp_path: Path, server: S3Server, bucket: str | None = None,
                   prefix: str = "objects") -> ObjectStore:
     settings = s3_settings(tmp_path, server)
-    return open_store(f"s3://{bucket or unique_bucket()}/{prefix}", settings)
+    return open_store(f"s3://{bucket or unique_bucket()}/{prefix}", settings.stores.s3)
 
 
 @pytest.fixture(params=["file", "s3"])

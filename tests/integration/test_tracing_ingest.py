@@ -13,6 +13,7 @@ import pytest
 
 from shared.broker import AmqpPublisher, publish_trace
 from shared.messages import TraceEvent
+from shared.resource_settings import DatabaseSettings
 from shared.topology import PARK_ERROR_HEADER, PARK_REASON_HEADER, Topology
 from tests.conftest import make_settings
 from tests.fixtures.tracing import *  # noqa: F403
@@ -137,8 +138,8 @@ async def test_a_database_failure_requeues_the_batch_and_it_is_stored_once_the_d
     publisher = AmqpPublisher(settings)
     await publisher.connect(declare=False)
     # a database without the ingest_traces table stands in for a broken one
-    broken = await create_pool(settings.model_copy(update={
-        "database_url": settings.database_url.rsplit("/", 1)[0] + "/postgres"}), max_size=1)
+    broken = await create_pool(DatabaseSettings(settings.database_url.rsplit("/", 1)[0] + "/postgres"),
+                               max_size=1)
     try:
         for attempt in (1, 2):
             await publish_trace(publisher, topology, event(photo, attempt))

@@ -85,7 +85,7 @@ async def test_an_upload_in_three_patches_becomes_one_proxy_with_the_files_sha25
         assert repeat.status_code == 200 and repeat.json()["uuid"] == answer["uuid"]
     user = upload_server.settings.tokens()["tok-alice"]
     assert await proxies_with(pool, user, sha) == 1
-    store = open_store(upload_server.settings.temp_store, upload_server.settings)
+    store = open_store(upload_server.settings.temp_store, upload_server.settings.stores.s3)
     stored = await store.get_bytes(f"ingest-temp/{answer['uuid']}.jpg")
     assert hashlib.sha256(stored).hexdigest() == sha
     assert await store.list("ingest-temp/tus") == []  # the partial file became the object
@@ -173,7 +173,7 @@ async def test_a_completed_file_that_is_not_a_photo_is_the_same_415_as_the_direc
     assert r.json()["detail"] == direct.json()["detail"]
     user = upload_server.settings.tokens()["tok-alice"]
     assert await proxies_with(pool, user, hashlib.sha256(data).hexdigest()) == 0
-    assert await open_store(upload_server.settings.temp_store, upload_server.settings).list("ingest-temp") == []
+    assert await open_store(upload_server.settings.temp_store, upload_server.settings.stores.s3).list("ingest-temp") == []
 
 
 async def test_an_expired_upload_is_410_and_the_sweeper_removes_its_bytes_and_row(tmp_path, topology, migrated, pool):
@@ -192,7 +192,7 @@ async def test_an_expired_upload_is_410_and_the_sweeper_removes_its_bytes_and_ro
             assert (await c.head(url, headers=V)).status_code == 404
     upload_id = url.rsplit("/", 1)[1]
     assert await pool.fetchval("SELECT count(*) FROM tus_uploads WHERE id = $1", upload_id) == 0
-    assert await open_store(settings.temp_store, settings).list("ingest-temp/tus") == []
+    assert await open_store(settings.temp_store, settings.stores.s3).list("ingest-temp/tus") == []
 
 
 async def test_concurrent_patches_to_one_upload_one_wins_and_no_bytes_mix(upload_server, monkeypatch):
@@ -223,7 +223,7 @@ async def test_termination_removes_the_bytes_and_the_upload(upload_server):
         await c.patch(url, content=b"\xff\xd8\xff" + b"y" * 1000, headers=PATCH | {"Upload-Offset": "0"})
         assert (await c.delete(url, headers=V)).status_code == 204
         assert (await c.head(url, headers=V)).status_code == 404
-    assert await open_store(upload_server.settings.temp_store, upload_server.settings).list("ingest-temp/tus") == []
+    assert await open_store(upload_server.settings.temp_store, upload_server.settings.stores.s3).list("ingest-temp/tus") == []
 
 
 async def test_requests_without_the_tus_version_are_412(upload_server):
@@ -251,7 +251,7 @@ async def test_on_s3_the_partial_upload_is_multipart_parts_and_a_tail(s3_setting
     assert r.status_code == 200, r.text
     sha = hashlib.sha256(data).hexdigest()
     assert r.json()["sha256"] == sha
-    store = open_store(settings.temp_store, settings)
+    store = open_store(settings.temp_store, settings.stores.s3)
     stored = await store.get_bytes(f"ingest-temp/{r.json()['uuid']}.jpg")
     assert hashlib.sha256(stored).hexdigest() == sha
     assert [k for k in await store.list("ingest-temp") if "/tus/" in k] == []

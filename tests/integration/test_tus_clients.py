@@ -132,5 +132,5 @@ async def test_a_cut_connection_and_a_restart_resume_to_one_proxy_with_the_files
     assert answer["sha256"] == sha
     assert await pool.fetchval(
         "SELECT count(*) FROM proxy_images WHERE user_id = $1 AND sha256 = $2", user, sha) == 1
-    stored = await open_store(settings.temp_store, settings).get_bytes(f"ingest-temp/{answer['uuid']}.jpg")
+    stored = await open_store(settings.temp_store, settings.stores.s3).get_bytes(f"ingest-temp/{answer['uuid']}.jpg")
     assert hashlib.sha256(stored).hexdigest() == sha

@@ -61,7 +61,7 @@ async def wait_for_jobs(settings, n: int, timeout: float = 15) -> list[dict]:
 
 
 async def store_keys(settings) -> list[str]:
-    return await open_store(settings.temp_store, settings).list("ingest-temp")
+    return await open_store(settings.temp_store, settings.stores.s3).list("ingest-temp")
 
 
 def alice(server: UploadServer) -> str:

@@ -1,0 +1,45 @@
+"""Each resource's own settings, cut from the one `Settings` (`settings.database`, `settings.stores`).
+
+The environment stays flat (`PROPHOTO_DATABASE_URL`, `PROPHOTO_TEMP_STORE`,
+`PROPHOTO_S3_ENDPOINT`...): deployments and tests spell those names. What an
+adapter receives is only its part, a small frozen object, so an adapter's
+signature says what it reads and a test builds just that. Imaging limits
+have theirs in `shared.imaging.Limits`, ExifTool takes its binary, timeout
+and pool size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """The PostgreSQL database every service shares."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """The S3 endpoint `s3://` stores live on, and how long a presigned link lasts."""
+
+    endpoint: str | None
+    access_key: str | None
+    secret_key: str | None
+    region: str
+    presign_seconds: int
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """The temporary and final stores, by URL (`file://...` or `s3://bucket/prefix`)."""
+
+    temp: str
+    final: str
+    s3: S3Settings
+
+    @property
+    def shared(self) -> bool:
+        """Temporary and final objects live in one store (opened once)."""
+        return self.temp == self.final
