@@ -298,11 +298,18 @@ class LeanClient:
         self._conn: tuple[Any, Any] | None = None
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        status, _, answer = await self.request("POST", path, body, headers)
+        return status, answer
+
+    async def request(self, method: str, path: str, body: bytes | memoryview,
+                      headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """Any method; the answer's status, headers (lower-case names) and body."""
         for attempt in (1, 2):  # a keep-alive connection the server closed is opened again once
             if self._conn is None:
                 self._conn = await asyncio.open_connection(self.host, self.port)
             reader, writer = self._conn
-            head = [f"POST {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
+            head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}",
+                    f"Content-Length: {len(body)}"]
             head += [f"{k}: {v}" for k, v in (self.headers | headers).items()]
             try:
                 writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
@@ -317,17 +324,14 @@ class LeanClient:
                     raise
                 continue
             status = int(status_line.split()[1])
-            length, close = 0, False
+            answer_headers: dict[str, str] = {}
             while (line := await reader.readline()) not in (b"\r\n", b""):
                 name, _, value = line.decode("latin-1").partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
-                elif name.strip().lower() == "connection" and value.strip().lower() == "close":
-                    close = True
-            answer = await reader.readexactly(length)
-            if close:
+                answer_headers[name.strip().lower()] = value.strip()
+            answer = await reader.readexactly(int(answer_headers.get("content-length", 0)))
+            if answer_headers.get("connection", "").lower() == "close":
                 await self.close()
-            return status, answer
+            return status, answer_headers, answer
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
