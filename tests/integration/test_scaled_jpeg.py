@@ -18,6 +18,7 @@ from PIL import Image
 
 from shared import imaging
 from shared.imaging import jpeg_header, scaled
+from shared.imaging.vips import oriented, shrink_upright
 from tests.fixtures.ssim import luma, ssim
 
 pytestmark = pytest.mark.integration
@@ -177,3 +178,20 @@ def test_too_many_pixels_is_refused_from_the_header_without_a_fallback(tmp_path:
     Image.new("RGB", (1000, 1000), (10, 20, 30)).save(path)
     with pytest.raises(imaging.ImagingError, match="too many pixels"):
         imaging.render_standard(path, imaging.Limits(max_pixels=500_000))
+
+
+def test_the_vertical_pass_shrink_matches_resize_then_autorot_for_every_orientation():
+    rng = np.random.default_rng(7)
+    y, x = np.mgrid[0:300, 0:450]
+    smooth = np.stack([x * 255 / 450, y * 255 / 300, (x + y) * 127 / 750 + 64], -1)
+    pixels = np.clip(smooth + rng.normal(0, 8, smooth.shape), 0, 255).astype(np.uint8)
+    image = pyvips.Image.new_from_memory(pixels.tobytes(), 450, 300, 3, "uchar")
+    for orientation in range(1, 9):
+        want = oriented(image.resize(200 / 450, vscale=133 / 300, kernel="lanczos3"), orientation)
+        got = shrink_upright(image, 200, 133, orientation)
+        assert (got.width, got.height) == (want.width, want.height), orientation
+        assert (got - want).abs().max() <= 2, orientation  # fixed-point rounding of the two reducers
+    for size, target in (((2250, 1500), (2048, 1365)), ((2054, 1369), (2048, 1365)), ((1365, 1365), (400, 400)),
+                         ((2048, 1365), (2048, 1365)), ((3, 3), (400, 400)), ((4000, 10), (400, 1))):
+        shrunk = shrink_upright(pyvips.Image.black(*size, bands=3), *target)
+        assert (shrunk.width, shrunk.height) == target, size
