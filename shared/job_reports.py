@@ -5,17 +5,15 @@ A worker says in its `WorkerSpec` which status field its jobs move
 trace type (`finalize`, `enhance`). `Reports` is the middleware that does
 the rest, so no job carries its own best-effort wrappers:
 
-* before each attempt it gives the job `ctx.report`: `trace(...)` and
-  `announce(status, ...)` publish at once;
+* before each attempt it gives the job `ctx.report` (publishes at once);
 * after each attempt it publishes the attempt trace: success or the error,
   the time the attempt took, and what the job noted in `ctx.note` (method,
   size, reason). A job that noted no method did nothing worth tracing;
 * after a park whose failure was recorded in the database it announces
   `failed` with the reason.
 
-A trace or an event is worth less than the job it describes: a publish that
-fails is logged and the job goes on (the row holds the status; SSE clients
-also poll).
+A trace or an event is worth less than its job: a publish that fails is
+logged and the job goes on (the row holds the status; SSE clients poll).
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from typing import Any
 
 from shared.broker import Publisher, publish_status, publish_trace
 from shared.db.status import ProxyStatus
-from shared.jobs import JobContext, Middleware
+from shared.job_context import JobContext, Middleware
 from shared.messages import ProxyCommand, ProxyStatusChanged, StatusField, TraceEvent, TraceType
 from shared.topology import Topology
 

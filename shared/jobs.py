@@ -16,10 +16,11 @@ publisher. The rules:
 * if a republish fails, the original is requeued (rejected with requeue),
   so nothing is lost; the broker's delivery limit bounds that loop.
 
-Per-attempt plumbing is `Middleware` (dramatiq's is the model): hooks before
-and after every attempt and after a park. Hooks are best-effort: one that
-raises is logged and changes no outcome. `shared/job_reports.py` is the one
-that publishes traces and status events.
+Per-attempt plumbing is `Middleware` (dramatiq's is the model; defined with
+`JobContext` in `shared/job_context.py`): hooks before and after every
+attempt and after a park. Hooks are best-effort: one that raises is logged
+and changes no outcome. `shared/job_reports.py` is the one that publishes
+traces and status events.
 """
 
 from __future__ import annotations
@@ -29,14 +30,14 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from shared.broker import Publisher
-from shared.messages import TraceType
+from shared.job_context import JobContext, Middleware, PermanentError
 from shared.park import Delivery, attempt_of, own_headers, park
 from shared.settings import RetryPolicy
 from shared.topology import ATTEMPT_HEADER, FIRST_ATTEMPT_HEADER, LAST_ERROR_HEADER, Topology
@@ -46,14 +47,6 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 
-class PermanentError(Exception):
-    """Retrying cannot help: bad data, unsupported format, limits exceeded."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 class Outcome(enum.StrEnum):
     SUCCESS = "success"
     RETRY = "retry"
@@ -61,69 +54,9 @@ class Outcome(enum.StrEnum):
     REQUEUED = "requeued"  # could not republish; the broker redelivers it
 
 
-class Reporter(Protocol):
-    """Publishes what a job wants its user and the tracing service to see, at once and best-effort."""
-
-    async def trace(self, step: TraceType, method: str, success: bool, reason: str | None = None,
-                    duration_ms: float = 0.0, size: int | None = None,
-                    dims: tuple[int, int] | None = None) -> None: ...
-
-    async def announce(self, status: str, *, error: str | None = None, width: int | None = None,
-                       height: int | None = None, image_id: int | None = None) -> None: ...
-
-
-class _Silent:
-    async def trace(self, step: TraceType, method: str, success: bool, reason: str | None = None,
-                    duration_ms: float = 0.0, size: int | None = None,
-                    dims: tuple[int, int] | None = None) -> None:
-        return None
-
-    async def announce(self, status: str, *, error: str | None = None, width: int | None = None,
-                       height: int | None = None, image_id: int | None = None) -> None:
-        return None
-
-
-@dataclass
-class AttemptNote:
-    """What the job says about this attempt for its attempt trace; no method, no trace."""
-
-    method: str | None = None
-    size: int | None = None
-    reason: str | None = None
-
-
-@dataclass
-class JobContext:
-    attempt: int
-    max_attempts: int
-    first_attempt_at: datetime
-    redelivered: bool
-    #: set by the harness's middleware; silent where no middleware reports (unit tests)
-    report: Reporter = field(default_factory=_Silent)
-    note: AttemptNote = field(default_factory=AttemptNote)
-    started: float = field(default_factory=time.perf_counter)
-
-    @property
-    def is_last_attempt(self) -> bool:
-        return self.attempt >= self.max_attempts
-
-
 Work = Callable[[M, JobContext], Awaitable[None]]
 #: records a parked job; True when it changed something (the failure is then announced)
 OnFailed = Callable[[M | None, str], Awaitable[bool | None]]
-
-
-class Middleware:
-    """Hooks around every attempt; each does nothing unless overridden."""
-
-    async def before_attempt(self, job: Any, ctx: JobContext) -> None:
-        """The payload parsed; the work is about to run."""
-
-    async def after_attempt(self, job: Any, ctx: JobContext, error: BaseException | None) -> None:
-        """The work returned (`error` None) or raised; before any retry or park."""
-
-    async def after_parked(self, job: Any, reason: str, recorded: bool) -> None:
-        """Parked, and `on_failed` ran (`recorded`: it changed a row). `job` None: bad payload."""
 
 
 def _first_attempt_at(headers: dict[str, Any]) -> datetime:

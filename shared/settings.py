@@ -16,38 +16,9 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.resource_settings import DatabaseSettings, S3Settings, StoreSettings
+from shared.tokens import HOW_TO_MAKE, parse_token_list, refused_secret
 
 DEV_TOKEN = "dev-token"  # noqa: S105 - only accepted when env=development
-MIN_SECRET_CHARS = 32
-#: words the repository's example secrets are made of; production refuses a secret containing one
-PLACEHOLDERS = ("change-me", "changeme", "placeholder", "dev-token", "replace-me", "example-")
-HOW_TO_MAKE = 'make one with: python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
-
-
-def refused_secret(value: str) -> str | None:
-    """Why production refuses `value` as a secret, or None when it is acceptable."""
-    lowered = value.lower()
-    if len(value) < MIN_SECRET_CHARS:
-        return f"it is shorter than {MIN_SECRET_CHARS} characters"
-    for word in PLACEHOLDERS:
-        if word in lowered:
-            return f"it contains the repository's placeholder {word!r}"
-    return None
-
-
-def parse_token_list(variable: str, raw: str, *, bare_user: str | None = None) -> dict[str, str]:
-    """"token=id,token2=id2" -> {token: id}; a bare token gets `bare_user` if allowed."""
-    pairs: dict[str, str] = {}
-    for item in filter(None, (p.strip() for p in raw.split(","))):
-        token, sep, user = item.partition("=")
-        if not sep and bare_user is not None:
-            token, sep, user = item, "=", bare_user
-        if not sep or not token or not user:
-            raise ValueError(f"{variable} entry {item[:6]!r}... is not token=user_id")
-        pairs[token] = user
-    return pairs
-
-
 class RetryPolicy(BaseSettings):
     """How often one kind of job is tried and how long it waits in between."""
 

@@ -4,7 +4,9 @@ A worker is a FastStream subscriber on one work queue with manual acks,
 wrapping a `JobRunner`: the runner decides success / retry / park, and the
 harness acks only after that decision is safely published (or requeues the
 message when it could not be). `/metrics` and `/healthz` are served beside
-the consumer on the worker's metrics port.
+the consumer on the worker's metrics port. What a worker declares and the
+resources it gets are in `shared/worker_spec.py`, which job modules import
+without importing the broker client.
 """
 
 from __future__ import annotations
@@ -15,10 +17,8 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-import asyncpg
 import uvicorn
 from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
@@ -26,84 +26,21 @@ from faststream.rabbit import Channel, RabbitBroker, RabbitMessage, RabbitQueue
 from prometheus_client import CollectorRegistry, make_asgi_app
 from pydantic import BaseModel
 
-from shared.availability import BROKER_ERRORS, DATABASE_ERRORS, until_available
-from shared.broker import AmqpPublisher, amqp_urls, subscribed, use_failover
-from shared.db import create_pool
+from shared.broker import amqp_urls, subscribed, use_failover
 from shared.heartbeat import Beacon
+from shared.job_context import JobContext, Middleware
 from shared.job_reports import Reports
-from shared.jobs import JobContext, JobRunner, Middleware, Outcome
+from shared.jobs import JobRunner, Outcome
 from shared.logs import setup_logging
-from shared.messages import StatusField, TraceType
 from shared.metrics import JobMetrics
 from shared.park import Delivery
 from shared.settings import Settings
-from shared.storage import ObjectStore, open_stores
-from shared.topology import Topology
+from shared.worker_spec import Resources, WorkerSpec, open_resources
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 D = TypeVar("D")
 RECONNECT_INTERVAL_S = 1.0
-
-
-@dataclass
-class Resources:
-    """Long-lived resources a worker's job functions receive."""
-
-    settings: Settings
-    pool: asyncpg.Pool
-    publisher: AmqpPublisher
-    topology: Topology
-    temp_store: ObjectStore
-    final_store: ObjectStore
-    registry: CollectorRegistry
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    async def close(self) -> None:
-        for extra in self.extras.values():
-            closer = getattr(extra, "close", None)
-            if closer is not None:
-                result = closer()
-                if asyncio.iscoroutine(result):
-                    await result
-        await self.publisher.close()
-        await self.pool.close()
-        await self.temp_store.close()
-        if self.final_store is not self.temp_store:
-            await self.final_store.close()
-
-
-async def open_resources(settings: Settings, registry: CollectorRegistry) -> Resources:
-    """Everything a worker needs; waits (with backoff) for a broker or database that is away."""
-    topology = Topology(settings)
-    publisher = AmqpPublisher(settings, topology)
-    await until_available("broker", lambda: publisher.connect(declare=True), errors=BROKER_ERRORS)
-    pool = await until_available("database", lambda: create_pool(settings.database),
-                                 errors=DATABASE_ERRORS)
-    temp, final = open_stores(settings.stores)
-    return Resources(settings, pool, publisher, topology, temp, final, registry)
-
-
-@dataclass
-class WorkerSpec(Generic[M, D]):
-    """A worker, declared: its queue and message, its dependencies, its work and failure hook.
-
-    `deps` builds the job's dependencies once from the opened resources;
-    `work(deps, job, ctx)` runs one attempt; `on_failed(deps, job, reason)`
-    records a parked job (the harness calls it after parking) and says
-    whether it changed a row. With a `status_field` the harness reports
-    (`shared/job_reports.py`): `ctx.report`, the `attempt_trace` of every
-    attempt, and `failed` announced when `on_failed` recorded it.
-    """
-
-    service: str
-    queue: str
-    model: type[M]
-    deps: Callable[[Resources], Awaitable[D]]
-    work: Callable[[D, M, JobContext], Awaitable[object]]
-    on_failed: Callable[[D, M | None, str], Awaitable[bool | None]] | None = None
-    status_field: StatusField | None = None
-    attempt_trace: TraceType | None = None
 
 
 def delivery_of(msg: RabbitMessage) -> Delivery:

@@ -29,12 +29,12 @@ from shared.db.status import ProxyStatus
 from shared.imaging import ImagingError, Limits, refused
 from shared.imaging.enhance import Enhanced
 from shared.imaging.enhance_rules import best_source, enhance_limit
-from shared.jobs import JobContext, PermanentError
+from shared.job_context import JobContext, PermanentError
 from shared.messages import EnhancePreview
 from shared.render_process import RenderCrashed, RenderProcess
 from shared.settings import Settings
 from shared.storage import ObjectNotFound, ObjectStore
-from shared.worker import Resources, WorkerSpec
+from shared.worker_spec import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
 SERVICE = "enhance"

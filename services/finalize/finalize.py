@@ -18,9 +18,7 @@ The work knows nothing of RabbitMQ.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import signal
@@ -35,23 +33,20 @@ from uuid import UUID
 
 import asyncpg
 
+from services.finalize.verified_copy import copy_verified, final_copy_if_intact
 from shared import exif, keys, naming
 from shared.db import images, ingests, proxies
 from shared.db.status import INGESTED, INGESTING
 from shared.exif import AsyncExifTool
-from shared.jobs import JobContext, PermanentError
+from shared.job_context import JobContext, PermanentError
 from shared.messages import FinalizeIngest
 from shared.settings import Settings
 from shared.storage import ObjectNotFound, ObjectStore
-from shared.worker import Resources, WorkerSpec
+from shared.worker_spec import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
 SERVICE = "finalize"
 CRASH_ENV = "PROPHOTO_TEST_CRASH_AT"  # after_copy | after_insert; honoured only when env == "test"
-
-
-class IntegrityMismatch(Exception):
-    """The copied object is not the uploaded bytes (retried: the copy is redone)."""
 
 
 @dataclass
@@ -124,7 +119,7 @@ async def _finalize(
         deps.final_store.exists,
     )
 
-    await _copy_verified(deps, proxy, key)
+    await copy_verified(deps.temp_store, deps.final_store, proxy, key)
     _crash_point(deps, "after_copy")
 
     image_id = await images.insert_image(deps.pool, job.uuid, {
@@ -165,18 +160,11 @@ async def _local_original(deps: FinalizeDeps, proxy: asyncpg.Record) -> AsyncIte
             path = await stack.enter_async_context(
                 deps.temp_store.local_copy(proxy["temp_key"], proxy["ext"]))
         except ObjectNotFound:
-            final = await _final_copy_if_intact(deps, proxy)
+            final = await final_copy_if_intact(deps.final_store, proxy)
             if final is None:
                 raise PermanentError(f"the original {proxy['temp_key']} is missing") from None
             path = await stack.enter_async_context(deps.final_store.local_copy(final, proxy["ext"]))
         yield path
-
-
-async def _final_copy_if_intact(deps: FinalizeDeps, proxy: asyncpg.Record) -> str | None:
-    key = proxy["final_key"]
-    if key and await deps.final_store.exists(key) and await _sha256(deps.final_store, key) == proxy["sha256"]:
-        return str(key)
-    return None
 
 
 async def _read_metadata(deps: FinalizeDeps, path: Path, proxy: asyncpg.Record) -> tuple[dict[str, Any], str]:
@@ -187,38 +175,6 @@ async def _read_metadata(deps: FinalizeDeps, path: Path, proxy: asyncpg.Record) 
         # both ExifTool and Pillow failed: the upload's fast read is still the same file's metadata
         log.warning("full metadata read of %s failed (%s); using the upload's", proxy["uuid"], exc)
         return dict(proxy["metadata"] or {}), "upload-fast-read"
-
-
-async def _copy_verified(deps: FinalizeDeps, proxy: asyncpg.Record, key: str) -> None:
-    try:
-        info = await deps.final_store.copy_from(deps.temp_store, proxy["temp_key"], key)
-    except ObjectNotFound:
-        # a previous attempt may have copied it; the temp object only goes after the Image commits
-        if await _final_copy_if_intact(deps, proxy) == key:
-            return
-        raise PermanentError(f"the original {proxy['temp_key']} is missing") from None
-    if info.size != proxy["size"]:
-        raise IntegrityMismatch(f"copied {info.size} bytes, the upload had {proxy['size']}")
-    digest = await _sha256(deps.final_store, key)
-    if digest != proxy["sha256"]:
-        raise IntegrityMismatch(f"sha256 of the copy is {digest}, the upload's is {proxy['sha256']}")
-
-
-async def _sha256(store: ObjectStore, key: str) -> str:
-    local = store.local_path(key)
-    if local is not None:
-        def digest() -> str:
-            h = hashlib.sha256()
-            with open(local, "rb") as fh:
-                while chunk := fh.read(1024 * 1024):
-                    h.update(chunk)
-            return h.hexdigest()
-
-        return await asyncio.to_thread(digest)
-    h = hashlib.sha256()
-    async for chunk in store.iter_chunks(key):
-        h.update(chunk)
-    return h.hexdigest()
 
 
 async def _clean_up(deps: FinalizeDeps, proxy: asyncpg.Record) -> None:

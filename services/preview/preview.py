@@ -23,13 +23,13 @@ from shared import imaging, keys, render_process
 from shared.db import previews
 from shared.db.status import ProxyStatus
 from shared.filetype import HEAD_BYTES, FileType, detect, jpeg_dimensions
-from shared.jobs import JobContext, PermanentError
+from shared.job_context import JobContext, PermanentError
 from shared.messages import GeneratePreview
 from shared.metrics import PreviewMetrics
 from shared.render_process import RenderCrashed, RenderProcess
 from shared.settings import Settings
 from shared.storage import ObjectStore
-from shared.worker import Resources, WorkerSpec
+from shared.worker_spec import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
 SERVICE = "preview"

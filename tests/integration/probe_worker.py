@@ -12,10 +12,11 @@ import signal
 from pathlib import Path
 from typing import Literal
 
-from shared.jobs import JobContext, PermanentError
+from shared.job_context import JobContext, PermanentError
 from shared.messages import Message
 from shared.settings import get_settings
-from shared.worker import Resources, WorkerSpec, run_worker
+from shared.worker import run_worker
+from shared.worker_spec import Resources, WorkerSpec
 
 
 class Probe(Message):

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from shared.http.auth import TokenBook
-from shared.settings import refused_secret
+from shared.tokens import refused_secret
 from tests.fixtures.deploy import (
     REPO,
     SERVICES,

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from shared.job_context import JobContext, PermanentError
 from shared.job_reports import Reports
-from shared.jobs import JobContext, JobRunner, Outcome, PermanentError
+from shared.jobs import JobRunner, Outcome
 from shared.messages import FinalizeIngest
 from shared.park import Delivery
 from shared.settings import RetryPolicy

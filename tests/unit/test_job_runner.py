@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from shared.jobs import JobContext, JobRunner, Middleware, Outcome, PermanentError
+from shared.job_context import JobContext, Middleware, PermanentError
+from shared.jobs import JobRunner, Outcome
 from shared.messages import GeneratePreview
 from shared.park import Delivery
 from shared.settings import RetryPolicy
