@@ -5,12 +5,15 @@ a backlog drains.
 
 `PROPHOTO_SHIPPED_REPLICAS=4` runs it with four preview replicas (`--scale preview=4`);
 the suite runs the files' own replica counts (compose 2, k8s 1 plus KEDA). Each health
-sample is printed (`-s`).
+sample is printed (`-s`) and kept as JSON (`PROPHOTO_SHIPPED_HEALTH_DIR`, else the test's
+tmp folder).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import time
 from pathlib import Path
@@ -66,6 +69,17 @@ async def test_the_shipped_configuration_runs_the_pipeline_and_reports_honest_he
                 "/v1/queue-status", headers={"Authorization": f"Bearer {stack.user_token}"})
                 ).status_code == 403
 
+            # the health is sampled from before the first upload until the backlog has drained,
+            # so the samples cover the backlog building up, being worked and going idle
+            samples: list[tuple[float, dict]] = []
+            started = time.monotonic()
+
+            async def sample_health() -> None:
+                while True:
+                    samples.append((time.monotonic() - started, await preview_health()))
+                    await asyncio.sleep(0.3)
+
+            sampler = asyncio.create_task(sample_health())
             uuids: list[str] = []
             for name in BACKLOG[:photos]:
                 body = (corpus / "jpeg" / name).read_bytes()
@@ -74,22 +88,20 @@ async def test_the_shipped_configuration_runs_the_pipeline_and_reports_honest_he
                 assert r.status_code in (200, 201), r.text
                 uuids.append(r.json()["uuid"])
 
-            samples: list[tuple[float, dict]] = []
-            started = time.monotonic()
-
             async def drained() -> bool:
-                health = await preview_health()
-                samples.append((time.monotonic() - started, health))
                 views = [(await user.get(f"/v1/proxies/{u}")).json() for u in uuids]
                 assert not [v for v in views if v["preview_status"] == "failed"], views
                 return all(v["preview_status"] == "ready" for v in views)
 
-            await until(drained, 120, "every preview", stack)
-            for at, health in samples:
-                w, b = health["worker"], health["broker"]
-                print(f"{source} preview x{n} t={at:5.1f}s ready={b['ready']} unacked={b['unacked']} "
-                      f"consumers={b['consumers']} status={w['status']} "
-                      f"in_progress={w['in_progress']} workers_reporting={w['workers_reporting']}")
+            try:
+                await until(drained, 120, "every preview", stack)
+                await asyncio.sleep(0.4)  # one more sample after the last preview
+            finally:
+                sampler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampler
+            record_health(tmp_path, source, n, len(uuids), samples)
+            assert any(h["worker"]["status"] == "processing" for _, h in samples)
             statuses = {h["worker"]["status"] for _, h in samples}
             assert statuses <= {"processing", "pending", "idle"}, statuses  # never stalled/unknown
             assert all(h["worker"]["workers_reporting"] == n for _, h in samples)
@@ -137,6 +149,27 @@ async def test_the_shipped_configuration_runs_the_pipeline_and_reports_honest_he
                     in metrics)
     finally:
         await stop_shipped(stack)
+
+
+def record_health(tmp_path: Path, source: str, n: int, photos: int,
+                  samples: list[tuple[float, dict]]) -> Path:
+    """Print the health samples and keep them as JSON (in `PROPHOTO_SHIPPED_HEALTH_DIR` when
+    set, else the test's tmp folder) so a run's figures can be quoted afterwards."""
+    rows = []
+    for at, health in samples:
+        w, b = health["worker"], health["broker"]
+        row = {"t_s": round(at, 1), "ready": b["ready"], "unacked": b["unacked"],
+               "consumers": b["consumers"], "status": w["status"], "in_progress": w["in_progress"],
+               "workers_reporting": w["workers_reporting"]}
+        rows.append(row)
+        print(f"{source} preview x{n} " + " ".join(f"{k}={v}" for k, v in row.items()))
+    folder = Path(os.environ.get("PROPHOTO_SHIPPED_HEALTH_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"health-{source}-preview-x{n}.json"
+    out.write_text(json.dumps({"source": source, "preview_replicas": n, "photos": photos,
+                               "samples": rows}, indent=1))
+    print(f"health samples kept in {out}")
+    return out
 
 
 async def _all_reporting(health, n: int) -> bool:
