@@ -162,22 +162,46 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
     )
 
 
+#: how often the worker looks whether its jobs in progress changed since the last beat
+CHANGE_POLL_S = 0.25
+
+
 async def _heartbeat(metrics: JobMetrics, queue: str,
                      missing: Callable[[], Awaitable[list[str]]], beacon: Beacon) -> None:
     """The heartbeat moves only while the worker can consume; `prophoto_consumer_up` says which.
 
     The same beat goes out as a message: the tracing service counts live workers from it.
+    Between the regular beats, a change of the jobs in progress (a job started, the last one
+    finished) is announced within `CHANGE_POLL_S`: with beats only every `heartbeat_s`, a
+    backlog drained in less than that read "pending" (no job in progress) while both workers
+    were busy on it.
     """
+    loop = asyncio.get_running_loop()
     while True:
         gone = await missing()
         metrics.consuming.labels(queue).set(0 if gone else 1)
+        announced = _in_progress(beacon, queue)
         if not gone:
             metrics.heartbeat.labels(queue).set(time.time())
-            try:
-                await beacon.beat()
-            except Exception as exc:  # the broker is away: the next beat tries again
-                log.debug("heartbeat not sent: %r", exc)
-        await asyncio.sleep(beacon.every_s)
+            await _send(beacon)
+        next_beat = loop.time() + beacon.every_s
+        while (left := next_beat - loop.time()) > 0:
+            await asyncio.sleep(min(CHANGE_POLL_S, left))
+            now = _in_progress(beacon, queue)
+            if not gone and now != announced:
+                announced = now
+                await _send(beacon)
+
+
+def _in_progress(beacon: Beacon, queue: str) -> float:
+    return beacon.registry.get_sample_value("prophoto_jobs_in_progress", {"queue": queue}) or 0.0
+
+
+async def _send(beacon: Beacon) -> None:
+    try:
+        await beacon.beat()
+    except Exception as exc:  # the broker is away: the next beat tries again
+        log.debug("heartbeat not sent: %r", exc)
 
 
 def run_worker(spec: WorkerSpec[M, D], settings: Settings, metrics_port: int) -> None:
