@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import httpx
@@ -155,3 +156,34 @@ async def test_cancellation_removes_the_upload_and_another_user_cannot_see_it(up
     async with upload_server.client() as c:
         assert (await c.delete(url, headers=D)).status_code == 204
         assert (await c.head(url, headers=D)).status_code == 404
+
+
+async def test_an_append_cut_mid_body_keeps_what_arrived_and_resumes_from_the_offset(upload_server, pool):
+    from urllib.parse import urlsplit
+
+    from tests.integration.test_tus_clients import CuttingProxy
+
+    data = padded_jpeg(3_000_000)
+    sha = hashlib.sha256(data).hexdigest()
+    async with upload_server.client() as c:
+        url = await careful_creation(c, len(data), "cut.jpg")
+    port = urlsplit(upload_server.url).port
+    assert port is not None
+    async with CuttingProxy(port, cut_after=len(data) // 2) as proxy:
+        headers = {"Authorization": "Bearer tok-alice"} | APPEND | {"Upload-Offset": "0", "Upload-Complete": "?1"}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{proxy.port}", timeout=30) as cut:
+            with pytest.raises(httpx.TransportError):
+                await cut.patch(url, content=data, headers=headers)
+    async with upload_server.client() as c:
+        for _ in range(50):  # the server notices the cut, records what arrived, then answers HEAD
+            head = await c.head(url, headers=D)
+            if head.status_code == 204 and int(head.headers["Upload-Offset"]) > 0:
+                break
+            await asyncio.sleep(0.1)
+        kept = int(head.headers["Upload-Offset"])
+        assert 0 < kept <= len(data) // 2 and head.headers["Upload-Complete"] == "?0"
+        r = await c.patch(url, content=data[kept:], headers=APPEND | {
+            "Upload-Offset": str(kept), "Upload-Complete": "?1"})
+    assert r.status_code == 201, r.text
+    assert r.json()["sha256"] == sha
+    assert await proxies_with(pool, upload_server.settings.tokens()["tok-alice"], sha) == 1
