@@ -11,27 +11,44 @@ import pytest
 
 from services.tracing.consumer import sweep_old_traces
 from tests.fixtures.tracing import *  # noqa: F403
+from tests.fixtures.tracing import TracingServer
 
 pytestmark = pytest.mark.integration
 
 
-def quiet_window() -> datetime:
-    """An hour in 2003 no other test writes to, so totals are exactly ours."""
-    return datetime(2003, 1, 1, tzinfo=UTC) + timedelta(hours=random.randrange(300 * 24))
+def recent_window() -> datetime:
+    """Ten minutes ago: well inside the trace retention (30 days), so no tracing service of
+    another test sweeps these rows away mid-test. Rows of other tests fall in this window too:
+    the tests that count rows read them as their own user (unique per test), not as operator."""
+    return datetime.now(UTC) - timedelta(minutes=10)
+
+
+def quiet_second() -> datetime:
+    """A random second 2-20 days ago: inside the retention, and one no other test writes to,
+    so an operator's totals over it are exactly ours."""
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(
+        seconds=random.randrange(2 * 86400, 20 * 86400))
+
+
+def own_user(server: TracingServer) -> tuple[str, dict[str, str]]:
+    """The test's own user (make_settings makes it unique per test) and its request headers."""
+    return server.settings.tokens()["tok-alice"], {"Authorization": "Bearer tok-alice"}
 
 
 async def test_traces_are_filtered_by_uuid_type_method_success_and_time(tracing_server, trace_rows):
     photo, other = uuid.uuid4(), uuid.uuid4()
-    start = quiet_window()
+    start = recent_window()
+    user, headers = own_user(tracing_server)
     await trace_rows(photo, trace_type="preview_extraction", method="embedded_jpeg",
-                     created_at=start)
+                     created_at=start, user_id=user)
     await trace_rows(photo, trace_type="thumbnail_generation", method="vips_thumbnail",
-                     success=False, reason="bad", created_at=start + timedelta(minutes=1))
+                     success=False, reason="bad", created_at=start + timedelta(minutes=1),
+                     user_id=user)
     await trace_rows(photo, trace_type="thumbnail_generation", method="vips_thumbnail",
-                     created_at=start + timedelta(minutes=2))
-    await trace_rows(other, trace_type="thumbnail_generation", created_at=start)
+                     created_at=start + timedelta(minutes=2), user_id=user)
+    await trace_rows(other, trace_type="thumbnail_generation", created_at=start, user_id=user)
 
-    async with httpx.AsyncClient(base_url=tracing_server.url, headers=tracing_server.headers) as c:
+    async with httpx.AsyncClient(base_url=tracing_server.url, headers=headers) as c:
         async def query(**params: object) -> list[dict]:
             r = await c.get("/v1/traces", params=params)
             assert r.status_code == 200, r.text
@@ -52,7 +69,7 @@ async def test_keyset_pages_cover_every_row_once_even_with_equal_timestamps(
     tracing_server, trace_rows, pool
 ):
     photo = uuid.uuid4()
-    start = quiet_window()
+    start = recent_window()
     ids = set()
     for i in range(23):  # groups of three share a timestamp: the id breaks the tie
         ids.add(await trace_rows(photo, attempt=i, created_at=start + timedelta(seconds=i // 3)))
@@ -79,15 +96,22 @@ async def test_keyset_pages_cover_every_row_once_even_with_equal_timestamps(
 
 async def test_stats_count_by_type_and_give_p50_p95_per_method(tracing_server, trace_rows):
     photo = uuid.uuid4()
-    start = quiet_window()
+    start = recent_window()
+    user, headers = own_user(tracing_server)
     for i in range(1, 21):
         await trace_rows(photo, trace_type="preview_extraction", method="embedded_jpeg",
-                         duration_ms=float(i), created_at=start + timedelta(seconds=i))
+                         duration_ms=float(i), created_at=start + timedelta(seconds=i),
+                         user_id=user)
     await trace_rows(photo, trace_type="thumbnail_generation", method="vips_thumbnail",
-                     success=False, reason="x", duration_ms=500.0, created_at=start)
-    async with httpx.AsyncClient(base_url=tracing_server.url, headers=tracing_server.headers) as c:
-        r = await c.get("/v1/traces/stats", params={
-            "from": start.isoformat(), "to": (start + timedelta(minutes=5)).isoformat()})
+                     success=False, reason="x", duration_ms=500.0, created_at=start,
+                     user_id=user)
+    window = {"from": start.isoformat(), "to": (start + timedelta(minutes=5)).isoformat()}
+    async with httpx.AsyncClient(base_url=tracing_server.url) as c:
+        r = await c.get("/v1/traces/stats", params=window, headers=headers)
+        everyone = (await c.get("/v1/traces/stats", params=window,
+                                headers=tracing_server.headers)).json()
+    assert r.status_code == 200, r.text
+    assert everyone["total"] >= 21 and everyone["failed"] >= 1  # the operator's view has them too
     stats = r.json()
     assert (stats["total"], stats["passed"], stats["failed"]) == (21, 20, 1)
     by_type = {t["trace_type"]: (t["total"], t["failed"]) for t in stats["by_type"]}
@@ -129,7 +153,7 @@ async def test_a_user_sees_only_their_own_traces_and_an_operator_sees_everyones(
     users = tracing_server.settings.tokens()
     alice, bob = users["tok-alice"], users["tok-bob"]
     mine, theirs = uuid.uuid4(), uuid.uuid4()
-    start = quiet_window()
+    start = quiet_second()
     await trace_rows(mine, user_id=alice, created_at=start)
     await trace_rows(theirs, user_id=bob, created_at=start, success=False, reason="bob's secret")
     window = {"from": start.isoformat(), "to": (start + timedelta(seconds=1)).isoformat()}
