@@ -217,6 +217,9 @@ def bench_env(tag: str, **overrides: str) -> dict[str, str]:
         "PROPHOTO_QUEUE_ENHANCE": f"{prefix}-ingest-enhance",
         "PROPHOTO_QUEUE_TRACES": f"{prefix}-ingest-traces",
         "PROPHOTO_LOG_LEVEL": "WARNING",
+        # the HTTP services' metrics listeners: free ports, so two runs never collide
+        "PROPHOTO_UPLOAD_METRICS_PORT": str(free_port()),
+        "PROPHOTO_TRACING_METRICS_PORT": str(free_port()),
     })
     env.update(overrides)
     return env

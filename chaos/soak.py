@@ -278,7 +278,7 @@ class Soak:
         self.accepted: dict[int, tuple[str, str]] = {}  # index -> (uuid, sha256)
         self.started = 0.0
         prefix = f"soak{uuidlib.uuid4().hex[:8]}"
-        ports = free_ports(5)
+        ports = free_ports(7)
         store = f"file://{workdir / 'store'}"
         self.settings = Settings(
             env="test", amqp_url=cluster.amqp_url, database_url=postgres.url,
@@ -287,7 +287,8 @@ class Soak:
             queue_enhance=f"{prefix}-ingest-enhance", queue_traces=f"{prefix}-ingest-traces",
             api_tokens=f"{TOKEN}=soak-user", upload_port=ports[0], tracing_port=ports[1],
             preview_metrics_port=ports[2], finalize_metrics_port=ports[3],
-            enhance_metrics_port=ports[4], publish_timeout_s=5.0, outbox_poll_s=0.5,
+            enhance_metrics_port=ports[4], upload_metrics_port=ports[5],
+            tracing_metrics_port=ports[6], publish_timeout_s=5.0, outbox_poll_s=0.5,
         )
 
     def now(self) -> float:

@@ -125,7 +125,9 @@ class Settings(BaseSettings):
     upload_port: int = 8080
     tracing_host: str = "127.0.0.1"
     tracing_port: int = 8081
-    metrics_host: str = "127.0.0.1"  # the workers' /metrics and /healthz listener
+    #: the metrics listeners: the workers' /metrics and /healthz, and the upload and tracing
+    #: services' /metrics (never on their API port: shared/metrics_listener.py)
+    metrics_host: str = "127.0.0.1"
     public_url: str = ""  # base URL used in links; empty = relative links
     #: comma-separated peer addresses whose X-Forwarded-Proto is believed (a TLS-terminating proxy)
     trusted_proxies: str = ""
@@ -136,10 +138,12 @@ class Settings(BaseSettings):
     tus_expiry_s: float = Field(default=24 * 3600, gt=0)
     tus_sweep_s: float = Field(default=300, gt=0)
 
-    # workers' metrics ports
+    # metrics ports: the workers', and the HTTP services' (apart from their API ports)
     preview_metrics_port: int = 9101
     finalize_metrics_port: int = 9102
     enhance_metrics_port: int = 9103
+    upload_metrics_port: int = 9104
+    tracing_metrics_port: int = 9105
 
     # tracing
     trace_retention_days: int = 30

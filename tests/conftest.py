@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,6 +36,12 @@ def fast_retry(attempts: int = 3, delays: tuple[float, ...] = (0.2, 0.4, 0.6)) -
     return RetryPolicy(attempts=attempts, backoff_s=list(delays[: attempts - 1]), timeout_s=60)
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     """Settings with per-test exchange and queue names and shrunk delays."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
@@ -58,6 +65,9 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         admin_tokens=f"tok-oscar=oscar-{prefix}",  # an operator: the debug page, every user's rows
         publish_timeout_s=5.0,
         outbox_poll_s=0.2,
+        # a service started as a process opens its metrics listener: never on a fixed port
+        upload_metrics_port=_free_port(),
+        tracing_metrics_port=_free_port(),
     )
     values.update(overrides)
     settings = Settings(**values)  # type: ignore[arg-type]

@@ -102,6 +102,8 @@ def plan_children(settings: Settings, env: dict[str, str], preview_workers: int
         settings.tracing_port,
         settings.finalize_metrics_port,
         settings.enhance_metrics_port,
+        settings.upload_metrics_port,
+        settings.tracing_metrics_port,
     }
     ports = pick_ports(settings.preview_metrics_port, preview_workers, reserved)
     for name in SERVICES:

@@ -1,4 +1,5 @@
-"""`python -m services.tracing`: trace collector, API and debug page on PROPHOTO_TRACING_PORT."""
+"""`python -m services.tracing`: trace collector, API and debug page on PROPHOTO_TRACING_PORT
+(8081), its /metrics on PROPHOTO_TRACING_METRICS_PORT (9105) bound to PROPHOTO_METRICS_HOST."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uvicorn
 
 from services.tracing.app import create_app
 from shared.logs import setup_logging
+from shared.metrics_listener import serve_metrics
 from shared.settings import DEV_TOKEN, get_settings
 
 
@@ -16,15 +18,20 @@ def main() -> None:
     setup_logging(settings.log_level, "tracing")
     try:
         app = create_app(settings)
+        stop_metrics = serve_metrics(app.state.metrics_registry, settings.metrics_host,
+                                     settings.tracing_metrics_port, "PROPHOTO_TRACING_METRICS_PORT")
     except ValueError as exc:
         print(f"tracing service refuses to start: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     if DEV_TOKEN in settings.operator_tokens():
         print(f"debug page: http://127.0.0.1:{settings.tracing_port}/admin/ingest-traces"
               f"  (sign in with {DEV_TOKEN})", flush=True)
-    uvicorn.run(app, host=settings.tracing_host, port=settings.tracing_port,
-                log_level="warning", access_log=False,
-                proxy_headers=False)  # shared.http decides whom to believe (PROPHOTO_TRUSTED_PROXIES)
+    try:
+        uvicorn.run(app, host=settings.tracing_host, port=settings.tracing_port,
+                    log_level="warning", access_log=False,
+                    proxy_headers=False)  # shared.http decides whom to believe (PROPHOTO_TRUSTED_PROXIES)
+    finally:
+        stop_metrics()
 
 
 if __name__ == "__main__":

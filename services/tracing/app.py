@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from services.tracing import api_examples, handlers, page
 from services.tracing.consumer import RETENTION_EVERY_S, TraceConsumer, retention_loop
@@ -110,12 +110,9 @@ def create_app(settings: Settings, *, consume: bool = True,
     install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS)
     app.include_router(handlers.router)
     app.include_router(page.router)
+    app.state.metrics_registry = registry  # served apart from the API (shared/metrics_listener.py)
     app.mount("/admin/static", StaticFiles(directory=Path(__file__).parent / "static"),
               name="static")
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:  # a route, not a mount: no redirect to /metrics/
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

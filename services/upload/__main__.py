@@ -1,4 +1,5 @@
-"""`python -m services.upload`: the HTTP API on PROPHOTO_UPLOAD_PORT (8080)."""
+"""`python -m services.upload`: the HTTP API on PROPHOTO_UPLOAD_PORT (8080), its /metrics on
+PROPHOTO_UPLOAD_METRICS_PORT (9104) bound to PROPHOTO_METRICS_HOST."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uvicorn
 
 from services.upload.app import create_app
 from shared.logs import setup_logging
+from shared.metrics_listener import serve_metrics
 from shared.settings import DEV_TOKEN, get_settings
 
 
@@ -20,13 +22,18 @@ def main() -> None:
     setup_logging(settings.log_level, "upload")
     try:
         app = create_app(settings)
+        stop_metrics = serve_metrics(app.state.metrics_registry, settings.metrics_host,
+                                     settings.upload_metrics_port, "PROPHOTO_UPLOAD_METRICS_PORT")
     except ValueError as exc:
         print(f"upload service refuses to start: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     if DEV_TOKEN in settings.tokens():
         print(f"development token: {DEV_TOKEN}  (Authorization: Bearer {DEV_TOKEN})", flush=True)
-    uvicorn.run(app, host=settings.upload_host, port=settings.upload_port, log_level="warning",
-                access_log=False, proxy_headers=False)  # no forwarded header is believed by default
+    try:
+        uvicorn.run(app, host=settings.upload_host, port=settings.upload_port, log_level="warning",
+                    access_log=False, proxy_headers=False)  # no forwarded header is believed
+    finally:
+        stop_metrics()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Wiring of the upload service: resources in the lifespan, routers, metrics."""
+"""Wiring of the upload service: resources in the lifespan, routers, the metrics registry."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry, make_asgi_app
+from prometheus_client import CollectorRegistry
 
 from services.upload import (
     api_examples,
@@ -112,7 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(routes.router)
     app.include_router(routes_tus.router)
     app.add_middleware(routes_tus.TusHeaders)
-    app.mount("/metrics", make_asgi_app(registry))
+    app.state.metrics_registry = registry  # served apart from the API (shared/metrics_listener.py)
     install_page(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -144,9 +144,14 @@ async def test_the_shipped_configuration_runs_the_pipeline_and_reports_honest_he
 
             idle = await until(lambda: _idle(preview_health, n), 30, "preview to read idle", stack)
             assert idle["worker"]["workers_reporting"] == n
-            metrics = (await httpx.AsyncClient(base_url=stack.url("tracing")).get("/metrics")).text
+            async with httpx.AsyncClient(timeout=10) as anyone:  # no token
+                for name in ("upload", "tracing"):  # metrics only on the metrics listener
+                    assert (await anyone.get(f"{stack.url(name)}/metrics")).status_code == 404
+                metrics = (await anyone.get(stack.metrics_url("tracing"))).text
+                uploads = (await anyone.get(stack.metrics_url("upload"))).text
             assert (f'prophoto_queue_worker_status{{queue="{preview_queue}",status="idle"}} 1.0'
                     in metrics)
+            assert f'prophoto_uploads_total{{outcome="created"}} {float(len(uuids))}' in uploads
     finally:
         await stop_shipped(stack)
 

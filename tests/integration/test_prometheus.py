@@ -149,7 +149,8 @@ async def test_prometheus_scrapes_the_services_and_every_rule_and_panel_evaluate
     start, _ = prometheus
     try:
         async with start_tracing(settings) as tracing:
-            base = start({"tracing": tracing.url.removeprefix("http://"),
+            base = start({"tracing": tracing.metrics_url.removeprefix("http://").removesuffix(
+                              "/metrics"),
                           "preview": worker.url.removeprefix("http://").removesuffix("/metrics")})
             async with httpx.AsyncClient(base_url=base, timeout=10) as prom:
                 assert await wait_for(prom, 'up{job="preview"} == 1')

@@ -12,13 +12,15 @@ from urllib.parse import quote
 from uuid import UUID
 
 import aio_pika
+import httpx
 import pytest
 from PIL import Image
 
 from shared.messages import GeneratePreview
+from shared.metrics_listener import serve_metrics
 from shared.storage import open_store
 from tests.conftest import make_settings
-from tests.fixtures.upload import UploadServer, serve
+from tests.fixtures.upload import UploadServer, free_port, serve
 
 pytestmark = pytest.mark.integration
 
@@ -277,10 +279,28 @@ async def test_deleting_a_proxy_removes_its_temp_objects(upload_server, pool, co
 async def test_readiness_reports_database_broker_and_storage(upload_server):
     async with upload_server.client(None) as c:
         r = await c.get("/readyz")
-        metrics = await c.get("/metrics/")
     assert r.status_code == 200
     assert r.json()["checks"] == {"database": True, "broker": True, "storage": True, "events": True}
-    assert "prophoto_upload_duration_seconds" in metrics.text
+
+
+async def test_metrics_are_not_on_the_public_api_port_but_on_the_metrics_listener(upload_server):
+    async with upload_server.client(None) as c:
+        for path in ("/metrics", "/metrics/"):
+            assert (await c.get(path)).status_code == 404, path
+        assert (await c.get("/docs")).status_code == 200  # the API's description stays public
+    port = free_port()
+    stop = serve_metrics(upload_server.app.state.metrics_registry, "127.0.0.1", port,  # type: ignore[attr-defined]
+                         "PROPHOTO_UPLOAD_METRICS_PORT")
+    try:
+        async with httpx.AsyncClient() as c:
+            metrics = await c.get(f"http://127.0.0.1:{port}/metrics")
+        assert metrics.status_code == 200
+        assert "prophoto_upload_duration_seconds" in metrics.text
+        with pytest.raises(ValueError, match="PROPHOTO_UPLOAD_METRICS_PORT"):
+            serve_metrics(upload_server.app.state.metrics_registry, "127.0.0.1", port,  # type: ignore[attr-defined]
+                          "PROPHOTO_UPLOAD_METRICS_PORT")  # taken: a clear refusal
+    finally:
+        await asyncio.to_thread(stop)
 
 
 async def test_openapi_documents_the_problem_answers(upload_server):

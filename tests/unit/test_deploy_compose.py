@@ -21,6 +21,7 @@ from tests.fixtures.deploy import (
     MissingVariable,
     generated_env,
     interpolate,
+    metrics_port,
     require_module,
     served_paths,
     service_port,
@@ -201,6 +202,35 @@ def test_the_prometheus_config_parses_when_present() -> None:
         pytest.skip("deploy/prometheus/prometheus.yml is not written yet (monitoring issue)")
     data = yaml.safe_load(config.read_text())
     assert data.get("scrape_configs")
+
+
+def _scraped(job: dict[str, Any]) -> set[tuple[str, int]]:
+    """(host, port) pairs a scrape job reaches: DNS names with their port, static targets."""
+    out = {(name, sd["port"]) for sd in job.get("dns_sd_configs", []) for name in sd["names"]}
+    for static in job.get("static_configs", []):
+        for target in static["targets"]:
+            host, _, port = target.rpartition(":")
+            out.add((host, int(port)))
+    return out
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_prometheus_scrapes_each_service_on_its_metrics_listener_never_the_api_port(
+    compose: dict[str, Any], name: str, dotenv: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs = {j["job_name"]: j for j in
+            yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())[
+                "scrape_configs"]}
+    service = compose["services"][name]
+    settings = settings_from_env(service["environment"], monkeypatch, dotenv)
+    assert _scraped(jobs[name]) == {(name, metrics_port(name, settings))}
+    assert jobs[name].get("metrics_path", "/metrics") == "/metrics"
+    assert settings.metrics_host == "0.0.0.0"  # reachable on the compose network
+    published = {str(p).rsplit(":", 1)[-1] for p in service.get("ports", [])}
+    assert str(metrics_port(name, settings)) not in published, "metrics stay off the host"
+    if name in ("upload", "tracing"):
+        assert metrics_port(name, settings) != service_port(name, settings)
+        assert "/metrics" not in served_paths(name, settings)  # not a route of the API
 
 
 def test_the_dockerfile_builds_a_non_root_image_with_vips_exiftool_and_a_health_check() -> None:

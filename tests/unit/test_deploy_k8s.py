@@ -18,6 +18,7 @@ import yaml
 from tests.fixtures.deploy import (
     REPO,
     SERVICES,
+    metrics_port,
     require_module,
     served_paths,
     service_port,
@@ -109,8 +110,15 @@ def test_each_deployment_runs_its_module_with_probes_resources_and_no_root(
     filled = {"PROPHOTO_API_TOKENS": f"{secrets.token_urlsafe(32)}=photographer",  # as an operator
               "PROPHOTO_ADMIN_TOKENS": secrets.token_urlsafe(32)}             # fills the Secret
     settings = settings_from_env(settings_env() | filled, monkeypatch)
-    (port,) = container["ports"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    port = next(p for p in container["ports"] if p["name"] == "http")
     assert port["containerPort"] == service_port(name, settings)
+    if name in ("upload", "tracing"):  # the API port, and the metrics listener beside it
+        assert ports == {"http": service_port(name, settings),
+                         "metrics": metrics_port(name, settings)}
+        assert "/metrics" not in served_paths(name, settings)
+    else:
+        assert ports == {"http": metrics_port(name, settings)}
     require_module(f"services.{name}")
     paths = served_paths(name, settings)
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
@@ -125,7 +133,23 @@ def test_upload_and_tracing_have_services_that_select_their_pods() -> None:
     for name, service in services.items():
         labels = by_kind("Deployment")[name]["spec"]["template"]["metadata"]["labels"]
         assert service["spec"]["selector"].items() <= labels.items()
-        assert service["spec"]["ports"][0]["targetPort"] == "http"
+        # the API port only: the metrics listener is not behind the Service
+        assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_prometheus_scrapes_each_pod_on_its_metrics_listener_never_on_the_api_port(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template = by_kind("Deployment")[name]["spec"]["template"]
+    notes = template["metadata"]["annotations"]
+    assert notes["prometheus.io/scrape"] == "true" and notes["prometheus.io/path"] == "/metrics"
+    settings = settings_from_env(settings_env(), monkeypatch)
+    assert int(notes["prometheus.io/port"]) == metrics_port(name, settings)
+    (container,) = template["spec"]["containers"]
+    assert int(notes["prometheus.io/port"]) in {p["containerPort"] for p in container["ports"]}
+    if name in ("upload", "tracing"):
+        assert int(notes["prometheus.io/port"]) != service_port(name, settings)
 
 
 def test_the_migrate_job_runs_the_migration_module() -> None:
