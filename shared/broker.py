@@ -94,15 +94,6 @@ async def connect(amqp_url: str, *, timeout: float = 10.0, reconnect_interval: f
         connection_class=failover_class(amqp_url))
 
 
-def use_failover(broker: Any, amqp_url: str) -> None:
-    """Make a FastStream `RabbitBroker` connect through `FailoverConnection` over `amqp_url`.
-
-    FastStream hands its connection keywords to `aio_pika.connect_robust`,
-    which builds the connection from `connection_class`.
-    """
-    broker._connection_kwargs["connection_class"] = failover_class(amqp_url)
-
-
 async def connect_once(amqp_url: str, timeout: float = 10.0) -> aio_pika.abc.AbstractConnection:
     """A plain (not robust) connection to the first node that answers, for one-off work."""
     last: Exception | None = None

@@ -1,8 +1,8 @@
 """One retry/park mechanism for every worker.
 
-`run_job` takes a delivered message and a work function and decides the
-outcome; it knows nothing of FastStream, so it is unit-tested with a fake
-publisher. The rules:
+`JobRunner` takes a delivered message and a work function and decides the
+outcome; it knows nothing of the broker client, so it is unit-tested with a
+fake publisher. The rules:
 
 * the attempt number lives in our own `job-attempt` header (never `x-death`:
   RabbitMQ 3.13+ owns `x-` headers);

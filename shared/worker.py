@@ -1,10 +1,11 @@
 """The harness every queue worker runs in.
 
-A worker is a FastStream subscriber on one work queue with manual acks,
-wrapping a `JobRunner`: the runner decides success / retry / park, and the
-harness acks only after that decision is safely published (or requeues the
-message when it could not be). `/metrics` and `/healthz` are served beside
-the consumer on the worker's metrics port. What a worker declares and the
+A worker is a `QueueConsumer` (`shared/consumer.py`, aio-pika) on one work
+queue with manual acks, wrapping a `JobRunner`: the runner decides success /
+retry / park, and the harness acks only after that decision is safely
+published (or requeues the message when it could not be). `/metrics`,
+`/healthz` and `/readyz` are served beside the consumer on the worker's
+metrics port by a small Starlette app whose lifespan opens and closes it all. What a worker declares and the
 resources it gets are in `shared/worker_spec.py`, which job modules import
 without importing the broker client.
 """
@@ -13,20 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import uvicorn
-from faststream import AckPolicy
-from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
-from faststream.rabbit import Channel, RabbitBroker, RabbitMessage, RabbitQueue
+from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import CollectorRegistry, make_asgi_app
 from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
-from shared.broker import amqp_urls, subscribed, use_failover
+from shared.broker import connect
+from shared.consumer import QueueConsumer
 from shared.heartbeat import Beacon
 from shared.job_context import JobContext, Middleware
 from shared.job_reports import Reports
@@ -43,43 +46,33 @@ D = TypeVar("D")
 RECONNECT_INTERVAL_S = 1.0
 
 
-def delivery_of(msg: RabbitMessage) -> Delivery:
-    raw = msg.raw_message
+def delivery_of(msg: AbstractIncomingMessage) -> Delivery:
     return Delivery(
         body=msg.body,
         headers=dict(msg.headers or {}),
         message_id=msg.message_id,
         content_type=msg.content_type,
-        redelivered=bool(getattr(raw, "redelivered", False)),
+        redelivered=bool(msg.redelivered),
     )
 
 
-def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: int) -> AsgiFastStream:
+class _Asgi:
+    """An ASGI app as a Starlette route endpoint (a plain function would be taken for a view)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: int) -> Starlette:
     registry = CollectorRegistry()
     metrics = JobMetrics(registry)
     policy = settings.retry_policy(spec.queue)
-    broker = RabbitBroker(
-        amqp_urls(settings.amqp_url)[0],
-        default_channel=Channel(prefetch_count=settings.prefetch),
-        graceful_timeout=min(policy.timeout_s, 60.0),
-        reconnect_interval=RECONNECT_INTERVAL_S,
-        fail_fast=False,  # a worker started while the broker is away waits for it
-        logger=log,
-    )
-    use_failover(broker, settings.amqp_url)
     state: dict[str, Any] = {}
 
-    async def raw_body(msg: Any) -> bytes:
-        # the runner parses (and parks) payloads itself; FastStream must not decode them
-        body: bytes = msg.body
-        return body
-
-    subscriber = broker.subscriber(
-        RabbitQueue(spec.queue, declare=False), ack_policy=AckPolicy.MANUAL, decoder=raw_body
-    )
-
-    @subscriber
-    async def consume(msg: RabbitMessage) -> None:
+    async def consume(msg: AbstractIncomingMessage) -> None:
         runner: JobRunner[M] = state["runner"]
         metrics.started(spec.queue)
         started = time.perf_counter()
@@ -94,7 +87,7 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
                 await msg.ack()
 
     @contextlib.asynccontextmanager
-    async def lifespan() -> AsyncIterator[None]:
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
         resources = await open_resources(settings, registry)
         deps = await spec.deps(resources)
 
@@ -115,24 +108,28 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
             topology=resources.topology, policy=policy, on_failed=failed,
             delivery_limit=settings.delivery_limit, middleware=middleware,
         )
+        # a worker started while the broker is away waits for it (open_resources did already)
+        connection = await connect(settings.amqp_url, reconnect_interval=RECONNECT_INTERVAL_S)
+        consumer = QueueConsumer(connection, spec.queue, settings.prefetch, consume)
+        await consumer.start()
+        state["consumer"] = consumer
         beacon = Beacon(resources.publisher, resources.topology, registry, spec.service,
                         spec.queue, settings.heartbeat_s)
-        beat = asyncio.create_task(_heartbeat(metrics, spec.queue, state["missing"], beacon))
+        beat = asyncio.create_task(_heartbeat(metrics, spec.queue, missing, beacon))
         try:
             yield
         finally:
             beat.cancel()
+            # the jobs under way finish (or their messages go back to the queue) first
+            await consumer.stop(grace_s=min(policy.timeout_s, 60.0))
             await beacon.leave()  # the tracing service drops this worker at once
+            await connection.close()
             await resources.close()
 
     async def missing() -> list[str]:
         """What keeps this worker from consuming now (empty when it can)."""
-        gone: list[str] = []
-        connection = broker._connection
-        if connection is None or not connection.connected.is_set():
-            gone.append("broker connection")
-        elif not await subscribed(subscriber._queue_obj, subscriber._consumer_tag):
-            gone.append("consumer")
+        consumer: QueueConsumer | None = state.get("consumer")
+        gone: list[str] = ["broker connection"] if consumer is None else await consumer.missing()
         resources: Resources | None = state.get("resources")
         if resources is None:
             gone.append("resources (starting)")
@@ -143,20 +140,21 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
                 gone.append("database")
         return gone
 
-    @get(include_in_schema=False)
-    async def readyz(scope: Any) -> AsgiResponse:
-        gone = await missing()
-        body = json.dumps({"ready": not gone, "missing": gone}).encode()
-        return AsgiResponse(body, 200 if not gone else 503,
-                            headers={"content-type": "application/json"})
+    async def healthz(_: Request) -> Response:
+        """Alive and connected to the broker (readiness says more)."""
+        consumer: QueueConsumer | None = state.get("consumer")
+        up = consumer is not None and consumer.connection.connected.is_set()
+        return Response(status_code=204 if up else 500)
 
-    state["missing"] = missing
-    return AsgiFastStream(
-        broker,
-        asgi_routes=[
-            ("/metrics", make_asgi_app(registry)),
-            ("/healthz", make_ping_asgi(broker, timeout=5.0)),
-            ("/readyz", readyz),
+    async def readyz(_: Request) -> JSONResponse:
+        gone = await missing()
+        return JSONResponse({"ready": not gone, "missing": gone}, 200 if not gone else 503)
+
+    return Starlette(
+        routes=[
+            Route("/metrics", _Asgi(make_asgi_app(registry))),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
         ],
         lifespan=lifespan,
     )

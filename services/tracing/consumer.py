@@ -21,15 +21,14 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 from aio_pika.abc import (
-    AbstractChannel,
     AbstractIncomingMessage,
-    AbstractQueue,
     AbstractRobustConnection,
 )
 from pydantic import ValidationError
 
 from services.tracing import queries
-from shared.broker import Publisher, subscribed
+from shared.broker import Publisher
+from shared.consumer import QueueConsumer
 from shared.messages import TraceEvent
 from shared.metrics import JobMetrics
 from shared.park import Delivery, park
@@ -63,35 +62,21 @@ class TraceConsumer:
         self.metrics = metrics
         self.counters = counters
         self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        self._channel: AbstractChannel | None = None
-        self._queue: AbstractQueue | None = None
-        self._consumer_tag: str | None = None
+        self._consumer = QueueConsumer(connection, self.queue_name, self.settings.trace_batch_size,
+                                       self._inbox.put, name="trace consumer")
         self.stored = 0
         self.parked = 0
 
     async def start(self) -> None:
-        self._channel = await self.connection.channel()
-        await self._channel.set_qos(prefetch_count=self.settings.trace_batch_size)
-        # declared (passively), not `get_queue(ensure=False)`: only a declared queue is restored,
-        # with its consumer, when the robust connection comes back after a broker restart
-        self._queue = await self._channel.declare_queue(self.queue_name, passive=True)
-        self._consumer_tag = await self._queue.consume(self._inbox.put)
+        await self._consumer.start()
 
     async def missing(self) -> list[str]:
         """What keeps this consumer from consuming right now (empty when it consumes)."""
-        if not self.connection.connected.is_set():
-            return ["broker connection"]
-        if self._channel is None or self._channel.is_closed:
-            return ["trace consumer channel"]
-        if not await subscribed(self._queue, self._consumer_tag):
-            return ["trace consumer"]  # cancelled by the broker (its queue deleted or lost)
-        return []
+        return await self._consumer.missing()
 
     async def stop(self) -> None:
         """Close the channel: deliveries not yet acked go back to the queue."""
-        if self._channel is not None and not self._channel.is_closed:
-            await self._channel.close()
-        self._channel = None
+        await self._consumer.stop()
 
     async def run(self) -> None:
         """Forever: one batch at a time."""

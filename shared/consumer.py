@@ -1,0 +1,83 @@
+"""One consumer of one queue, on its own channel of a robust (failover) connection.
+
+The workers' harness and the tracing service's batch consumer both consume
+through this: prefetch on the channel, the queue declared passively (only a
+declared queue is restored, with its consumer, when the robust connection
+comes back after a broker restart), manual acks by the handler.
+
+`missing()` says what keeps it from consuming right now: the connection, the
+channel, or a consumer the broker cancelled (its queue deleted or its quorum
+lost) while both stayed up; aio-pika subscribes again once it can.
+`stop(grace_s)` cancels the subscription, lets the deliveries being handled
+finish (up to `grace_s`), and closes the channel: whatever was not acked
+goes back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from shared.broker import subscribed
+
+Handler = Callable[[AbstractIncomingMessage], Awaitable[None]]
+
+
+class QueueConsumer:
+    def __init__(self, connection: AbstractRobustConnection, queue: str, prefetch: int,
+                 handle: Handler, name: str = "consumer") -> None:
+        self.connection = connection
+        self.queue_name = queue
+        self.prefetch = prefetch
+        self.handle = handle
+        self.name = name  # as `missing()` says it
+        self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
+        self._busy: set[asyncio.Task[object]] = set()
+
+    async def start(self) -> None:
+        self._channel = await self.connection.channel()
+        await self._channel.set_qos(prefetch_count=self.prefetch)
+        self._queue = await self._channel.declare_queue(self.queue_name, passive=True)
+        self._tag = await self._queue.consume(self._deliver)
+
+    async def _deliver(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._busy.add(task)
+        try:
+            await self.handle(message)
+        finally:
+            if task is not None:
+                self._busy.discard(task)
+
+    async def missing(self) -> list[str]:
+        """What keeps this consumer from consuming right now (empty when it consumes)."""
+        if not self.connection.connected.is_set():
+            return ["broker connection"]
+        if self._channel is None or self._channel.is_closed:
+            return [f"{self.name} channel"]
+        if not await subscribed(self._queue, self._tag):
+            return [self.name]  # cancelled by the broker (its queue deleted or lost)
+        return []
+
+    async def stop(self, grace_s: float = 0.0) -> None:
+        if self._queue is not None and self._tag is not None and self._channel is not None \
+                and not self._channel.is_closed:
+            with contextlib.suppress(Exception):  # the broker may be gone: closing is enough
+                await self._queue.cancel(self._tag)
+        if self._busy and grace_s > 0:
+            await asyncio.wait(set(self._busy), timeout=grace_s)
+        if self._channel is not None and not self._channel.is_closed:
+            with contextlib.suppress(Exception):
+                await self._channel.close()
+        self._channel = None
