@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -88,7 +89,7 @@ def test_make_up_writes_a_private_env_once_with_a_random_value_for_every_credent
     text = (REPO / "docker-compose.yml").read_text()
     needed = set(re.findall(r"\$\{(\w+):\?", text))
     assert needed <= set(first), f"compose needs {needed - set(first)} that make up does not write"
-    for name in needed - {"RABBITMQ_USER", "POSTGRES_USER", "MINIO_ROOT_USER"}:
+    for name in needed - {"RABBITMQ_USER", "POSTGRES_USER", "MINIO_ROOT_USER", "MINIO_APP_USER"}:
         secret = first[name].split("=")[0]
         assert refused_secret(secret) is None, name
         assert first[name] != other[name], f"{name} is not random"
@@ -247,3 +248,125 @@ def test_the_dockerfile_builds_a_non_root_image_with_vips_exiftool_and_a_health_
     assert "HEALTHCHECK_URL" in command[2]
     ignore = (REPO / ".dockerignore").read_text().split()
     assert ignore[ignore.index("*") + 1:][:3] == ["!pyproject.toml", "!shared/", "!services/"]
+
+
+def test_make_up_adds_to_an_older_env_what_it_lacks_and_keeps_the_rest(tmp_path: Path) -> None:
+    first = generated_env(tmp_path)
+    env = tmp_path / ".env"
+    older = [line for line in env.read_text().splitlines() if not line.startswith("MINIO_APP_")]
+    env.write_text("\n".join(older))  # an .env from before the scoped MinIO user, no final newline
+    again = generated_env(tmp_path)
+    assert {k: v for k, v in again.items() if not k.startswith("MINIO_APP_")} == {
+        k: v for k, v in first.items() if not k.startswith("MINIO_APP_")}
+    assert again["MINIO_APP_USER"] == "prophoto-app"
+    assert refused_secret(again["MINIO_APP_PASSWORD"]) is None
+    assert again["MINIO_APP_PASSWORD"] not in (first["MINIO_APP_PASSWORD"], again["MINIO_ROOT_PASSWORD"])
+
+
+def test_the_services_use_the_scoped_minio_user_never_the_root_credential(
+    compose: dict[str, Any], dotenv: dict[str, str],
+) -> None:
+    for name, service in ours(compose).items():
+        env = {k: interpolate(str(v), dotenv) for k, v in service["environment"].items()}
+        assert env["PROPHOTO_S3_ACCESS_KEY"] == dotenv["MINIO_APP_USER"], name
+        assert env["PROPHOTO_S3_SECRET_KEY"] == dotenv["MINIO_APP_PASSWORD"], name
+        assert "MINIO_ROOT" not in json.dumps(service["environment"]), name
+    assert dotenv["MINIO_APP_USER"] != dotenv["MINIO_ROOT_USER"]
+
+
+#: what shared/storage/s3.py calls, as S3 actions: bucket_exists and list_objects
+#: (ListBucket), get/stat/presigned get and a copy's source (GetObject), put, fput,
+#: multipart parts and a copy's target (PutObject), remove (DeleteObject), an aborted
+#: multipart upload (AbortMultipartUpload)
+NEEDED_ON_BUCKETS = {"s3:ListBucket"}
+NEEDED_ON_OBJECTS = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
+
+
+def test_the_scoped_policy_reaches_the_stores_buckets_and_nothing_else(
+    compose: dict[str, Any],
+) -> None:
+    policy = json.loads((REPO / "deploy" / "minio" / "prophoto-buckets.json").read_text())
+    env = compose["services"]["upload"]["environment"]
+    buckets = {urlparse(env[k]).netloc for k in ("PROPHOTO_TEMP_STORE", "PROPHOTO_FINAL_STORE")}
+    on_buckets: set[str] = set()
+    on_objects: set[str] = set()
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        actions, resources = set(statement["Action"]), set(statement["Resource"])
+        assert all(a.startswith("s3:") and "*" not in a for a in actions), actions  # no admin:*
+        if resources == {f"arn:aws:s3:::{b}" for b in buckets}:
+            on_buckets |= actions
+        elif resources == {f"arn:aws:s3:::{b}/*" for b in buckets}:
+            on_objects |= actions
+        else:
+            raise AssertionError(f"a resource beyond the two stores: {resources}")
+    assert NEEDED_ON_BUCKETS <= on_buckets and NEEDED_ON_OBJECTS <= on_objects
+    assert not {"s3:CreateBucket", "s3:DeleteBucket", "s3:PutBucketPolicy"} & (on_buckets | on_objects)
+
+
+def _run_buckets_job(compose: dict[str, Any], dotenv: dict[str, str], tmp_path: Path,
+                     attached_already: bool, info_names_policy: bool) -> tuple[int, list[str]]:
+    """The buckets job's shell command, run with a stand-in `mc` that logs its arguments."""
+    job = compose["services"]["buckets"]
+    log = tmp_path / "mc.log"
+    fake = tmp_path / "bin" / "mc"
+    fake.parent.mkdir(exist_ok=True)
+    fake.write_text(f"""#!/bin/sh
+echo "$*" >> {log}
+case "$*" in
+  "admin policy attach"*) {"exit 1" if attached_already else "exit 0"} ;;
+  "admin user info"*) echo "AccessKey: $4"; echo "PolicyName: {"prophoto-buckets" if info_names_policy else ""}" ;;
+esac
+""")
+    fake.chmod(0o755)
+    env = {k: interpolate(str(v), dotenv) for k, v in job["environment"].items()}
+    command = interpolate(job["command"][0], dotenv)
+    result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, timeout=30,
+                            env={"PATH": f"{fake.parent}:/usr/bin:/bin", **env})
+    lines = log.read_text().splitlines()
+    log.unlink()
+    return result.returncode, lines
+
+
+def test_the_buckets_job_makes_the_buckets_then_the_scoped_user_and_reruns_cleanly(
+    compose: dict[str, Any], dotenv: dict[str, str], tmp_path: Path,
+) -> None:
+    job = compose["services"]["buckets"]
+    assert job["entrypoint"] == ["/bin/sh", "-c"] and job["restart"] == "no"
+    (mount,) = job["volumes"]
+    host, target = mount.removesuffix(":ro").split(":")
+    assert (REPO / host / "prophoto-buckets.json").exists() and mount.endswith(":ro")
+    root, app = dotenv["MINIO_ROOT_USER"], dotenv["MINIO_APP_USER"]
+    code, calls = _run_buckets_job(compose, dotenv, tmp_path, False, False)
+    assert code == 0
+    assert calls == [
+        f"alias set local http://minio:9000 {root} {dotenv['MINIO_ROOT_PASSWORD']}",
+        "mb --ignore-existing local/prophoto-temp local/prophoto-final",
+        f"admin policy create local prophoto-buckets {target}/prophoto-buckets.json",
+        f"admin user add local {app} {dotenv['MINIO_APP_PASSWORD']}",
+        f"admin policy attach local prophoto-buckets --user {app}",
+    ]
+    # run again (`make up` after `make down`): the attach is already in effect
+    code, calls = _run_buckets_job(compose, dotenv, tmp_path, True, True)
+    assert code == 0 and calls[-1] == f"admin user info local {app}"
+    code, _ = _run_buckets_job(compose, dotenv, tmp_path, True, False)
+    assert code != 0, "a failed attach must fail the job (the services would get AccessDenied)"
+
+
+def test_every_image_is_pinned_to_a_release_and_the_test_containers_match(
+    compose: dict[str, Any],
+) -> None:
+    from tests.fixtures import services as containers
+
+    release = re.compile(r"^(v?\d+\.\d+(\.\d+)?(-[a-z]+)?|RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ)$")
+    images = {name: s["image"] for name, s in compose["services"].items()}
+    for name, image in images.items():
+        if image == IMAGE:
+            continue  # built from this repository
+        repo, _, tag = image.rpartition(":")
+        assert repo and release.match(tag), f"{name}: {image} is not pinned to a release"
+    # Docker Hub no longer serves minio/*: MinIO's own registry
+    assert images["minio"].startswith("quay.io/minio/minio:")
+    assert images["buckets"].startswith("quay.io/minio/mc:")
+    assert {containers.RABBITMQ_IMAGE, containers.POSTGRES_IMAGE, containers.MINIO_IMAGE} <= set(
+        images.values()), "the testcontainers path runs the images compose ships"

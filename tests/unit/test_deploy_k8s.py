@@ -186,3 +186,14 @@ def test_keda_scales_the_preview_deployment_on_the_preview_queue_length(
     secret = by_kind("Secret")[ref["name"]]
     assert ref["key"] in secret["stringData"]
     assert secret["stringData"][ref["key"]].startswith("amqp://")
+
+
+def test_every_container_runs_the_projects_image_at_the_kustomizations_pinned_tag() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    pinned = {i["name"]: i["newTag"] for i in kustomization["images"]}
+    for kind in ("Deployment", "Job"):
+        for name, doc in by_kind(kind).items():
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                assert container["image"] in pinned, f"{kind}/{name}: {container['image']}"
+    for tag in pinned.values():
+        assert tag != "latest" and tag[0].isdigit(), tag
