@@ -58,13 +58,17 @@ class JobReporter:
 
     async def announce(self, status: str, *, error: str | None = None, width: int | None = None,
                        height: int | None = None, image_id: int | None = None) -> None:
-        event = ProxyStatusChanged(uuid=self.job.uuid, user_id=self.job.user_id, field=self.field,
-                                   status=status, error=error, preview_width=width,
-                                   preview_height=height, image_id=image_id)
-        try:
-            await publish_status(self.publisher, self.topology, event)
-        except Exception as exc:
-            log.warning("status event for %s not published: %s", self.job.uuid, exc)
+        await announce(self.publisher, self.topology, ProxyStatusChanged(
+            uuid=self.job.uuid, user_id=self.job.user_id, field=self.field, status=status,
+            error=error, preview_width=width, preview_height=height, image_id=image_id))
+
+
+async def announce(publisher: Publisher, topology: Topology, event: ProxyStatusChanged) -> None:
+    """Publish a status event, best-effort (the jobs' reporter and the enhance API's `pending`)."""
+    try:
+        await publish_status(publisher, topology, event)
+    except Exception as exc:
+        log.warning("status event for %s not published: %s", event.uuid, exc)
 
 
 def reason_of(error: BaseException) -> str:

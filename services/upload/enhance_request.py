@@ -9,20 +9,17 @@ the last also with `needed_mb` and `budget_mb`).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from uuid import UUID
 
 from services.upload.deps import UploadContext
-from shared.broker import publish_status
 from shared.db import enhancements, proxies
 from shared.db.status import IN_FLIGHT, ProxyStatus
 from shared.errors import Conflict, NotFound, Refused
 from shared.imaging.enhance_rules import Source, best_source, enhance_limit, output_budget_error
+from shared.job_reports import announce
 from shared.messages import EnhancePreview, ProxyStatusChanged
 from shared.outbox import enqueue
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,11 +64,8 @@ async def request_enhancement(ctx: UploadContext, user_id: str, uuid: UUID, targ
         await enqueue(conn, ctx.topology, EnhancePreview(uuid=uuid, user_id=user_id, target_width=target))
         # Announced before the commit makes the job visible, so `pending` always reaches
         # listeners before the worker's `processing`. Best effort: the row is the truth.
-        try:
-            await publish_status(ctx.publisher, ctx.topology, ProxyStatusChanged(
-                uuid=uuid, user_id=user_id, field="enhancement", status=ProxyStatus.PENDING,
-                preview_width=current, preview_height=row["preview_height"]))
-        except Exception:
-            log.warning("enhancement pending event for %s not published", uuid, exc_info=True)
+        await announce(ctx.publisher, ctx.topology, ProxyStatusChanged(
+            uuid=uuid, user_id=user_id, field="enhancement", status=ProxyStatus.PENDING,
+            preview_width=current, preview_height=row["preview_height"]))
     ctx.relay.wake()
     return Requested(target, limit, source)
