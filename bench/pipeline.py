@@ -11,8 +11,9 @@ in one run, on the same 24 MP and 45 MP JPEGs (generated once, cached):
   (shrink-on-load), Pillow, the scaled decode (libjpeg-turbo M/8), each
   binding of it compared, and ImageMagick `convert`;
 - the render process's cost (the issue-10 backstop): the worker's own render
-  function in-process and through a render process, interleaved (target:
-  the render process keeps >= 97%), measured after the floors so that its
+  function in-process and through a render process, interleaved
+  (`bench.hostile.render_cost`, the median of per-image ratios; target: the
+  render process keeps >= 97%), measured after the floors so that its
   libvips set-up (operation cache off) cannot touch them;
 - upload latency alone, and for 1 MB and 10 MB JPEGs while two workers keep
   both cores busy (the 10 MB one camera-like: EXIF with a 160 px thumbnail);

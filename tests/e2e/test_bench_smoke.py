@@ -50,10 +50,11 @@ def test_the_benchmark_runs_end_to_end_and_saves_its_figures(tmp_path, migrated,
         assert "render process / in-process" in run.stdout
     else:
         for key in ("pipeline_vs_libvips_floor", "pipeline_vs_scaled_floor", "two_vs_one_worker",
-                    "backlog_last_vs_first"):
+                    "backlog_last_vs_first", "render_process_vs_in_process"):
             assert result["ratios"][key] > 0
         assert result["upload_loaded"]["upload_10mb_ms"]["p50"] > 0
         assert result["bindings"]["simplejpeg"] > 0
         assert "pipeline / libvips one-decode floor" in run.stdout and ("met" in run.stdout or "MISSED" in run.stdout)
         assert result["one_worker"]["images"] == result["two_workers"]["images"] > 0
         assert "2 workers / 1 worker" in run.stdout
+        assert "render process / in-process render" in run.stdout
