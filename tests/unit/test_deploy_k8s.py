@@ -9,8 +9,10 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -197,3 +199,156 @@ def test_every_container_runs_the_projects_image_at_the_kustomizations_pinned_ta
                 assert container["image"] in pinned, f"{kind}/{name}: {container['image']}"
     for tag in pinned.values():
         assert tag != "latest" and tag[0].isdigit(), tag
+
+
+# --- NetworkPolicy, evaluated offline ------------------------------------------------------
+# A small model of the NetworkPolicy rules the manifests use (matchLabels selectors, pod and
+# namespace peers, numeric ports): a pod is isolated for a direction when any policy selects
+# it for that direction, and then a connection is allowed when some rule of some selecting
+# policy admits both the peer and the port.
+
+@dataclass(frozen=True)
+class Pod:
+    labels: dict[str, str]
+    namespace: str | None = "ours"  # None: outside the cluster
+    namespace_labels: dict[str, str] = field(default_factory=dict)
+
+
+OURS = "ours"
+EXTERNAL = Pod({}, None)
+NEIGHBOUR = Pod({"app": "something-else"})
+PROMETHEUS = Pod({"app.kubernetes.io/name": "prometheus"}, "monitoring",
+                 {"kubernetes.io/metadata.name": "monitoring"})
+KEDA = Pod({"app": "keda-operator"}, "keda", {"kubernetes.io/metadata.name": "keda"})
+BROKER = Pod({"app": "rabbitmq"})
+
+
+def _matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, f"the model knows matchLabels only: {selector}"
+    return selector.get("matchLabels", {}).items() <= labels.items()
+
+
+def _peer_admits(peer: dict[str, Any], source: Pod) -> bool:
+    assert set(peer) <= {"podSelector", "namespaceSelector"}, peer
+    if source.namespace is None:
+        return False
+    if "namespaceSelector" in peer:
+        in_namespace = _matches(peer["namespaceSelector"], source.namespace_labels)
+    else:
+        in_namespace = source.namespace == OURS
+    return in_namespace and _matches(peer.get("podSelector", {}), source.labels)
+
+
+def _port_admits(rule: dict[str, Any], port: int, protocol: str) -> bool:
+    ports = rule.get("ports")
+    return not ports or any(p["port"] == port and p.get("protocol", "TCP") == protocol
+                            for p in ports)
+
+
+def _policies(direction: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+    return [p for p in by_kind("NetworkPolicy").values()
+            if direction in p["spec"]["policyTypes"] and _matches(p["spec"]["podSelector"], labels)]
+
+
+def ingress_allowed(source: Pod, target: dict[str, str], port: int) -> bool:
+    """`source` may open `port` on a pod of our namespace labelled `target`."""
+    selecting = _policies("Ingress", target)
+    if not selecting:
+        return True
+    return any(_port_admits(rule, port, "TCP")
+               and (not rule.get("from") or any(_peer_admits(p, source) for p in rule["from"]))
+               for policy in selecting for rule in policy["spec"].get("ingress", []))
+
+
+def egress_allowed(source: dict[str, str], port: int, protocol: str = "TCP") -> bool:
+    selecting = _policies("Egress", source)
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy["spec"].get("egress", []):
+            assert not rule.get("to"), "the model reads egress by port only"
+            if _port_admits(rule, port, protocol):
+                return True
+    return False
+
+
+def pod_labels(name: str) -> dict[str, str]:
+    labels: dict[str, str] = by_kind("Deployment")[name]["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def api_port(name: str) -> int:
+    (container,) = by_kind("Deployment")[name]["spec"]["template"]["spec"]["containers"]
+    return next(int(p["containerPort"]) for p in container["ports"] if p["name"] == "http")
+
+
+def scrape_port(name: str) -> int:
+    template = by_kind("Deployment")[name]["spec"]["template"]
+    return int(template["metadata"]["annotations"]["prometheus.io/port"])
+
+
+def test_every_pod_of_the_namespace_denies_ingress_unless_a_policy_allows_it() -> None:
+    deny = [p for p in by_kind("NetworkPolicy").values()
+            if p["spec"]["podSelector"] == {} and p["spec"]["policyTypes"] == ["Ingress"]
+            and not p["spec"].get("ingress")]
+    assert deny, "no default-deny ingress policy"
+    for source in (EXTERNAL, NEIGHBOUR, PROMETHEUS):
+        assert not ingress_allowed(source, {"app": "anything"}, 8080)
+
+
+def test_the_upload_api_is_open_to_anyone_and_nothing_else_of_it() -> None:
+    upload = pod_labels("upload")
+    for source in (EXTERNAL, NEIGHBOUR, PROMETHEUS):
+        assert ingress_allowed(source, upload, api_port("upload"))
+    assert not ingress_allowed(EXTERNAL, upload, scrape_port("upload"))
+    assert not ingress_allowed(NEIGHBOUR, upload, scrape_port("upload"))
+
+
+def test_the_tracing_service_answers_only_pods_of_its_namespace() -> None:
+    tracing = pod_labels("tracing")
+    assert ingress_allowed(NEIGHBOUR, tracing, api_port("tracing"))
+    assert ingress_allowed(Pod(pod_labels("upload")), tracing, api_port("tracing"))
+    assert not ingress_allowed(EXTERNAL, tracing, api_port("tracing"))
+    assert not ingress_allowed(PROMETHEUS, tracing, api_port("tracing"))  # another namespace
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_metrics_listeners_answer_prometheus_only(name: str) -> None:
+    labels, port = pod_labels(name), scrape_port(name)
+    assert ingress_allowed(PROMETHEUS, labels, port)
+    for source in (EXTERNAL, NEIGHBOUR, KEDA, Pod(pod_labels("upload"))):
+        assert not ingress_allowed(source, labels, port), (name, source)
+
+
+def test_a_broker_database_or_store_in_the_namespace_answers_the_services_and_keda_only() -> None:
+    preview = Pod(pod_labels("preview"))
+    for port in (5672, 5432, 9000):
+        assert ingress_allowed(preview, BROKER.labels, port)
+        assert not ingress_allowed(EXTERNAL, BROKER.labels, port)
+        assert not ingress_allowed(NEIGHBOUR, BROKER.labels, port)
+    assert ingress_allowed(KEDA, BROKER.labels, 5672)
+    assert not ingress_allowed(KEDA, BROKER.labels, 5432)
+
+
+def test_the_services_may_reach_dns_and_the_ports_their_settings_name_and_no_other(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = settings_from_env(settings_env(), monkeypatch)
+    needed = {urlsplit(settings.amqp_url).port or 5672, urlsplit(settings.database_url).port or 5432,
+              urlsplit(settings.s3_endpoint or "").port or 443}
+    for name in (*SERVICES, "migrate"):
+        labels = (pod_labels(name) if name in SERVICES else
+                  by_kind("Job")["prophoto-migrate"]["spec"]["template"]["metadata"]["labels"])
+        assert egress_allowed(labels, 53, "UDP") and egress_allowed(labels, 53, "TCP")
+        for port in needed:
+            assert egress_allowed(labels, port), (name, port)
+        for port in (22, 25, 6379, 8080):
+            assert not egress_allowed(labels, port), (name, port)
+
+
+def test_the_policies_name_the_ports_the_manifests_use() -> None:
+    scraped = {scrape_port(n) for n in SERVICES}
+    (metrics,) = [p for p in by_kind("NetworkPolicy").values()
+                  if any("from" in r and any("namespaceSelector" in f and "podSelector" in f
+                                             for f in r["from"]) for r in p["spec"].get("ingress", []))]
+    assert {p["port"] for r in metrics["spec"]["ingress"] for p in r["ports"]} == scraped
