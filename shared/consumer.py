@@ -29,6 +29,8 @@ from aio_pika.abc import (
 from shared.broker import subscribed
 
 Handler = Callable[[AbstractIncomingMessage], Awaitable[None]]
+#: a broker that stopped answering must not hold a shutdown
+CLOSE_TIMEOUT_S = 5.0
 
 
 class QueueConsumer:
@@ -74,10 +76,10 @@ class QueueConsumer:
         if self._queue is not None and self._tag is not None and self._channel is not None \
                 and not self._channel.is_closed:
             with contextlib.suppress(Exception):  # the broker may be gone: closing is enough
-                await self._queue.cancel(self._tag)
+                await asyncio.wait_for(self._queue.cancel(self._tag), CLOSE_TIMEOUT_S)
         if self._busy and grace_s > 0:
             await asyncio.wait(set(self._busy), timeout=grace_s)
         if self._channel is not None and not self._channel.is_closed:
             with contextlib.suppress(Exception):
-                await self._channel.close()
+                await asyncio.wait_for(self._channel.close(), CLOSE_TIMEOUT_S)
         self._channel = None
