@@ -16,10 +16,11 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
 from services.tracing import api_examples, handlers, page
-from services.tracing.consumer import RETENTION_EVERY_S, TraceConsumer, retention_loop
+from services.tracing.consumer import TraceConsumer
 from services.tracing.exporter import QueueCollector, TraceMetrics
 from services.tracing.handlers import TracingContext
 from services.tracing.queue_status import BrokerProbe, QueueMonitor
+from services.tracing.retention import RETENTION_EVERY_S, retention_loop
 from services.tracing.workers import activity_by_queue, listen_for_heartbeats
 from shared.apidocs import install_api_docs
 from shared.availability import DATABASE_ERRORS, until_available

@@ -1,4 +1,4 @@
-"""The batch consumer of the traces queue, and the retention sweeper.
+"""The batch consumer of the traces queue (retention is `services/tracing/retention.py`).
 
 Trace events are small and many, so they are written in batches: take up to
 `trace_batch_size` deliveries (or whatever arrived within `trace_batch_wait_s`),
@@ -15,8 +15,6 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -40,8 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DB_RETRY_PAUSE_S = 1.0
-RETENTION_BATCH = 5000
-RETENTION_EVERY_S = 3600.0
 
 
 def event_key(body: bytes) -> str:
@@ -149,31 +145,3 @@ class TraceConsumer:
             self.counters.parked.inc()
         log.warning("parked an invalid trace event: %s", error)
         await msg.ack()
-
-
-async def sweep_old_traces(pool: asyncpg.Pool, retention_days: int,
-                           batch: int = RETENTION_BATCH) -> int:
-    """Delete rows past retention, a small batch per statement. Rows deleted."""
-    cutoff = datetime.now(UTC) - timedelta(days=retention_days)
-    total = 0
-    while True:
-        deleted = await queries.delete_traces_older_than(pool, cutoff, batch)
-        total += deleted
-        if deleted < batch:
-            return total
-        await asyncio.sleep(0)  # let the consumer's inserts interleave
-
-
-async def retention_loop(pool: asyncpg.Pool, retention_days: int,
-                         every_s: float = RETENTION_EVERY_S,
-                         on_deleted: Callable[[int], object] | None = None) -> None:
-    while True:
-        try:
-            deleted = await sweep_old_traces(pool, retention_days)
-            if deleted:
-                if on_deleted is not None:
-                    on_deleted(deleted)
-                log.info("retention removed %d traces older than %d days", deleted, retention_days)
-        except Exception:
-            log.exception("trace retention failed; trying again later")
-        await asyncio.sleep(every_s)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from services.tracing.consumer import sweep_old_traces
+from services.tracing.retention import sweep_old_traces
 from tests.fixtures.tracing import *  # noqa: F403
 from tests.fixtures.tracing import TracingServer
 
