@@ -139,7 +139,7 @@ async def queue_and_wait(settings: Any, user: str, uuids: list[str], timeout: fl
     from shared.topology import Topology
 
     conn = await asyncpg.connect(settings.database_url)
-    publisher = AmqpPublisher(settings)
+    publisher = AmqpPublisher(settings.broker, Topology(settings))
     await publisher.connect(declare=False)
     try:
         await conn.execute("UPDATE proxy_images SET ingest_status = 'queued' WHERE uuid = ANY($1::uuid[])",

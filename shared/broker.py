@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from yarl import URL
 
 from shared.messages import Message, ProxyStatusChanged, TraceEvent
+from shared.resource_settings import BrokerSettings
 from shared.settings import Settings
 from shared.topology import Topology
 
@@ -144,10 +145,11 @@ class Publisher(Protocol):
 
 
 class AmqpPublisher:
-    def __init__(self, settings: Settings, topology: Topology | None = None) -> None:
-        self.settings = settings
-        #: the process's own topology; a publisher made alone (tests, tools) builds one
-        self.topology = topology or Topology(settings)
+    """Publishes with confirms over one robust connection; declares `topology` when it connects."""
+
+    def __init__(self, broker: BrokerSettings, topology: Topology) -> None:
+        self.broker = broker
+        self.topology = topology
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._lock = asyncio.Lock()
@@ -158,7 +160,7 @@ class AmqpPublisher:
                 return
             if self._connection is None or self._connection.is_closed:
                 self._connection = await connect(
-                    self.settings.amqp_url, timeout=self.settings.publish_timeout_s, wait=False)
+                    self.broker.url, timeout=self.broker.publish_timeout_s, wait=False)
             self._channel = await self._connection.channel(
                 publisher_confirms=True, on_return_raises=True
             )
@@ -191,7 +193,7 @@ class AmqpPublisher:
                 self._publish(
                     exchange, routing_key, body, headers, message_id, content_type, mandatory
                 ),
-                timeout=self.settings.publish_timeout_s,
+                timeout=self.broker.publish_timeout_s,
             )
         except PublishFailed:
             raise

@@ -1,4 +1,5 @@
-"""Each resource's own settings, cut from the one `Settings` (`settings.database`, `settings.stores`).
+"""Each resource's own settings, cut from the one `Settings` (`settings.broker`, `settings.database`,
+`settings.stores`).
 
 The environment stays flat (`PROPHOTO_DATABASE_URL`, `PROPHOTO_TEMP_STORE`,
 `PROPHOTO_S3_ENDPOINT`...): deployments and tests spell those names. What an
@@ -11,6 +12,15 @@ and pool size.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    """How to reach RabbitMQ (one node, or a comma-separated list of a cluster's) and how long
+    a publish may wait for its confirm."""
+
+    url: str
+    publish_timeout_s: float
 
 
 @dataclass(frozen=True)

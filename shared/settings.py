@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.resource_settings import DatabaseSettings, S3Settings, StoreSettings
+from shared.resource_settings import BrokerSettings, DatabaseSettings, S3Settings, StoreSettings
 from shared.tokens import HOW_TO_MAKE, parse_token_list, refused_secret
 
 DEV_TOKEN = "dev-token"  # noqa: S105 - only accepted when env=development
@@ -195,6 +195,10 @@ class Settings(BaseSettings):
             if why is not None:
                 raise ValueError(f"{variable}: the token for {user!r} is refused in production "
                                  f"because {why}; {HOW_TO_MAKE}")
+
+    @property
+    def broker(self) -> BrokerSettings:
+        return BrokerSettings(self.amqp_url, self.publish_timeout_s)
 
     @property
     def database(self) -> DatabaseSettings:

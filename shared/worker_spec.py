@@ -58,7 +58,7 @@ class Resources:
 async def open_resources(settings: Settings, registry: CollectorRegistry) -> Resources:
     """Everything a worker needs; waits (with backoff) for a broker or database that is away."""
     topology = Topology(settings)
-    publisher = AmqpPublisher(settings, topology)
+    publisher = AmqpPublisher(settings.broker, topology)
     await until_available("broker", lambda: publisher.connect(declare=True), errors=BROKER_ERRORS)
     pool = await until_available("database", lambda: create_pool(settings.database),
                                  errors=DATABASE_ERRORS)

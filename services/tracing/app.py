@@ -56,7 +56,7 @@ def create_app(settings: Settings, *, consume: bool = True,
         topology = Topology(settings)  # the process's one
         await topology.declare(channel)
         await channel.close()
-        publisher = AmqpPublisher(settings, topology)
+        publisher = AmqpPublisher(settings.broker, topology)
         await publisher.connect(declare=False)
         client = httpx.AsyncClient()
         probe = BrokerProbe(connection, settings.rabbitmq_management_url, settings.amqp_url, client)

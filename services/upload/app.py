@@ -57,7 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
         pool = await until_available("database", lambda: create_pool(settings.database),
                                      errors=DATABASE_ERRORS)
         topology = Topology(settings)  # the process's one
-        publisher = AmqpPublisher(settings, topology)
+        publisher = AmqpPublisher(settings.broker, topology)
         try:
             await publisher.connect(declare=True)
         except Exception as exc:  # jobs wait in the outbox until the broker is back

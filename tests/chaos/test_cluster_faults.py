@@ -45,7 +45,7 @@ async def test_a_publish_whose_node_dies_before_the_confirm_is_retried_and_no_jo
 ):
     topology = await declared(tmp_path, rabbit_cluster, first_node=2)
     queue = topology.settings.queue_preview
-    publisher = AmqpPublisher(topology.settings)
+    publisher = AmqpPublisher(topology.settings.broker, topology)
     await publisher.connect(declare=False)
     assert publisher._connection is not None
     node = rabbit_cluster.node_of_port(publisher._connection.url.port or 0)

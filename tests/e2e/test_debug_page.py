@@ -13,6 +13,7 @@ import pytest
 from shared.broker import AmqpPublisher, publish_trace
 from shared.http.auth import COOKIE
 from shared.messages import TraceEvent
+from shared.topology import Topology
 from tests.fixtures.tracing import *  # noqa: F403
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -28,7 +29,7 @@ needs_chromium = pytest.mark.skipif(
 
 async def publish_attempts(settings, topology, photo: uuid.UUID) -> None:
     """What the preview worker reports for this photo: one failure, then success."""
-    publisher = AmqpPublisher(settings)
+    publisher = AmqpPublisher(settings.broker, Topology(settings))
     await publisher.connect(declare=False)
     common = dict(uuid=photo, user_id="alice", service="preview")
     try:

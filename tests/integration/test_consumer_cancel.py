@@ -87,7 +87,7 @@ async def test_a_worker_whose_queue_is_deleted_is_unready_and_consumes_again_onc
         await eventually(lambda: _gauge(metrics_url, queue, 1.0), 10, "prophoto_consumer_up is 1")
         assert await consumers_of(amqp, queue) == 1
 
-        publisher = AmqpPublisher(settings)  # and it works: a job for nothing is acked as done
+        publisher = AmqpPublisher(settings.broker, Topology(settings))  # and it works: a job for nothing is acked as done
         await publisher.connect(declare=False)
         try:
             await publish_command(publisher, topology, FinalizeIngest(
@@ -115,7 +115,7 @@ async def test_the_trace_consumer_whose_queue_is_deleted_is_unready_and_consumes
 
         await topology.declare(await amqp.channel())
         await eventually(lambda: _status(url, 200), 20, "the trace consumer subscribes again")
-        publisher = AmqpPublisher(topology.settings)
+        publisher = AmqpPublisher(topology.settings.broker, topology)
         await publisher.connect(declare=False)
         try:
             await publish_trace(publisher, topology, event(photo, 1))
@@ -142,7 +142,7 @@ async def test_the_upload_services_event_hub_consumes_again_when_its_queue_is_de
     await eventually(lambda: _status(url, 200), 10, "the upload service is ready")
 
     photo = uuid.uuid4()
-    publisher = AmqpPublisher(topology.settings)
+    publisher = AmqpPublisher(topology.settings.broker, topology)
     await publisher.connect(declare=False)
     try:
         async with hub.subscribe(str(photo)) as events:

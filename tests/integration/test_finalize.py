@@ -174,7 +174,7 @@ async def test_a_job_for_a_proxy_already_ingested_and_cleaned_up_is_acknowledged
     from shared.topology import Topology
 
     finalize_workers.start()
-    publisher = AmqpPublisher(settings)
+    publisher = AmqpPublisher(settings.broker, Topology(settings))
     await publisher.connect(declare=False)
     ghost = uuidlib.uuid4()
     await publish_command(publisher, Topology(settings),

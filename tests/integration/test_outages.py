@@ -41,7 +41,7 @@ async def test_the_trace_consumer_consumes_again_after_the_broker_returns_and_is
         tmp_path, amqp_url=proxy.url_for(AMQP_URL, 5672), exchange=topology.settings.exchange,
         queue_traces=topology.settings.queue_traces, trace_batch_size=4, trace_batch_wait_s=0.1,
         queue_poll_s=0.3)
-    direct = AmqpPublisher(topology.settings)  # publishes beside the outage, on the real port
+    direct = AmqpPublisher(topology.settings.broker, topology)  # publishes beside the outage, on the real port
     await direct.connect(declare=False)
     photo = uuid.uuid4()
     try:

@@ -15,6 +15,7 @@ from shared.db import create_pool
 from shared.messages import GeneratePreview
 from shared.migrate import migrate
 from shared.outbox import OutboxRelay, enqueue
+from shared.topology import Topology
 from tests.conftest import DATABASE_URL, make_settings
 
 pytestmark = pytest.mark.integration
@@ -57,7 +58,7 @@ async def test_the_outbox_table_stays_bounded_while_thousands_of_jobs_go_through
                              queue_preview=topology.settings.queue_preview)
     await migrate(settings)
     pool = await create_pool(settings.database, max_size=4)
-    publisher = AmqpPublisher(settings)
+    publisher = AmqpPublisher(settings.broker, Topology(settings))
     await publisher.connect(declare=False)
     relay = OutboxRelay(pool, publisher, poll_s=0.05, retention_s=0.3)
     relay.start()

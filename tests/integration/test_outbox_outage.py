@@ -76,7 +76,7 @@ async def test_rows_waiting_while_the_database_is_gone_are_published_once_it_ret
     settings = make_settings(tmp_path, database_url=proxy.url_for(DATABASE_URL, 5432),
                              exchange=topology.exchange, queue_finalize=topology.settings.queue_finalize)
     relay_pool = await create_pool(settings.database, max_size=2)
-    publisher = AmqpPublisher(settings)
+    publisher = AmqpPublisher(settings.broker, Topology(settings))
     relay = OutboxRelay(relay_pool, publisher, poll_s=0.2, exchange=topology.exchange)
     try:
         await proxy.down()
@@ -104,7 +104,7 @@ async def test_rows_held_by_the_relay_when_the_database_goes_are_published_once_
     settings = make_settings(tmp_path, database_url=proxy.url_for(DATABASE_URL, 5432),
                              exchange=topology.exchange, queue_finalize=topology.settings.queue_finalize)
     relay_pool = await create_pool(settings.database, max_size=2)
-    inner = AmqpPublisher(settings)
+    inner = AmqpPublisher(settings.broker, Topology(settings))
     publisher = CuttingPublisher(inner, proxy, cut_after=5)
     relay = OutboxRelay(relay_pool, publisher, poll_s=0.2, batch=10, exchange=topology.exchange)
     try:

@@ -191,7 +191,7 @@ async def test_prometheus_scrapes_the_services_and_every_rule_and_panel_evaluate
 
 async def small_run(settings, topology, amqp, worker) -> None:
     """Three preview jobs through a test worker that reports like the real harness."""
-    publisher = AmqpPublisher(settings)
+    publisher = AmqpPublisher(settings.broker, topology)
     await publisher.connect(declare=False)
     for i in range(3):
         await publisher.publish(topology.exchange, settings.queue_preview, b'{"n": %d}' % i)

@@ -22,7 +22,7 @@ async def waiting(amqp: aio_pika.abc.AbstractConnection, queue: str) -> int:
 
 
 async def publish(topology: Topology, queue: str, bodies: list[bytes]) -> None:
-    publisher = AmqpPublisher(topology.settings, topology)
+    publisher = AmqpPublisher(topology.settings.broker, topology)
     await publisher.connect(declare=False)
     try:
         for body in bodies:

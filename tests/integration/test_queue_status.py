@@ -39,7 +39,7 @@ async def status_of(server, queue: str | None = None) -> dict:
 
 
 async def publish_jobs(settings, topology: Topology, n: int, queue: str) -> None:
-    publisher = AmqpPublisher(settings)
+    publisher = AmqpPublisher(settings.broker, Topology(settings))
     await publisher.connect(declare=False)
     try:
         for i in range(n):
@@ -75,7 +75,7 @@ async def test_queued_jobs_without_a_consumer_read_pending_then_stalled_after_th
 ):
     await publish_jobs(settings, topology, 3, settings.queue_finalize)
     await publish_jobs(settings, topology, 1, settings.queue_preview)
-    publisher = AmqpPublisher(settings)
+    publisher = AmqpPublisher(settings.broker, Topology(settings))
     await publisher.connect(declare=False)
     await publisher.publish(topology.failed_exchange, settings.queue_finalize, b"{}")  # parked
     await publisher.close()
@@ -156,7 +156,7 @@ async def test_workers_are_counted_from_their_heartbeats_however_many_replicas_c
         gone = (await status_of(server, queue_name))["worker"]
         assert gone["workers_reporting"] == 0 and gone["status"] != "processing"
 
-        publisher = AmqpPublisher(settings)  # a worker killed mid-job: one beat, then silence
+        publisher = AmqpPublisher(settings.broker, Topology(settings))  # a worker killed mid-job: one beat, then silence
         await publisher.connect(declare=False)
         try:
             await Beacon(publisher, topology, registries[0], "preview", queue_name, 0.2).beat()

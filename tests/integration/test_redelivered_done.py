@@ -34,7 +34,7 @@ pytestmark = pytest.mark.integration
 
 
 async def publish(settings: Settings, msg: Message) -> None:
-    publisher = AmqpPublisher(settings)
+    publisher = AmqpPublisher(settings.broker, Topology(settings))
     await publisher.connect(declare=False)
     try:
         await publish_command(publisher, Topology(settings), msg)

@@ -61,7 +61,7 @@ def workers(
 
 @pytest.fixture
 async def publisher(settings: Settings, topology: Topology) -> AsyncIterator[AmqpPublisher]:
-    p = AmqpPublisher(settings)
+    p = AmqpPublisher(settings.broker, Topology(settings))
     await p.connect(declare=False)
     yield p
     await p.close()
@@ -164,7 +164,7 @@ async def test_a_job_that_crashes_its_worker_again_and_again_is_parked_and_other
     topo = Topology(settings)
     await topo.declare(await amqp.channel())
     workers = ProbeWorkers(settings, tmp_path / "probe.log")
-    publisher = AmqpPublisher(settings)
+    publisher = AmqpPublisher(settings.broker, Topology(settings))
     try:
         await publisher.connect(declare=False)
         await send(publisher, settings, {"id": "boom", "mode": "crash"})

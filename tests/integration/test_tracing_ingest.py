@@ -46,7 +46,7 @@ def event(photo: uuid.UUID, attempt: int, success: bool = True) -> TraceEvent:
 
 async def test_published_trace_events_become_rows_in_batches(settings, topology: Topology, pool):
     photo = uuid.uuid4()
-    publisher = AmqpPublisher(settings)
+    publisher = AmqpPublisher(settings.broker, Topology(settings))
     await publisher.connect(declare=False)
     try:
         for attempt in range(1, 11):  # more than two batches of four
@@ -68,7 +68,7 @@ async def test_published_trace_events_become_rows_in_batches(settings, topology:
 
 async def test_a_redelivered_event_is_stored_once(settings, topology: Topology, pool):
     photo = uuid.uuid4()
-    publisher = AmqpPublisher(settings)
+    publisher = AmqpPublisher(settings.broker, Topology(settings))
     await publisher.connect(declare=False)
     same = event(photo, 1)
     try:
@@ -89,7 +89,7 @@ async def test_an_unparseable_event_is_parked_with_its_reason_and_the_consumer_k
     settings, topology: Topology, pool, amqp
 ):
     photo = uuid.uuid4()
-    publisher = AmqpPublisher(settings)
+    publisher = AmqpPublisher(settings.broker, Topology(settings))
     await publisher.connect(declare=False)
     queue = settings.queue_traces
     try:
@@ -135,7 +135,7 @@ async def test_a_database_failure_requeues_the_batch_and_it_is_stored_once_the_d
 
     monkeypatch.setattr(consumer_module, "DB_RETRY_PAUSE_S", 0.05)
     photo = uuid.uuid4()
-    publisher = AmqpPublisher(settings)
+    publisher = AmqpPublisher(settings.broker, Topology(settings))
     await publisher.connect(declare=False)
     # a database without the ingest_traces table stands in for a broken one
     broken = await create_pool(DatabaseSettings(settings.database_url.rsplit("/", 1)[0] + "/postgres"),
@@ -174,7 +174,7 @@ async def test_a_database_failure_requeues_the_batch_and_it_is_stored_once_the_d
 async def test_a_thumbnail_attempts_dimensions_are_stored_returned_and_shown(settings, topology: Topology, pool):
     photo = uuid.uuid4()
     sized = event(photo, 1).model_copy(update={"width": 160, "height": 120})
-    publisher = AmqpPublisher(settings)
+    publisher = AmqpPublisher(settings.broker, Topology(settings))
     await publisher.connect(declare=False)
     try:
         await publish_trace(publisher, topology, sized)
