@@ -153,7 +153,8 @@ async def open_deps(resources: Resources) -> EnhanceDeps:
     imaging.configure_vips(resources.settings.vips_concurrency)
     renderer = render_process.for_settings(resources.settings)  # decodes happen there, never here
     resources.extras["renderer"] = renderer
-    resources.extras["renderer_start"] = asyncio.create_task(asyncio.to_thread(renderer.start))
+    # ready to render before the first delivery: an enhance is interactive, it must not wait for start-up
+    await asyncio.to_thread(renderer.start)
     return EnhanceDeps(
         pool=resources.pool, store=resources.temp_store, limits=Limits.from_settings(resources.settings),
         cpu=asyncio.Semaphore(1), renderer=renderer, max_width=resources.settings.enhance_max_width,
