@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from starlette.requests import ClientDisconnect, Request
 
 from services.upload import tus_queries
 from shared.http.problems import ProblemError
@@ -34,6 +35,21 @@ class Body:
 
     chunks: AsyncIterator[bytes]
     cut: bool = False
+
+    @classmethod
+    def of(cls, request: Request) -> Body:
+        """The request's body; a client that disconnects ends it early and marks it `cut`."""
+        body = cls(request.stream())
+        body.chunks = body._until_cut(request)
+        return body
+
+    async def _until_cut(self, request: Request) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in request.stream():
+                if chunk:
+                    yield chunk
+        except ClientDisconnect:
+            self.cut = True
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator
 from email.utils import format_datetime
 from typing import Annotated
 from uuid import UUID
@@ -17,7 +16,6 @@ from uuid import UUID
 import asyncpg
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.upload import rufh
@@ -104,14 +102,6 @@ def _offset_headers(row: asyncpg.Record) -> dict[str, str]:
     }
 
 
-async def _chunks(request: Request, body: Body) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in request.stream():
-            if chunk:
-                yield chunk
-    except ClientDisconnect:
-        body.cut = True
-
 
 def _body_type(content_type: str | None) -> None:
     if (content_type or "").split(";")[0].strip().lower() != OFFSET_TYPE:
@@ -171,8 +161,7 @@ async def create(
     location = {"Location": f"{PREFIX}/{row['id']}"}
     if not with_body and row["length"] > 0:
         return Response(status_code=201, headers=_offset_headers(row) | location)
-    body = Body(request.stream())
-    body.chunks = _chunks(request, body)
+    body = Body.of(request)
     outcome = await tus(ctx).append(user, row["id"], 0, body, _checksum(upload_checksum))
     return _done(outcome, 201, location)
 
@@ -211,8 +200,7 @@ async def patch(
     _body_type(content_type)
     if upload_offset is None or not upload_offset.isdigit():
         raise ProblemError(400, "Missing Upload-Offset", "send Upload-Offset (a non-negative integer)")
-    body = Body(request.stream())
-    body.chunks = _chunks(request, body)
+    body = Body.of(request)
     outcome = await tus(ctx).append(user, upload_id, int(upload_offset), body, _checksum(upload_checksum))
     return _done(outcome, 200, {})
 

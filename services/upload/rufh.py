@@ -13,7 +13,6 @@ application cannot send, so a client learns the upload's URL from the final
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -23,7 +22,6 @@ import asyncpg
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from python_multipart.multipart import parse_options_header
-from starlette.requests import ClientDisconnect
 
 from services.upload.deps import UploadContext
 from services.upload.resumable import Resumable
@@ -107,14 +105,6 @@ def _state(row: asyncpg.Record, version: str, ctx: UploadContext) -> dict[str, s
         "Upload-Limit": limits(ctx, row),
     }
 
-
-async def _body(request: Request, body: Body) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in request.stream():
-            if chunk:
-                yield chunk
-    except ClientDisconnect:
-        body.cut = True
 
 
 def _answer(outcome: Outcome, headers: dict[str, str], status: int = 200) -> Response:
@@ -216,8 +206,7 @@ async def cancel(request: Request, resumable: Resumable, user: str, upload_id: U
 
 async def _append(request: Request, resumable: Resumable, user: str, upload_id: UUID, at: int,
                   complete: bool, version: str, extra: dict[str, str]) -> Response:
-    body = Body(request.stream())
-    body.chunks = _body(request, body)
+    body = Body.of(request)
     try:
         outcome = await resumable.append(user, upload_id, at, body, None, complete=complete)
     except (DomainError, ProblemError) as exc:
