@@ -298,7 +298,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     root = CACHE / "store" / prefix
     file_env |= {"PROPHOTO_TEMP_STORE": f"file://{root / 'temp'}",
                  "PROPHOTO_FINAL_STORE": f"file://{root / 'final'}", "PROPHOTO_SCHEMA_PATTERN": pattern}
-    asyncio.run(migrate(settings_for(file_env)))
+    asyncio.run(migrate(settings_for(file_env).database))
     result: dict[str, Any] = {
         "sources": {p.name: p.stat().st_size for p in sources}, "schema_pattern": "<run>/{year}/{month}/{camera}",
     }
@@ -321,7 +321,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                        "PROPHOTO_TEMP_STORE": f"s3://{tag}-temp/temp",
                        "PROPHOTO_FINAL_STORE": f"s3://{tag}-final/final",
                        "PROPHOTO_SCHEMA_PATTERN": f"{tag}/{{year}}/{{month}}/{{camera}}"}
-            asyncio.run(migrate(settings_for(s3_env)))
+            asyncio.run(migrate(settings_for(s3_env).database))
             result["s3"] = measure(s3_env, sources, n_s3) | {"server": "moto (same endpoint: server-side copy)"}
         finally:
             stop_moto(proc)

@@ -189,9 +189,9 @@ def peak_rss(quick: bool) -> dict[str, Any]:
     env = bench_env("hostile", PROPHOTO_UPLOAD_PORT=str(port), PROPHOTO_UPLOAD_HOST="127.0.0.1",
                     PROPHOTO_JOB_MEMORY_MB=str(BUDGET_MB))
     from shared.migrate import migrate
-    from shared.settings import Settings
+    from shared.resource_settings import DatabaseSettings
 
-    asyncio.run(migrate(Settings(database_url=env["PROPHOTO_DATABASE_URL"])))
+    asyncio.run(migrate(DatabaseSettings(env["PROPHOTO_DATABASE_URL"])))
     url = f"http://127.0.0.1:{port}"
     stack = Stack(env)
     corpus = hostile_corpus()
@@ -234,9 +234,9 @@ def loaded_uploads(pool: int, samples: int) -> dict[str, Any]:
     env = bench_env("exif", PROPHOTO_UPLOAD_PORT=str(port), PROPHOTO_UPLOAD_HOST="127.0.0.1",
                     PROPHOTO_EXIFTOOL_POOL=str(pool))
     from shared.migrate import migrate
-    from shared.settings import Settings
+    from shared.resource_settings import DatabaseSettings
 
-    asyncio.run(migrate(Settings(database_url=env["PROPHOTO_DATABASE_URL"])))
+    asyncio.run(migrate(DatabaseSettings(env["PROPHOTO_DATABASE_URL"])))
     url = f"http://127.0.0.1:{port}"
     stack = Stack(env)
     small = photo(1, name="1mp").read_bytes()

@@ -255,11 +255,12 @@ def upload_to_ready(env: dict[str, str], url: str, files: list[Path]) -> dict[st
 
 def run(quick: bool = False) -> dict[str, Any]:
     from shared.migrate import migrate
+    from shared.resource_settings import DatabaseSettings
     from shared.settings import Settings
 
     port = free_port()
     env = bench_env("pipe", PROPHOTO_UPLOAD_PORT=str(port), PROPHOTO_UPLOAD_HOST="127.0.0.1")
-    asyncio.run(migrate(Settings(database_url=env["PROPHOTO_DATABASE_URL"])))
+    asyncio.run(migrate(DatabaseSettings(env["PROPHOTO_DATABASE_URL"])))
     files = [photo(24, name="24mp"), photo(45, name="45mp")]
     rounds = 1 if quick else 8
     url = f"http://127.0.0.1:{port}"

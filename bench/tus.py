@@ -173,14 +173,14 @@ def resume_after_cut(url: str, port: int, data: bytes) -> dict[str, Any]:
 
 def run(quick: bool = False) -> dict[str, Any]:
     from shared.migrate import migrate
-    from shared.settings import Settings
+    from shared.resource_settings import DatabaseSettings
 
     size = (20 if quick else 100) * 2**20
     rounds = 1 if quick else 3
     port = free_port()
     env = bench_env("tus", PROPHOTO_UPLOAD_PORT=str(port), PROPHOTO_UPLOAD_HOST="127.0.0.1",
                     PROPHOTO_MAX_UPLOAD_BYTES=str(400 * 2**20))
-    asyncio.run(migrate(Settings(database_url=env["PROPHOTO_DATABASE_URL"])))
+    asyncio.run(migrate(DatabaseSettings(env["PROPHOTO_DATABASE_URL"])))
     stack = Stack(env)
     proc = stack.start("upload")
     url = f"http://127.0.0.1:{port}"

@@ -131,12 +131,12 @@ def run(quick: bool = False) -> dict[str, Any]:
     import asyncio as _asyncio
 
     from shared.migrate import migrate
-    from shared.settings import Settings
+    from shared.resource_settings import DatabaseSettings
 
     port = free_port()
     env = bench_env("up", PROPHOTO_UPLOAD_PORT=str(port), PROPHOTO_UPLOAD_HOST="127.0.0.1",
                     PROPHOTO_MAX_UPLOAD_BYTES=str(400 * 2**20))
-    _asyncio.run(migrate(Settings(database_url=env["PROPHOTO_DATABASE_URL"])))
+    _asyncio.run(migrate(DatabaseSettings(env["PROPHOTO_DATABASE_URL"])))
     stack = Stack(env)
     proc = stack.start("upload")
     url = f"http://127.0.0.1:{port}"

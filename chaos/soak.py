@@ -571,7 +571,7 @@ async def migrate_and_declare(settings: Settings) -> None:
     from shared.migrate import migrate
 
     await ensure_database(settings.database_url)
-    await migrate(settings)
+    await migrate(settings.database)
     connection = await aio_pika.connect(settings.amqp_url.split(",")[0])
     async with connection:
         await Topology(settings).declare(await connection.channel())

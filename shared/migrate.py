@@ -15,7 +15,8 @@ from importlib import resources
 import asyncpg
 
 from shared.db import ensure_database
-from shared.settings import Settings, get_settings
+from shared.resource_settings import DatabaseSettings
+from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
 LOCK_ID = 0x70726F70  # "prop"
@@ -27,11 +28,11 @@ def migration_files() -> list[tuple[str, str]]:
     return [(p.name.removesuffix(".sql"), p.read_text()) for p in files]
 
 
-async def migrate(settings: Settings, create: bool = True) -> list[str]:
+async def migrate(database: DatabaseSettings, create: bool = True) -> list[str]:
     """Apply what is missing; returns the names applied now."""
     if create:
-        await ensure_database(settings.database_url)
-    conn = await asyncpg.connect(settings.database_url)
+        await ensure_database(database.url)
+    conn = await asyncpg.connect(database.url)
     applied: list[str] = []
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", LOCK_ID)
@@ -57,7 +58,7 @@ async def migrate(settings: Settings, create: bool = True) -> list[str]:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        applied = asyncio.run(migrate(get_settings()))
+        applied = asyncio.run(migrate(get_settings().database))
     except (OSError, asyncpg.PostgresError) as exc:
         print(f"migration failed: {exc}", file=sys.stderr)
         raise SystemExit(1) from exc

@@ -16,6 +16,7 @@ import pytest
 
 from shared.db import create_pool
 from shared.migrate import migrate
+from shared.resource_settings import DatabaseSettings
 from shared.settings import RetryPolicy, Settings
 from shared.topology import Topology
 from tests.fixtures.services import endpoints
@@ -99,7 +100,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture(scope="session")
 async def migrated() -> str:
-    await migrate(Settings(database_url=DATABASE_URL))
+    await migrate(DatabaseSettings(DATABASE_URL))
     return DATABASE_URL
 
 

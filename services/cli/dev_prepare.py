@@ -26,7 +26,8 @@ async def prepare_backends(settings: Settings, say: Callable[[str], None], backo
     from shared.broker import declare_topology
     from shared.migrate import migrate
 
-    applied = await wait_for(f"the database {redact(settings.database_url)}", lambda: migrate(settings),
+    applied = await wait_for(f"the database {redact(settings.database_url)}",
+                             lambda: migrate(settings.database),
                              "is PostgreSQL running? `bash scripts/services-up.sh`", say, backoff_s)
     say(f"database {redact(settings.database_url)}: {len(applied)} migration(s) applied now")
     where = ",".join(redact(u) for u in settings.amqp_url.split(","))

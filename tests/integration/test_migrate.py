@@ -31,7 +31,7 @@ async def fresh_db():
 
 async def test_concurrent_runners_create_the_database_and_apply_every_migration_once(fresh_db):
     settings = Settings(database_url=fresh_db)
-    results = await asyncio.gather(*(migrate(settings) for _ in range(3)))
+    results = await asyncio.gather(*(migrate(settings.database) for _ in range(3)))
     names = [name for name, _ in migration_files()]
     # the advisory lock serialises them: one runner applies everything, the others nothing
     assert sorted(results, key=len) == [[], [], names]
@@ -48,7 +48,7 @@ async def test_concurrent_runners_create_the_database_and_apply_every_migration_
         assert "proxy_images_final_key" in plan, plan
     finally:
         await conn.close()
-    assert await migrate(settings) == []  # nothing left to do
+    assert await migrate(settings.database) == []  # nothing left to do
 
 
 def test_the_command_line_runner_reports_and_exits_0(fresh_db):

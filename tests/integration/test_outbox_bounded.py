@@ -56,7 +56,7 @@ async def test_the_outbox_table_stays_bounded_while_thousands_of_jobs_go_through
 ):
     settings = make_settings(tmp_path, database_url=own_database, exchange=topology.settings.exchange,
                              queue_preview=topology.settings.queue_preview)
-    await migrate(settings)
+    await migrate(settings.database)
     pool = await create_pool(settings.database, max_size=4)
     publisher = AmqpPublisher(settings.broker, Topology(settings))
     await publisher.connect(declare=False)
