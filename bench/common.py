@@ -59,8 +59,8 @@ def photo(megapixels: float, target_bytes: int | None = None, name: str | None =
     b = ((x + y) * 127 / (width + height) + 64)
     base = r.bandjoin([g, b])
     texture = pyvips.Image.gaussnoise(width, height, sigma=24, mean=0)
-    img = (base + texture.bandjoin([texture, texture])).cast("uchar")
-    img = img.copy()
+    # made once in memory: each encode below would otherwise compute the noise and gradients again
+    img = (base + texture.bandjoin([texture, texture])).cast("uchar").copy_memory()
     img.set_type(pyvips.GValue.gstr_type, "exif-ifd0-Make", "Canon (Canon, ASCII, 6 components, 6 bytes)")
     quality = 92
     data = img.jpegsave_buffer(Q=quality)
