@@ -17,6 +17,9 @@ in one run, on the same 24 MP and 45 MP JPEGs (generated once, cached):
   libvips set-up (operation cache off) cannot touch them;
 - upload latency alone, and for 1 MB and 10 MB JPEGs while two workers keep
   both cores busy (the 10 MB one camera-like: EXIF with a 160 px thumbnail);
+- an enhance of one preview (interactive, the enhance worker at normal
+  priority), request to ready, alone and while two preview workers work a
+  backlog (target: the loaded p50 at most 1.5x the one alone);
 - upload-to-preview-ready latency;
 - a backlog of small jobs draining: the rate of the first and the last thousand.
 Prints a table, then every target with met/MISSED (the run returns the
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import psutil
 
 from bench import floor, hostile
@@ -237,6 +241,64 @@ def loaded_uploads(env: dict[str, str], url: str, files: list[Path], samples: in
     return result
 
 
+async def _enhance_each(url: str, db_url: str, uuids: list[str]) -> list[float]:
+    """Ask for each proxy's default enhance, one at a time; seconds from the request to `ready`."""
+    conn = await asyncpg.connect(db_url)
+    times = []
+    try:
+        async with httpx.AsyncClient(base_url=url, headers=TOKEN, timeout=60) as client:
+            for uuid in uuids:
+                started = time.perf_counter()
+                r = await client.post(f"/v1/proxies/{uuid}/enhance", json={})
+                if r.status_code != 202:
+                    raise RuntimeError(f"enhance answered {r.status_code}: {r.text[:200]}")
+                while True:
+                    status = await conn.fetchval(
+                        "SELECT enhancement_status FROM proxy_images WHERE uuid = $1::uuid", uuid)
+                    if status == "ready":
+                        break
+                    if status == "failed":
+                        raise RuntimeError(f"the enhance of {uuid} failed")
+                    if time.perf_counter() - started > 120:
+                        raise RuntimeError(f"the enhance of {uuid} took over 120 s")
+                    await asyncio.sleep(0.005)
+                times.append(time.perf_counter() - started)
+    finally:
+        await conn.close()
+    return times
+
+
+def loaded_enhance(env: dict[str, str], url: str, files: list[Path], samples: int,
+                   load_rounds: int = 12) -> dict[str, Any]:
+    """An enhance of one preview (1.25x, from a 4 MP original), request to ready: alone, then while
+    2 preview workers work a backlog of big JPEGs (the interactive work the priorities protect)."""
+    db_url = env["PROPHOTO_DATABASE_URL"]
+    small = photo(4, 1_000_000, "1mb").read_bytes()
+    made = asyncio.run(upload_all(url, [("enhance-me.jpg", unique_copy(small)) for _ in range(2 * samples)], 1))
+    uuids = [u for u, _, _ in made]
+    drain(env, uuids)
+    enhancer = Stack(env)
+    port = free_port()
+    enhancer.start("enhance", {"PROPHOTO_ENHANCE_METRICS_PORT": str(port)})
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60)
+        alone = asyncio.run(_enhance_each(url, db_url, uuids[:samples]))
+        previews = Stack(env)
+        load = [(f.name, unique_copy(f.read_bytes())) for f in files for _ in range(load_rounds)]
+        queued = asyncio.run(upload_all(url, load, 4))
+        start_workers(previews, 2)
+        time.sleep(1.0)  # both workers are into their first big images
+        loaded = asyncio.run(_enhance_each(url, db_url, uuids[samples:]))
+        left = asyncio.run(pending(db_url, [u for u, _, _ in queued]))
+        asyncio.run(wait_ready(db_url, [u for u, _, _ in queued], timeout=900))
+        previews.stop()
+    finally:
+        enhancer.stop()
+    ms = {name: {k: (v * 1000 if k != "n" else v) for k, v in percentiles(times).items()}
+          for name, times in (("alone_ms", alone), ("loaded_ms", loaded))}
+    return {**ms, "backlog_left": left, "loaded_vs_alone_p50": ms["loaded_ms"]["p50"] / ms["alone_ms"]["p50"]}
+
+
 def upload_to_ready(env: dict[str, str], url: str, files: list[Path]) -> dict[str, Any]:
     """With 2 idle workers waiting, the time from each upload's answer to its preview."""
     stack = Stack(env)
@@ -285,6 +347,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         result["bindings"] = floor.bindings(files[-1:] if quick else files * 2, vips_threads=threads)
         result["render_cost"] = hostile.render_cost(files, 1 if quick else 4)
         result["upload_loaded"] = loaded_uploads(env, url, files, 4 if quick else 40, 2 if quick else 12)
+        result["enhance_loaded"] = loaded_enhance(env, url, files, 3 if quick else 12, 4 if quick else 30)
         result["upload_to_ready"] = upload_to_ready(env, url, files * (1 if quick else 3))
         result["backlog"] = backlog(env, url, 50 if quick else 5000, 2)
     finally:
@@ -324,6 +387,9 @@ def targets(r: dict[str, Any]) -> list[Target]:
         Target("upload 10 MB under load, p99", loaded["upload_10mb_ms"]["p99"], "<", 150, " ms"),
         Target("upload 1 MB under load, p99", loaded["upload_1mb_ms"]["p99"], "<", 150, " ms"),
         Target("backlog: last / first jobs per second", ratios["backlog_last_vs_first"], ">=", 0.9),
+        # interactive work first: an enhance asked for during a preview backlog stays about as fast
+        Target("enhance under a preview backlog / alone, p50", r["enhance_loaded"]["loaded_vs_alone_p50"],
+               "<=", 1.5),
     ]
     if ratios["pipeline_vs_imagemagick"] is not None:
         out.insert(2, Target("pipeline / ImageMagick convert", ratios["pipeline_vs_imagemagick"], ">=", 5))
@@ -364,6 +430,11 @@ def report(r: dict[str, Any]) -> None:
         row(f"upload {label[:-2]} MB p50/p95/p99 under load (ms)", f"{u['p50']:.0f}/{u['p95']:.0f}/{u['p99']:.0f}")
     row("  preview jobs still waiting after the last sample", f"{loaded['backlog_left']}", "> 0: load held")
     u = r["upload_to_ready"]["seconds"]
+    e = r["enhance_loaded"]
+    row("enhance p50/p99 alone (ms)", f"{e['alone_ms']['p50']:.0f}/{e['alone_ms']['p99']:.0f}", "1.25x of a 4 MP photo")
+    row("enhance p50/p99 under a preview backlog (ms)",
+        f"{e['loaded_ms']['p50']:.0f}/{e['loaded_ms']['p99']:.0f}")
+    row("  preview jobs still waiting after the last enhance", f"{e['backlog_left']}", "> 0: load held")
     row("upload-to-ready p50/p95/p99 (s)", f"{u['p50']:.2f}/{u['p95']:.2f}/{u['p99']:.2f}", "no target")
     b = r["backlog"]
     row(f"backlog {b['jobs']} jobs: first/last {b['chunk']} (jobs/s)",
