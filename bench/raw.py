@@ -43,7 +43,8 @@ def _time_render(path: Path, tool: Any, limits: Any) -> tuple[float, Any]:
     started = time.perf_counter()
     meta = tool.read(path, fast=False)
     rendered = imaging.render_raw(
-        path, meta, lambda tag: tool.extract_binary(path, tag, limits.max_embedded_bytes), limits)
+        path, meta, lambda tag: tool.extract_binary(path, tag, limits.max_embedded_bytes), limits,
+        lambda declared: tool.extract_all(path, declared))
     return (time.perf_counter() - started) * 1000, rendered
 
 

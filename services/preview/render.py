@@ -50,7 +50,10 @@ def render(path: Path, is_raw: bool, limits: imaging.Limits, exif_binary: str = 
             def extract(tag: str) -> bytes | None:
                 return tool.extract_binary(path, tag, limits.max_embedded_bytes)
 
-            rendered = imaging.render_raw(path, meta, extract, limits)
+            def extract_all(declared: list[tuple[str, int]]) -> dict[str, bytes] | None:
+                return tool.extract_all(path, declared)
+
+            rendered = imaging.render_raw(path, meta, extract, limits, extract_all)
         else:
             rendered = imaging.render_standard(path, limits)
     except imaging.ImagingError as exc:

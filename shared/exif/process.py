@@ -225,6 +225,32 @@ class ExifTool:
             raise EmbeddedTooLarge(tag, len(data), limit)
         return data
 
+    def extract_all(self, path: Path, declared: list[tuple[str, int]]) -> dict[str, bytes] | None:
+        """Several embedded images in one call, split by the lengths the metadata declares.
+
+        ExifTool writes the `-b` values one after another in the order asked;
+        when the total is not the sum of the declared lengths (a length that
+        lied) this returns None and the caller extracts them one by one. The
+        read stops at the declared total, so nothing past it is taken in.
+        """
+        for tag, _ in declared:
+            if not _TAG_RE.match(tag):
+                raise ValueError(f"invalid tag name {tag!r}")
+        total = sum(length for _, length in declared)
+        try:
+            out = self._execute("-b", *(f"-{tag}" for tag, _ in declared), _checked_path(path), raw=True,
+                                max_out=total, what="embedded images")
+        except OutputTooLarge:
+            return None
+        data = out.encode() if isinstance(out, str) else (out or b"")
+        if len(data) != total:
+            return None
+        found, at = {}, 0
+        for tag, length in declared:
+            found[tag] = data[at:at + length]
+            at += length
+        return found
+
     def close(self) -> None:
         tool = self._tool
         self._tool = None

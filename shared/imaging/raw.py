@@ -149,11 +149,15 @@ def render_libraw(path: Path, limits: Limits, attempts: list[Attempt] | None = N
 
 
 def render_raw(path: Path, meta: dict[str, Any], extract: Callable[[str], bytes | None],
-               limits: Limits) -> Rendered:
+               limits: Limits,
+               extract_all: Callable[[list[tuple[str, int]]], dict[str, bytes] | None] | None = None,
+               ) -> Rendered:
     """A camera RAW: embedded previews in the original order, then LibRaw.
 
     `extract(tag)` returns the embedded blob (raising when it is over the size
-    limit); `meta` is the RAW's metadata (ExifTool `-n` names).
+    limit); `meta` is the RAW's metadata (ExifTool `-n` names). With
+    `extract_all`, every listed image within the limit comes in one call
+    (split by the declared lengths; None falls back to `extract` per tag).
     """
     from shared.exif import ExifToolError, dimensions, embedded_previews
 
@@ -161,6 +165,13 @@ def render_raw(path: Path, meta: dict[str, Any], extract: Callable[[str], bytes 
     candidates: list[Embedded] = []
     listed = [(tag, length) for tag, length in embedded_previews(meta) if tag in EMBEDDED_ORDER]
     present = [tag for tag, _ in listed]
+    wanted = [(tag, length) for tag, length in listed if 0 < length <= limits.max_embedded_bytes]
+    together: dict[str, bytes] | None = None
+    if extract_all is not None and len(wanted) > 1:
+        try:
+            together = extract_all(wanted)
+        except ExifToolError:
+            together = None
     for tag, length in listed:
         started = time.perf_counter()
         if length > limits.max_embedded_bytes:  # judged from the metadata: nothing is extracted
@@ -169,7 +180,8 @@ def render_raw(path: Path, meta: dict[str, Any], extract: Callable[[str], bytes 
                                     f" {limits.max_embedded_bytes}-byte limit", 0.0))
             continue
         try:
-            found = probe_embedded(tag, extract(tag))
+            blob = together[tag] if together is not None and tag in together else extract(tag)
+            found = probe_embedded(tag, blob)
         except ExifToolError as exc:
             attempts.append(Attempt("preview_extraction", f"embedded:{tag}", False, str(exc)[:300],
                                     (time.perf_counter() - started) * 1000))

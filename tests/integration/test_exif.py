@@ -133,3 +133,32 @@ def test_hostile_exif_values_are_cleaned_and_never_raise():
 def test_taken_at_keeps_the_cameras_time_zone():
     out = normalize({"DateTimeOriginal": "2025:01:17 10:20:30", "OffsetTimeOriginal": "+02:00"})
     assert out["taken_at"] == "2025-01-17T10:20:30+02:00" and out["taken_at_tz"] == "+0200"
+
+
+def test_all_embedded_images_in_one_call_are_the_bytes_of_one_call_each(tool, corpus: Path):
+    """The RAW path asks for every listed preview at once and splits by the declared lengths."""
+    checked = 0
+    for path in sorted((corpus / "raw").glob("*")):
+        if not path.is_file():
+            continue
+        listed = [(tag, n) for tag, n in embedded_previews(tool.read(path, fast=False)) if n > 0]
+        if len(listed) < 2:
+            continue
+        together = tool.extract_all(path, listed)
+        assert together is not None, path.name
+        for tag, _ in listed:
+            assert together[tag] == tool.extract_binary(path, tag), (path.name, tag)
+        checked += 1
+    assert checked >= 2  # the CR3s list a preview and a thumbnail
+
+
+def test_a_declared_length_that_lies_gives_nothing_and_reads_no_further(tool, corpus: Path):
+    path = corpus / "raw" / "canon-r6.cr3"
+    listed = [(tag, n) for tag, n in embedded_previews(tool.read(path, fast=False)) if n > 0]
+    assert len(listed) >= 2
+    short = [(tag, n - 1) for tag, n in listed]  # the file holds more than declared: refused
+    assert tool.extract_all(path, short) is None
+    longer = [(tag, n + 10) for tag, n in listed]  # less than declared: refused
+    assert tool.extract_all(path, longer) is None
+    with pytest.raises(ValueError):
+        tool.extract_all(path, [("Preview;rm", 10)])
