@@ -15,6 +15,8 @@ import asyncio
 import json
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,67 +70,69 @@ class CuttingPublisher:
         self.published.append(kw["message_id"])
 
 
-async def test_rows_waiting_while_the_database_is_gone_are_published_once_it_returns(
-    tmp_path: Path, topology: Topology, pool: asyncpg.Pool
-):
+@asynccontextmanager
+async def relay_parts(tmp_path: Path, topology: Topology) -> AsyncIterator[tuple[SwitchableProxy, asyncpg.Pool,
+                                                                                 AmqpPublisher]]:
+    """The relay's database pool behind a proxy that can cut it, and a real publisher."""
     proxy = SwitchableProxy(5432)
     await proxy.up()
     settings = make_settings(tmp_path, database_url=proxy.url_for(DATABASE_URL, 5432),
                              exchange=topology.exchange, queue_finalize=topology.settings.queue_finalize)
     relay_pool = await create_pool(settings.database, max_size=2)
     publisher = AmqpPublisher(settings.broker, Topology(settings))
-    relay = OutboxRelay(relay_pool, publisher, poll_s=0.2, exchange=topology.exchange)
     try:
-        await proxy.down()
-        ids = await enqueue_jobs(pool, topology, 12)  # committed while the relay cannot see them
-        relay.start()
-        await asyncio.sleep(2.0)  # several passes fail against the missing database
-        assert await delivered(topology) == Counter()
-        assert await unpublished(pool, topology) == 12
-
-        await proxy.up()
-        await eventually(lambda: _none_left(pool, topology), 20, "every row is published")
-        assert await delivered(topology) == Counter({i: 1 for i in ids})  # each exactly once
+        yield proxy, relay_pool, publisher
     finally:
-        await relay.stop()
         await relay_pool.close()
         await publisher.close()
         await proxy.down()
 
 
+async def test_rows_waiting_while_the_database_is_gone_are_published_once_it_returns(
+    tmp_path: Path, topology: Topology, pool: asyncpg.Pool
+):
+    async with relay_parts(tmp_path, topology) as (proxy, relay_pool, publisher):
+        relay = OutboxRelay(relay_pool, publisher, poll_s=0.2, exchange=topology.exchange)
+        try:
+            await proxy.down()
+            ids = await enqueue_jobs(pool, topology, 12)  # committed while the relay cannot see them
+            relay.start()
+            await asyncio.sleep(2.0)  # several passes fail against the missing database
+            assert await delivered(topology) == Counter()
+            assert await unpublished(pool, topology) == 12
+
+            await proxy.up()
+            await eventually(lambda: _none_left(pool, topology), 20, "every row is published")
+            assert await delivered(topology) == Counter({i: 1 for i in ids})  # each exactly once
+        finally:
+            await relay.stop()
+
+
 async def test_rows_held_by_the_relay_when_the_database_goes_are_published_once_it_returns(
     tmp_path: Path, topology: Topology, pool: asyncpg.Pool
 ):
-    proxy = SwitchableProxy(5432)
-    await proxy.up()
-    settings = make_settings(tmp_path, database_url=proxy.url_for(DATABASE_URL, 5432),
-                             exchange=topology.exchange, queue_finalize=topology.settings.queue_finalize)
-    relay_pool = await create_pool(settings.database, max_size=2)
-    inner = AmqpPublisher(settings.broker, Topology(settings))
-    publisher = CuttingPublisher(inner, proxy, cut_after=5)
-    relay = OutboxRelay(relay_pool, publisher, poll_s=0.2, batch=10, exchange=topology.exchange)
-    try:
-        ids = await enqueue_jobs(pool, topology, 10)  # one batch: all ten locked by the relay
-        with pytest.raises((OSError, asyncpg.PostgresError, asyncpg.InterfaceError)):
-            await relay.flush()  # the database vanishes after five publishes, before the mark
-        assert len(publisher.published) == 10  # the publishes themselves went on
-        assert await unpublished(pool, topology) == 10  # but not one row was marked
+    async with relay_parts(tmp_path, topology) as (proxy, relay_pool, inner):
+        publisher = CuttingPublisher(inner, proxy, cut_after=5)
+        relay = OutboxRelay(relay_pool, publisher, poll_s=0.2, batch=10, exchange=topology.exchange)
+        try:
+            ids = await enqueue_jobs(pool, topology, 10)  # one batch: all ten locked by the relay
+            with pytest.raises((OSError, asyncpg.PostgresError, asyncpg.InterfaceError)):
+                await relay.flush()  # the database vanishes after five publishes, before the mark
+            assert len(publisher.published) == 10  # the publishes themselves went on
+            assert await unpublished(pool, topology) == 10  # but not one row was marked
 
-        relay.start()
-        await asyncio.sleep(1.0)  # the relay keeps trying while the database is gone
-        await proxy.up()
-        await eventually(lambda: _none_left(pool, topology), 20, "every row is published")
-        got = await delivered(topology)
-        assert set(got) == set(ids)  # nothing lost
-        # the held rows went out again (their marks were lost with the connection), once more
-        assert all(n == 2 for n in got.values()), got
-        await asyncio.sleep(1.0)
-        assert await delivered(topology) == Counter()  # and they are not published again
-    finally:
-        await relay.stop()
-        await relay_pool.close()
-        await inner.close()
-        await proxy.down()
+            relay.start()
+            await asyncio.sleep(1.0)  # the relay keeps trying while the database is gone
+            await proxy.up()
+            await eventually(lambda: _none_left(pool, topology), 20, "every row is published")
+            got = await delivered(topology)
+            assert set(got) == set(ids)  # nothing lost
+            # the held rows went out again (their marks were lost with the connection), once more
+            assert all(n == 2 for n in got.values()), got
+            await asyncio.sleep(1.0)
+            assert await delivered(topology) == Counter()  # and they are not published again
+        finally:
+            await relay.stop()
 
 
 async def _none_left(pool: asyncpg.Pool, topology: Topology) -> bool:
