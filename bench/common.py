@@ -225,6 +225,20 @@ def bench_env(tag: str, **overrides: str) -> dict[str, str]:
     return env
 
 
+def upload_env(tag: str, **overrides: str) -> tuple[dict[str, str], str]:
+    """A run's environment with the upload service on a free loopback port, its database
+    migrated; returns the environment and the service's URL."""
+    import asyncio
+
+    from shared.migrate import migrate
+    from shared.resource_settings import DatabaseSettings
+
+    port = free_port()
+    env = bench_env(tag, PROPHOTO_UPLOAD_PORT=str(port), PROPHOTO_UPLOAD_HOST="127.0.0.1", **overrides)
+    asyncio.run(migrate(DatabaseSettings(env["PROPHOTO_DATABASE_URL"])))
+    return env, f"http://127.0.0.1:{port}"
+
+
 def wait_http(url: str, timeout: float = 30.0) -> None:
     import httpx
 

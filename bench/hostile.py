@@ -37,13 +37,13 @@ import psutil
 from bench.common import (
     LeanClient,
     Stack,
-    bench_env,
     clean_up,
     free_port,
     percentiles,
     photo,
     save,
     unique_copy,
+    upload_env,
     wait_http,
 )
 
@@ -185,14 +185,7 @@ async def _settle(db_url: str, uuids: list[str], column: str, timeout: float) ->
 
 
 def peak_rss(quick: bool) -> dict[str, Any]:
-    port = free_port()
-    env = bench_env("hostile", PROPHOTO_UPLOAD_PORT=str(port), PROPHOTO_UPLOAD_HOST="127.0.0.1",
-                    PROPHOTO_JOB_MEMORY_MB=str(BUDGET_MB))
-    from shared.migrate import migrate
-    from shared.resource_settings import DatabaseSettings
-
-    asyncio.run(migrate(DatabaseSettings(env["PROPHOTO_DATABASE_URL"])))
-    url = f"http://127.0.0.1:{port}"
+    env, url = upload_env("hostile", PROPHOTO_JOB_MEMORY_MB=str(BUDGET_MB))
     stack = Stack(env)
     corpus = hostile_corpus()
     try:
@@ -230,14 +223,7 @@ def peak_rss(quick: bool) -> dict[str, Any]:
 # ---- small uploads beside huge embedded data ----------------------------------------
 
 def loaded_uploads(pool: int, samples: int) -> dict[str, Any]:
-    port = free_port()
-    env = bench_env("exif", PROPHOTO_UPLOAD_PORT=str(port), PROPHOTO_UPLOAD_HOST="127.0.0.1",
-                    PROPHOTO_EXIFTOOL_POOL=str(pool))
-    from shared.migrate import migrate
-    from shared.resource_settings import DatabaseSettings
-
-    asyncio.run(migrate(DatabaseSettings(env["PROPHOTO_DATABASE_URL"])))
-    url = f"http://127.0.0.1:{port}"
+    env, url = upload_env("exif", PROPHOTO_EXIFTOOL_POOL=str(pool))
     stack = Stack(env)
     small = photo(1, name="1mp").read_bytes()
     try:

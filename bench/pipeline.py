@@ -47,7 +47,6 @@ from bench.common import (
     Stack,
     Target,
     await_all,
-    bench_env,
     camera_photo,
     check_targets,
     clean_up,
@@ -56,6 +55,7 @@ from bench.common import (
     photo,
     save,
     unique_copy,
+    upload_env,
     wait_http,
 )
 
@@ -316,16 +316,11 @@ def upload_to_ready(env: dict[str, str], url: str, files: list[Path]) -> dict[st
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from shared.migrate import migrate
-    from shared.resource_settings import DatabaseSettings
     from shared.settings import Settings
 
-    port = free_port()
-    env = bench_env("pipe", PROPHOTO_UPLOAD_PORT=str(port), PROPHOTO_UPLOAD_HOST="127.0.0.1")
-    asyncio.run(migrate(DatabaseSettings(env["PROPHOTO_DATABASE_URL"])))
+    env, url = upload_env("pipe")
     files = [photo(24, name="24mp"), photo(45, name="45mp")]
     rounds = 1 if quick else 8
-    url = f"http://127.0.0.1:{port}"
     stack = Stack(env)
     stack.start("upload")
     result: dict[str, Any] = {"files": [f.name for f in files], "rounds": rounds}

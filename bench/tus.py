@@ -32,12 +32,11 @@ import psutil
 from bench.common import (
     LeanClient,
     Stack,
-    bench_env,
     clean_up,
-    free_port,
     photo,
     save,
     unique_copy,
+    upload_env,
     wait_http,
 )
 
@@ -172,18 +171,11 @@ def resume_after_cut(url: str, port: int, data: bytes) -> dict[str, Any]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from shared.migrate import migrate
-    from shared.resource_settings import DatabaseSettings
-
     size = (20 if quick else 100) * 2**20
     rounds = 1 if quick else 3
-    port = free_port()
-    env = bench_env("tus", PROPHOTO_UPLOAD_PORT=str(port), PROPHOTO_UPLOAD_HOST="127.0.0.1",
-                    PROPHOTO_MAX_UPLOAD_BYTES=str(400 * 2**20))
-    asyncio.run(migrate(DatabaseSettings(env["PROPHOTO_DATABASE_URL"])))
+    env, url = upload_env("tus", PROPHOTO_MAX_UPLOAD_BYTES=str(400 * 2**20))
     stack = Stack(env)
     proc = stack.start("upload")
-    url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/healthz")
         direct_s: list[float] = []
@@ -207,7 +199,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 await client.close()
 
         asyncio.run(timed())
-        resume = resume_after_cut(url, port, body_of(size))
+        resume = resume_after_cut(url, int(env["PROPHOTO_UPLOAD_PORT"]), body_of(size))
     finally:
         stack.stop()
         clean_up(env)

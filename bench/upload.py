@@ -26,13 +26,12 @@ import psutil
 from bench.common import (
     CORPUS,
     Stack,
-    bench_env,
     clean_up,
-    free_port,
     percentiles,
     photo,
     save,
     unique_copy,
+    upload_env,
     wait_http,
 )
 
@@ -128,18 +127,10 @@ def rss_during_big_upload(url: str, pid: int, size: int) -> dict[str, float]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    import asyncio as _asyncio
 
-    from shared.migrate import migrate
-    from shared.resource_settings import DatabaseSettings
-
-    port = free_port()
-    env = bench_env("up", PROPHOTO_UPLOAD_PORT=str(port), PROPHOTO_UPLOAD_HOST="127.0.0.1",
-                    PROPHOTO_MAX_UPLOAD_BYTES=str(400 * 2**20))
-    _asyncio.run(migrate(DatabaseSettings(env["PROPHOTO_DATABASE_URL"])))
+    env, url = upload_env("up", PROPHOTO_MAX_UPLOAD_BYTES=str(400 * 2**20))
     stack = Stack(env)
     proc = stack.start("upload")
-    url = f"http://127.0.0.1:{port}"
     files: dict[str, Path] = {
         "1MB jpeg": photo(4, 1_000_000, "1mb"),
         "10MB jpeg": photo(24, 10_000_000, "10mb"),
