@@ -127,7 +127,6 @@ def rss_during_big_upload(url: str, pid: int, size: int) -> dict[str, float]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-
     env, url = upload_env("up", PROPHOTO_MAX_UPLOAD_BYTES=str(400 * 2**20))
     stack = Stack(env)
     proc = stack.start("upload")
