@@ -8,7 +8,6 @@ Reading stops at the first byte past the size limit.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import unicodedata
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from services.upload.batches import ThreadBatches
 from shared import errors
 from shared.filetype import HEAD_BYTES
 
@@ -50,21 +50,14 @@ class MissingFile(IntakeError):
     title = "Missing file field"
 
 
-#: bytes gathered on the event loop before one hand-off to the writer thread
-BATCH_BYTES = 1 << 20
-
-
 @dataclass
 class Spool:
     """A body on its way to disk: counted and head-kept on the event loop, hashed and
-    written in a thread.
+    written in a thread (`batches.ThreadBatches`), so other requests keep their latency
+    while big bodies stream in.
 
-    `write` only counts, keeps the head for type detection and gathers the bytes;
-    `drain` hands each full batch (BATCH_BYTES) to a thread, where SHA-256 and the
-    file write run without the GIL. At most one batch is in that thread while the
-    next one gathers, so a request holds about two batches of memory, and the event
-    loop's time per received chunk stays a copy: other requests keep their latency
-    while big bodies stream in. `finish` writes what is left.
+    `write` counts, keeps the head for type detection and gathers the chunk;
+    `drain` hands a full batch to the thread; `finish` writes what is left.
     """
 
     path: Path
@@ -72,12 +65,10 @@ class Spool:
     size: int = 0
     head: bytearray = field(default_factory=bytearray)
     _hash: hashlib._Hash = field(default_factory=hashlib.sha256)
-    _pending: list[bytes | memoryview] = field(default_factory=list)  # the chunks themselves: no copy
-    _pending_bytes: int = 0
-    _flushing: asyncio.Future[None] | None = None
 
     def __post_init__(self) -> None:
         self._fh = open(self.path, "wb")
+        self._batches = ThreadBatches(self._store)
 
     def write(self, chunk: bytes | memoryview) -> None:
         self.size += len(chunk)
@@ -85,39 +76,26 @@ class Spool:
             raise TooLarge(self.limit)
         if len(self.head) < HEAD_BYTES:
             self.head += chunk[: HEAD_BYTES - len(self.head)]
-        self._pending.append(chunk)
-        self._pending_bytes += len(chunk)
+        self._batches.add(chunk)
 
     def _store(self, batch: list[bytes | memoryview]) -> None:
         for chunk in batch:
             self._hash.update(chunk)
         self._fh.writelines(batch)
 
-    async def drain(self, force: bool = False) -> None:
-        """Hand the gathered chunks to the writer thread once a batch is full (or `force`)."""
-        if self._pending_bytes < BATCH_BYTES and not (force and self._pending):
-            return
-        if self._flushing is not None:
-            await self._flushing  # one batch in the thread at a time: the order is kept
-        batch, self._pending, self._pending_bytes = self._pending, [], 0
-        self._flushing = asyncio.ensure_future(asyncio.to_thread(self._store, batch))
+    async def drain(self) -> None:
+        await self._batches.drain()
 
     @property
     def sha256(self) -> str:
         return self._hash.hexdigest()
 
     async def finish(self) -> None:
-        await self.drain(force=True)
-        if self._flushing is not None:
-            await self._flushing
-            self._flushing = None
+        await self._batches.finish()
         self._fh.close()
 
     def discard(self) -> None:
-        if self._flushing is not None:  # a write may still run: closing is left to it
-            self._flushing.add_done_callback(lambda _: self._close_and_unlink())
-        else:
-            self._close_and_unlink()
+        self._batches.when_idle(self._close_and_unlink)  # a write may still run: closing is left to it
 
     def _close_and_unlink(self) -> None:
         self._fh.close()

@@ -10,7 +10,6 @@ Crash-safe order (see `resumable.py` for the whole protocol):
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,13 +19,13 @@ import asyncpg
 from starlette.requests import ClientDisconnect, Request
 
 from services.upload import tus_queries
+from services.upload.batches import ThreadBatches
 from shared.http.problems import ProblemError
 from shared.sha256state import ResumableSha256
 from shared.storage.partial import PartialStore
 
 CHECKSUMS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1, "md5": hashlib.md5}
 #: bytes handed to the hashing thread at once: one hand-off per MiB, not one per socket read
-HASH_BATCH = 1024 * 1024
 
 
 @dataclass
@@ -59,43 +58,29 @@ class Checksum:
 
 
 class _Hashing:
-    """SHA-256 (and the request's checksum) computed in a worker thread, one batch behind the
-    socket: OpenSSL releases the GIL, so the second core hashes while the loop receives."""
+    """SHA-256 (and the request's checksum) computed in a worker thread, a batch behind the
+    socket (`batches.ThreadBatches`): the second core hashes while the loop receives."""
 
     def __init__(self, state: bytes, checksum: Checksum | None) -> None:
         self.sha256 = ResumableSha256(state)
         self.check = CHECKSUMS[checksum.algorithm]() if checksum else None
-        self._batch: list[bytes] = []
-        self._size = 0
-        self._running: asyncio.Future[None] | None = None
+        self._batches = ThreadBatches(self._update)
 
     async def add(self, chunk: bytes) -> None:
-        self._batch.append(chunk)
-        self._size += len(chunk)
-        if self._size >= HASH_BATCH:
-            await self._submit()
+        self._batches.add(chunk)
+        await self._batches.drain()
 
-    async def _submit(self) -> None:
-        if self._running is not None:
-            await self._running
-        data = self._batch[0] if len(self._batch) == 1 else b"".join(self._batch)
-        self._batch, self._size = [], 0
-        self._running = asyncio.get_running_loop().run_in_executor(None, self._update, data)
-
-    def _update(self, data: bytes) -> None:
-        self.sha256.update(data)
-        if self.check is not None:
-            self.check.update(data)
+    def _update(self, batch: list[bytes | memoryview]) -> None:
+        for chunk in batch:
+            self.sha256.update(chunk)
+            if self.check is not None:
+                self.check.update(chunk)
 
     async def finish(self) -> None:
-        if self._batch:
-            await self._submit()
-        if self._running is not None:
-            await self._running
+        await self._batches.finish()
 
     async def abandon(self) -> None:
-        if self._running is not None:
-            await asyncio.wait([self._running])
+        await self._batches.abandon()
 
 
 async def receive(conn: asyncpg.Connection, partials: PartialStore, row: asyncpg.Record, body: Body,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.upload import intake
+from services.upload import batches, intake
 from services.upload.intake import Spool, TooLarge
 
 
@@ -21,7 +21,7 @@ async def _feed(spool: Spool, data: bytes, chunk: int) -> None:
 
 @pytest.mark.parametrize("chunk", [1, 4096, 65536, 1 << 20, 3 * (1 << 20) + 7])
 def test_bytes_hash_and_head_match_whatever_the_chunking(tmp_path: Path, chunk: int):
-    data = os.urandom(5 * intake.BATCH_BYTES + 12345) if chunk > 1 else os.urandom(200_000)
+    data = os.urandom(5 * batches.BATCH_BYTES + 12345) if chunk > 1 else os.urandom(200_000)
 
     async def go() -> Spool:
         spool = Spool(tmp_path / "s", 1 << 30)
@@ -43,11 +43,11 @@ def test_the_event_loop_holds_at_most_about_two_batches(tmp_path: Path):
         for _ in range(40):
             spool.write(b"x" * 65536)
             await spool.drain()
-            most = max(most, spool._pending_bytes)
+            most = max(most, spool._batches.pending_bytes)
         await spool.finish()
         return most
 
-    assert asyncio.run(go()) < intake.BATCH_BYTES + 65536
+    assert asyncio.run(go()) < batches.BATCH_BYTES + 65536
 
 
 def test_the_limit_is_checked_before_any_byte_is_kept(tmp_path: Path):
@@ -55,7 +55,7 @@ def test_the_limit_is_checked_before_any_byte_is_kept(tmp_path: Path):
     spool.write(b"x" * 100)
     with pytest.raises(TooLarge):
         spool.write(b"y")
-    assert spool._pending_bytes == 100
+    assert spool._batches.pending_bytes == 100
     spool.discard()
     assert not spool.path.exists()
 
@@ -63,7 +63,7 @@ def test_the_limit_is_checked_before_any_byte_is_kept(tmp_path: Path):
 def test_discard_while_a_batch_is_being_written_removes_the_file(tmp_path: Path):
     async def go() -> Spool:
         spool = Spool(tmp_path / "s", 1 << 30)
-        spool.write(os.urandom(intake.BATCH_BYTES))
+        spool.write(os.urandom(batches.BATCH_BYTES))
         await spool.drain()  # the batch is in the writer thread now
         spool.discard()
         await asyncio.sleep(0.2)
