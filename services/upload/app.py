@@ -64,8 +64,10 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning("broker unavailable at start-up (%s); jobs will wait in the outbox", exc)
         temp, final = open_stores(settings.stores)
         relay = OutboxRelay(pool, publisher, poll_s=settings.outbox_poll_s,
-                            on_pending=metrics.outbox_pending.set,
-                            retention_s=settings.outbox_retention_s, exchange=settings.exchange)
+                            retention_s=settings.outbox_retention_s, exchange=settings.exchange,
+                            backoff_base_s=settings.outbox_backoff_base_s,
+                            backoff_max_s=settings.outbox_backoff_max_s)
+        relay.on_backlog = lambda backlog: metrics.observe_outbox(backlog, relay.health)
         spool_dir = Path(tempfile.mkdtemp(prefix="prophoto-spool-"))
         ctx = UploadContext(
             settings=settings, pool=pool, publisher=publisher, topology=topology,
@@ -127,10 +129,17 @@ def create_app(settings: Settings) -> FastAPI:
             "broker": await _check(ctx.publisher.ping()),
             "storage": await _check(ctx.temp_store.ping()),
             "events": await ctx.extras["events"].consuming(),
+            # the relay has failed this long without one confirm: jobs are not going out
+            "outbox": ctx.relay.health.ok(ctx.settings.outbox_unready_after_s),
         }
         ok = all(checks.values())
         missing = [name for name, up in checks.items() if not up]
-        return JSONResponse({"ready": ok, "checks": checks, "missing": missing},
+        health = ctx.relay.health
+        relay = {"failing_for_s": round(health.failing_for(), 1),
+                 "unready_after_s": ctx.settings.outbox_unready_after_s,
+                 "consecutive_failures": health.consecutive_failures,
+                 "last_error": health.last_error if health.failing_since is not None else None}
+        return JSONResponse({"ready": ok, "checks": checks, "missing": missing, "outbox": relay},
                             status_code=200 if ok else 503)
 
     return app
