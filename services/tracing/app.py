@@ -26,13 +26,13 @@ from shared.apidocs import install_api_docs
 from shared.availability import DATABASE_ERRORS, until_available
 from shared.broker import AmqpPublisher, connect
 from shared.db import create_pool
-from shared.heartbeat import LiveWorkers, read_beat, worker_id
 from shared.http.auth import TokenBook, install_auth
 from shared.http.gate import BodyLimits, RequestGate
 from shared.http.problems import install_problem_handlers
 from shared.metrics import JobMetrics
 from shared.settings import Settings
 from shared.topology import Topology
+from shared.worker.heartbeat import LiveWorkers, read_beat, worker_id
 
 log = logging.getLogger(__name__)
 

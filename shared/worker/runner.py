@@ -17,9 +17,9 @@ fake publisher. The rules:
   so nothing is lost; the broker's delivery limit bounds that loop.
 
 Per-attempt plumbing is `Middleware` (dramatiq's is the model; defined with
-`JobContext` in `shared/job_context.py`): hooks before and after every
+`JobContext` in `shared/worker/context.py`): hooks before and after every
 attempt and after a park. Hooks are best-effort: one that raises is logged
-and changes no outcome. `shared/job_reports.py` is the one that publishes
+and changes no outcome. `shared/worker/reports.py` is the one that publishes
 traces and status events.
 """
 
@@ -37,10 +37,10 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from shared.broker import Publisher
-from shared.job_context import JobContext, Middleware, PermanentError
-from shared.park import Delivery, attempt_of, own_headers, park
 from shared.settings import RetryPolicy
 from shared.topology import ATTEMPT_HEADER, FIRST_ATTEMPT_HEADER, LAST_ERROR_HEADER, Topology
+from shared.worker.context import JobContext, Middleware, PermanentError
+from shared.worker.park import Delivery, attempt_of, own_headers, park
 
 log = logging.getLogger(__name__)
 

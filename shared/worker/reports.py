@@ -25,9 +25,9 @@ from typing import Any
 
 from shared.broker import Publisher, publish_status, publish_trace
 from shared.db.status import ProxyStatus
-from shared.job_context import JobContext, Middleware
 from shared.messages import ProxyCommand, ProxyStatusChanged, StatusField, TraceEvent, TraceType
 from shared.topology import Topology
+from shared.worker.context import JobContext, Middleware
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The backstop: renders run in a long-lived child process with a hard address-space cap.
 
-The memory budget (`shared.budget`) refuses work from headers; this catches
+The memory budget (`shared.imaging.budget`) refuses work from headers; this catches
 whatever an estimate misses. Each worker keeps one child process, started
 once and fed jobs over a pipe (a fork per job would cost throughput), with
 `RLIMIT_AS` set to what the child uses at rest plus `cap` bytes. The limit
@@ -102,7 +102,7 @@ class RenderProcess:
         if self._proc is not None:
             self.restarts += 1
         proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.render_child", str(self.cap_bytes), self.setup or ""],
+            [sys.executable, "-m", "shared.worker.render_child", str(self.cap_bytes), self.setup or ""],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env,
         )
         assert proc.stdout is not None
@@ -127,7 +127,7 @@ class RenderProcess:
             raise RenderCrashed(f"the render process died ({reason}): the input needed more than the"
                                 f" {self.cap_bytes // 2**20} MB hard cap or crashed the decoder") from exc
         if kind == "error":
-            from shared.render_child import exhausted
+            from shared.worker.render_child import exhausted
 
             if exhausted(value):  # the child retires after such an error: the next job gets a new one
                 with contextlib.suppress(subprocess.TimeoutExpired):

@@ -1,6 +1,6 @@
 """What a worker declares (`WorkerSpec`) and the long-lived resources its jobs get (`Resources`).
 
-A job module imports only this, never the harness (`shared/worker.py`), so a
+A job module imports only this, never the harness (`shared/worker/harness.py`), so a
 job knows nothing of how messages arrive.
 """
 
@@ -18,11 +18,11 @@ from pydantic import BaseModel
 from shared.availability import BROKER_ERRORS, DATABASE_ERRORS, until_available
 from shared.broker import AmqpPublisher
 from shared.db import create_pool
-from shared.job_context import JobContext
 from shared.messages import StatusField, TraceType
 from shared.settings import Settings
 from shared.storage import ObjectStore, open_stores
 from shared.topology import Topology
+from shared.worker.context import JobContext
 
 M = TypeVar("M", bound=BaseModel)
 D = TypeVar("D")
@@ -74,7 +74,7 @@ class WorkerSpec(Generic[M, D]):
     `work(deps, job, ctx)` runs one attempt; `on_failed(deps, job, reason)`
     records a parked job (the harness calls it after parking) and says
     whether it changed a row. With a `status_field` the harness reports
-    (`shared/job_reports.py`): `ctx.report`, the `attempt_trace` of every
+    (`shared/worker/reports.py`): `ctx.report`, the `attempt_trace` of every
     attempt, and `failed` announced when `on_failed` recorded it.
     """
 

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import asyncpg
 
-from services.upload import tus_queries
 from services.upload.deps import UploadContext
 from services.upload.intake import Spool, clean_filename
 from services.upload.upload import UploadResult, accept
-from shared.db import proxies
+from shared.db import proxies, tus
 from shared.errors import DomainError
 from shared.filetype import HEAD_BYTES
 from shared.http.problems import ProblemError, problem_of
@@ -60,9 +59,9 @@ async def finish(ctx: UploadContext, partials: PartialStore, row: asyncpg.Record
         if existing is None:
             detail = f"the bytes are gone: {exc}"
             problem = {"status": 410, "title": "Upload lost", "detail": detail}
-            await tus_queries.record_outcome(ctx.pool, upload_id, "rejected", None, problem)
+            await tus.record_outcome(ctx.pool, upload_id, "rejected", None, problem)
             raise ProblemError(410, "Upload lost", detail) from exc
-        done = await tus_queries.record_outcome(ctx.pool, upload_id, "accepted", existing["uuid"], None)
+        done = await tus.record_outcome(ctx.pool, upload_id, "accepted", existing["uuid"], None)
         assert done is not None
         return Outcome(done, proxy=existing, duplicate=True)
     spool = _Assembled(path=path, limit=row["length"], size=row["length"],
@@ -71,9 +70,9 @@ async def finish(ctx: UploadContext, partials: PartialStore, row: asyncpg.Record
         result = await accept(ctx, user, spool, clean_filename(row["filename"]), None)
     except DomainError as exc:
         problem = problem_of(exc)
-        await tus_queries.record_outcome(ctx.pool, upload_id, "rejected", None, problem)
+        await tus.record_outcome(ctx.pool, upload_id, "rejected", None, problem)
         raise
-    done = await tus_queries.record_outcome(ctx.pool, upload_id, "accepted", result.proxy["uuid"], None)
+    done = await tus.record_outcome(ctx.pool, upload_id, "accepted", result.proxy["uuid"], None)
     assert done is not None
     return Outcome(done, result=result, proxy=result.proxy, duplicate=not result.created)
 

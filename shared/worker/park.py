@@ -4,7 +4,7 @@ One function parks, for every consumer (`JobRunner` and the tracing
 consumer): the message's own headers (never the broker's `x-*` ones) plus
 the reason, the error, when, and the work queue; published with confirms to
 the failed exchange under the work queue's name. `describe_parked` reads
-those headers back for operators (`shared/parking.py` lists and replays).
+those headers back for operators (`shared/worker/parked.py` lists and replays).
 """
 
 from __future__ import annotations

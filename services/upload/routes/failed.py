@@ -10,9 +10,9 @@ from pydantic import BaseModel
 
 from services.upload.deps import Ctx, UploadContext
 from services.upload.retry import reset_before_replay
-from shared import parking
 from shared.http.auth import Caller
 from shared.http.problems import ProblemError, responses
+from shared.worker import parked
 
 router = APIRouter(prefix="/v1")
 
@@ -56,11 +56,11 @@ async def list_failed(ctx: Ctx, caller: Caller, queue: str | None = None) -> Par
     """A user's own parked jobs; an operator's view is everyone's."""
     items: list[ParkedItem] = []
     for name in _queue_name(ctx, queue):
-        for parked in await parking.peek(ctx.topology, name):
-            if caller.operator or parked.user_id == caller.user_id:
-                items.append(ParkedItem(queue=name, uuid=parked.uuid, reason=parked.reason,
-                                        error=parked.error, parked_at=parked.parked_at,
-                                        attempt=parked.attempt))
+        for job in await parked.peek(ctx.topology, name):
+            if caller.operator or job.user_id == caller.user_id:
+                items.append(ParkedItem(queue=name, uuid=job.uuid, reason=job.reason,
+                                        error=job.error, parked_at=job.parked_at,
+                                        attempt=job.attempt))
     return ParkedPage(items=items)
 
 
@@ -70,7 +70,7 @@ async def replay_failed(body: ReplayRequest, ctx: Ctx, caller: Caller) -> JSONRe
     owner = None if caller.operator else caller.user_id  # an operator replays anyone's jobs
     total = 0
     for name in _queue_name(ctx, body.queue):
-        total += await parking.replay(ctx.topology, name, user_id=owner, uuids=wanted,
+        total += await parked.replay(ctx.topology, name, user_id=owner, uuids=wanted,
                                       before=reset_before_replay(ctx, name))
     ctx.relay.wake()
     return JSONResponse({"replayed": total})

@@ -1,4 +1,4 @@
-"""`python -m shared.render_child CAP SETUP`: the render process (see `shared.render_process`).
+"""`python -m shared.worker.render_child CAP SETUP`: the render process (see `shared.worker.render_process`).
 
 Runs the optional set-up (`module:function`, e.g. libvips' configuration),
 measures its own address space at rest, caps it at that plus CAP bytes
@@ -16,7 +16,7 @@ import resource
 import sys
 from typing import Any
 
-from shared.render_process import _read_frame, _write_frame
+from shared.worker.render_process import _read_frame, _write_frame
 
 
 def address_space() -> int:

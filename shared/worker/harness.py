@@ -1,12 +1,12 @@
 """The harness every queue worker runs in.
 
-A worker is a `QueueConsumer` (`shared/consumer.py`, aio-pika) on one work
+A worker is a `QueueConsumer` (`shared/worker/consumer.py`, aio-pika) on one work
 queue with manual acks, wrapping a `JobRunner`: the runner decides success /
 retry / park, and the harness acks only after that decision is safely
 published (or requeues the message when it could not be). `/metrics`,
 `/healthz` and `/readyz` are served beside the consumer on the worker's
 metrics port by a small Starlette app whose lifespan opens and closes it all. What a worker declares and the
-resources it gets are in `shared/worker_spec.py`, which job modules import
+resources it gets are in `shared/worker/spec.py`, which job modules import
 without importing the broker client.
 """
 
@@ -29,16 +29,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from shared.broker import connect
-from shared.consumer import QueueConsumer
-from shared.heartbeat import Beacon
-from shared.job_context import JobContext, Middleware
-from shared.job_reports import Reports
-from shared.jobs import JobRunner, Outcome
 from shared.logs import setup_logging
 from shared.metrics import JobMetrics
-from shared.park import Delivery
 from shared.settings import Settings
-from shared.worker_spec import Resources, WorkerSpec, open_resources
+from shared.worker.consumer import QueueConsumer
+from shared.worker.context import JobContext, Middleware
+from shared.worker.heartbeat import Beacon
+from shared.worker.park import Delivery
+from shared.worker.reports import Reports
+from shared.worker.runner import JobRunner, Outcome
+from shared.worker.spec import Resources, WorkerSpec, open_resources
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)

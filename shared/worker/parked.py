@@ -17,8 +17,8 @@ from aio_pika.abc import AbstractIncomingMessage
 from pamqp.commands import Basic
 
 from shared.broker import connect_once
-from shared.park import describe_parked
 from shared.topology import ATTEMPT_HEADER, Topology
+from shared.worker.park import describe_parked
 
 MAX_SCAN = 10_000
 

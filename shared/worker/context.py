@@ -3,7 +3,7 @@
 A job function gets a `JobContext`: its attempt number, `ctx.report` to
 publish a trace or a status event, `ctx.note` for what its attempt trace
 should say, and raises `PermanentError` when retrying cannot help. Job
-modules import this, never the runner (`shared/jobs.py`).
+modules import this, never the runner (`shared/worker/runner.py`).
 """
 
 from __future__ import annotations
