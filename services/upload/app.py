@@ -26,6 +26,7 @@ from shared.broker import AmqpPublisher
 from shared.db import create_pool
 from shared.exif import AsyncExifTool
 from shared.http.auth import TokenBook, install_auth
+from shared.http.gate import BodyLimits, RequestGate
 from shared.http.problems import install_problem_handlers
 from shared.metrics import UploadMetrics
 from shared.outbox import OutboxRelay
@@ -102,6 +103,8 @@ def create_app(settings: Settings) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(tus.router)
+    app.add_middleware(RequestGate, limits=BodyLimits(  # inside TusHeaders: its refusals carry them too
+        settings.http_max_body_bytes, settings.max_upload_bytes + MULTIPART_SLACK, _streams))
     app.add_middleware(tus.TusHeaders)
     app.state.metrics_registry = registry  # served apart from the API (shared/metrics_listener.py)
     install_page(app)
@@ -125,6 +128,17 @@ def create_app(settings: Settings) -> FastAPI:
                             status_code=200 if ok else 503)
 
     return app
+
+
+#: a multipart body's boundaries and part headers around a file of the largest accepted size
+MULTIPART_SLACK = 64 * 1024
+
+
+def _streams(method: str, path: str) -> bool:
+    """The routes that read an upload's bytes as they arrive (the rest take small bodies)."""
+    if method == "POST":
+        return path in ("/v1/uploads", tus.PREFIX, tus.PREFIX + "/")
+    return method == "PATCH" and path.startswith(tus.PREFIX + "/")
 
 
 async def _check(awaitable: object) -> bool:
