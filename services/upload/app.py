@@ -15,10 +15,12 @@ from prometheus_client import CollectorRegistry
 
 from services.upload import (
     api_examples,
+    routes_cull,
     routes_enhance,
     routes_failed,
     routes_images,
     routes_ingest,
+    routes_kept,
     routes_preview,
     routes_proxies,
     routes_tus,
@@ -107,8 +109,8 @@ def create_app(settings: Settings) -> FastAPI:
     install_problem_handlers(app)
     install_auth(app, book)
     install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS, api_examples.SCHEMAS)
-    for routes in (routes_uploads, routes_proxies, routes_failed, routes_preview, routes_ingest,
-                   routes_images, routes_enhance):
+    for routes in (routes_uploads, routes_proxies, routes_cull, routes_failed, routes_preview,
+                   routes_ingest, routes_images, routes_kept, routes_enhance):
         app.include_router(routes.router)
     app.include_router(routes_tus.router)
     app.add_middleware(routes_tus.TusHeaders)
