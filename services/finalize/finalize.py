@@ -39,11 +39,11 @@ from shared import exif, keys, naming
 from shared.db import images, ingests, proxies
 from shared.db.status import INGESTED, INGESTING
 from shared.exif import AsyncExifTool
-from shared.job_context import JobContext, PermanentError
 from shared.messages import FinalizeIngest
 from shared.settings import Settings
 from shared.storage import ObjectNotFound, ObjectStore
-from shared.worker_spec import Resources, WorkerSpec
+from shared.worker.context import JobContext, PermanentError
+from shared.worker.spec import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
 SERVICE = "finalize"
