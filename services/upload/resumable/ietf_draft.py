@@ -28,7 +28,7 @@ from services.upload.deps import UploadContext
 from services.upload.resumable.finish import Outcome
 from services.upload.resumable.request_body import request_body
 from services.upload.resumable.uploads import Resumable
-from services.upload.views import upload_answer
+from services.upload.views import kept_answer, upload_answer
 from shared.db.status import TusState
 from shared.errors import DomainError
 from shared.http.problems import PROBLEM_JSON, ProblemError, problem_of
@@ -111,6 +111,10 @@ def _state(row: asyncpg.Record, version: str, ctx: UploadContext) -> dict[str, s
 
 def _answer(outcome: Outcome, headers: dict[str, str], status: int = 200) -> Response:
     """The final answer: what `POST /v1/uploads` answers for the file, or the upload's state."""
+    if outcome.kept is not None:
+        answer = kept_answer(outcome.kept)
+        return JSONResponse(answer.model_dump(mode="json"), status_code=200,
+                            headers=headers | {"Upload-Complete": "?1"})
     if outcome.proxy is None:
         return Response(status_code=204 if status == 200 else status, headers=headers)
     inline = outcome.result.thumbnail_inline if outcome.result else None

@@ -24,7 +24,7 @@ from services.upload.resumable.finish import Outcome
 from services.upload.resumable.receive import CHECKSUMS, Checksum
 from services.upload.resumable.request_body import request_body
 from services.upload.resumable.uploads import Resumable
-from services.upload.views import ProxyView, UploadAnswer, proxy_view, upload_answer
+from services.upload.views import ProxyView, UploadAnswer, kept_answer, proxy_view, upload_answer
 from shared.http.auth import CurrentUser
 from shared.http.problems import ProblemError, responses
 
@@ -111,6 +111,9 @@ def _body_type(content_type: str | None) -> None:
 
 def _done(outcome: Outcome, status: int, extra: dict[str, str]) -> Response:
     headers = _offset_headers(outcome.row) | extra
+    if outcome.kept is not None:
+        answer = kept_answer(outcome.kept)
+        return JSONResponse(answer.model_dump(mode="json"), status_code=200, headers=headers)
     if outcome.proxy is None:
         return Response(status_code=204 if status == 200 else status, headers=headers)
     inline = outcome.result.thumbnail_inline if outcome.result else None
