@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
-from services.cli.client import CliError
 from shared.settings import Settings
 
 SERVICES = ("upload", "preview", "finalize", "enhance", "tracing")
 COLOURS = ("36", "32", "33", "35", "34", "96", "92", "93", "95", "94")
+
+
+class DevError(Exception):
+    """`prophoto dev` cannot go on; str(error) is the one line the command prints."""
 
 
 @dataclass
@@ -74,7 +77,7 @@ def pick_ports(
     candidate = first
     while len(ports) < count:
         if candidate > 65535:
-            raise CliError(f"no free port for preview worker {len(ports) + 1} above {first}")
+            raise DevError(f"no free port for preview worker {len(ports) + 1} above {first}")
         if candidate not in reserved and is_free(candidate):
             ports.append(candidate)
         candidate += 1

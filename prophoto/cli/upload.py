@@ -15,8 +15,8 @@ from pathlib import Path
 
 from prophoto import ApiError, ConnectionFailed, WaitTimeout
 from prophoto.aio import filename_header
-from services.cli.client import Api, CliError, problem_line, transport_line
-from services.cli.resume import RESUMABLE_BYTES, upload_resumable
+from prophoto.cli.client import Api, CliError, problem_line, transport_line
+from prophoto.cli.resume import RESUMABLE_BYTES, upload_resumable
 
 __all__ = ["Outcome", "collect", "filename_header", "follow", "follow_all", "upload_all"]
 

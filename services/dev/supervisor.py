@@ -12,7 +12,7 @@ SIGKILL to whatever is left after the stop timeout. On Linux each child also
 gets SIGTERM if the supervisor itself is killed outright.
 
 Before starting anything it prepares the database and the broker
-(`dev_prepare`); what it starts comes from `dev_plan`.
+(`prepare`); what it starts comes from `plan`.
 
 A child that dies is reported and restarted with exponential backoff (1 s
 doubling to 30 s, reset once it has stayed up 30 s). A child that dies
@@ -34,9 +34,8 @@ from typing import Any, TextIO
 
 import httpx
 
-from services.cli.client import CliError
-from services.cli.dev_plan import Child, plan_children
-from services.cli.dev_prepare import prepare_backends
+from services.dev.plan import Child, DevError, plan_children
+from services.dev.prepare import prepare_backends
 from shared.settings import DEV_TOKEN, Settings
 
 STABLE_AFTER_S = 30.0
@@ -100,7 +99,7 @@ class Supervisor:
         await self._prepare(settings)
         children = self.plan(settings)
         if not children:
-            raise CliError("no service can be started yet (no services/<name>/__main__.py)")
+            raise DevError("no service can be started yet (no services/<name>/__main__.py)")
         return await self.supervise(children, lambda: self._banner(settings))
 
     async def supervise(
@@ -128,7 +127,7 @@ class Supervisor:
             settings = Settings()
             settings.tokens()
         except ValueError as exc:
-            raise CliError(f"invalid settings: {str(exc).splitlines()[0]}") from exc
+            raise DevError(f"invalid settings: {str(exc).splitlines()[0]}") from exc
         return settings
 
     async def _prepare(self, settings: Settings) -> None:

@@ -11,7 +11,7 @@ from rich.filesize import decimal
 from rich.table import Table
 from rich.text import Text
 
-from services.cli.upload import Outcome
+from prophoto.cli.upload import Outcome
 
 RESULT_STYLE = {"created": "green", "duplicate": "cyan", "rejected": "yellow", "error": "red"}
 STATUS_STYLE = {

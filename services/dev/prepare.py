@@ -12,8 +12,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from services.cli.client import CliError
-from services.cli.dev_plan import redact
+from services.dev.plan import DevError, redact
 from shared.settings import Settings
 
 MAX_BACKOFF_S = 30.0
@@ -46,7 +45,7 @@ async def wait_for(what: str, attempt: Callable[[], Coroutine[Any, Any, T]], hin
         except Exception as exc:  # any failure here is one line for the person at the terminal
             reason = f"{exc or type(exc).__name__}"
             if tries == WAIT_TRIES:
-                raise CliError(f"cannot reach {what}: {reason} ({hint})") from exc
+                raise DevError(f"cannot reach {what}: {reason} ({hint})") from exc
             say(f"waiting for {what}: {reason} ({hint}); trying again in {delay:g} s")
         await asyncio.sleep(delay)
         delay = min(MAX_BACKOFF_S, delay * 2)

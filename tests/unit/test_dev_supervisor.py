@@ -9,10 +9,10 @@ from pathlib import Path
 
 import psutil
 
-from services.cli import dev_plan
-from services.cli import supervisor as sup
-from services.cli.dev_plan import Child, pick_ports, prepare_environment, redact
-from services.cli.supervisor import Supervisor
+from services.dev import plan as dev_plan
+from services.dev import supervisor as sup
+from services.dev.plan import Child, pick_ports, prepare_environment, redact
+from services.dev.supervisor import Supervisor
 
 
 def test_preview_ports_start_at_the_configured_one_and_skip_taken_and_reserved_ports() -> None:

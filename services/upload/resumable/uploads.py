@@ -1,16 +1,16 @@
 """Resumable uploads (tus 1.0 and the IETF draft): create, append, finish, terminate, expire.
 
-The work functions know nothing of HTTP headers; `routes_tus.py` and
-`routes_rufh.py` speak the protocols. One upload's requests are serialized by a
-PostgreSQL advisory lock held for the whole append (a session lock: a crashed
-process releases it), so two PATCHes at the same offset cannot both write:
-one wins, the other is told the upload is busy (423) or that the offset
-moved (409). The connection that holds the lock also reads and records the
-row, so an append takes no second connection from the pool.
+The work functions know nothing of HTTP; `tus.py` and `ietf_draft.py` speak
+the protocols and map the domain errors raised here to their answers. One
+upload's requests are serialized by a PostgreSQL advisory lock held for the
+whole append (a session lock: a crashed process releases it), so two PATCHes
+at the same offset cannot both write: one wins, the other is told the upload
+is busy (423) or that the offset moved (409). The connection that holds the
+lock also reads and records the row, so an append takes no second connection
+from the pool.
 
-An append is `resumable_receive.receive` (bytes, hash, durable, recorded);
-after the last byte `resumable_finish.finish` runs the same acceptance as
-`POST /v1/uploads`.
+An append is `receive.receive` (bytes, hash, durable, recorded); after the
+last byte `finish.finish` runs the same acceptance as `POST /v1/uploads`.
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ from pathlib import Path
 
 import asyncpg
 
-from services.upload import tus_queries
 from services.upload.deps import UploadContext
 from services.upload.intake import clean_filename
-from services.upload.resumable_finish import Outcome, finish, stored_outcome
-from services.upload.resumable_receive import Body, Checksum, receive
+from services.upload.resumable.finish import Outcome, finish, stored_outcome
+from services.upload.resumable.receive import Body, Checksum, receive
 from shared.availability import DATABASE_ERRORS, until_available
-from shared.db import create_pool
+from shared.db import create_pool, tus
 from shared.http.problems import ProblemError
 from shared.sha256state import ResumableSha256
 from shared.storage.partial import PartialStore, open_partials
@@ -97,8 +96,8 @@ class Resumable:
         upload_id = uuidlib.uuid4()
         filename = clean_filename(metadata.get("filename") or metadata.get("name"))
         async with self.ctx.pool.acquire() as conn, conn.transaction():
-            await tus_queries.lock_user_creations(conn, user)
-            count, size = await tus_queries.incomplete_totals(conn, user)
+            await tus.lock_user_creations(conn, user)
+            count, size = await tus.incomplete_totals(conn, user)
             if count + 1 > settings.tus_max_incomplete:
                 raise ProblemError(
                     429, "Too many unfinished uploads",
@@ -112,7 +111,7 @@ class Resumable:
                     cap_bytes=settings.tus_max_incomplete_bytes)
             storage = await self.partials.begin(str(upload_id))
             try:
-                return await tus_queries.insert_upload(conn, {
+                return await tus.insert_upload(conn, {
                     "id": upload_id, "user_id": user, "length": length, "filename": filename,
                     "metadata": metadata, "storage": storage, "hash_state": ResumableSha256().state(),
                     "expires_at": datetime.now(UTC) + timedelta(seconds=settings.tus_expiry_s),
@@ -122,8 +121,8 @@ class Resumable:
                 raise
 
     async def row(self, user: str, upload_id: uuidlib.UUID,
-                  conn: tus_queries.Conn | None = None) -> asyncpg.Record:
-        row = await tus_queries.get_upload_for_user(conn or self.ctx.pool, user, upload_id)
+                  conn: tus.Conn | None = None) -> asyncpg.Record:
+        row = await tus.get_upload_for_user(conn or self.ctx.pool, user, upload_id)
         if row is None:
             raise ProblemError(404, "Not found", f"no upload {upload_id}")
         if row["expired"]:
@@ -178,16 +177,16 @@ class Resumable:
         async with self.locked(upload_id) as conn:
             if conn is None:
                 raise ProblemError(423, "Upload busy", "another request is writing to this upload")
-            row = await tus_queries.get_upload_for_user(conn, user, upload_id)
+            row = await tus.get_upload_for_user(conn, user, upload_id)
             if row is None:
                 raise ProblemError(404, "Not found", f"no upload {upload_id}")
             await self.partials.discard(str(upload_id), row["storage"])
-            await tus_queries.delete_upload(conn, upload_id)
+            await tus.delete_upload(conn, upload_id)
 
     async def sweep(self, batch: int = 100) -> int:
         """Remove expired uploads' bytes and rows; returns how many went."""
         removed = 0
-        for row in await tus_queries.expired_uploads(self.ctx.pool, batch):
+        for row in await tus.expired_uploads(self.ctx.pool, batch):
             async with self.locked(row["id"], wait_s=0) as conn:
                 if conn is None:
                     continue  # a request is on it; next sweep
@@ -196,7 +195,7 @@ class Resumable:
                 except Exception:
                     log.exception("could not remove the bytes of expired upload %s", row["id"])
                     continue
-                await tus_queries.delete_upload(conn, row["id"])
+                await tus.delete_upload(conn, row["id"])
                 removed += 1
         return removed
 

@@ -1,4 +1,5 @@
-"""The IETF "Resumable Uploads for HTTP" draft on the tus resources, without the 104.
+"""The IETF "Resumable Uploads for HTTP" draft (draft-ietf-httpbis-resumable-upload, interop
+versions 6 to 8) on the tus resources, without the 104.
 
 A request that carries `Upload-Draft-Interop-Version` (and no `Tus-Resumable`)
 under `/v1/tus/` is answered here; the work is the same `Resumable` as tus.
@@ -24,10 +25,10 @@ from fastapi.responses import JSONResponse
 from python_multipart.multipart import parse_options_header
 
 from services.upload.deps import UploadContext
-from services.upload.resumable import Resumable
-from services.upload.resumable_finish import Outcome
-from services.upload.resumable_receive import Body
-from services.upload.views import upload_answer
+from services.upload.resumable.finish import Outcome
+from services.upload.resumable.receive import Body
+from services.upload.resumable.uploads import Resumable
+from services.upload.views import kept_answer, upload_answer
 from shared.errors import DomainError
 from shared.http.problems import PROBLEM_JSON, ProblemError, problem_of
 
@@ -109,6 +110,10 @@ def _state(row: asyncpg.Record, version: str, ctx: UploadContext) -> dict[str, s
 
 def _answer(outcome: Outcome, headers: dict[str, str], status: int = 200) -> Response:
     """The final answer: what `POST /v1/uploads` answers for the file, or the upload's state."""
+    if outcome.kept is not None:
+        answer = kept_answer(outcome.kept)
+        return JSONResponse(answer.model_dump(mode="json"), status_code=200,
+                            headers=headers | {"Upload-Complete": "?1"})
     if outcome.proxy is None:
         return Response(status_code=204 if status == 200 else status, headers=headers)
     inline = outcome.result.thumbnail_inline if outcome.result else None
@@ -163,7 +168,7 @@ async def create(request: Request, resumable: Resumable, user: str, prefix: str)
 async def offset(request: Request, resumable: Resumable, user: str, upload_id: UUID) -> Response:
     version = _version(request)
     row = await resumable.current(user, upload_id)
-    # `Cache-Control: no-store` comes with every answer under /v1/tus (routes_tus.TusHeaders)
+    # `Cache-Control: no-store` comes with every answer under /v1/tus (`tus.TusHeaders`)
     return Response(status_code=204, headers=_state(row, version, resumable.ctx))
 
 

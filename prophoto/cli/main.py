@@ -1,4 +1,4 @@
-"""`prophoto`: the command-line client and the local supervisor.
+"""`prophoto`: the command-line client, and `dev`, which starts the local pipeline (`services.dev`).
 
 Every command is a thin shell over an async function; `_run` is the one place
 that turns a failure into a single line on stderr and exit code 1.
@@ -16,10 +16,10 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from services.cli import render
-from services.cli.client import DEFAULT_URL, Api, CliError, Target
-from services.cli.progress import upload_with_progress
-from services.cli.upload import collect
+from prophoto.cli import render
+from prophoto.cli.client import DEFAULT_URL, Api, CliError, Target
+from prophoto.cli.progress import upload_with_progress
+from prophoto.cli.upload import collect
 from shared.settings import DEV_TOKEN
 
 T = TypeVar("T")
@@ -242,14 +242,15 @@ def dev(
     ] = Path("var/store"),
 ) -> None:
     """Run the whole pipeline locally: migrate, declare the topology, start every service."""
-    from services.cli.dev_plan import prepare_environment
-    from services.cli.supervisor import Supervisor
+    # the services' side: imported only by this command, never by the client commands
+    from services.dev.plan import DevError, prepare_environment
+    from services.dev.supervisor import Supervisor
 
     env = prepare_environment(dict(os.environ), store)
     supervisor = Supervisor(env, preview_workers=preview_workers, restart=restart)
     try:
         code = supervisor.run()
-    except CliError as exc:
+    except DevError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:  # before the services started: nothing to stop

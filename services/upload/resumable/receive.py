@@ -1,6 +1,6 @@
 """One append's bytes: written at the recorded offset, hashed on, committed, recorded.
 
-Crash-safe order (see `resumable.py` for the whole protocol):
+Crash-safe order (see `uploads.py` for the whole protocol):
 1. bytes go to the partial object at the recorded offset (anything past it is
    cut off first) while they update the resumed SHA-256;
 2. the partial object is made durable (`commit`), then the new offset, the
@@ -18,8 +18,8 @@ from typing import Any
 import asyncpg
 from starlette.requests import ClientDisconnect, Request
 
-from services.upload import tus_queries
 from services.upload.batches import ThreadBatches
+from shared.db import tus
 from shared.http.problems import ProblemError
 from shared.sha256state import ResumableSha256
 from shared.storage.partial import PartialStore
@@ -127,7 +127,7 @@ async def receive(conn: asyncpg.Connection, partials: PartialStore, row: asyncpg
         await writer.rollback()
         raise
     sha = hashing.sha256
-    recorded = await tus_queries.record_append(
+    recorded = await tus.record_append(
         conn, upload_id, offset, offset + received, storage, sha.state(),
         sha.hexdigest() if final else None)
     if recorded is None:  # pragma: no cover - the lock makes this impossible

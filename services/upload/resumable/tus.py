@@ -1,8 +1,8 @@
 """tus 1.0 under `/v1/tus/`: core, creation, creation-with-upload, termination,
-expiration and checksum (sha256, sha1, md5). The work is in `resumable.py`;
+expiration and checksum (sha256, sha1, md5). The work is in `uploads.py`;
 these routes only read and write the protocol's headers. A request that speaks
 the IETF draft instead (`Upload-Draft-Interop-Version`, no `Tus-Resumable`) is
-handed to `rufh.py` on the same resources.
+handed to `ietf_draft.py` on the same resources.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.upload import rufh
 from services.upload.deps import Ctx, UploadContext
-from services.upload.resumable import Resumable
-from services.upload.resumable_finish import Outcome
-from services.upload.resumable_receive import CHECKSUMS, Body, Checksum
-from services.upload.views import ProxyView, UploadAnswer, proxy_view, upload_answer
+from services.upload.resumable import ietf_draft
+from services.upload.resumable.finish import Outcome
+from services.upload.resumable.receive import CHECKSUMS, Body, Checksum
+from services.upload.resumable.uploads import Resumable
+from services.upload.views import ProxyView, UploadAnswer, kept_answer, proxy_view, upload_answer
 from shared.http.auth import CurrentUser
 from shared.http.problems import ProblemError, responses
 
@@ -110,6 +110,9 @@ def _body_type(content_type: str | None) -> None:
 
 def _done(outcome: Outcome, status: int, extra: dict[str, str]) -> Response:
     headers = _offset_headers(outcome.row) | extra
+    if outcome.kept is not None:
+        answer = kept_answer(outcome.kept)
+        return JSONResponse(answer.model_dump(mode="json"), status_code=200, headers=headers)
     if outcome.proxy is None:
         return Response(status_code=204 if status == 200 else status, headers=headers)
     inline = outcome.result.thumbnail_inline if outcome.result else None
@@ -126,8 +129,8 @@ async def options(ctx: Ctx) -> Response:
         "Tus-Max-Size": str(ctx.settings.max_upload_bytes),
         "Tus-Checksum-Algorithm": ",".join(CHECKSUMS),
         # the IETF draft's discovery: appends take application/partial-upload, and the limits
-        "Accept-Patch": rufh.PARTIAL_UPLOAD,
-        "Upload-Limit": rufh.limits(ctx),
+        "Accept-Patch": ietf_draft.PARTIAL_UPLOAD,
+        "Upload-Limit": ietf_draft.limits(ctx),
     })
 
 
@@ -147,8 +150,8 @@ async def create(
     content_type: Annotated[str | None, Header()] = None,
     content_length: Annotated[int | None, Header()] = None,
 ) -> Response:
-    if rufh.is_draft(request):
-        return await rufh.create(request, tus(ctx), user, PREFIX)
+    if ietf_draft.is_draft(request):
+        return await ietf_draft.create(request, tus(ctx), user, PREFIX)
     _version(tus_resumable)
     if upload_length is None or not upload_length.isdigit():
         detail = ("Upload-Defer-Length is not supported: send Upload-Length"
@@ -170,8 +173,8 @@ async def create(
              summary="The upload's offset (where to resume)")
 async def head(upload_id: UUID, request: Request, ctx: Ctx, user: CurrentUser,
                tus_resumable: Annotated[str | None, Header()] = None) -> Response:
-    if rufh.is_draft(request):
-        return await rufh.offset(request, tus(ctx), user, upload_id)
+    if ietf_draft.is_draft(request):
+        return await ietf_draft.offset(request, tus(ctx), user, upload_id)
     _version(tus_resumable)
     row = await tus(ctx).current(user, upload_id)
     headers = _offset_headers(row)
@@ -194,8 +197,8 @@ async def patch(
     upload_checksum: Annotated[str | None, Header()] = None,
     content_type: Annotated[str | None, Header()] = None,
 ) -> Response:
-    if rufh.is_draft(request):
-        return await rufh.append(request, tus(ctx), user, upload_id)
+    if ietf_draft.is_draft(request):
+        return await ietf_draft.append(request, tus(ctx), user, upload_id)
     _version(tus_resumable)
     _body_type(content_type)
     if upload_offset is None or not upload_offset.isdigit():
@@ -209,8 +212,8 @@ async def patch(
                summary="Terminate an upload and remove its bytes")
 async def delete(upload_id: UUID, request: Request, ctx: Ctx, user: CurrentUser,
                  tus_resumable: Annotated[str | None, Header()] = None) -> Response:
-    if rufh.is_draft(request):
-        return await rufh.cancel(request, tus(ctx), user, upload_id)
+    if ietf_draft.is_draft(request):
+        return await ietf_draft.cancel(request, tus(ctx), user, upload_id)
     _version(tus_resumable)
     await tus(ctx).terminate(user, upload_id)
     return Response(status_code=204)

@@ -1,4 +1,4 @@
-"""SQL on `tus_uploads` (resumable uploads), named for its callers."""
+"""SQL on `tus_uploads` (resumable uploads, `services.upload.resumable`), named for its callers."""
 
 from __future__ import annotations
 

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import asyncpg
 
-from services.upload import tus_queries
 from services.upload.deps import UploadContext
 from services.upload.intake import Spool, clean_filename
 from services.upload.upload import UploadResult, accept
-from shared.db import proxies
+from shared.db import images, proxies, tus
 from shared.errors import DomainError
 from shared.filetype import HEAD_BYTES
 from shared.http.problems import ProblemError, problem_of
@@ -31,6 +30,8 @@ class Outcome:
     result: UploadResult | None = None
     proxy: asyncpg.Record | None = None
     duplicate: bool = False
+    #: the kept Image the file repeats (then `proxy` is None)
+    kept: asyncpg.Record | None = None
 
 
 @dataclass
@@ -60,22 +61,30 @@ async def finish(ctx: UploadContext, partials: PartialStore, row: asyncpg.Record
         if existing is None:
             detail = f"the bytes are gone: {exc}"
             problem = {"status": 410, "title": "Upload lost", "detail": detail}
-            await tus_queries.record_outcome(ctx.pool, upload_id, "rejected", None, problem)
+            await tus.record_outcome(ctx.pool, upload_id, "rejected", None, problem)
             raise ProblemError(410, "Upload lost", detail) from exc
-        done = await tus_queries.record_outcome(ctx.pool, upload_id, "accepted", existing["uuid"], None)
+        done = await tus.record_outcome(ctx.pool, upload_id, "accepted", existing["uuid"], None)
         assert done is not None
         return Outcome(done, proxy=existing, duplicate=True)
     spool = _Assembled(path=path, limit=row["length"], size=row["length"],
                        head=bytearray(_head(path)), digest=row["sha256"])
     try:
-        result = await accept(ctx, user, spool, clean_filename(row["filename"]), None)
+        result = await accept(ctx, user, spool, clean_filename(row["filename"]), None,
+                              keep_copy=wants_copy(row["metadata"]))
     except DomainError as exc:
         problem = problem_of(exc)
-        await tus_queries.record_outcome(ctx.pool, upload_id, "rejected", None, problem)
+        await tus.record_outcome(ctx.pool, upload_id, "rejected", None, problem)
         raise
-    done = await tus_queries.record_outcome(ctx.pool, upload_id, "accepted", result.proxy["uuid"], None)
+    # a kept Image is found again by the uuid of the proxy it was made from
+    named = result.proxy["uuid"] if result.proxy else result.kept["proxy_uuid"] if result.kept else None
+    done = await tus.record_outcome(ctx.pool, upload_id, "accepted", named, None)
     assert done is not None
-    return Outcome(done, result=result, proxy=result.proxy, duplicate=not result.created)
+    return Outcome(done, result=result, proxy=result.proxy, duplicate=not result.created, kept=result.kept)
+
+
+def wants_copy(metadata: dict[str, str] | None) -> bool:
+    """Upload-Metadata `keep_copy` (any of 1/true/yes): keep a second copy of a kept photo."""
+    return str((metadata or {}).get("keep_copy", "")).strip().lower() in ("1", "true", "yes")
 
 
 async def stored_outcome(ctx: UploadContext, row: asyncpg.Record) -> Outcome:
@@ -88,6 +97,9 @@ async def stored_outcome(ctx: UploadContext, row: asyncpg.Record) -> Outcome:
         raise ProblemError(status, title, str(detail) if detail is not None else None, **problem)
     proxy = await proxies.get_proxy_for_user(ctx.pool, row["user_id"], row["proxy_uuid"])
     if proxy is None:
+        kept = await images.kept_for_proxy(ctx.pool, row["user_id"], row["proxy_uuid"])
+        if kept is not None:  # ingested since, or a kept photo uploaded again
+            return Outcome(row, duplicate=True, kept=kept)
         raise ProblemError(404, "Proxy removed", f"the proxy {row['proxy_uuid']} was deleted")
     return Outcome(row, proxy=proxy, duplicate=proxy["uploaded_at"] < row["created_at"])
 

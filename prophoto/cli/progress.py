@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.filesize import decimal
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from services.cli import render
-from services.cli.client import Api, Target
-from services.cli.upload import Outcome, follow_all, upload_all
+from prophoto.cli import render
+from prophoto.cli.client import Api, Target
+from prophoto.cli.upload import Outcome, follow_all, upload_all
 
 
 async def upload_with_progress(
