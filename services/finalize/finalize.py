@@ -32,16 +32,17 @@ from uuid import UUID
 
 import asyncpg
 
+from services.finalize.kept_renditions import keep_renditions
 from services.finalize.verified_copy import copy_verified, final_copy_if_intact
 from shared import exif, keys, naming
 from shared.db import images, ingests, proxies
 from shared.db.status import INGESTED, INGESTING
 from shared.exif import AsyncExifTool
-from shared.job_context import JobContext, PermanentError
 from shared.messages import FinalizeIngest
 from shared.settings import Settings
 from shared.storage import ObjectNotFound, ObjectStore
-from shared.worker_spec import Resources, WorkerSpec
+from shared.worker.context import JobContext, PermanentError
+from shared.worker.spec import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
 SERVICE = "finalize"
@@ -119,6 +120,7 @@ async def _finalize(
     )
 
     await copy_verified(deps.temp_store, deps.final_store, proxy, key)
+    kept = await keep_renditions(deps.temp_store, deps.final_store, proxy, key)
     _crash_point(deps, "after_copy")
 
     image_id = await images.insert_image(deps.pool, job.uuid, columns | {
@@ -128,6 +130,7 @@ async def _finalize(
         "tags": _tags(list(proxy["ingest_tags"] or job.image_tags), normalized["keywords"]),
         "association": dict(proxy["ingest_association"] or {}) or job.association,
         "sha256": proxy["sha256"], "size": proxy["size"],
+        **kept,
     })
     _crash_point(deps, "after_insert")
 

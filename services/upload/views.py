@@ -9,7 +9,9 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel
 
+from services.upload.explain import Explained, explain
 from services.upload.upload import summary
+from shared.db.culling import Flag
 from shared.db.status import ProxyStatus
 from shared.exif.capture import ZoneSource, format_offset
 
@@ -19,10 +21,19 @@ class Thumbnail(BaseModel):
     inline: str | None = None
 
 
+class KeptImage(BaseModel):
+    """The kept Image an upload repeats (same sha256): nothing new was stored."""
+
+    id: int
+    path: str
+    url: str
+
+
 class UploadAnswer(BaseModel):
     uuid: UUID
     status: str
     duplicate: bool
+    kept_image: KeptImage | None = None
     original_name: str
     size: int
     sha256: str
@@ -47,6 +58,9 @@ class ProxyView(BaseModel):
     enhancement_status: str | None
     ingest_status: str | None
     metadata_error: str | None
+    problem: Explained | None
+    flag: Flag | None
+    rating: int | None
     preview_url: str | None
     thumbnail_url: str
     metadata: dict[str, Any]
@@ -67,9 +81,21 @@ def proxy_view(row: asyncpg.Record) -> ProxyView:
         preview_height=row["preview_height"], preview_method=row["preview_method"],
         preview_degraded=row["preview_degraded"], enhancement_status=row["enhancement_status"],
         ingest_status=row["ingest_status"], metadata_error=row["metadata_error"],
+        problem=explain(row["metadata_error"] if row["ingest_status"] == "failed" else row["preview_error"]),
+        flag=row["flag"], rating=row["rating"],
         preview_url=f"/v1/proxies/{uuid}/preview" if row["preview_status"] == ProxyStatus.READY else None,
         thumbnail_url=f"/v1/proxies/{uuid}/thumbnail", metadata=summary(row["metadata"] or {}),
         uploaded_at=row["uploaded_at"],
+    )
+
+
+def kept_answer(image: asyncpg.Record) -> UploadAnswer:
+    """The answer to a re-upload of a kept photo: the Image it already is."""
+    return UploadAnswer(
+        uuid=image["proxy_uuid"], status="ingested", duplicate=True, original_name=image["original_name"],
+        size=image["size"], sha256=image["sha256"], format=image["format"] or "",
+        thumbnail=Thumbnail(url=f"/v1/images/{image['id']}/thumbnail"), metadata={},
+        kept_image=KeptImage(id=image["id"], path=image["path"], url=f"/v1/images/{image['id']}"),
     )
 
 
@@ -144,6 +170,8 @@ class ImageView(BaseModel):
     association: dict[str, Any]
     metadata: dict[str, Any]
     original_url: str
+    preview_url: str | None
+    thumbnail_url: str | None
     created_at: datetime
 
 
@@ -175,5 +203,8 @@ def image_view(row: asyncpg.Record) -> ImageView:
         keywords=list(row["keywords"] or []), keyword_paths=list(row["keyword_paths"] or []),
         color_space=row["color_space"], bit_depth=row["bit_depth"], hdr_gain_map=row["hdr_gain_map"],
         sources=dict(meta.get("sources") or {}), association=dict(row["association"] or {}), metadata=meta,
-        original_url=f"/v1/images/{row['id']}/original", created_at=row["created_at"],
+        original_url=f"/v1/images/{row['id']}/original",
+        preview_url=f"/v1/images/{row['id']}/preview" if row["preview_path"] else None,
+        thumbnail_url=f"/v1/images/{row['id']}/thumbnail" if row["thumbnail_path"] else None,
+        created_at=row["created_at"],
     )

@@ -96,5 +96,6 @@ def summarize(meta: dict[str, Any]) -> dict[str, Any]:
         "width": full["width"], "height": full["height"], "taken_at": full["taken_at"],
         "taken_at_local": full["taken_at_local"], "taken_at_zone_source": full["taken_at_zone_source"],
         "orientation": full["orientation"], "has_gps": full["gps"] is not None, "rating": full["rating"],
-        "title": full["title"], "caption": full["caption"],
+        "title": full["title"], "caption": full["caption"], "exposure_display": full["exposure_display"],
+        "f_number": full["f_number"], "iso": full["iso"], "focal_length_mm": full["focal_length_mm"],
     }
