@@ -22,18 +22,37 @@ class Thumbnail(Model):
     inline: str | None = None  # base64 of the EXIF thumbnail, when the original had one
 
 
+class KeptImage(Model):
+    """The kept Image an upload repeats: nothing new was stored."""
+
+    id: int
+    path: str
+    url: str
+
+
 class Upload(Model):
-    """The answer to an upload: 201 for new bytes, 200 (`duplicate`) for bytes already sent."""
+    """The answer to an upload: 201 for new bytes, 200 (`duplicate`) for bytes already sent,
+    or (`kept_image` set) for bytes that are already one of your kept Images."""
 
     uuid: UUID
     status: str
     duplicate: bool
+    kept_image: KeptImage | None = None
     original_name: str
     size: int
     sha256: str
     format: str
     thumbnail: Thumbnail
     metadata: dict[str, Any]
+
+
+class Explained(Model):
+    """A failure in plain words; `technical` is the stored reason, `retryable` whether
+    trying again can help."""
+
+    message: str
+    technical: str
+    retryable: bool
 
 
 class Proxy(Model):
@@ -54,6 +73,9 @@ class Proxy(Model):
     enhancement_status: str | None = None
     ingest_status: str | None = None
     metadata_error: str | None = None
+    problem: Explained | None = None
+    flag: Literal["pick", "reject"] | None = None
+    rating: int | None = None
     preview_url: str | None = None
     thumbnail_url: str
     metadata: dict[str, Any]
@@ -108,6 +130,9 @@ class Image(Model):
     association: dict[str, Any]
     metadata: dict[str, Any]
     original_url: str
+    preview_url: str | None = None
+    thumbnail_url: str | None = None
+    rating: int | None = None
     created_at: datetime
 
 

@@ -33,16 +33,17 @@ from uuid import UUID
 
 import asyncpg
 
+from services.finalize.kept_renditions import keep_renditions
 from services.finalize.verified_copy import copy_verified, final_copy_if_intact
 from shared import exif, keys, naming
 from shared.db import images, ingests, proxies
 from shared.db.status import INGESTED, INGESTING
 from shared.exif import AsyncExifTool
-from shared.job_context import JobContext, PermanentError
 from shared.messages import FinalizeIngest
 from shared.settings import Settings
 from shared.storage import ObjectNotFound, ObjectStore
-from shared.worker_spec import Resources, WorkerSpec
+from shared.worker.context import JobContext, PermanentError
+from shared.worker.spec import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
 SERVICE = "finalize"
@@ -120,23 +121,31 @@ async def _finalize(
     )
 
     await copy_verified(deps.temp_store, deps.final_store, proxy, key)
+    kept = await keep_renditions(deps.temp_store, deps.final_store, proxy, key)
     _crash_point(deps, "after_copy")
 
     image_id = await images.insert_image(deps.pool, job.uuid, {
         "user_id": proxy["user_id"], "disk": deps.final_store.disk, "path": key,
         "original_name": proxy["original_name"],
-        "metadata": normalized | {"mime": proxy["mime"], "format": proxy["format"], "reader": reader},
+        "metadata": normalized | {"mime": proxy["mime"], "format": proxy["format"], "reader": reader}
+        | _culled(proxy),
         "tags": _tags(list(proxy["ingest_tags"] or job.image_tags), normalized["keywords"]),
         "association": dict(proxy["ingest_association"] or {}) or job.association,
         "sha256": proxy["sha256"], "size": proxy["size"],
         "taken_at": _aware(when) if when else None,
         "camera_make": normalized["camera_make"], "camera_model": normalized["camera_model"],
+        **kept,
     })
     _crash_point(deps, "after_insert")
 
     await _clean_up(deps, proxy)
     await ctx.report.announce(INGESTED, image_id=image_id)
     return image_id, proxy["size"], "copy"
+
+
+def _culled(proxy: asyncpg.Record) -> dict[str, Any]:
+    # the rating the photographer gave while culling wins over the file's own
+    return {"rating": proxy["rating"]} if proxy["rating"] is not None else {}
 
 
 def _aware(when: datetime) -> datetime:

@@ -1,6 +1,6 @@
 """What the preview worker's render process runs: metadata for RAWs, then the preview and thumbnail.
 
-Runs in the child process of `shared.render_process` (never in the worker
+Runs in the child process of `shared.worker.render_process` (never in the worker
 itself), so nothing here may need the event loop, the broker or the
 database. The RAW path keeps one ExifTool per render process.
 """

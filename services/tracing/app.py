@@ -26,12 +26,13 @@ from shared.apidocs import install_api_docs
 from shared.availability import DATABASE_ERRORS, until_available
 from shared.broker import AmqpPublisher, connect
 from shared.db import create_pool
-from shared.heartbeat import LiveWorkers, read_beat, worker_id
 from shared.http.auth import TokenBook, install_auth
+from shared.http.gate import BodyLimits, RequestGate
 from shared.http.problems import install_problem_handlers
 from shared.metrics import JobMetrics
 from shared.settings import Settings
 from shared.topology import Topology
+from shared.worker.heartbeat import LiveWorkers, read_beat, worker_id
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,8 @@ def create_app(settings: Settings, *, consume: bool = True,
     install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS)
     app.include_router(handlers.router)
     app.include_router(page.router)
+    app.add_middleware(RequestGate, limits=BodyLimits(  # nothing here takes an upload
+        settings.http_max_body_bytes, settings.http_max_body_bytes, lambda method, path: False))
     app.state.metrics_registry = registry  # served apart from the API (shared/metrics_listener.py)
     app.mount("/admin/static", StaticFiles(directory=Path(__file__).parent / "static"),
               name="static")

@@ -3,7 +3,7 @@
 Trace events are small and many, so they are written in batches: take up to
 `trace_batch_size` deliveries (or whatever arrived within `trace_batch_wait_s`),
 insert them in one statement, commit, then ack. A message that is not a
-`TraceEvent` is parked in `<queue>.failed` (confirmed, by `shared.park.park`
+`TraceEvent` is parked in `<queue>.failed` (confirmed, by `shared.worker.park.park`
 like every other consumer's) and acked; it never stops the consumer. When
 the database fails the batch is requeued after a pause; the quorum queue's
 delivery limit ends a loop that never heals.
@@ -26,11 +26,11 @@ from pydantic import ValidationError
 
 from services.tracing import queries
 from shared.broker import Publisher
-from shared.consumer import QueueConsumer
 from shared.messages import TraceEvent
 from shared.metrics import JobMetrics
-from shared.park import Delivery, park
 from shared.topology import Topology
+from shared.worker.consumer import QueueConsumer
+from shared.worker.park import Delivery, park
 
 if TYPE_CHECKING:
     from services.tracing.exporter import TraceMetrics

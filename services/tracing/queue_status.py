@@ -4,7 +4,7 @@ Nothing here reads a jobs table. Queue depths come from passive declares over
 AMQP (ready messages and consumers; RabbitMQ's management API adds unacked
 counts when `rabbitmq_management_url` is set). Worker activity (jobs in
 progress, last job started and finished) comes from the heartbeats every
-worker publishes on the events exchange (shared/heartbeat.py): the monitor is
+worker publishes on the events exchange (shared/worker/heartbeat.py): the monitor is
 handed a function returning the live set, so no worker address is configured
 and any number of replicas count.
 """

@@ -1,4 +1,4 @@
-"""The live worker set, from the heartbeats workers publish (shared/heartbeat.py).
+"""The live worker set, from the heartbeats workers publish (shared/worker/heartbeat.py).
 
 Each tracing-service instance binds its own exclusive, auto-deleted queue to
 `heartbeat.#` on the events exchange, so every instance hears every worker.
@@ -12,9 +12,9 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from pydantic import ValidationError
 
 from services.tracing.queue_status import Activity
-from shared.heartbeat import LiveWorkers
 from shared.messages import WorkerHeartbeat
 from shared.topology import Topology
+from shared.worker.heartbeat import LiveWorkers
 
 log = logging.getLogger(__name__)
 

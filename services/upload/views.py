@@ -9,7 +9,9 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel
 
+from services.upload.explain import Explained, explain
 from services.upload.upload import summary
+from shared.db.culling import Flag
 from shared.db.status import ProxyStatus
 
 
@@ -18,10 +20,19 @@ class Thumbnail(BaseModel):
     inline: str | None = None
 
 
+class KeptImage(BaseModel):
+    """The kept Image an upload repeats (same sha256): nothing new was stored."""
+
+    id: int
+    path: str
+    url: str
+
+
 class UploadAnswer(BaseModel):
     uuid: UUID
     status: str
     duplicate: bool
+    kept_image: KeptImage | None = None
     original_name: str
     size: int
     sha256: str
@@ -46,6 +57,9 @@ class ProxyView(BaseModel):
     enhancement_status: str | None
     ingest_status: str | None
     metadata_error: str | None
+    problem: Explained | None
+    flag: Flag | None
+    rating: int | None
     preview_url: str | None
     thumbnail_url: str
     metadata: dict[str, Any]
@@ -66,9 +80,21 @@ def proxy_view(row: asyncpg.Record) -> ProxyView:
         preview_height=row["preview_height"], preview_method=row["preview_method"],
         preview_degraded=row["preview_degraded"], enhancement_status=row["enhancement_status"],
         ingest_status=row["ingest_status"], metadata_error=row["metadata_error"],
+        problem=explain(row["metadata_error"] if row["ingest_status"] == "failed" else row["preview_error"]),
+        flag=row["flag"], rating=row["rating"],
         preview_url=f"/v1/proxies/{uuid}/preview" if row["preview_status"] == ProxyStatus.READY else None,
         thumbnail_url=f"/v1/proxies/{uuid}/thumbnail", metadata=summary(row["metadata"] or {}),
         uploaded_at=row["uploaded_at"],
+    )
+
+
+def kept_answer(image: asyncpg.Record) -> UploadAnswer:
+    """The answer to a re-upload of a kept photo: the Image it already is."""
+    return UploadAnswer(
+        uuid=image["proxy_uuid"], status="ingested", duplicate=True, original_name=image["original_name"],
+        size=image["size"], sha256=image["sha256"], format=image["format"] or "",
+        thumbnail=Thumbnail(url=f"/v1/images/{image['id']}/thumbnail"), metadata={},
+        kept_image=KeptImage(id=image["id"], path=image["path"], url=f"/v1/images/{image['id']}"),
     )
 
 
@@ -97,6 +123,9 @@ class ImageView(BaseModel):
     association: dict[str, Any]
     metadata: dict[str, Any]
     original_url: str
+    preview_url: str | None
+    thumbnail_url: str | None
+    rating: int | None
     created_at: datetime
 
 
@@ -112,5 +141,8 @@ def image_view(row: asyncpg.Record) -> ImageView:
         sha256=row["sha256"], size=row["size"], taken_at=row["taken_at"], camera_make=row["camera_make"],
         camera_model=row["camera_model"], camera=meta.get("camera"), tags=list(row["tags"] or []),
         association=dict(row["association"] or {}), metadata=meta,
-        original_url=f"/v1/images/{row['id']}/original", created_at=row["created_at"],
+        original_url=f"/v1/images/{row['id']}/original",
+        preview_url=f"/v1/images/{row['id']}/preview" if row["preview_path"] else None,
+        thumbnail_url=f"/v1/images/{row['id']}/thumbnail" if row["thumbnail_path"] else None,
+        rating=meta.get("rating"), created_at=row["created_at"],
     )

@@ -20,13 +20,14 @@ async def insert_image(pool: asyncpg.Pool, uuid: UUID, values: dict[str, Any]) -
     async with pool.acquire() as conn, conn.transaction():
         image_id = await conn.fetchval(
             """INSERT INTO images (proxy_uuid, user_id, disk, path, original_name, metadata, tags,
-                                   association, sha256, size, taken_at, camera_make, camera_model)
-               VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9, $10, $11, $12, $13)
+                                   association, sha256, size, taken_at, camera_make, camera_model,
+                                   preview_path, thumbnail_path)
+               VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15)
                ON CONFLICT (proxy_uuid) DO NOTHING RETURNING id""",
             uuid, values["user_id"], values["disk"], values["path"], values["original_name"],
             values["metadata"], values["tags"], values["association"],
             values["sha256"], values["size"], values["taken_at"], values["camera_make"],
-            values["camera_model"],
+            values["camera_model"], values.get("preview_path"), values.get("thumbnail_path"),
         )
         if image_id is None:
             image_id = await conn.fetchval("SELECT id FROM images WHERE proxy_uuid = $1", uuid)
@@ -66,3 +67,26 @@ async def list_images_for_user(
         user_id, taken_from, taken_to, camera, tag, before_id, limit,
     )
     return rows
+
+
+#: what an upload's answer names of the kept Image it repeats
+KEPT_COLUMNS = "id, path, proxy_uuid, original_name, size, sha256, metadata->>'format' AS format"
+
+
+async def kept_with_sha(db: Executor, user_id: str, sha256: str) -> asyncpg.Record | None:
+    """The user's oldest Image with these bytes (a re-upload of a kept photo names it)."""
+    return await db.fetchrow(
+        f"SELECT {KEPT_COLUMNS} FROM images WHERE user_id = $1 AND sha256 = $2 ORDER BY id LIMIT 1",
+        user_id, sha256)
+
+
+async def kept_for_proxy(db: Executor, user_id: str, uuid: UUID) -> asyncpg.Record | None:
+    """The user's Image made from proxy `uuid` (a finished upload's answer, asked again)."""
+    return await db.fetchrow(f"SELECT {KEPT_COLUMNS} FROM images WHERE user_id = $1 AND proxy_uuid = $2",
+                             user_id, uuid)
+
+
+async def delete_image_for_user(db: Executor, user_id: str, image_id: int) -> asyncpg.Record | None:
+    """The Image's row goes (its objects were removed first); None when it was not there."""
+    return await db.fetchrow("DELETE FROM images WHERE id = $1 AND user_id = $2 RETURNING id",
+                             image_id, user_id)

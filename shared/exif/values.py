@@ -173,7 +173,13 @@ def summarize(meta: dict[str, Any]) -> dict[str, Any]:
         "taken_at": when.isoformat() if when else None,
         "orientation": _orientation(meta),
         "has_gps": gps(meta) is not None,
-    }
+    } | exposure(meta)
+
+
+def exposure(meta: dict[str, Any]) -> dict[str, Any]:
+    """Shutter, aperture, ISO and focal length, as the loupe shows them."""
+    full = normalize(meta)
+    return {k: full[k] for k in ("exposure_display", "f_number", "iso", "focal_length_mm")}
 
 
 def _exposure_display(seconds: float | None) -> str | None:

@@ -63,7 +63,7 @@ def tune_malloc(arenas: int = 2, mmap_threshold: int | None = 256 * 1024) -> Non
 
 
 def setup_render_process() -> None:
-    """Set-up of a render process (`shared.render_process`) before its address space is capped.
+    """Set-up of a render process (`shared.worker.render_process`) before its address space is capped.
 
     Two malloc arenas, libvips configured from `PROPHOTO_VIPS_CONCURRENCY`,
     and one small render made, so libvips' threads and their malloc arenas

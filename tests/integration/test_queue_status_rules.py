@@ -34,8 +34,8 @@ def test_worker_status_follows_the_documented_rules(depth, activity, ready_since
 
 def test_live_workers_are_summed_per_queue_and_silent_or_leaving_ones_are_dropped():
     from services.tracing.workers import activity_by_queue
-    from shared.heartbeat import LiveWorkers
     from shared.messages import WorkerHeartbeat
+    from shared.worker.heartbeat import LiveWorkers
 
     def beat(worker: str, **kw: object) -> WorkerHeartbeat:
         return WorkerHeartbeat(worker=worker, service="preview", queue="ingest-preview",
