@@ -65,6 +65,9 @@ class Settings(BaseSettings):
 
     # imaging (the original system's defaults)
     preview_max_dimension: int = 2048
+    #: previews, thumbnails and enhances in sRGB, or Display P3 (tagged) for sources wider than
+    #: sRGB; sRGB sources stay untagged sRGB either way (docs/preview.md, "Colour")
+    preview_gamut: Literal["srgb", "display-p3"] = "srgb"
     preview_quality: int = 85
     max_preview_size: int = 8 * 1024 * 1024
     thumbnail_width: int = 400
