@@ -56,9 +56,9 @@ TARGETS = {"render_process_vs_in_process": 0.97, "upload_p99_ms": 150.0}
 
 def render_cost(files: list[Path], rounds: int) -> dict[str, float]:
     from services.preview.render import render
-    from shared import render_process
     from shared.imaging import Limits, setup_render_process
     from shared.settings import Settings
+    from shared.worker import render_process
 
     setup_render_process()  # the in-process side gets the same libvips and malloc set-up
     limits = Limits()

@@ -1,7 +1,7 @@
 """Every message on the broker, used by producers and consumers alike.
 
 Commands are imperative (`GeneratePreview`), events past tense
-(`PreviewStatusChanged`). They carry ids and object keys, never pixels.
+(`ProxyStatusChanged`). They carry ids and object keys, never pixels.
 Each has a `version`; a consumer refuses versions it does not know
 (the message is parked with the reason, not dropped).
 """

@@ -183,6 +183,14 @@ class OutboxRelay:
         h.consecutive_failures = 0
         h.failing_since = None
 
+    async def missing(self, unready_after_s: float) -> list[str]:
+        """For `/readyz`: what is wrong once the relay has failed `unready_after_s` in a row."""
+        h = self.health
+        if h.ok(unready_after_s):
+            return []
+        return [f"outbox relay: no publish confirmed for {h.failing_for():.0f} s "
+                f"({h.consecutive_failures} failures; last: {h.last_error})"]
+
     async def report(self) -> Backlog:
         """Read the backlog and hand it to the metric callbacks."""
         backlog = await rows_db.backlog(self.pool, self.exchange)

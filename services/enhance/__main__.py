@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.enhance.enhance import worker
 from shared.settings import get_settings
-from shared.worker import run_worker
+from shared.worker.harness import run_worker
 
 
 def main() -> None:

@@ -23,18 +23,19 @@ from pathlib import Path
 
 import asyncpg
 
-from shared import imaging, keys, render_process
+from shared import imaging, keys
 from shared.db import enhancements
 from shared.db.status import ProxyStatus
 from shared.imaging import ImagingError, Limits, refused
 from shared.imaging.enhance import Enhanced
 from shared.imaging.enhance_rules import best_source, enhance_limit
-from shared.job_context import JobContext, PermanentError
 from shared.messages import EnhancePreview
-from shared.render_process import RenderCrashed, RenderProcess
 from shared.settings import Settings
 from shared.storage import ObjectNotFound, ObjectStore
-from shared.worker_spec import Resources, WorkerSpec
+from shared.worker import render_process
+from shared.worker.context import JobContext, PermanentError
+from shared.worker.render_process import RenderCrashed, RenderProcess
+from shared.worker.spec import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
 SERVICE = "enhance"

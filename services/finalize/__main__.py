@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from services.finalize.finalize import worker
 from shared.settings import get_settings
-from shared.worker import run_worker
+from shared.worker.harness import run_worker
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ import hashlib
 
 import asyncpg
 
-from shared.job_context import PermanentError
 from shared.storage import ObjectNotFound, ObjectStore
+from shared.worker.context import PermanentError
 
 
 class IntegrityMismatch(Exception):

@@ -7,7 +7,7 @@ import os
 from services.preview.preview import worker
 from shared.imaging import tune_malloc
 from shared.settings import get_settings
-from shared.worker import run_worker
+from shared.worker.harness import run_worker
 
 
 def lower_priority(nice: int) -> int:

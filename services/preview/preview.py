@@ -19,17 +19,18 @@ from pathlib import Path
 import asyncpg
 
 from services.preview.render import Outcome
-from shared import imaging, keys, render_process
+from shared import imaging, keys
 from shared.db import previews
 from shared.db.status import ProxyStatus
 from shared.filetype import HEAD_BYTES, FileType, detect, jpeg_dimensions
-from shared.job_context import JobContext, PermanentError
 from shared.messages import GeneratePreview
 from shared.metrics import PreviewMetrics
-from shared.render_process import RenderCrashed, RenderProcess
 from shared.settings import Settings
 from shared.storage import ObjectStore
-from shared.worker_spec import Resources, WorkerSpec
+from shared.worker import render_process
+from shared.worker.context import JobContext, PermanentError
+from shared.worker.render_process import RenderCrashed, RenderProcess
+from shared.worker.spec import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
 SERVICE = "preview"

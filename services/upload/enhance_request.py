@@ -17,9 +17,9 @@ from shared.db import enhancements, proxies
 from shared.db.status import IN_FLIGHT, ProxyStatus
 from shared.errors import Conflict, NotFound, Refused
 from shared.imaging.enhance_rules import Source, best_source, enhance_limit, output_budget_error
-from shared.job_reports import announce
 from shared.messages import EnhancePreview, ProxyStatusChanged
 from shared.outbox import enqueue
+from shared.worker.reports import announce
 
 
 @dataclass

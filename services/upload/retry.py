@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from services.upload.deps import UploadContext
-from shared import parking
 from shared.db import enhancements, ingests, previews, proxies
 from shared.db.status import IngestStatus, ProxyStatus
 from shared.errors import Conflict, NotFound
 from shared.messages import FinalizeIngest, GeneratePreview
 from shared.outbox import enqueue
+from shared.worker import parked
 
 
 @dataclass
@@ -31,7 +31,7 @@ async def retry(ctx: UploadContext, user_id: str, uuid: UUID) -> Retried:
     if row is None:
         raise NotFound(f"no proxy {uuid}")
     if row["preview_status"] == ProxyStatus.FAILED and row["ingest_status"] is None:
-        removed = await parking.remove(ctx.topology, ctx.settings.queue_preview, str(uuid))
+        removed = await parked.remove(ctx.topology, ctx.settings.queue_preview, str(uuid))
         async with ctx.pool.acquire() as conn, conn.transaction():
             if await previews.reset_failed_preview(conn, uuid, user_id) is None:
                 raise Conflict("the preview is no longer failed", title="Not failed")
@@ -40,7 +40,7 @@ async def retry(ctx: UploadContext, user_id: str, uuid: UUID) -> Retried:
         ctx.relay.wake()
         return Retried("preview", removed)
     if row["ingest_status"] == IngestStatus.FAILED:
-        removed = await parking.remove(ctx.topology, ctx.settings.queue_finalize, str(uuid))
+        removed = await parked.remove(ctx.topology, ctx.settings.queue_finalize, str(uuid))
         if not await requeue_failed_ingest(ctx, user_id, uuid):
             raise Conflict("the ingest is no longer failed", title="Not failed")
         return Retried("ingest", removed)

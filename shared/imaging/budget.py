@@ -13,7 +13,7 @@ estimated here:
   4-channel 16-bit image (2 bytes a sensor pixel), then the 8-bit output.
 - enhance: the source's decode at the target width plus the output's copies.
 What an estimate misses, the render process's address-space cap catches
-(`shared.render_process`).
+(`shared.worker.render_process`).
 """
 
 from __future__ import annotations

@@ -12,11 +12,11 @@ import signal
 from pathlib import Path
 from typing import Literal
 
-from shared.job_context import JobContext, PermanentError
 from shared.messages import Message
 from shared.settings import get_settings
-from shared.worker import run_worker
-from shared.worker_spec import Resources, WorkerSpec
+from shared.worker.context import JobContext, PermanentError
+from shared.worker.harness import run_worker
+from shared.worker.spec import Resources, WorkerSpec
 
 
 class Probe(Message):

@@ -47,7 +47,7 @@ def peak_mb(pid: int) -> float:
 def render_child(worker: psutil.Process, timeout: float = 30) -> psutil.Process:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [c for c in worker.children() if "shared.render_child" in " ".join(c.cmdline())]
+        found = [c for c in worker.children() if "shared.worker.render_child" in " ".join(c.cmdline())]
         if found:
             return found[0]
         time.sleep(0.1)

@@ -8,8 +8,8 @@ import aio_pika
 import pytest
 
 from shared.broker import AmqpPublisher, connect
-from shared.consumer import QueueConsumer
 from shared.topology import Topology
+from shared.worker.consumer import QueueConsumer
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from shared.broker import AmqpPublisher
-from shared.heartbeat import Beacon
 from shared.topology import Topology
+from shared.worker.heartbeat import Beacon
 from tests.conftest import make_settings
 from tests.fixtures.tracing import *  # noqa: F403
 from tests.fixtures.tracing import beating, start_tracing

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.tracing.queue_status import Activity, Depth, judge
+from services.tracing.queue_status import Activity, judge
+from shared.broker_probe import Depth
 
 NOW = 1_000_000.0
 STALL = 30.0
@@ -34,8 +35,8 @@ def test_worker_status_follows_the_documented_rules(depth, activity, ready_since
 
 def test_live_workers_are_summed_per_queue_and_silent_or_leaving_ones_are_dropped():
     from services.tracing.workers import activity_by_queue
-    from shared.heartbeat import LiveWorkers
     from shared.messages import WorkerHeartbeat
+    from shared.worker.heartbeat import LiveWorkers
 
     def beat(worker: str, **kw: object) -> WorkerHeartbeat:
         return WorkerHeartbeat(worker=worker, service="preview", queue="ingest-preview",
@@ -54,7 +55,7 @@ def test_live_workers_are_summed_per_queue_and_silent_or_leaving_ones_are_droppe
 async def test_the_management_api_adds_unacked_counts_when_configured():
     import httpx
 
-    from services.tracing.queue_status import BrokerProbe
+    from shared.broker_probe import BrokerProbe
 
     seen: list[httpx.Request] = []
 

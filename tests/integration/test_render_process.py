@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from shared import render_process
 from shared.imaging import ImagingError, Limits
-from shared.render_process import RenderCrashed, RenderProcess
 from shared.settings import Settings
+from shared.worker import render_process
+from shared.worker.render_process import RenderCrashed, RenderProcess
 from tests.fixtures import hostile
 
 pytestmark = pytest.mark.integration

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.job_context import JobContext, PermanentError
-from shared.job_reports import Reports
-from shared.jobs import JobRunner, Outcome
 from shared.messages import FinalizeIngest
-from shared.park import Delivery
 from shared.settings import RetryPolicy
 from shared.topology import Topology
+from shared.worker.context import JobContext, PermanentError
+from shared.worker.park import Delivery
+from shared.worker.reports import Reports
+from shared.worker.runner import JobRunner, Outcome
 from tests.conftest import make_settings
 
 UUID = "6f1c2a47-7a43-4d6e-9b8f-1d2c3e4f5a6b"

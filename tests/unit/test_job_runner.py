@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from shared.job_context import JobContext, Middleware, PermanentError
-from shared.jobs import JobRunner, Outcome
 from shared.messages import GeneratePreview
-from shared.park import Delivery
 from shared.settings import RetryPolicy
 from shared.topology import ATTEMPT_HEADER, FIRST_ATTEMPT_HEADER, PARK_REASON_HEADER, Topology
+from shared.worker.context import JobContext, Middleware, PermanentError
+from shared.worker.park import Delivery
+from shared.worker.runner import JobRunner, Outcome
 from tests.conftest import make_settings
 
 

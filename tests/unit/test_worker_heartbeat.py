@@ -9,9 +9,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from shared.heartbeat import Beacon
 from shared.metrics import JobMetrics
-from shared.worker import _heartbeat
+from shared.worker.harness import _heartbeat
+from shared.worker.heartbeat import Beacon
 
 
 class Beats:
