@@ -67,7 +67,7 @@ def create_app(settings: Settings, *, consume: bool = True,
         await listen_for_heartbeats(connection, topology, live)
         own = worker_id()  # this process's own consumer counts like any worker
         monitor = QueueMonitor(topology, probe, client,
-                               activity=lambda: activity_by_queue(live.live()))
+                               activity=lambda: activity_by_queue(live.live(), live.silent()))
         collector = QueueCollector(monitor)
         registry.register(collector)
         app.state.ctx = TracingContext(settings, pool, monitor)
