@@ -23,6 +23,8 @@ from shared.broker_probe import BrokerProbe, Depth
 from shared.settings import Settings
 from shared.topology import Topology
 
+#: an idle queue whose last job finished this recently says so (a burst between two page refreshes)
+RECENT_S = 60.0
 STATUSES = ("processing", "idle", "stalled", "pending", "unknown")
 
 
@@ -83,6 +85,9 @@ def judge(depth: Depth, activity: Activity | None, ready_since: float | None, no
         return Judgement("processing", f"{depth.unacked} message(s) held by consumers")
     if depth.ready == 0:
         if depth.consumers > 0:
+            last = act.last_finished
+            if last is not None and now - last < RECENT_S:  # a burst between two refreshes
+                return Judgement("idle", f"nothing waiting; last job finished {now - last:.0f} s ago")
             return Judgement("idle", "consumers attached, nothing waiting")
         return Judgement("unknown", "no consumer attached and nothing waiting")
     waiting_since = ready_since if ready_since is not None else now
@@ -122,6 +127,7 @@ class QueueMonitor:
     probe: BrokerProbe
     client: httpx.AsyncClient
     activity: Any = None  # callable returning {queue: Activity} of the live workers
+    outbox: Any = None  # async callable returning the outbox's status (outbox_view.py)
     ready_since: dict[str, float] = field(default_factory=dict)
     #: since when the broker has counted unacked messages no live worker reports holding
     unreported_since: dict[str, float] = field(default_factory=dict)
@@ -152,7 +158,14 @@ class QueueMonitor:
                 key: _sum(e["jobs"][key] for e in queues.values()) for key in ("pending", "failed")
             }
             totals["ingest_pending"] = ingest
+            outbox: dict[str, Any] | None = None
+            if self.outbox is not None:
+                try:
+                    outbox = await self.outbox()
+                except Exception:  # the database is away: the queues still answer
+                    outbox = None
             self.last = {
+                "outbox": outbox,
                 "broker": self.probe.identity(),
                 "checked_at": now,
                 "stalled_after_s": self.settings.stalled_after_s,
