@@ -38,13 +38,15 @@ UPLOAD: dict[str, Any] = {"uuid": UUID, "status": "pending", "duplicate": False,
           "thumbnail": {"url": f"/v1/proxies/{UUID}/thumbnail",
                         "inline": "data:image/jpeg;base64,/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAA4KCw0LCQ4N"},
           "metadata": SUMMARY}
+COLOUR = {"space": "adobe-rgb", "evidence": "exif", "profile": "Adobe RGB (1998), from EXIF",
+          "preview_gamut": "srgb", "hdr": False, "hdr_format": None, "hdr_headroom": None}
 PROXY = {"uuid": UUID, "original_name": "IMG_0001.CR3", "format": "cr3", "mime": "image/x-canon-cr3",
          "size": 47_316_992, "sha256": SHA, "preview_status": "ready", "preview_error": None,
          "preview_width": 2048, "preview_height": 1365, "preview_method": "embedded:JpgFromRaw",
          "preview_degraded": None, "enhancement_status": None, "ingest_status": None,
          "metadata_error": None, "problem": None, "flag": None, "rating": None,
          "preview_url": f"/v1/proxies/{UUID}/preview",
-         "thumbnail_url": f"/v1/proxies/{UUID}/thumbnail", "metadata": SUMMARY,
+         "thumbnail_url": f"/v1/proxies/{UUID}/thumbnail", "colour": COLOUR, "metadata": SUMMARY,
          "uploaded_at": "2025-06-14T18:02:11.408Z"}
 FAILED_PROXY = PROXY | {"uuid": OTHER, "original_name": "IMG_0002.jpg", "format": "jpeg",
                         "mime": "image/jpeg", "size": 6_204_118, "preview_status": "failed",
@@ -53,7 +55,9 @@ FAILED_PROXY = PROXY | {"uuid": OTHER, "original_name": "IMG_0002.jpg", "format"
                         "problem": {"message": "This file is damaged: the image data ends early or cannot "
                                     "be read.", "technical": "VipsJpeg: Premature end of input file",
                                     "retryable": False},
-                        "thumbnail_url": f"/v1/proxies/{OTHER}/thumbnail"}
+                        "thumbnail_url": f"/v1/proxies/{OTHER}/thumbnail",
+                        "colour": {"space": None, "evidence": None, "profile": None, "preview_gamut": None,
+                                   "hdr": False, "hdr_format": None, "hdr_headroom": None}}
 IMAGE = {"id": 4812, "proxy_uuid": UUID, "path": "shoots/2025/06/Canon-EOS-R5/001-IMG_0001.CR3",
          "original_name": "IMG_0001.CR3", "sha256": SHA, "size": 47_316_992,
          "taken_at": "2025-06-14T16:32:07Z", "camera_make": "Canon", "camera_model": "Canon EOS R5",
@@ -66,7 +70,9 @@ IMAGE = {"id": 4812, "proxy_uuid": UUID, "path": "shoots/2025/06/Canon-EOS-R5/00
                       "orientation": 1, "keywords": [], "software": "Firmware Version 1.8.1",
                       "file_type": "CR3", "mime": "image/x-canon-cr3", "format": "cr3", "reader": "exiftool"},
          "original_url": "/v1/images/4812/original", "preview_url": "/v1/images/4812/preview",
-         "thumbnail_url": "/v1/images/4812/thumbnail", "rating": 4, "created_at": "2025-06-14T18:05:40.112Z"}
+         "thumbnail_url": "/v1/images/4812/thumbnail", "rating": 4,
+         "colour": COLOUR | {"preview_gamut": None, "evidence": None},
+         "created_at": "2025-06-14T18:05:40.112Z"}
 EVENT = {"uuid": UUID, "field": "preview", "status": "ready", "error": None, "preview_width": 2048,
          "preview_height": 1365}
 SSE_STREAM = (

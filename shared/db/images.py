@@ -21,13 +21,17 @@ async def insert_image(pool: asyncpg.Pool, uuid: UUID, values: dict[str, Any]) -
         image_id = await conn.fetchval(
             """INSERT INTO images (proxy_uuid, user_id, disk, path, original_name, metadata, tags,
                                    association, sha256, size, taken_at, camera_make, camera_model,
-                                   preview_path, thumbnail_path)
-               VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15)
+                                   preview_path, thumbnail_path, colour_space, colour_profile,
+                                   hdr_format, hdr_headroom)
+               VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15,
+                       $16, $17, $18, $19)
                ON CONFLICT (proxy_uuid) DO NOTHING RETURNING id""",
             uuid, values["user_id"], values["disk"], values["path"], values["original_name"],
             values["metadata"], values["tags"], values["association"],
             values["sha256"], values["size"], values["taken_at"], values["camera_make"],
             values["camera_model"], values.get("preview_path"), values.get("thumbnail_path"),
+            values.get("colour_space"), values.get("colour_profile"), values.get("hdr_format"),
+            values.get("hdr_headroom"),
         )
         if image_id is None:
             image_id = await conn.fetchval("SELECT id FROM images WHERE proxy_uuid = $1", uuid)
