@@ -465,14 +465,53 @@ export interface components {
             size: number;
             /** Taken At */
             taken_at: string | null;
+            /** Taken At Local */
+            taken_at_local: string | null;
+            /** Taken At Offset */
+            taken_at_offset: string | null;
+            /** Taken At Zone */
+            taken_at_zone: string | null;
+            taken_at_zone_source: components["schemas"]["ZoneSource"] | null;
             /** Camera Make */
             camera_make: string | null;
             /** Camera Model */
             camera_model: string | null;
             /** Camera */
             camera: string | null;
+            /** Lens */
+            lens: string | null;
+            /** Rating */
+            rating: number | null;
+            /** Label */
+            label: string | null;
+            /** Title */
+            title: string | null;
+            /** Caption */
+            caption: string | null;
+            /** Creator */
+            creator: string | null;
+            /** Copyright */
+            copyright: string | null;
+            /** Credit */
+            credit: string | null;
+            location: components["schemas"]["Place"] | null;
+            gps: components["schemas"]["Position"] | null;
             /** Tags */
             tags: string[];
+            /** Keywords */
+            keywords: string[];
+            /** Keyword Paths */
+            keyword_paths: string[];
+            /** Color Space */
+            color_space: string | null;
+            /** Bit Depth */
+            bit_depth: number | null;
+            /** Hdr Gain Map */
+            hdr_gain_map: string | null;
+            /** Sources */
+            sources: {
+                [key: string]: string;
+            };
             /** Association */
             association: {
                 [key: string]: unknown;
@@ -487,8 +526,6 @@ export interface components {
             preview_url: string | null;
             /** Thumbnail Url */
             thumbnail_url: string | null;
-            /** Rating */
-            rating: number | null;
             colour: components["schemas"]["ColourView"];
             /**
              * Created At
@@ -562,6 +599,31 @@ export interface components {
         ParkedPage: {
             /** Items */
             items: components["schemas"]["ParkedItem"][];
+        };
+        /**
+         * Place
+         * @description IPTC location names (docs/metadata.md).
+         */
+        Place: {
+            /** Sublocation */
+            sublocation?: string | null;
+            /** City */
+            city?: string | null;
+            /** State */
+            state?: string | null;
+            /** Country */
+            country?: string | null;
+            /** Country Code */
+            country_code?: string | null;
+        };
+        /** Position */
+        Position: {
+            /** Latitude */
+            latitude: number;
+            /** Longitude */
+            longitude: number;
+            /** Altitude */
+            altitude?: number | null;
         };
         /**
          * Problem
@@ -699,6 +761,11 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /**
+         * ZoneSource
+         * @enum {string}
+         */
+        ZoneSource: "offset" | "gps_time" | "gps_position" | "unknown";
         /** StatusEvent */
         StatusEvent: {
             /** Format: uuid */

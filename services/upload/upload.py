@@ -153,7 +153,8 @@ def _intake_traces(uuid: uuidlib.UUID, user_id: str, meta: dict[str, Any], read_
     They go through the outbox with the preview job: no trace for a row that never was."""
     error = meta.get("_error")
     events = [TraceEvent(
-        uuid=uuid, user_id=user_id, trace_type="metadata_extraction", method="exiftool-fast",
+        uuid=uuid, user_id=user_id, trace_type="metadata_extraction",
+        method=str(meta.get("_reader", "exiftool")),
         success=error is None, reason=error, duration_ms=round(read_ms, 3),
         result_size=None if error else len(meta), service="upload")]
     if thumb:
@@ -167,7 +168,7 @@ def _intake_traces(uuid: uuidlib.UUID, user_id: str, meta: dict[str, Any], read_
 
 async def _read_metadata(ctx: UploadContext, path: Path) -> dict[str, Any]:
     try:
-        meta = await ctx.exif.read(path, fast=True)
+        meta = await ctx.exif.read(path, ctx.settings.exiftool_upload_mode)
     except Exception as exc:  # metadata is a nicety at this stage, never a reason to refuse
         log.warning("fast metadata read failed: %s", exc)
         return {"_error": str(exc)[:200]}
