@@ -30,6 +30,7 @@ from prophoto.models import (
     ImagePage,
     Ingest,
     ParkedJob,
+    Prioritized,
     Proxy,
     ProxyPage,
     Retry,
@@ -88,9 +89,10 @@ class AsyncClient:
     # ---- uploads and proxies ----------------------------------------------------------
 
     async def upload(self, source: Source, *, filename: str | None = None, sha256: str | None = None,
-                     on_bytes: Callable[[int], None] | None = None) -> Upload:
+                     on_bytes: Callable[[int], None] | None = None, bulk: bool = False) -> Upload:
         """Send a file (path) or bytes as the raw body. Its SHA-256 goes first, so bytes the
-        server already has are answered (`duplicate`) before the body is read."""
+        server already has are answered (`duplicate`) before the body is read. `bulk` puts
+        its preview on the bulk lane (a large batch, an import): behind interactive work."""
         if isinstance(source, bytes | bytearray | memoryview):
             data = bytes(source)
             size, digest = len(data), sha256 or hashlib.sha256(data).hexdigest()
@@ -104,7 +106,8 @@ class AsyncClient:
                    "X-Content-SHA256": digest}
         if filename:
             headers["X-Filename"] = filename_header(filename)
-        response = await self.request("POST", "/v1/uploads", content=body, headers=headers)
+        response = await self.request("POST", "/v1/uploads", content=body, headers=headers,
+                                      params=_params(bulk="true" if bulk else None))
         return Upload.model_validate(response.json())
 
     async def proxy(self, uuid: UUID | str) -> Proxy:
@@ -190,6 +193,15 @@ class AsyncClient:
                 raise
             # a queued proxy cannot be deleted and a failed ingest keeps it: gone means ingested
             return StatusEvent(uuid=UUID(str(uuid)), field="ingest", status="ingested")
+
+    async def prioritize(self, uuid: UUID | str) -> Prioritized:
+        """Render this pending photo's preview first (call it for the photos on screen).
+
+        Once per photo: a repeat, or a photo already rendering, ready or failed, queues
+        nothing (`queued` is false).
+        """
+        response = await self.request("POST", f"/v1/proxies/{uuid}/prioritize")
+        return Prioritized.model_validate(response.json())
 
     async def retry(self, uuid: UUID | str) -> Retry:
         """Send a failed preview or ingest back to its queue."""

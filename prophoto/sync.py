@@ -23,6 +23,7 @@ from prophoto.models import (
     ImagePage,
     Ingest,
     ParkedJob,
+    Prioritized,
     Proxy,
     ProxyPage,
     Retry,
@@ -87,8 +88,9 @@ class Client:
                 self._run(aclose())
 
     def upload(self, source: Source, *, filename: str | None = None, sha256: str | None = None,
-               on_bytes: Callable[[int], None] | None = None) -> Upload:
-        return self._run(self.aio.upload(source, filename=filename, sha256=sha256, on_bytes=on_bytes))
+               on_bytes: Callable[[int], None] | None = None, bulk: bool = False) -> Upload:
+        return self._run(self.aio.upload(source, filename=filename, sha256=sha256, on_bytes=on_bytes,
+                                         bulk=bulk))
 
     def proxy(self, uuid: UUID | str) -> Proxy:
         return self._run(self.aio.proxy(uuid))
@@ -114,6 +116,10 @@ class Client:
 
     def wait(self, uuid: UUID | str, *, step: Step = "preview", timeout: float = 300.0) -> StatusEvent:
         return self._run(self.aio.wait(uuid, step=step, timeout=timeout))
+
+    def prioritize(self, uuid: UUID | str) -> Prioritized:
+        """Render this pending photo's preview first; see `AsyncClient.prioritize`."""
+        return self._run(self.aio.prioritize(uuid))
 
     def retry(self, uuid: UUID | str) -> Retry:
         return self._run(self.aio.retry(uuid))

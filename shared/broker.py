@@ -19,6 +19,7 @@ dead broker never hangs a caller; a publish that was not confirmed raises
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aio_pika
@@ -31,7 +32,7 @@ from yarl import URL
 from shared.messages import Message, ProxyStatusChanged, TraceEvent
 from shared.resource_settings import BrokerSettings
 from shared.settings import Settings
-from shared.topology import Topology
+from shared.topology import ENQUEUED_HEADER, Topology
 
 
 def amqp_urls(amqp_url: str) -> list[str]:
@@ -244,7 +245,7 @@ async def publish_command(publisher: Publisher, topology: Topology, msg: Message
         topology.exchange,
         topology.queue_for(msg),
         encode(msg),
-        headers={"tags": ",".join(msg.tags())},
+        headers={"tags": ",".join(msg.tags()), ENQUEUED_HEADER: datetime.now(UTC).isoformat()},
         message_id=getattr(msg, "uuid", None) and str(msg.uuid),  # type: ignore[attr-defined]
     )
 

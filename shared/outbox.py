@@ -19,13 +19,14 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from shared.broker import Publisher, encode
 from shared.messages import Message
-from shared.topology import Topology
+from shared.topology import ENQUEUED_HEADER, Topology
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ async def enqueue(
 ) -> int:
     """Record a message for its work queue (`topology.queue_for`); call inside the producer's transaction."""
     message_id = str(getattr(msg, "uuid", "")) or None
-    all_headers = {"tags": ",".join(msg.tags())} | (headers or {})
+    all_headers = {"tags": ",".join(msg.tags()), ENQUEUED_HEADER: datetime.now(UTC).isoformat()
+                   } | (headers or {})
     row_id: int = await conn.fetchval(
         "INSERT INTO outbox (exchange, routing_key, message_id, headers, body)"
         " VALUES ($1, $2, $3, $4, $5) RETURNING id",

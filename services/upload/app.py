@@ -21,12 +21,14 @@ from services.upload import (
     routes_ingest,
     routes_preview,
     routes_proxies,
+    routes_rerender,
     routes_tus,
     routes_uploads,
 )
 from services.upload.deps import UploadContext
 from services.upload.events import EventHub
 from services.upload.page import install_page
+from services.upload.rerender import Rerenders
 from services.upload.resumable import Resumable
 from shared.apidocs import install_api_docs
 from shared.availability import DATABASE_ERRORS, until_available
@@ -82,9 +84,13 @@ def create_app(settings: Settings) -> FastAPI:
         await resumable.start()
         app.state.ctx = ctx
         relay.start()
+        rerenders = Rerenders(ctx)
+        ctx.extras["rerender"] = rerenders
+        await rerenders.start()
         try:
             yield
         finally:
+            await rerenders.stop()
             await relay.stop()
             await resumable.stop()
             await hub.stop()
@@ -108,7 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_auth(app, book)
     install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS, api_examples.SCHEMAS)
     for routes in (routes_uploads, routes_proxies, routes_failed, routes_preview, routes_ingest,
-                   routes_images, routes_enhance):
+                   routes_images, routes_enhance, routes_rerender):
         app.include_router(routes.router)
     app.include_router(routes_tus.router)
     app.add_middleware(routes_tus.TusHeaders)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from services.upload.deps import Ctx, UploadContext
 from services.upload.intake import Spool, clean_filename, read_multipart, read_raw, spool_path
@@ -41,12 +41,15 @@ async def upload(
     content_length: Annotated[int | None, Header()] = None,
     x_filename: Annotated[str | None, Header()] = None,
     x_content_sha256: Annotated[str | None, Header()] = None,
+    bulk: Annotated[bool, Query(description="preview on the bulk lane (a large batch or an import): "
+                                "it waits behind interactive work; without it, a user's uploads "
+                                "beyond the per-minute threshold go there anyway")] = False,
 ) -> UploadAnswer:
     started = time.perf_counter()
     outcome = "rejected"
     try:
         answer = await _upload(
-            request, ctx, user, content_type, content_length, x_filename, x_content_sha256
+            request, ctx, user, content_type, content_length, x_filename, x_content_sha256, bulk
         )
         outcome = "duplicate" if answer.duplicate else "created"
         if answer.duplicate:
@@ -61,7 +64,7 @@ async def upload(
 
 async def _upload(
     request: Request, ctx: UploadContext, user: str, content_type: str | None,
-    content_length: int | None, x_filename: str | None, claimed_sha: str | None,
+    content_length: int | None, x_filename: str | None, claimed_sha: str | None, bulk: bool,
 ) -> UploadAnswer:
     limit = ctx.settings.max_upload_bytes
     if content_length is not None and content_length > limit + 64 * 1024:
@@ -95,7 +98,7 @@ async def _upload(
     except BaseException:
         spool.discard()
         raise
-    result = await accept(ctx, user, spool, clean_filename(filename), claimed_sha)
+    result = await accept(ctx, user, spool, clean_filename(filename), claimed_sha, bulk)
     return upload_answer(result.proxy, not result.created, result.thumbnail_inline)
 
 
