@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.upload import api_examples_lanes as lanes
 from services.upload import api_examples_tus as tus
 from shared.apidocs import Example, Operation, problem
 
@@ -24,7 +25,7 @@ SUPPORTED = ("Supported: JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC/HEIF, AVIF and ca
 PARAMETERS: dict[str, Any] = {
     "uuid": UUID, "image_id": 4812, "limit": 50, "status": "ready", "camera": "Canon EOS R5",
     "tag": "wedding", "taken_from": "2025-06-01T00:00:00Z", "taken_to": "2025-07-01T00:00:00Z",
-    "queue": "preview", "x-filename": "IMG_0001.CR3", "x-content-sha256": SHA,
+    "queue": "preview", "run_id": 12, "bulk": False, "x-filename": "IMG_0001.CR3", "x-content-sha256": SHA,
 } | tus.PARAMETERS
 
 SUMMARY = {"camera_make": "Canon", "camera_model": "Canon EOS R5", "lens": "RF24-70mm F2.8 L IS USM",
@@ -279,3 +280,4 @@ EXAMPLES: dict[str, Operation] = {
                                  "use one of ['enhance', 'finalize', 'ingest', 'preview']")]}),
 }
 EXAMPLES |= tus.tus_examples(UPLOAD, PROXY)
+EXAMPLES |= lanes.lanes_examples(UNAUTHORIZED, NO_PROXY, BAD_UUID)
