@@ -56,7 +56,7 @@ class LaneStats:
     def oldest_waiting(self, queues: list[str], now: float | None = None) -> float:
         """Seconds the oldest job held (not started) from `queues` has waited; 0 when none."""
         now = time.time() if now is None else now
-        ages = [now - at for q in queues if (m := self.consumer.held.get(q)) is not None
+        ages = [now - at for q in queues if (m := self.consumer.first_held(q)) is not None
                 and (at := enqueued_at(m)) is not None]
         return max(ages, default=0.0)
 

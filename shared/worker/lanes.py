@@ -11,7 +11,10 @@ that has one, taking that lane's queues in turn (one user's backlog in one
 shard gets one turn in as many as there are busy shards).
 
 Held messages cannot be taken by another worker: that is the price of never
-idling (the next job is already here), and it is one message per queue.
+idling (the next job is already here), and it is one message per queue. The
+lanes ahead of the last take a prefetch of two: the next job of a queue is
+delivered only once the previous one is acked, and without a second one
+already here the worker would pick a lower lane's job in that round trip.
 A message whose channel closed meanwhile (a reconnect) is dropped from the
 hold: the broker has it back. `missing()` and `stop()` behave as
 `QueueConsumer`'s.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
 from aio_pika.abc import (
@@ -51,7 +55,7 @@ class LaneConsumer:
         self.lanes = [list(lane) for lane in lanes]
         self.handle = handle
         self.name = name
-        self.held: dict[str, AbstractIncomingMessage] = {}
+        self.held: dict[str, deque[AbstractIncomingMessage]] = {}
         self._turn = [0] * len(self.lanes)
         self._arrived = asyncio.Event()
         self._slots = asyncio.Semaphore(max(1, concurrency))
@@ -62,8 +66,9 @@ class LaneConsumer:
 
     async def start(self) -> None:
         self._channel = await self.connection.channel()
-        await self._channel.set_qos(prefetch_count=1)
-        for lane in self.lanes:
+        for index, lane in enumerate(self.lanes):
+            # per consumer (quorum queues take no global QoS): the value when it subscribes
+            await self._channel.set_qos(prefetch_count=2 if index < len(self.lanes) - 1 else 1)
             for name in lane:
                 queue = await self._channel.declare_queue(name, passive=True)
                 tag = await queue.consume(functools.partial(self._hold, name))
@@ -71,17 +76,28 @@ class LaneConsumer:
         self._dispatcher = asyncio.create_task(self._dispatch(), name=f"{self.name}-dispatch")
 
     async def _hold(self, queue: str, message: AbstractIncomingMessage) -> None:
-        self.held[queue] = message  # prefetch 1: a newer one replaces only a stale one
+        held = self.held.setdefault(queue, deque())
+        while held and _stale(held[0]):  # from a channel that is gone: the broker has it back
+            held.popleft()
+        held.append(message)
         self._arrived.set()
+
+    def first_held(self, queue: str) -> AbstractIncomingMessage | None:
+        """The message of `queue` that would run first, if one is held."""
+        held = self.held.get(queue)
+        return held[0] if held else None
 
     def next_job(self) -> tuple[str, AbstractIncomingMessage] | None:
         """The held message to run next (taken out of the hold), or None."""
         for index, lane in enumerate(self.lanes):
             for step in range(len(lane)):
                 position = (self._turn[index] + step) % len(lane)
-                message = self.held.pop(lane[position], None)
-                if message is None or _stale(message):
+                held = self.held.get(lane[position])
+                while held and _stale(held[0]):
+                    held.popleft()
+                if not held:
                     continue
+                message = held.popleft()
                 self._turn[index] = (position + 1) % len(lane)
                 return lane[position], message
         return None
