@@ -29,8 +29,9 @@ async def upload_lane(db: Executor, settings: Settings, user_id: str, bulk: bool
     if bulk:
         return Lane.BULK
     threshold = settings.bulk_after_uploads_per_minute
-    recent = await uploads_in_last_minute(db, user_id, threshold)
-    return Lane.BULK if recent >= threshold else Lane.INTERACTIVE
+    # counted in the upload's own transaction, after its row: the upload itself is one of them
+    recent = await uploads_in_last_minute(db, user_id, threshold + 1)
+    return Lane.BULK if recent > threshold else Lane.INTERACTIVE
 
 
 def preview_job(uuid: UUID, user_id: str, lane: Lane, uploaded_at: datetime | None = None,

@@ -137,6 +137,10 @@ class Topology:
                 return lane
         return None
 
+    def worker_queue(self, queue: str) -> str:
+        """The queue the workers of `queue` name themselves by (a lane's: the preview worker's)."""
+        return self.settings.queue_preview if self.lane_of(queue) is not None else queue
+
     def shard_for(self, lane: Lane, user_id: str) -> str:
         """The queue a user's job waits in: always the same shard of the lane for one user."""
         base = self.lane_queue(lane)
