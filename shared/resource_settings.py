@@ -53,3 +53,17 @@ class StoreSettings:
     def shared(self) -> bool:
         """Temporary and final objects live in one store (opened once)."""
         return self.temp == self.final
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What one HTTP connection may cost before the application sees a request
+    (shared/http/server.py; `PROPHOTO_HTTP_*`, listed in docs/operations.md)."""
+
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
+    header_timeout_s: float = 10.0
+    idle_timeout_s: int = 15
+    body_window_s: float = 20.0
+    body_min_bytes: int = 1024
+    max_connections: int | None = 2000

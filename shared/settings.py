@@ -15,7 +15,14 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.resource_settings import BrokerSettings, DatabaseSettings, S3Settings, StoreSettings
+from shared.exif.tags import ReadMode
+from shared.resource_settings import (
+    BrokerSettings,
+    ConnectionLimits,
+    DatabaseSettings,
+    S3Settings,
+    StoreSettings,
+)
 from shared.tokens import HOW_TO_MAKE, parse_token_list, refused_secret
 
 DEV_TOKEN = "dev-token"  # noqa: S105 - only accepted when env=development
@@ -58,6 +65,9 @@ class Settings(BaseSettings):
 
     # imaging (the original system's defaults)
     preview_max_dimension: int = 2048
+    #: previews, thumbnails and enhances in sRGB, or Display P3 (tagged) for sources wider than
+    #: sRGB; sRGB sources stay untagged sRGB either way (docs/preview.md, "Colour")
+    preview_gamut: Literal["srgb", "display-p3"] = "srgb"
     preview_quality: int = 85
     max_preview_size: int = 8 * 1024 * 1024
     thumbnail_width: int = 400
@@ -78,6 +88,9 @@ class Settings(BaseSettings):
     exiftool_timeout: float = 30.0
     #: ExifTool processes per upload service: a slow file holds one, the others keep answering
     exiftool_pool: int = Field(default=3, ge=1, le=32)
+    #: how far each step's metadata read goes: full | fast | fast2 (shared/exif/tags.py)
+    exiftool_upload_mode: ReadMode = ReadMode.FAST2
+    exiftool_finalize_mode: ReadMode = ReadMode.FULL
     #: libvips threads per worker process; 0 = libvips' default (one per core)
     vips_concurrency: int = Field(default=1, ge=0, le=64)
     #: the preview worker's CPU priority (nice 0-19): a preview backlog is background work, an
@@ -141,6 +154,17 @@ class Settings(BaseSettings):
     public_url: str = ""  # base URL used in links; empty = relative links
     #: comma-separated peer addresses whose X-Forwarded-Proto is believed (a TLS-terminating proxy)
     trusted_proxies: str = ""
+
+    # connection and body limits, applied before any work (shared/http/server.py, shared/http/gate.py)
+    http_max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    http_max_headers: int = Field(default=100, ge=10)
+    http_header_timeout_s: float = Field(default=10.0, gt=0)
+    http_idle_timeout_s: int = Field(default=15, ge=1)
+    http_body_window_s: float = Field(default=20.0, gt=0)
+    http_body_min_bytes: int = Field(default=1024, ge=0)
+    http_max_connections: int = Field(default=2000, ge=10)
+    #: every route that does not stream an upload (JSON bodies, forms)
+    http_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
 
     # resumable (tus) uploads: caps on one user's unfinished uploads, their lifetime
     tus_max_incomplete: int = Field(default=20, ge=1)
@@ -219,6 +243,13 @@ class Settings(BaseSettings):
         s3 = S3Settings(self.s3_endpoint, self.s3_access_key, self.s3_secret_key, self.s3_region,
                         self.s3_presign_seconds)
         return StoreSettings(self.temp_store, self.final_store, s3)
+
+    @property
+    def connection_limits(self) -> ConnectionLimits:
+        return ConnectionLimits(self.http_max_header_bytes, self.http_max_headers,
+                                self.http_header_timeout_s, self.http_idle_timeout_s,
+                                self.http_body_window_s, self.http_body_min_bytes,
+                                self.http_max_connections)
 
     def trusted_proxy_hosts(self) -> set[str]:
         return {h.strip() for h in self.trusted_proxies.split(",") if h.strip()}

@@ -8,6 +8,7 @@ import sys
 import uvicorn
 
 from services.tracing.app import create_app
+from shared.http.server import server_config
 from shared.logs import setup_logging
 from shared.metrics_listener import serve_metrics
 from shared.settings import DEV_TOKEN, get_settings
@@ -27,9 +28,8 @@ def main() -> None:
         print(f"debug page: http://127.0.0.1:{settings.tracing_port}/admin/ingest-traces"
               f"  (sign in with {DEV_TOKEN})", flush=True)
     try:
-        uvicorn.run(app, host=settings.tracing_host, port=settings.tracing_port,
-                    log_level="warning", access_log=False,
-                    proxy_headers=False)  # shared.http decides whom to believe (PROPHOTO_TRUSTED_PROXIES)
+        uvicorn.Server(server_config(app, settings.tracing_host, settings.tracing_port,
+                                     settings.connection_limits)).run()
     finally:
         stop_metrics()
 

@@ -8,6 +8,7 @@ import sys
 import uvicorn
 
 from services.upload.app import create_app
+from shared.http.server import server_config
 from shared.logs import setup_logging
 from shared.metrics_listener import serve_metrics
 from shared.settings import DEV_TOKEN, get_settings
@@ -30,8 +31,8 @@ def main() -> None:
     if DEV_TOKEN in settings.tokens():
         print(f"development token: {DEV_TOKEN}  (Authorization: Bearer {DEV_TOKEN})", flush=True)
     try:
-        uvicorn.run(app, host=settings.upload_host, port=settings.upload_port, log_level="warning",
-                    access_log=False, proxy_headers=False)  # no forwarded header is believed
+        uvicorn.Server(server_config(app, settings.upload_host, settings.upload_port,
+                                     settings.connection_limits)).run()
     finally:
         stop_metrics()
 

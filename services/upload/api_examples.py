@@ -12,6 +12,7 @@ from typing import Any
 
 from services.upload import api_examples_lanes as lanes
 from services.upload import api_examples_tus as tus
+from services.upload.api_examples_culling import culling_examples
 from shared.apidocs import Example, Operation, problem
 
 UUID = "3f2b8c1e-9d4a-4f6e-b7c2-5a1d0e8f9b34"
@@ -24,13 +25,14 @@ SUPPORTED = ("Supported: JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC/HEIF, AVIF and ca
 #: an example per parameter name, for every operation that has it
 PARAMETERS: dict[str, Any] = {
     "uuid": UUID, "image_id": 4812, "limit": 50, "status": "ready", "camera": "Canon EOS R5",
-    "tag": "wedding", "taken_from": "2025-06-01T00:00:00Z", "taken_to": "2025-07-01T00:00:00Z",
+    "tag": "wedding", "day": "2025-06-14", "flag": "pick", "min_rating": 3, "keep_copy": False,
+    "taken_from": "2025-06-01T00:00:00Z", "taken_to": "2025-07-01T00:00:00Z",
     "queue": "preview", "run_id": 12, "bulk": False, "x-filename": "IMG_0001.CR3", "x-content-sha256": SHA,
 } | tus.PARAMETERS
 
 SUMMARY = {"camera_make": "Canon", "camera_model": "Canon EOS R5", "lens": "RF24-70mm F2.8 L IS USM",
            "width": 8192, "height": 5464, "taken_at": "2025-06-14T16:32:07", "orientation": 1,
-           "has_gps": True}
+           "has_gps": True, "exposure_display": "1/250", "f_number": 2.8, "iso": 400, "focal_length_mm": 50.0}
 UPLOAD: dict[str, Any] = {"uuid": UUID, "status": "pending", "duplicate": False,
                           "original_name": "IMG_0001.CR3",
           "size": 47_316_992, "sha256": SHA, "format": "cr3",
@@ -41,26 +43,51 @@ PROXY = {"uuid": UUID, "original_name": "IMG_0001.CR3", "format": "cr3", "mime":
          "size": 47_316_992, "sha256": SHA, "preview_status": "ready", "preview_error": None,
          "preview_width": 2048, "preview_height": 1365, "preview_method": "embedded:JpgFromRaw",
          "preview_degraded": None, "enhancement_status": None, "ingest_status": None,
-         "metadata_error": None, "preview_url": f"/v1/proxies/{UUID}/preview",
+         "metadata_error": None, "problem": None, "flag": None, "rating": None,
+         "preview_url": f"/v1/proxies/{UUID}/preview",
          "thumbnail_url": f"/v1/proxies/{UUID}/thumbnail", "metadata": SUMMARY,
          "uploaded_at": "2025-06-14T18:02:11.408Z"}
 FAILED_PROXY = PROXY | {"uuid": OTHER, "original_name": "IMG_0002.jpg", "format": "jpeg",
                         "mime": "image/jpeg", "size": 6_204_118, "preview_status": "failed",
                         "preview_error": "VipsJpeg: Premature end of input file", "preview_width": None,
                         "preview_height": None, "preview_method": None, "preview_url": None,
+                        "problem": {"message": "This file is damaged: the image data ends early or cannot "
+                                    "be read.", "technical": "VipsJpeg: Premature end of input file",
+                                    "retryable": False},
                         "thumbnail_url": f"/v1/proxies/{OTHER}/thumbnail"}
+_IMAGE_META = {
+    "camera_make": "Canon", "camera_model": "Canon EOS R5", "camera": "Canon EOS R5",
+    "lens": "Canon RF 24-70mm F2.8L IS USM", "exposure_time": 0.004, "exposure_display": "1/250",
+    "f_number": 2.8, "iso": 400, "focal_length_mm": 50.0, "color_space": "sRGB", "bit_depth": 14,
+    "hdr_gain_map": None, "taken_at": "2025-06-14T16:32:07.450000+02:00",
+    "taken_at_local": "2025-06-14T16:32:07.450000", "taken_at_offset": "+02:00", "taken_at_zone": None,
+    "taken_at_zone_source": "offset",
+    "gps": {"latitude": 48.8583701, "longitude": 2.2944813, "altitude": 35.2},
+    "width": 8192, "height": 5464, "orientation": 1, "rating": 4, "label": "Green",
+    "title": "First dance", "caption": "Anna and Paul, first dance", "creator": "Jo Doe",
+    "copyright": "© 2025 Jo Doe", "credit": None,
+    "location": {"city": "Paris", "country": "France", "country_code": "FR"},
+    "keywords": ["wedding", "Paris"], "keyword_paths": ["Places|France|Paris"],
+    "software": "Firmware Version 1.8.1", "file_type": "CR3", "image_unique_id": None,
+    "content_identifier": None, "sources": {"rating": "sidecar", "title": "sidecar", "caption": "embedded"},
+    "mime": "image/x-canon-cr3", "format": "cr3", "reader": "exiftool-full",
+}
 IMAGE = {"id": 4812, "proxy_uuid": UUID, "path": "shoots/2025/06/Canon-EOS-R5/001-IMG_0001.CR3",
          "original_name": "IMG_0001.CR3", "sha256": SHA, "size": 47_316_992,
-         "taken_at": "2025-06-14T16:32:07Z", "camera_make": "Canon", "camera_model": "Canon EOS R5",
-         "camera": "Canon EOS R5", "tags": ["wedding", "ceremony"], "association": {"album": 42},
-         "metadata": {"camera_make": "Canon", "camera_model": "Canon EOS R5", "camera": "Canon EOS R5",
-                      "lens": "RF24-70mm F2.8 L IS USM", "exposure_time": 0.004, "exposure_display": "1/250",
-                      "f_number": 2.8, "iso": 400, "focal_length_mm": 50.0,
-                      "taken_at": "2025-06-14T16:32:07", "taken_at_tz": "+0200",
-                      "gps": {"latitude": 48.8583701, "longitude": 2.2944813}, "width": 8192, "height": 5464,
-                      "orientation": 1, "keywords": [], "software": "Firmware Version 1.8.1",
-                      "file_type": "CR3", "mime": "image/x-canon-cr3", "format": "cr3", "reader": "exiftool"},
-         "original_url": "/v1/images/4812/original", "created_at": "2025-06-14T18:05:40.112Z"}
+         "taken_at": "2025-06-14T16:32:07.450000+02:00", "taken_at_local": "2025-06-14T16:32:07.450000",
+         "taken_at_offset": "+02:00", "taken_at_zone": None, "taken_at_zone_source": "offset",
+         "camera_make": "Canon", "camera_model": "Canon EOS R5", "camera": "Canon EOS R5",
+         "lens": "Canon RF 24-70mm F2.8L IS USM", "rating": 4, "label": "Green", "title": "First dance",
+         "caption": "Anna and Paul, first dance", "creator": "Jo Doe", "copyright": "© 2025 Jo Doe",
+         "credit": None, "location": {"sublocation": None, "city": "Paris", "state": None,
+                                      "country": "France", "country_code": "FR"},
+         "gps": {"latitude": 48.8583701, "longitude": 2.2944813, "altitude": 35.2},
+         "tags": ["wedding", "ceremony", "Paris"], "keywords": ["wedding", "Paris"],
+         "keyword_paths": ["Places|France|Paris"], "color_space": "sRGB", "bit_depth": 14,
+         "hdr_gain_map": None, "sources": _IMAGE_META["sources"], "association": {"album": 42},
+         "metadata": _IMAGE_META,
+         "original_url": "/v1/images/4812/original", "preview_url": "/v1/images/4812/preview",
+         "thumbnail_url": "/v1/images/4812/thumbnail", "created_at": "2025-06-14T18:05:40.112Z"}
 EVENT = {"uuid": UUID, "field": "preview", "status": "ready", "error": None, "preview_width": 2048,
          "preview_height": 1365}
 SSE_STREAM = (
@@ -133,7 +160,12 @@ EXAMPLES: dict[str, Operation] = {
             201: [Example("A new original", UPLOAD)],
             200: [Example("The same bytes again", UPLOAD | {"status": "ready", "duplicate": True,
                                                             "thumbnail": {"url": UPLOAD["thumbnail"]["url"],
-                                                                          "inline": None}})],
+                                                                          "inline": None}}),
+                  Example("A photo you already kept", UPLOAD | {
+                      "status": "ingested", "duplicate": True,
+                      "thumbnail": {"url": "/v1/images/4812/thumbnail", "inline": None}, "metadata": {},
+                      "kept_image": {"id": 4812, "path": "shoots/2025/06/Canon-EOS-R5/001-IMG_0001.CR3",
+                                     "url": "/v1/images/4812"}})],
             400: [problem(400, "Empty upload", "the body has no bytes"),
                   problem(400, "Checksum mismatch", "X-Content-SHA256 does not match the bytes received",
                           sha256=SHA),
@@ -280,4 +312,5 @@ EXAMPLES: dict[str, Operation] = {
                                  "use one of ['enhance', 'finalize', 'ingest', 'preview']")]}),
 }
 EXAMPLES |= tus.tus_examples(UPLOAD, PROXY)
+EXAMPLES |= culling_examples(PROXY, UNAUTHORIZED, NO_PROXY, BAD_UUID, BAD_IMAGE_ID)
 EXAMPLES |= lanes.lanes_examples(UNAUTHORIZED, NO_PROXY, BAD_UUID)

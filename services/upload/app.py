@@ -13,30 +13,23 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
-from services.upload import (
-    api_examples,
-    routes_enhance,
-    routes_failed,
-    routes_images,
-    routes_ingest,
-    routes_preview,
-    routes_proxies,
-    routes_rerender,
-    routes_tus,
-    routes_uploads,
-)
+from services.upload import api_examples
 from services.upload.deps import UploadContext
 from services.upload.events import EventHub
 from services.upload.page import install_page
 from services.upload.rerender import Rerenders
-from services.upload.resumable import Resumable
+from services.upload.resumable import tus
+from services.upload.resumable.uploads import Resumable
+from services.upload.routes import ROUTERS
 from shared.apidocs import install_api_docs
 from shared.availability import DATABASE_ERRORS, until_available
 from shared.broker import AmqpPublisher
 from shared.db import create_pool
 from shared.exif import AsyncExifTool
 from shared.http.auth import TokenBook, install_auth
+from shared.http.gate import BodyLimits, RequestGate
 from shared.http.problems import install_problem_handlers
+from shared.http.readiness import readiness
 from shared.metrics import UploadMetrics
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -113,11 +106,12 @@ def create_app(settings: Settings) -> FastAPI:
     install_problem_handlers(app)
     install_auth(app, book)
     install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS, api_examples.SCHEMAS)
-    for routes in (routes_uploads, routes_proxies, routes_failed, routes_preview, routes_ingest,
-                   routes_images, routes_enhance, routes_rerender):
-        app.include_router(routes.router)
-    app.include_router(routes_tus.router)
-    app.add_middleware(routes_tus.TusHeaders)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.include_router(tus.router)
+    app.add_middleware(RequestGate, limits=BodyLimits(  # inside TusHeaders: its refusals carry them too
+        settings.http_max_body_bytes, settings.max_upload_bytes + MULTIPART_SLACK, _streams))
+    app.add_middleware(tus.TusHeaders)
     app.state.metrics_registry = registry  # served apart from the API (shared/metrics_listener.py)
     install_page(app)
 
@@ -128,22 +122,22 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         ctx: UploadContext = app.state.ctx
-        checks = {
-            "database": await _check(ctx.pool.fetchval("SELECT 1")),
-            "broker": await _check(ctx.publisher.ping()),
-            "storage": await _check(ctx.temp_store.ping()),
-            "events": await ctx.extras["events"].consuming(),
-        }
-        ok = all(checks.values())
-        missing = [name for name, up in checks.items() if not up]
-        return JSONResponse({"ready": ok, "checks": checks, "missing": missing},
-                            status_code=200 if ok else 503)
+        return await readiness({
+            "database": lambda: ctx.pool.fetchval("SELECT 1"),
+            "broker": ctx.publisher.ping,
+            "storage": ctx.temp_store.ping,
+            "events": ctx.extras["events"].consuming,
+        })
 
     return app
 
 
-async def _check(awaitable: object) -> bool:
-    try:
-        return bool(await awaitable)  # type: ignore[misc]
-    except Exception:
-        return False
+#: a multipart body's boundaries and part headers around a file of the largest accepted size
+MULTIPART_SLACK = 64 * 1024
+
+
+def _streams(method: str, path: str) -> bool:
+    """The routes that read an upload's bytes as they arrive (the rest take small bodies)."""
+    if method == "POST":
+        return path in ("/v1/uploads", tus.PREFIX, tus.PREFIX + "/")
+    return method == "PATCH" and path.startswith(tus.PREFIX + "/")

@@ -27,15 +27,19 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import cookie_parser
 
 from shared.http.problems import ProblemError
 from shared.settings import Settings
 
 COOKIE = "prophoto_session"
+#: where `shared.http.gate` leaves the caller it found, in the request's scope state
+STATE_KEY = "principal"
 SESSION_SECONDS = 8 * 3600
 #: query parameters that look like a credential; any of them on a request is refused
 QUERY_CREDENTIALS = ("token", "access_token", "api_key", "apikey", "key")
@@ -124,9 +128,7 @@ def token_book(request: Request) -> TokenBook:
 def refuse_query_credentials(request: Request) -> None:
     named = [k for k in request.query_params if k.lower() in QUERY_CREDENTIALS]
     if named:
-        raise ProblemError(401, "Token in query string refused",
-                           f"send Authorization: Bearer <token>, not ?{named[0]}=; "
-                           "URLs end up in logs and browser history")
+        _refuse_named(named[0])
 
 
 def principal_of(request: Request, creds: HTTPAuthorizationCredentials | None) -> Principal | None:
@@ -139,12 +141,40 @@ def principal_of(request: Request, creds: HTTPAuthorizationCredentials | None) -
     return None
 
 
+def authenticate_headers(app: Any, headers: Mapping[str, str], query: bytes) -> Principal:
+    """The caller of a request by its headers alone (no body is read), or a 401 ProblemError."""
+    if query and any(k.lower() in QUERY_CREDENTIALS for k, _ in parse_qsl(query.decode("latin-1"))):
+        _refuse_named(next(k for k, _ in parse_qsl(query.decode("latin-1"))
+                           if k.lower() in QUERY_CREDENTIALS))
+    book: TokenBook = app.state.auth
+    cookies = getattr(app.state, "auth_cookies", False)
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        principal = book.lookup(token.strip())
+    elif cookies and COOKIE in (jar := cookie_parser(headers.get("cookie", ""))):
+        principal = book.session(jar[COOKIE])
+    else:
+        raise ProblemError(401, "Missing bearer token", "send Authorization: Bearer <token>")
+    if principal is None:
+        raise ProblemError(401, "Invalid token", "the bearer token is not known")
+    return principal
+
+
+def _refuse_named(name: str) -> None:
+    raise ProblemError(401, "Token in query string refused",
+                       f"send Authorization: Bearer <token>, not ?{name}=; "
+                       "URLs end up in logs and browser history")
+
+
 # The dependencies are coroutines: FastAPI runs a plain `def` dependency in a worker
 # thread, a hand-off that cost more than a small request's whole work.
 async def current_principal(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
+    found = request.scope.get("state", {}).get(STATE_KEY)
+    if isinstance(found, Principal):  # the gate already looked the caller up
+        return found
     refuse_query_credentials(request)
     if creds is None and not (getattr(request.app.state, "auth_cookies", False)
                               and COOKIE in request.cookies):

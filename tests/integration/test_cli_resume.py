@@ -7,7 +7,7 @@ import hashlib
 import httpx
 import pytest
 
-from services.cli import resume
+from prophoto.cli import resume
 from tests.integration.test_tus import padded_jpeg
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.upload import resumable
+from services.upload.resumable import uploads as resumable
 from shared.storage import open_store
 from tests.conftest import make_settings
 from tests.fixtures.upload import serve

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from services.cli import client
-from services.cli.main import app
-from services.cli.upload import collect, filename_header
+from prophoto.cli import client
+from prophoto.cli.main import app
+from prophoto.cli.upload import collect, filename_header
 from tests.fixtures.api_bodies import proxy_body, upload_body
 from tests.fixtures.cli import free_ports
 

@@ -1,0 +1,3 @@
+from prophoto.cli.main import app
+
+app(prog_name="prophoto")

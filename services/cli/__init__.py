@@ -1,1 +1,0 @@
-"""The `prophoto` command-line client and local supervisor."""

@@ -1,0 +1,10 @@
+"""Resumable uploads: tus 1.0 and the IETF "Resumable Uploads for HTTP" draft on one set of
+resources (`/v1/tus/`), one work layer for both (docs/resumable.md).
+
+- `uploads`: `Resumable`, the work: create, append, finish, terminate, expire.
+- `receive`: one append's bytes (written, hashed, made durable, recorded).
+- `finish`: after the last byte, the same acceptance as `POST /v1/uploads`.
+- `tus`: the tus routes (headers in, headers out); `ietf_draft`: the draft's requests on them.
+
+The SQL is in `shared.db.tus`.
+"""
