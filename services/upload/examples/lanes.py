@@ -1,4 +1,4 @@
-"""Examples for the lanes' operations: prioritize a photo, re-render runs (`api_examples.py` merges them)."""
+"""Examples for the lanes' operations: prioritize a photo, re-render runs (`operations.py` merges them)."""
 
 from __future__ import annotations
 
