@@ -112,3 +112,16 @@ async def reset_failed_preview(db: Executor, uuid: UUID, user_id: str | None = N
             RETURNING {PROXY_COLUMNS}""",
         uuid, user_id,
     )
+
+
+async def colour_of(db: Executor, uuid: UUID) -> asyncpg.Record | None:
+    """The colour and HDR the render found for a photo: its proxy's, or once confirmed its Image's."""
+    return await db.fetchrow(
+        """SELECT colour_space, colour_evidence, colour_profile, preview_gamut, hdr_format, hdr_headroom
+             FROM proxy_images WHERE uuid = $1
+           UNION ALL
+           SELECT colour_space, NULL, colour_profile, NULL, hdr_format, hdr_headroom
+             FROM images WHERE proxy_uuid = $1
+           LIMIT 1""",
+        uuid,
+    )
