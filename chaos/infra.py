@@ -36,10 +36,10 @@ def port_open(port: int) -> bool:
 
 
 def free_port_run(count: int, start: int, step: int = 1) -> int:
-    """A first port from which `count` ports (and the same run +100) are all free."""
+    """A first port from which `count` ports (and the same runs +100 and +200) are all free."""
     port = start
     while port < 60000:
-        wanted = [port + i for i in range(count)] + [port + 100 + i for i in range(count)]
+        wanted = [port + off + i for off in (0, 100, 200) for i in range(count)]
         if not any(port_open(p) for p in wanted) and all(_bindable(p) for p in wanted):
             return port
         port += max(step, count)
@@ -125,6 +125,11 @@ class RabbitCluster:
     @property
     def amqp_url(self) -> str:
         return ",".join(self.urls)
+
+    @property
+    def prometheus_urls(self) -> list[str]:
+        """Each node's rabbitmq_prometheus endpoint (the AMQP port + 200)."""
+        return [f"http://127.0.0.1:{self.port(n) + 200}" for n in range(1, self.count + 1)]
 
     def port(self, node: int) -> int:
         return self.base_port + node - 1

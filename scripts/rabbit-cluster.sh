@@ -7,13 +7,15 @@
 #   scripts/rabbit-cluster.sh kill-all DIR / revive-all DIR    the whole cluster down / up again
 #   scripts/rabbit-cluster.sh stop  DIR                        stop every node and remove DIR
 #   scripts/rabbit-cluster.sh urls  DIR                        the comma-separated AMQP URL list
+#   scripts/rabbit-cluster.sh prometheus-urls DIR              the nodes' Prometheus endpoints, comma-separated
 #   scripts/rabbit-cluster.sh ctl   DIR N ARGS...              rabbitmqctl ARGS against node N
 #
-# Node i is `prophoto-<tag>-i@localhost` with AMQP port BASE_PORT+i-1 and distribution port
-# BASE_PORT+100+i-1 (BASE_PORT defaults to 5701). Each node has its own config file, data
-# and log directory under DIR, its own HOME with an Erlang cookie of its own (so it can
-# never join the default node's cluster), no plugins, and runs as the `rabbitmq` user when
-# started by root. The default node's files (/etc/rabbitmq, /var/lib/rabbitmq) are not read.
+# Node i is `prophoto-<tag>-i@localhost` with AMQP port BASE_PORT+i-1, distribution port
+# BASE_PORT+100+i-1 and Prometheus port BASE_PORT+200+i-1 (BASE_PORT defaults to 5701). Each
+# node has its own config file, data and log directory under DIR, its own HOME with an Erlang
+# cookie of its own (so it can never join the default node's cluster), one plugin
+# (rabbitmq_prometheus, for the queue monitor's consumer and unacked counts), and runs as the
+# `rabbitmq` user when started by root. The default node's files (/etc/rabbitmq, /var/lib/rabbitmq) are not read.
 set -euo pipefail
 
 cmd=${1:?usage: $0 start|kill|revive|stop|urls DIR ...}
@@ -85,6 +87,7 @@ start)
     mkdir -p "$home/log" "$home/mnesia"
     {
       printf 'listeners.tcp.local = 127.0.0.1:%d\nloopback_users = none\n' $((base + i - 1))
+      printf 'prometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = %d\n' $((base + 200 + i - 1))
       # the nodes find each other at boot: no stop_app/join_cluster round trips
       echo 'cluster_formation.peer_discovery_backend = classic_config'
       for j in $(seq 1 "$count"); do
@@ -93,7 +96,7 @@ start)
     } >"$home/rabbitmq.conf"
     # a killed node must not take minutes to be noticed by the others
     echo '[{kernel, [{net_ticktime, 10}]}].' >"$home/advanced.config"
-    echo '[].' >"$home/enabled_plugins"
+    echo '[rabbitmq_prometheus].' >"$home/enabled_plugins"
     printf '%s' "$cookie" >"$home/.erlang.cookie"
     chmod 400 "$home/.erlang.cookie"
   done
@@ -140,6 +143,12 @@ urls)
   base=$(cat "$dir/base_port")
   urls=""
   for i in $(seq 1 "$(nodes)"); do urls="$urls${urls:+,}amqp://guest:guest@127.0.0.1:$((base + i - 1))/"; done
+  echo "$urls"
+  ;;
+prometheus-urls)
+  base=$(cat "$dir/base_port")
+  urls=""
+  for i in $(seq 1 "$(nodes)"); do urls="$urls${urls:+,}http://127.0.0.1:$((base + 200 + i - 1))"; done
   echo "$urls"
   ;;
 stop)

@@ -192,6 +192,9 @@ class Settings(BaseSettings):
     queue_poll_s: float = 5.0  # how often the tracing service refreshes its queue gauges
     heartbeat_s: float = 5.0  # how often each worker announces itself on the events exchange
     rabbitmq_management_url: str = ""  # e.g. http://user:pass@rabbitmq:15672; optional
+    #: the nodes' rabbitmq_prometheus endpoints, comma-separated (http://rabbitmq:15692); optional:
+    #: unacked counts per queue, so a consumer that holds messages and reports none is seen
+    rabbitmq_prometheus_url: str = ""
 
     @field_validator("schema_pattern")
     @classmethod

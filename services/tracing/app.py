@@ -63,7 +63,8 @@ def create_app(settings: Settings, *, consume: bool = True,
         publisher = AmqpPublisher(settings.broker, topology, attempts=3)  # a fresh channel each try
         await publisher.connect(declare=False)
         client = httpx.AsyncClient()
-        probe = BrokerProbe(connection, settings.rabbitmq_management_url, settings.amqp_url, client)
+        probe = BrokerProbe(connection, settings.rabbitmq_management_url, settings.amqp_url, client,
+                            settings.rabbitmq_prometheus_url)
         live = LiveWorkers()
         await listen_for_heartbeats(connection, topology, live)
         own = worker_id()  # this process's own consumer counts like any worker

@@ -120,3 +120,47 @@ async def test_the_management_api_adds_unacked_counts_when_configured():
     assert depths["ingest"] == Depth()
     assert str(seen[0].url) == "http://rabbitmq:15672/api/queues/%2F"
     assert seen[0].headers["authorization"].startswith("Basic ")
+
+
+async def test_the_nodes_prometheus_endpoints_add_unacked_counts_from_whichever_node_leads():
+    import httpx
+
+    from shared.broker_probe import BrokerProbe
+
+    # what a 3.10 node's /metrics/detailed answers (abridged): only the leader reports a queue
+    leader = """# TYPE rabbitmq_detailed_queue_messages_ready gauge
+rabbitmq_detailed_queue_messages_ready{vhost="/",queue="ingest-preview"} 0
+# TYPE rabbitmq_detailed_queue_messages_unacked gauge
+rabbitmq_detailed_queue_messages_unacked{vhost="/",queue="ingest-preview"} 2
+# TYPE rabbitmq_detailed_queue_messages gauge
+rabbitmq_detailed_queue_messages{vhost="/",queue="ingest-preview"} 2
+# TYPE rabbitmq_detailed_queue_consumers gauge
+rabbitmq_detailed_queue_consumers{vhost="/",queue="ingest-preview"} 1
+rabbitmq_detailed_queue_consumers{vhost="other",queue="ingest"} 9
+"""
+    follower = "# TYPE rabbitmq_detailed_queue_messages_ready gauge\n"
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.port == 15692:
+            raise httpx.ConnectError("node down")
+        return httpx.Response(200, text=leader if request.url.port == 15693 else follower)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        probe = BrokerProbe(connection=None, amqp_url="amqp://u:p@n1:5672/", client=client,  # type: ignore[arg-type]
+                            prometheus_url="http://n1:15692,http://n2:15693,http://n3:15694")
+        depths = await probe._depths_from_prometheus(["ingest-preview", "ingest"])
+    assert depths == {"ingest-preview": Depth(ready=0, unacked=2, consumers=1)}  # ingest: AMQP's
+    assert len(seen) == 3 and seen[1].url.params.get_list("family") == [
+        "queue_coarse_metrics", "queue_consumer_count"]
+    assert seen[1].url.params["vhost"] == "/"
+
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("every node down")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(down)) as client:
+        probe = BrokerProbe(connection=None, amqp_url="amqp://n1/", client=client,  # type: ignore[arg-type]
+                            prometheus_url="http://n1:15692")
+        with pytest.raises(httpx.HTTPError):  # depths() falls back to AMQP on this
+            await probe._depths_from_prometheus(["ingest"])
