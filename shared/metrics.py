@@ -35,6 +35,10 @@ class JobMetrics:
         self.in_progress = Gauge(
             "prophoto_jobs_in_progress", "Jobs being worked on now.", ["queue"], registry=registry,
         )
+        self.held = Gauge(
+            "prophoto_jobs_held", "Deliveries this worker holds: its jobs in progress and those "
+            "waiting in it to start (a lane consumer's next jobs).", ["queue"], registry=registry,
+        )
         self.last_started = Gauge(
             "prophoto_job_last_started_timestamp_seconds", "When the last job started.", ["queue"],
             registry=registry,

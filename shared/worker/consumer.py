@@ -77,6 +77,10 @@ class QueueConsumer:
             if task is not None:
                 self._busy.discard(task)
 
+    def held_count(self) -> int:
+        """Deliveries in hand: each starts its job at once, so the jobs under way."""
+        return len(self._busy)
+
     async def missing(self) -> list[str]:
         """What keeps this consumer from consuming right now (empty when it consumes)."""
         if not self.connection.connected.is_set():

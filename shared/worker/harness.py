@@ -131,8 +131,14 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
             consumer = QueueConsumer(connection, spec.queue, settings.prefetch, consume)
         await consumer.start()
         state["consumer"] = consumer
+
+        def held() -> int:  # in every beat, and on /metrics
+            count = consumer.held_count()
+            metrics.held.labels(spec.queue).set(count)
+            return count
+
         beacon = Beacon(resources.publisher, resources.topology, registry, spec.service,
-                        spec.queue, settings.heartbeat_s)
+                        spec.queue, settings.heartbeat_s, held=held)
         beat = asyncio.create_task(_heartbeat(metrics, spec.queue, missing, beacon))
         try:
             yield

@@ -25,6 +25,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
@@ -44,7 +45,7 @@ def worker_id() -> str:
 
 
 def read_beat(registry: CollectorRegistry, worker: str, service: str, queue: str,
-              every_s: float, leaving: bool = False) -> WorkerHeartbeat:
+              every_s: float, leaving: bool = False, held: int | None = None) -> WorkerHeartbeat:
     """A heartbeat from the `JobMetrics` families in `registry` (what /metrics shows)."""
     labels = {"queue": queue}
     in_progress = registry.get_sample_value("prophoto_jobs_in_progress", labels) or 0.0
@@ -54,9 +55,9 @@ def read_beat(registry: CollectorRegistry, worker: str, service: str, queue: str
     return WorkerHeartbeat(
         worker=worker, service=service, queue=queue, every_s=every_s, leaving=leaving,
         in_progress=in_progress, last_started=started or None, last_finished=finished or None,
-        # every delivery starts its job at once (the consumer's prefetch bounds them), so the
-        # jobs in progress are the deliveries held
-        held=round(in_progress), last_progress=max(moved) if moved else None,
+        # without a count from the consumer: every delivery starts its job at once
+        held=round(in_progress) if held is None else held,
+        last_progress=max(moved) if moved else None,
     )
 
 
@@ -71,13 +72,15 @@ class Beacon:
     queue: str
     every_s: float
     worker: str = ""
+    #: the deliveries the worker holds now (its consumer's count); None: its jobs in progress
+    held: Callable[[], int] | None = None
 
     def __post_init__(self) -> None:
         self.worker = self.worker or worker_id()
 
     async def beat(self, leaving: bool = False) -> None:
         message = read_beat(self.registry, self.worker, self.service, self.queue, self.every_s,
-                            leaving)
+                            leaving, None if self.held is None else self.held())
         await self.publisher.publish(
             self.topology.events_exchange, Topology.heartbeat_routing_key(self.queue),
             encode(message), mandatory=False)

@@ -118,6 +118,11 @@ class LaneConsumer:
         finally:
             self._slots.release()
 
+    def held_count(self) -> int:
+        """Deliveries in hand: the jobs under way and the next ones held here."""
+        waiting = sum(1 for held in self.held.values() for m in held if not _stale(m))
+        return len(self._busy) + waiting
+
     async def missing(self) -> list[str]:
         """What keeps this consumer from consuming right now (empty when it consumes)."""
         if not self.connection.connected.is_set():
