@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 CHAOS_UPLOADS ?= 300
 
-.PHONY: run test test-unit test-integration bench bench-upload bench-tus chaos soak lint install system-deps services up down clean typescript
+.PHONY: dashboards run test test-unit test-integration bench bench-upload bench-tus chaos soak lint install system-deps services up down clean typescript
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -60,6 +60,10 @@ soak: $(STAMP)
 	@bash scripts/services-up.sh
 	PROPHOTO_TEST_REFUSAL_S=60 $(BIN)/python -m pytest -p no:cacheprovider -q -rfEs tests/integration/test_broker_refusal.py
 	$(BIN)/python -m chaos --uploads $(CHAOS_UPLOADS) --preview-workers 4 --broker-outage 120 $(CHAOS_ARGS)
+
+## the Grafana dashboards from scripts/dashboards.py (never edit their JSON by hand)
+dashboards: $(STAMP)
+	$(BIN)/python scripts/dashboards.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared services prophoto tests bench chaos
