@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from services.tracing import queries
 from services.tracing.queue_status import QueueMonitor
+from shared import tags
 from shared.http.auth import Caller, Operator, Principal
 from shared.http.problems import ProblemError, responses
 from shared.settings import Settings
@@ -47,6 +48,7 @@ def trace_json(row: asyncpg.Record) -> dict[str, Any]:
     out = dict(row)
     out["uuid"] = str(row["uuid"])
     out["created_at"] = row["created_at"].isoformat()
+    out["tags"] = tags.of_job(out["uuid"], row["user_id"])  # the tags its job carried
     return out
 
 
@@ -68,9 +70,15 @@ async def trace_filter(
     success: bool | None = None,
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     to: datetime | None = None,
+    tag: Annotated[str | None, Query(max_length=200, description=(
+        "a job tag: `ingest`, `proxy:<uuid>` or `user:<id>`"))] = None,
 ) -> queries.TraceFilter:
+    try:
+        by_tag = tags.parse_filter(tag) if tag else None
+    except ValueError as exc:
+        raise ProblemError(422, "Invalid tag", str(exc)) from exc
     return queries.TraceFilter(uuid=uuid, trace_type=type or None, method=method or None,
-                               success=success, since=aware(from_), until=aware(to))
+                               success=success, since=aware(from_), until=aware(to), tag=by_tag)
 
 
 Filter = Annotated[queries.TraceFilter, Depends(trace_filter)]

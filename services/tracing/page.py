@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.tracing import queries
 from services.tracing.handlers import TracingContext, get_ctx, list_traces, stats_for, trace_json
+from shared import tags
 from shared.db import previews
 from shared.http.auth import (
     COOKIE,
@@ -132,8 +133,14 @@ def parse_filters(params: dict[str, str]) -> tuple[queries.TraceFilter, list[str
             except ValueError:
                 errors.append(f"{key} is not a date and time")
     method = (params.get("method") or "").strip()[:128] or None
+    by_tag = None
+    if params.get("tag", "").strip():
+        try:
+            by_tag = tags.parse_filter(params["tag"][:200])
+        except ValueError as exc:
+            errors.append(str(exc))
     return queries.TraceFilter(uuid=uuid, trace_type=trace_type, method=method, success=success,
-                               since=stamps["from"], until=stamps["to"]), errors
+                               since=stamps["from"], until=stamps["to"], tag=by_tag), errors
 
 
 @router.get("/admin/ingest-traces", response_class=HTMLResponse)

@@ -13,6 +13,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.messages import TraceEvent
+from shared.tags import TagFilter
 
 COLUMNS = (
     "id, uuid, user_id, trace_type, method, success, reason, duration_ms, result_size, width, height,"
@@ -72,15 +73,18 @@ class TraceFilter:
     since: datetime | None = None
     until: datetime | None = None
     user_id: str | None = None  # set for a user's own view; None = every user (operators)
+    #: a job tag (shared/tags.py): `proxy:<uuid>` and `user:<id>` narrow, `ingest` is every row
+    tag: TagFilter | None = None
 
     def where(self, first_param: int = 1) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         args: list[Any] = []
+        tag = self.tag or TagFilter("")
         for column, op, value in (
             ("uuid", "=", self.uuid), ("trace_type", "=", self.trace_type),
             ("method", "=", self.method), ("success", "=", self.success),
             ("created_at", ">=", self.since), ("created_at", "<", self.until),
-            ("user_id", "=", self.user_id),
+            ("user_id", "=", self.user_id), ("uuid", "=", tag.uuid), ("user_id", "=", tag.user),
         ):
             if value is not None:
                 args.append(value)

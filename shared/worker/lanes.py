@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -34,15 +35,21 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
+from aio_pika.exceptions import ChannelInvalidStateError
 
 from shared.broker import subscribed
 from shared.worker.consumer import CLOSE_TIMEOUT_S
+
+log = logging.getLogger(__name__)
 
 LaneHandler = Callable[[AbstractIncomingMessage, str], Awaitable[None]]
 
 
 def _stale(message: AbstractIncomingMessage) -> bool:
-    channel = getattr(message, "channel", None)
+    try:
+        channel = message.channel
+    except ChannelInvalidStateError:  # aio-pika raises once the channel is closed
+        return True
     return bool(getattr(channel, "is_closed", False))
 
 
@@ -103,12 +110,23 @@ class LaneConsumer:
         return None
 
     async def _dispatch(self) -> None:
+        # One task dispatches every job of the process: if it died, the worker would hold its
+        # messages forever (alive, subscribed, doing nothing), so nothing may end it but stop().
         while True:
             await self._slots.acquire()
-            while (picked := self.next_job()) is None:
-                self._arrived.clear()
-                await self._arrived.wait()
-            task = asyncio.create_task(self._run(*picked))
+            try:
+                while (picked := self.next_job()) is None:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+                task = asyncio.create_task(self._run(*picked))
+            except asyncio.CancelledError:
+                self._slots.release()
+                raise
+            except Exception:
+                self._slots.release()
+                log.exception("%s: dispatching the next job failed; going on", self.name)
+                await asyncio.sleep(0.1)
+                continue
             self._busy.add(task)
             task.add_done_callback(self._busy.discard)
 
