@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared import tags
 from shared.broker import Publisher
 from shared.topology import (
     ATTEMPT_HEADER,
@@ -64,7 +65,8 @@ async def park(publisher: Publisher, topology: Topology, queue: str, delivery: D
         await publisher.publish(topology.failed_exchange, queue, delivery.body,
                                 headers=headers, message_id=delivery.message_id)
     except Exception:
-        log.exception("could not park a message of %s; requeueing", queue)
+        log.exception("could not park a message of %s [%s]; requeueing", queue,
+                      delivery.headers.get(tags.HEADER, ""))
         return False
     return True
 
@@ -81,6 +83,7 @@ def describe_parked(headers: dict[str, Any], body: bytes) -> dict[str, Any]:
         "error": headers.get(PARK_ERROR_HEADER),
         "parked_at": headers.get(PARKED_AT_HEADER),
         "attempt": attempt_of(headers),
+        "tags": tags.parse(headers.get(tags.HEADER)),
         "payload": payload,
     }
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from aio_pika.abc import AbstractIncomingMessage
 
+from shared import tags
 from shared.broker import Publisher, connect_once
 from shared.topology import ATTEMPT_HEADER, Topology
 from shared.worker.park import describe_parked
@@ -32,6 +33,8 @@ class Parked:
     error: str | None
     parked_at: str | None
     attempt: int
+    #: the job's tags (its `tags` header; for older copies without one, from its payload)
+    tags: tuple[str, ...] = ()
 
 
 def _parked(msg: AbstractIncomingMessage) -> Parked:
@@ -42,6 +45,7 @@ def _parked(msg: AbstractIncomingMessage) -> Parked:
         user_id=payload.get("user_id"),
         reason=info["reason"], error=info["error"], parked_at=info["parked_at"],
         attempt=info["attempt"],
+        tags=tuple(info["tags"] or tags.of_job(payload.get("uuid"), payload.get("user_id"))),
     )
 
 

@@ -36,6 +36,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from shared import tags
 from shared.broker import Publisher
 from shared.settings import RetryPolicy
 from shared.topology import ATTEMPT_HEADER, FIRST_ATTEMPT_HEADER, LAST_ERROR_HEADER, Topology
@@ -127,7 +128,8 @@ class JobRunner(Generic[M]):
             return Outcome.SUCCESS
         if isinstance(error, PermanentError):
             return await self._park(delivery, job, error.reason, _short(error.reason))
-        log.warning("%s attempt %d failed: %s", self.queue, attempt, _short(error))
+        log.warning("%s attempt %d failed [%s]: %s", self.queue, attempt,
+                    delivery.headers.get(tags.HEADER, ""), _short(error))
         return await self._retry_or_park(delivery, job, attempt, first, error)
 
     async def _hooks(self, name: str, call: Callable[[Middleware], Awaitable[None]]) -> None:
@@ -165,7 +167,8 @@ class JobRunner(Generic[M]):
                 message_id=delivery.message_id,
             )
         except Exception:
-            log.exception("could not schedule a retry of %s; requeueing", self.queue)
+            log.exception("could not schedule a retry of %s [%s]; requeueing", self.queue,
+                          delivery.headers.get(tags.HEADER, ""))
             return Outcome.REQUEUED
         return Outcome.RETRY
 
@@ -173,6 +176,8 @@ class JobRunner(Generic[M]):
         if not await park(self.publisher, self.topology, self.queue, delivery, reason, error):
             return Outcome.REQUEUED
         full = reason if reason == error else f"{reason}: {error}"
+        log.warning("%s job parked [%s]: %s", self.queue, delivery.headers.get(tags.HEADER, ""),
+                    _short(full, 300))
         recorded = False
         if self.on_failed is not None:
             try:

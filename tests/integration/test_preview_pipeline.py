@@ -10,7 +10,7 @@ import signal
 import time
 import zlib
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psutil
 import pytest
@@ -184,8 +184,15 @@ async def test_a_truncated_jpeg_fails_with_a_reason_and_gets_the_exif_thumbnail(
     async with upload_server.client() as c:
         thumb = await c.get(f"/v1/proxies/{uuid}/thumbnail")
         parked = await c.get("/v1/failed", params={"queue": "preview"})
+        by_tag = await c.get("/v1/failed", params={"tag": f"proxy:{uuid}"})
+        other = await c.get("/v1/failed", params={"tag": f"proxy:{uuid4()}"})
+        bad_tag = await c.get("/v1/failed", params={"tag": "proxy:nope"})
     assert thumb.status_code == 200 and image_size(thumb.content) == (400, 400)
     assert [i["uuid"] for i in parked.json()["items"]] == [uuid]
+    # the parked copy keeps the job's tags, and the list filters by one
+    assert [i["uuid"] for i in by_tag.json()["items"]] == [uuid]
+    assert by_tag.json()["items"][0]["tags"][:2] == ["ingest", f"proxy:{uuid}"]
+    assert other.json()["items"] == [] and bad_tag.status_code == 422
     # every thumbnail attempt is traced with the size of what it made
     attempts = {e["method"]: e for e in await traces(upload_server.settings)
                 if e["uuid"] == uuid and e["trace_type"] == "thumbnail_generation"}

@@ -177,6 +177,35 @@ async def test_a_user_sees_only_their_own_traces_and_an_operator_sees_everyones(
     assert (await as_("tok-oscar", "/v1/traces/stats", **window))["total"] == 2
 
 
+async def test_traces_are_filtered_by_job_tag_and_carry_their_tags(tracing_server, trace_rows):
+    users = tracing_server.settings.tokens()
+    alice, bob = users["tok-alice"], users["tok-bob"]
+    mine, also_mine, theirs = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    start = quiet_second()
+    for photo, user in ((mine, alice), (also_mine, alice), (theirs, bob)):
+        await trace_rows(photo, user_id=user, created_at=start)
+    window = {"from": start.isoformat(), "to": (start + timedelta(seconds=1)).isoformat()}
+    async with httpx.AsyncClient(base_url=tracing_server.url,
+                                 headers={"Authorization": "Bearer tok-oscar"}) as c:
+        async def uuids(tag: str) -> set[str]:
+            r = await c.get("/v1/traces", params=window | {"tag": tag})
+            assert r.status_code == 200, r.text
+            return {t["uuid"] for t in r.json()["items"]}
+
+        assert await uuids(f"user:{alice}") == {str(mine), str(also_mine)}
+        assert await uuids(f"proxy:{theirs}") == {str(theirs)}
+        assert await uuids("ingest") == {str(mine), str(also_mine), str(theirs)}
+        item = (await c.get("/v1/traces", params=window | {"tag": f"proxy:{mine}"})).json()
+        assert item["items"][0]["tags"] == ["ingest", f"proxy:{mine}", f"user:{alice}"]
+        for bad in ("proxy:nope", "colour:red", "user:"):
+            r = await c.get("/v1/traces", params={"tag": bad})
+            assert r.status_code == 422 and r.json()["title"] == "Invalid tag", bad
+        page = await c.get("/admin/ingest-traces", params=window | {"tag": f"user:{bob}"})
+        assert page.status_code == 200
+        assert str(theirs) in page.text and str(mine) not in page.text
+        assert f'href="?tag=user%3A{bob}"' in page.text  # each row's tags link to their filter
+
+
 async def test_operator_endpoints_answer_a_user_token_with_a_403_problem(tracing_server):
     async with httpx.AsyncClient(base_url=tracing_server.url) as c:
         for path in ("/v1/queue-status",):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.upload.deps import Ctx, UploadContext
 from services.upload.retry import reset_before_replay
+from shared import tags
 from shared.http.auth import Caller
 from shared.http.problems import ProblemError, responses
 from shared.messages import Lane
@@ -25,6 +27,7 @@ class ParkedItem(BaseModel):
     error: str | None
     parked_at: str | None
     attempt: int
+    tags: list[str]
 
 
 class ParkedPage(BaseModel):
@@ -54,15 +57,25 @@ def _queue_name(ctx: UploadContext, queue: str | None) -> list[str]:
 
 
 @router.get("/failed", response_model=ParkedPage, responses=responses(401, 422))
-async def list_failed(ctx: Ctx, caller: Caller, queue: str | None = None) -> ParkedPage:
+async def list_failed(ctx: Ctx, caller: Caller, queue: str | None = None,
+                      tag: Annotated[str | None, Query(max_length=200, description=(
+                          "only jobs with this tag: `ingest`, `proxy:<uuid>` or `user:<id>`"))]
+                      = None) -> ParkedPage:
     """A user's own parked jobs; an operator's view is everyone's."""
+    try:
+        wanted = tags.parse_filter(tag) if tag else None
+    except ValueError as exc:
+        raise ProblemError(422, "Invalid tag", str(exc)) from exc
     items: list[ParkedItem] = []
     for name in _queue_name(ctx, queue):
         for job in await parked.peek(ctx.topology, name):
-            if caller.operator or job.user_id == caller.user_id:
-                items.append(ParkedItem(queue=name, uuid=job.uuid, reason=job.reason,
-                                        error=job.error, parked_at=job.parked_at,
-                                        attempt=job.attempt))
+            if not (caller.operator or job.user_id == caller.user_id):
+                continue
+            if wanted is not None and not wanted.matches(list(job.tags)):
+                continue
+            items.append(ParkedItem(queue=name, uuid=job.uuid, reason=job.reason,
+                                    error=job.error, parked_at=job.parked_at,
+                                    attempt=job.attempt, tags=list(job.tags)))
     return ParkedPage(items=items)
 
 
