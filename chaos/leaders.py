@@ -339,28 +339,45 @@ class LeaderLoss:
         await asyncio.to_thread(self.cluster.revive, node)
 
     async def _frozen_worker(self, api: httpx.AsyncClient, stack: Stack) -> None:
+        """SIGSTOP preview-1 while it holds two jobs; watch the status; SIGCONT; watch again.
+
+        For a backlog preview-1 surely takes from, the other preview workers are paused
+        (SIGSTOP, holding nothing: the queues were empty) while the photos are uploaded, and
+        woken as soon as preview-1 is frozen: only preview-1 is then silent with jobs in hand.
+        """
         name = "preview-1"
         queue = self.settings.queue_preview
         status_url = f"http://127.0.0.1:{self.settings.tracing_port}"
         ops = {"Authorization": f"Bearer {OPERATOR}"}
         metrics = f"http://127.0.0.1:{stack.metrics_ports()[name]}/metrics"
-        backlog = asyncio.create_task(self._stream(api, 60, big=True))
         pid = stack.pids[name]
+        others = [p for n, p in stack.pids.items() if n.startswith("preview-") and n != name]
+        for other in others:
+            os.kill(other, signal.SIGSTOP)
+        seen: list[str] = []
+        try:
+            backlog = asyncio.create_task(self._stream(api, 24, big=True))
+            async with httpx.AsyncClient(timeout=5) as c:
+                held = 0.0
+                deadline = time.monotonic() + 90
+                while time.monotonic() < deadline:  # catch it with two jobs in hand
+                    try:
+                        held = jobs_held((await c.get(metrics)).text)
+                    except httpx.HTTPError as exc:
+                        seen.append(repr(exc))
+                    if held >= 2:
+                        os.kill(pid, signal.SIGSTOP)
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise RuntimeError(f"{name} never held two jobs (last seen {held}; "
+                                       f"{len(seen)} failed reads: {seen[-3:]})")
+        finally:
+            for other in others:
+                os.kill(other, signal.SIGCONT)
+        frozen_at = time.monotonic()
+        self.report.held_when_frozen = held
         async with httpx.AsyncClient(timeout=5) as c:
-            held = 0.0
-            deadline = time.monotonic() + 60
-            while held < 2 and time.monotonic() < deadline:  # catch it with two jobs in hand
-                with contextlib.suppress(httpx.HTTPError):
-                    held = jobs_held((await c.get(metrics)).text)
-                if held >= 2:
-                    os.kill(pid, signal.SIGSTOP)
-                    break
-                await asyncio.sleep(0.02)
-            else:
-                backlog.cancel()
-                raise RuntimeError(f"{name} never held two jobs (last seen {held})")
-            frozen_at = time.monotonic()
-            self.report.held_when_frozen = held
             try:
                 while time.monotonic() - frozen_at < self.config.stall_s * 2:
                     worker = await queue_worker(c, status_url, ops, queue)
@@ -374,7 +391,7 @@ class LeaderLoss:
                         break
                     await asyncio.sleep(0.5)
                 await backlog
-                await self._stream(api, 40, big=True)  # work for both workers when it wakes
+                await self._stream(api, 16, big=True)  # work for every worker when it wakes
             finally:
                 os.kill(pid, signal.SIGCONT)
             resumed_at = time.monotonic()
