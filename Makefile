@@ -48,7 +48,8 @@ bench-tus: $(STAMP)
 	@bash scripts/services-up.sh
 	$(BIN)/python -m bench.tus
 
-## the soak: CHAOS_UPLOADS unique uploads while services, cluster nodes and PostgreSQL are killed
+## the soak: CHAOS_UPLOADS unique uploads while services, cluster nodes and PostgreSQL are killed;
+## then the leader-loss scenario (each work queue's leader killed mid-publish, a frozen worker)
 chaos: $(STAMP)
 	@bash scripts/system-deps.sh --quiet
 	$(BIN)/python -m chaos --uploads $(CHAOS_UPLOADS) $(CHAOS_ARGS)
