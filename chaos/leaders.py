@@ -341,9 +341,10 @@ class LeaderLoss:
     async def _frozen_worker(self, api: httpx.AsyncClient, stack: Stack) -> None:
         """SIGSTOP preview-1 while it holds two jobs; watch the status; SIGCONT; watch again.
 
-        For a backlog preview-1 surely takes from, the other preview workers are paused
-        (SIGSTOP, holding nothing: the queues were empty) while the photos are uploaded, and
-        woken as soon as preview-1 is frozen: only preview-1 is then silent with jobs in hand.
+        For a backlog that preview-1 surely holds jobs of, every preview worker is paused
+        while the photos are uploaded (the broker still delivers each its prefetch); preview-1
+        is woken, and frozen again once its heartbeat says it holds two jobs; then the others
+        are woken: only preview-1 is silent with jobs in hand.
         """
         name = "preview-1"
         queue = self.settings.queue_preview
@@ -352,24 +353,28 @@ class LeaderLoss:
         metrics = f"http://127.0.0.1:{stack.metrics_ports()[name]}/metrics"
         pid = stack.pids[name]
         others = [p for n, p in stack.pids.items() if n.startswith("preview-") and n != name]
-        for other in others:
-            os.kill(other, signal.SIGSTOP)
-        seen: list[str] = []
+        # a backlog while every preview worker is paused: the broker hands each its prefetch
+        for worker in [pid, *others]:
+            os.kill(worker, signal.SIGSTOP)
         try:
-            backlog = asyncio.create_task(self._stream(api, 24, big=True))
+            await self._stream(api, 24, big=True)
+            await asyncio.sleep(2.0)  # the outbox relay publishes them
+            os.kill(pid, signal.SIGCONT)  # preview-1 starts on what it holds, and says so
+            seen: list[str] = []
             async with httpx.AsyncClient(timeout=5) as c:
                 held = 0.0
-                deadline = time.monotonic() + 90
-                while time.monotonic() < deadline:  # catch it with two jobs in hand
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
                     try:
                         held = jobs_held((await c.get(metrics)).text)
                     except httpx.HTTPError as exc:
                         seen.append(repr(exc))
                     if held >= 2:
-                        os.kill(pid, signal.SIGSTOP)
+                        os.kill(pid, signal.SIGSTOP)  # frozen with its jobs in hand
                         break
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.02)
                 else:
+                    os.kill(pid, signal.SIGCONT)
                     raise RuntimeError(f"{name} never held two jobs (last seen {held}; "
                                        f"{len(seen)} failed reads: {seen[-3:]})")
         finally:
@@ -390,7 +395,6 @@ class LeaderLoss:
                         self.report.page_stalled = bool(card and card.group(1) == "stalled")
                         break
                     await asyncio.sleep(0.5)
-                await backlog
                 await self._stream(api, 16, big=True)  # work for every worker when it wakes
             finally:
                 os.kill(pid, signal.SIGCONT)

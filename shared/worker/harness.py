@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.exceptions import ChannelInvalidStateError
 from prometheus_client import CollectorRegistry, make_asgi_app
 from pydantic import BaseModel
 from starlette.applications import Starlette
@@ -89,10 +90,16 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
             outcome = await runner.run(delivery_of(msg))
         finally:
             metrics.finished(spec.queue, outcome.value, time.perf_counter() - started)
-            if outcome is Outcome.REQUEUED:
-                await msg.reject(requeue=True)
-            else:
-                await msg.ack()
+            try:
+                if outcome is Outcome.REQUEUED:
+                    await msg.reject(requeue=True)
+                else:
+                    await msg.ack()
+            except ChannelInvalidStateError:
+                # its channel closed under the job (a node loss): the broker redelivers the
+                # message, and the job, done already, is acked as done (jobs are idempotent)
+                log.info("%s: the channel of a finished job closed; the broker redelivers it",
+                         spec.queue)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
