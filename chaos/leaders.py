@@ -83,10 +83,12 @@ class LeaderLossReport:
     page_stalled: bool = False
     held_when_frozen: float = 0.0
     processing_after_s: float | None = None
+    #: why the frozen-worker phase could not be run as planned (None: it was)
+    frozen_error: str | None = None
 
     def problems(self) -> list[str]:
         c = self.config
-        out = []
+        out = [self.frozen_error] if self.frozen_error else []
         for p in self.phases:
             if p.settled_s is None or p.settled_s > c.deadline_s:
                 out.append(f"{p.name}: {p.done}/{p.expected} done, not within {c.deadline_s:g} s "
@@ -183,15 +185,27 @@ class LeaderLoss:
 
     # -- helpers --------------------------------------------------------------------
     async def _wait_ready(self, api: httpx.AsyncClient, stack: Stack) -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if stack.proc.poll() is not None:
-                raise RuntimeError("prophoto dev exited:\n" + "\n".join(stack.lines[-30:]))
-            with contextlib.suppress(httpx.HTTPError):
-                if (await api.get("/readyz")).status_code == 200:
+        """Until the upload service and every worker answer /readyz (workers start slower)."""
+        deadline = time.monotonic() + 180
+        waiting = ["upload"]
+        async with httpx.AsyncClient(timeout=3) as c:
+            while time.monotonic() < deadline:
+                if stack.proc.poll() is not None:
+                    raise RuntimeError("prophoto dev exited:\n" + "\n".join(stack.lines[-30:]))
+                urls = {"upload": f"{stack.url}/readyz"} | {
+                    name: f"http://127.0.0.1:{port}/readyz"
+                    for name, port in stack.metrics_ports().items()}
+                waiting = []
+                for name, url in urls.items():
+                    try:
+                        if (await c.get(url)).status_code != 200:
+                            waiting.append(name)
+                    except httpx.HTTPError:
+                        waiting.append(name)
+                if not waiting:
                     return
-            await asyncio.sleep(0.5)
-        raise RuntimeError("the stack did not become ready:\n" + "\n".join(stack.lines[-30:]))
+                await asyncio.sleep(0.5)
+        raise RuntimeError(f"not ready: {waiting}\n" + "\n".join(stack.lines[-30:]))
 
     async def _upload_node(self, stack: Stack) -> int:
         for _ in range(50):
@@ -360,23 +374,23 @@ class LeaderLoss:
             await self._stream(api, 24, big=True)
             await asyncio.sleep(2.0)  # the outbox relay publishes them
             os.kill(pid, signal.SIGCONT)  # preview-1 starts on what it holds, and says so
-            seen: list[str] = []
             async with httpx.AsyncClient(timeout=5) as c:
                 held = 0.0
-                deadline = time.monotonic() + 30
+                deadline = time.monotonic() + 45
                 while time.monotonic() < deadline:
-                    try:
-                        held = jobs_held((await c.get(metrics)).text)
-                    except httpx.HTTPError as exc:
-                        seen.append(repr(exc))
+                    # frozen once it holds two jobs, by its /metrics (the gauge its heartbeat
+                    # carries); a moment later, so that the beat saying so has gone out
+                    with contextlib.suppress(httpx.HTTPError):
+                        held = max(held, jobs_held((await c.get(metrics)).text))
                     if held >= 2:
-                        os.kill(pid, signal.SIGSTOP)  # frozen with its jobs in hand
+                        await asyncio.sleep(0.1)
+                        os.kill(pid, signal.SIGSTOP)
                         break
                     await asyncio.sleep(0.02)
                 else:
                     os.kill(pid, signal.SIGCONT)
-                    raise RuntimeError(f"{name} never held two jobs (last seen {held}; "
-                                       f"{len(seen)} failed reads: {seen[-3:]})")
+                    self.report.frozen_error = f"{name} never held two jobs (its /metrics: {held})"
+                    return
         finally:
             for other in others:
                 os.kill(other, signal.SIGCONT)
