@@ -191,8 +191,6 @@ def measure(env: dict[str, str], url: str, quick: bool) -> dict[str, Any]:
     async def phase_mixed() -> dict[str, Any]:
         backlog = await seed(env, USERS["a"], n_backlog, data)
         started = time.time()
-        stack.start("preview")
-        stack.start("preview")
         figures = await interactive(env, url, data, n_b, n_ask, backlog)
         conn = await asyncpg.connect(env["PROPHOTO_DATABASE_URL"])
         try:
@@ -226,7 +224,6 @@ def measure(env: dict[str, str], url: str, quick: bool) -> dict[str, Any]:
         stack.start("preview")
         stack.start("preview")
         result["alone_rate"] = asyncio.run(phase_alone())
-        stack.stop("preview")
         result["mixed"] = asyncio.run(phase_mixed())
         stack.stop("preview")
         result["fairness"] = asyncio.run(phase_fair())
