@@ -53,7 +53,8 @@ TOKEN = "chaos-token-0123456789abcdef"
 FAULT_KINDS = ("kill preview", "kill finalize", "kill enhance", "kill upload", "kill node",
                "restart database")
 #: faults a plan may also name: the node leading the preview queue, the upload service's node
-PLANNED_KINDS = (*FAULT_KINDS, "kill preview leader node", "kill upload node", "broker outage")
+PLANNED_KINDS = (*FAULT_KINDS, "kill preview leader node", "kill bulk leader node",
+                 "kill upload node", "broker outage")
 
 
 @dataclass
@@ -408,15 +409,16 @@ class Soak:
             name = self.rnd.choice(names)
             pid = stack.kill(name)
             self.report.faults.append(Fault(at, f"SIGKILL {name}", f"pid {pid}"))
-        elif kind in ("kill node", "kill preview leader node", "kill upload node"):
+        elif kind in ("kill node", "kill preview leader node", "kill bulk leader node", "kill upload node"):
             node, why = self.rnd.randint(1, self.cluster.count), "random"
             if kind == "kill upload node":
                 node = stack.broker_node("upload", self.cluster) or node
                 why = "the upload service's node"
-            elif kind == "kill preview leader node" or self.rnd.random() < 0.5:
+            elif kind in ("kill preview leader node", "kill bulk leader node") or self.rnd.random() < 0.5:
                 with contextlib.suppress(LookupError, subprocess.SubprocessError):
                     # the queue the soak's uploads wait in: its user's shard of a lane
-                    lane = Lane.BULK if self.config.bulk_every and self.rnd.random() < 0.5 else Lane.INTERACTIVE
+                    bulk = kind == "kill bulk leader node" or (self.config.bulk_every and self.rnd.random() < 0.5)
+                    lane = Lane.BULK if bulk else Lane.INTERACTIVE
                     queue = Topology(self.settings).shard_for(lane, "soak-user")
                     node = await asyncio.to_thread(self.cluster.leader, queue)
                     why = f"leader of the preview queue ({lane} lane)"
