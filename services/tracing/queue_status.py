@@ -92,7 +92,7 @@ class QueueMonitor:
             activity: dict[str, Activity] = self.activity() if self.activity else {}
             now = time.time()
             self.depths = depths
-            queues = {q: self._queue_entry(q, depths, activity.get(q), now)
+            queues = {q: self._queue_entry(q, depths, activity.get(topo.worker_queue(q)), now)
                       for q in topo.work_queues()}
             ingest = queues.get(self.settings.queue_finalize, {}).get("jobs", {}).get("pending")
             for entry in queues.values():
@@ -113,7 +113,7 @@ class QueueMonitor:
     def _queue_entry(self, queue: str, depths: dict[str, Depth], act: Activity | None,
                      now: float) -> dict[str, Any]:
         topo = self.topology
-        work = depths.get(queue, Depth())
+        work = _total([depths.get(q, Depth()) for q in [queue, *topo.shards(queue)]])  # a lane's shards
         if work.ready:
             self.ready_since.setdefault(queue, now)
         elif work.ready == 0:
@@ -135,6 +135,14 @@ class QueueMonitor:
                 "last_started": act.last_started if act else None,
             },
         }
+
+
+def _total(parts: list[Depth]) -> Depth:
+    """One depth for a lane's queues together (unknown when any part is)."""
+    if len(parts) == 1:
+        return parts[0]
+    return Depth(_sum(p.ready for p in parts), _sum(p.unacked for p in parts),
+                 _sum(p.consumers for p in parts))
 
 
 def _sum(values: Any) -> int | None:

@@ -13,10 +13,11 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
-from services.upload import api_examples
+from services.upload import examples
 from services.upload.deps import UploadContext
 from services.upload.events import EventHub
 from services.upload.page import install_page
+from services.upload.rerender import Rerenders
 from services.upload.resumable import tus
 from services.upload.resumable.uploads import Resumable
 from services.upload.routes import ROUTERS
@@ -58,8 +59,10 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning("broker unavailable at start-up (%s); jobs will wait in the outbox", exc)
         temp, final = open_stores(settings.stores)
         relay = OutboxRelay(pool, publisher, poll_s=settings.outbox_poll_s,
-                            on_pending=metrics.outbox_pending.set,
-                            retention_s=settings.outbox_retention_s, exchange=settings.exchange)
+                            retention_s=settings.outbox_retention_s, exchange=settings.exchange,
+                            backoff_base_s=settings.outbox_backoff_base_s,
+                            backoff_max_s=settings.outbox_backoff_max_s)
+        relay.on_backlog = lambda backlog: metrics.observe_outbox(backlog, relay.health)
         spool_dir = Path(tempfile.mkdtemp(prefix="prophoto-spool-"))
         ctx = UploadContext(
             settings=settings, pool=pool, publisher=publisher, topology=topology,
@@ -76,9 +79,13 @@ def create_app(settings: Settings) -> FastAPI:
         await resumable.start()
         app.state.ctx = ctx
         relay.start()
+        rerenders = Rerenders(ctx)
+        ctx.extras["rerender"] = rerenders
+        await rerenders.start()
         try:
             yield
         finally:
+            await rerenders.stop()
             await relay.stop()
             await resumable.stop()
             await hub.stop()
@@ -100,7 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_problem_handlers(app)
     install_auth(app, book)
-    install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS, api_examples.SCHEMAS)
+    install_api_docs(app, examples.EXAMPLES, examples.PARAMETERS, examples.SCHEMAS)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(tus.router)
@@ -122,6 +129,8 @@ def create_app(settings: Settings) -> FastAPI:
             "broker": ctx.publisher.ping,
             "storage": ctx.temp_store.ping,
             "events": ctx.extras["events"].consuming,
+            # unready once the relay has failed this long without one confirm
+            "outbox": lambda: ctx.relay.missing(ctx.settings.outbox_unready_after_s),
         })
 
     return app
