@@ -161,7 +161,7 @@ class Image(Model):
     keyword_paths: list[str] = Field(default_factory=list)  # "Places|Japan|Tokyo"
     color_space: str | None = None
     bit_depth: int | None = None
-    hdr_gain_map: str | None = None  # "ultra-hdr", "apple"
+    hdr_gain_map: str | None = None  # "ultra-hdr", "apple-gain-map"
     sources: dict[str, str] = Field(default_factory=dict)  # field -> embedded | sidecar | person
     association: dict[str, Any]
     metadata: dict[str, Any]

@@ -163,7 +163,7 @@ class ImageView(BaseModel):
     keyword_paths: list[str]
     color_space: str | None
     bit_depth: int | None
-    #: the HDR gain map the metadata declares: "ultra-hdr", "apple", or null
+    #: the HDR gain map the metadata declares: "ultra-hdr", "apple-gain-map", or null
     hdr_gain_map: str | None
     #: where each descriptive value came from: embedded | sidecar | person
     sources: dict[str, str]

@@ -77,7 +77,10 @@ def _semantics(meta: dict[str, Any]) -> list[str]:
 
 
 def hdr_gain_map(meta: dict[str, Any]) -> str | None:
-    """Which HDR gain map the metadata declares: "ultra-hdr" (JPEG, XMP Container), "apple", or None.
+    """Which HDR gain map the metadata declares: "ultra-hdr" (JPEG, XMP Container),
+    "apple-gain-map" (HEIC auxiliary image), or None.
+
+    The kinds are the image pipeline's (`shared.imaging.model.Hdr.kind`).
 
     From the metadata only (the full read; `-fast` stops before JPEG
     trailers); whether the pixels are HDR is the image pipeline's call.
@@ -85,7 +88,7 @@ def hdr_gain_map(meta: dict[str, Any]) -> str | None:
     if "GainMap" in _semantics(meta):
         return "ultra-hdr"
     if "hdrgainmap" in str(meta.get("AuxiliaryImageType") or "") or meta.get("HDRGainMapVersion"):
-        return "apple"
+        return "apple-gain-map"
     return None
 
 
