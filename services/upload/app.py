@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
-from services.upload import api_examples
+from services.upload import examples
 from services.upload.deps import UploadContext
 from services.upload.events import EventHub
 from services.upload.page import install_page
@@ -100,7 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_problem_handlers(app)
     install_auth(app, book)
-    install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS, api_examples.SCHEMAS)
+    install_api_docs(app, examples.EXAMPLES, examples.PARAMETERS, examples.SCHEMAS)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(tus.router)
