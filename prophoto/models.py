@@ -163,6 +163,7 @@ class Image(Model):
     bit_depth: int | None = None
     hdr_gain_map: str | None = None  # "ultra-hdr", "apple-gain-map"
     sources: dict[str, str] = Field(default_factory=dict)  # field -> embedded | sidecar | person
+    sidecar_path: str | None = None  # the XMP sidecar beside the original
     association: dict[str, Any]
     metadata: dict[str, Any]
     original_url: str

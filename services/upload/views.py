@@ -167,6 +167,8 @@ class ImageView(BaseModel):
     hdr_gain_map: str | None
     #: where each descriptive value came from: embedded | sidecar | person
     sources: dict[str, str]
+    #: the XMP sidecar kept beside the original in the final store (`001-IMG_1234.xmp`)
+    sidecar_path: str | None
     association: dict[str, Any]
     metadata: dict[str, Any]
     original_url: str
@@ -202,7 +204,8 @@ def image_view(row: asyncpg.Record) -> ImageView:
         location=row["location"], gps=meta.get("gps"), tags=list(row["tags"] or []),
         keywords=list(row["keywords"] or []), keyword_paths=list(row["keyword_paths"] or []),
         color_space=row["color_space"], bit_depth=row["bit_depth"], hdr_gain_map=row["hdr_gain_map"],
-        sources=dict(meta.get("sources") or {}), association=dict(row["association"] or {}), metadata=meta,
+        sources=dict(meta.get("sources") or {}), sidecar_path=row["sidecar_path"],
+        association=dict(row["association"] or {}), metadata=meta,
         original_url=f"/v1/images/{row['id']}/original",
         preview_url=f"/v1/images/{row['id']}/preview" if row["preview_path"] else None,
         thumbnail_url=f"/v1/images/{row['id']}/thumbnail" if row["thumbnail_path"] else None,

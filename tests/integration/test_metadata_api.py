@@ -209,3 +209,85 @@ async def test_known_metadata_written_by_exiftool_is_every_field_of_the_image_th
         assert_fields(name, images[by_name[name]], expected)
     burst = sorted(BURST, key=lambda n: images[by_name[n]]["taken_at"])
     assert burst == list(BURST)  # the frames sort in the order they were shot
+
+
+#: photos whose embedded values a sidecar contradicts (or tries to)
+SIDECAR_PHOTOS = {
+    "IMG_1001": ["-XMP:Rating=2", "-XMP-dc:Description=embedded caption", "-XMP-dc:Title=embedded title",
+                 "-XMP-dc:Creator=Embedded Author"],
+    "IMG_1002": ["-XMP:Rating=1"],
+    "IMG_1003": ["-XMP:Rating=3", "-XMP-dc:Description=kept caption"],
+    "IMG_1004": ["-XMP:Rating=4"],
+}
+#: the sidecars: name -> tags (a new XMP file per name)
+SIDECARS = {
+    "IMG_1001": ["-XMP:Rating=5", "-XMP-dc:Title=Lightroom title", "-XMP-dc:Description=Lightroom caption",
+                 "-XMP-lr:HierarchicalSubject=Trips|Iceland|Vik", "-XMP-dc:Subject=Vik"],
+    "IMG_1002": ["-XMP:Rating=-1", "-XMP:Label=Purple"],
+    "IMG_1003": ["-XMP:Rating=5", "-XMP-dc:Title=Put later"],
+}
+
+
+def write_sidecar_set(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
+    """The photos and their sidecars, written by one ExifTool process."""
+    photos: dict[str, Path] = {}
+    lines: list[str] = []
+    for seed, (name, tags) in enumerate(SIDECAR_PHOTOS.items(), start=100):
+        photos[name] = folder / f"{name}.JPG"
+        photos[name].write_bytes(_photo(seed))
+        lines += ["-overwrite_original", *tags, str(photos[name]), "-execute"]
+    sidecar_paths = {name: folder / f"{name}.xmp" for name in SIDECARS}
+    for name, tags in SIDECARS.items():
+        lines += [*tags, str(sidecar_paths[name]), "-execute"]
+    (folder / "args.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    subprocess.run(["exiftool", "-charset", "utf8", "-@", str(folder / "args.txt")], check=True,
+                   capture_output=True, timeout=60)
+    return photos, sidecar_paths
+
+
+async def test_a_sidecar_wins_over_the_embedded_values_and_is_kept_beside_the_original(
+    tmp_path: Path, upload_server: UploadServer, preview_workers, finalize_workers, pool, settings
+):
+    photos, xmps = write_sidecar_set(tmp_path)
+    preview_workers.start()
+    finalize_workers.start()
+    async with upload_server.client() as http:
+        # IMG_1001's sidecar comes first and waits; the others follow their photos
+        early = await http.post("/v1/sidecars", content=xmps["IMG_1001"].read_bytes(),
+                                headers={"X-Filename": "IMG_1001.xmp"})
+        assert early.status_code == 201 and early.json()["proxy_uuid"] is None, early.text
+        assert early.json()["rating"] == 5 and early.json()["title"] == "Lightroom title"
+        uuids = {name: await upload(upload_server, path) for name, path in photos.items()}
+        late = await http.post("/v1/sidecars", content=xmps["IMG_1002"].read_bytes(),
+                               headers={"X-Filename": "IMG_1002.xmp"})
+        assert late.status_code == 201 and late.json()["proxy_uuid"] == uuids["IMG_1002"], late.text
+        put = await http.put(f"/v1/proxies/{uuids['IMG_1003']}/sidecar", content=xmps["IMG_1003"].read_bytes())
+        assert put.status_code == 200 and put.json()["proxy_uuid"] == uuids["IMG_1003"], put.text
+        # malformed: refused with a problem, and IMG_1004 is ingested from its own values
+        for body, why in ((b"<x:xmpmeta><rdf:RDF>", "not well-formed"),
+                          (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>', "DTD"),
+                          (b"<?xml version='1.0'?><note>plain XML</note>", "rdf:RDF")):
+            bad = await http.put(f"/v1/proxies/{uuids['IMG_1004']}/sidecar", content=body)
+            assert bad.status_code == 400, bad.text
+            assert bad.headers["content-type"] == "application/problem+json"
+            assert bad.json()["title"] == "Malformed XMP sidecar" and why in bad.json()["detail"]
+        wrong = await http.post("/v1/uploads", files={"file": ("IMG_1001.xmp", xmps["IMG_1001"].read_bytes(),
+                                                                "application/rdf+xml")})
+        assert wrong.status_code == 415 and "/v1/sidecars" in wrong.json()["detail"]
+    images = await ingest_and_read(upload_server, pool, list(uuids.values()))
+    first, second, third, fourth = (images[uuids[n]] for n in SIDECAR_PHOTOS)
+    assert (first["rating"], first["title"], first["caption"]) == (5, "Lightroom title", "Lightroom caption")
+    assert first["creator"] == "Embedded Author"  # the sidecar says nothing of it: the file's stays
+    assert first["keyword_paths"] == ["Trips|Iceland|Vik"] and first["keywords"] == ["Vik"]
+    assert first["sources"] == {"rating": "sidecar", "title": "sidecar", "caption": "sidecar",
+                                "creator": "embedded", "keywords": "sidecar", "keyword_paths": "sidecar"}
+    assert (second["rating"], second["label"], second["sources"]["rating"]) == (-1, "Purple", "sidecar")
+    assert (third["rating"], third["title"], third["caption"]) == (5, "Put later", "kept caption")
+    assert fourth["rating"] == 4 and fourth["sidecar_path"] is None and fourth["sources"] == {"rating": "embedded"}
+    final = upload_server.app.state.ctx.final_store
+    for name in ("IMG_1001", "IMG_1002", "IMG_1003"):
+        image = images[uuids[name]]
+        assert image["sidecar_path"] == image["path"].rsplit(".", 1)[0] + ".xmp"
+        assert await final.get_bytes(image["sidecar_path"]) == xmps[name].read_bytes()
+    left = await pool.fetchval("SELECT count(*) FROM sidecars WHERE user_id = $1", f"alice-{settings.exchange}")
+    assert left == 0  # held only until their Images were written

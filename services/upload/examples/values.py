@@ -77,7 +77,8 @@ IMAGE = {"id": 4812, "proxy_uuid": UUID, "path": "shoots/2025/06/Canon-EOS-R5/00
          "gps": {"latitude": 48.8583701, "longitude": 2.2944813, "altitude": 35.2},
          "tags": ["wedding", "ceremony", "Paris"], "keywords": ["wedding", "Paris"],
          "keyword_paths": ["Places|France|Paris"], "color_space": "sRGB", "bit_depth": 14,
-         "hdr_gain_map": None, "sources": _IMAGE_META["sources"], "association": {"album": 42},
+         "hdr_gain_map": None, "sources": _IMAGE_META["sources"],
+         "sidecar_path": "shoots/2025/06/Canon-EOS-R5/001-IMG_0001.xmp", "association": {"album": 42},
          "metadata": _IMAGE_META,
          "original_url": "/v1/images/4812/original", "preview_url": "/v1/images/4812/preview",
          "thumbnail_url": "/v1/images/4812/thumbnail", "created_at": "2025-06-14T18:05:40.112Z"}
