@@ -16,11 +16,3 @@ CREATE UNIQUE INDEX IF NOT EXISTS sidecars_proxy ON sidecars (proxy_uuid) WHERE 
 CREATE INDEX IF NOT EXISTS sidecars_waiting ON sidecars (user_id, base_name) WHERE proxy_uuid IS NULL;
 
 ALTER TABLE images ADD COLUMN IF NOT EXISTS sidecar_path text;
-
--- the colour space the file's metadata declares, named apart from the one the render found (0010)
-DO $$ BEGIN
-    IF EXISTS (SELECT 1 FROM information_schema.columns
-               WHERE table_name = 'images' AND column_name = 'color_space') THEN
-        ALTER TABLE images RENAME COLUMN color_space TO declared_colour_space;
-    END IF;
-END $$;
