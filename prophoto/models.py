@@ -205,6 +205,12 @@ class Enhancement(Model):
     source: Literal["original", "preview"]
 
 
+class Prioritized(Model):
+    uuid: UUID
+    queued: bool
+    preview_status: str
+
+
 class Retry(Model):
     uuid: UUID
     requeued: str

@@ -29,7 +29,8 @@ from shared.db import images, proxies
 from shared.errors import Conflict, Invalid, Unsupported
 from shared.exif.sidecar import looks_like_xmp
 from shared.filetype import SUPPORTED_DESCRIPTION, detect, jpeg_dimensions
-from shared.messages import GeneratePreview, TraceEvent
+from shared.lanes import preview_job, upload_lane
+from shared.messages import TraceEvent
 from shared.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -72,22 +73,24 @@ async def _duplicate(ctx: UploadContext, user_id: str, sha256: str, keep_copy: b
 
 async def accept(
     ctx: UploadContext, user_id: str, spool: Spool, original_name: str, claimed_sha256: str | None,
-    keep_copy: bool = False,
+    keep_copy: bool = False, bulk: bool = False,
 ) -> UploadResult:
     """Turn a complete spool into a proxy. The spool is always consumed or removed.
 
     Looks for a duplicate once: here, or before the body when the client
     claimed its hash (the insert's ON CONFLICT catches a concurrent twin).
+    The preview job goes to the bulk lane with `bulk`, or past the user's
+    uploads-per-minute threshold (`shared/lanes.py`).
     """
     try:
-        return await _accept(ctx, user_id, spool, original_name, claimed_sha256, keep_copy)
+        return await _accept(ctx, user_id, spool, original_name, claimed_sha256, keep_copy, bulk)
     finally:
         spool.path.unlink(missing_ok=True)
 
 
 async def _accept(
     ctx: UploadContext, user_id: str, spool: Spool, original_name: str, claimed_sha256: str | None,
-    keep_copy: bool,
+    keep_copy: bool, bulk: bool,
 ) -> UploadResult:
     if spool.size == 0:
         raise Invalid("the body has no bytes", title="Empty upload")
@@ -130,8 +133,8 @@ async def _accept(
                 "exif_thumb_key": thumb_key, "metadata": meta, "uploaded_at": now,
             })
             if row is not None:
-                await enqueue(conn, ctx.topology,
-                              GeneratePreview(uuid=uuid, user_id=user_id, uploaded_at=now))
+                lane = await upload_lane(conn, ctx.settings, user_id, bulk)
+                await enqueue(conn, ctx.topology, preview_job(uuid, user_id, lane, now))
                 for event in _intake_traces(uuid, user_id, meta, read_ms, thumb, thumb_ms):
                     await enqueue(conn, ctx.topology, event)
     except BaseException:

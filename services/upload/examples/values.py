@@ -20,7 +20,7 @@ PARAMETERS: dict[str, Any] = {
     "uuid": UUID, "image_id": 4812, "limit": 50, "status": "ready", "camera": "Canon EOS R5",
     "tag": "wedding", "day": "2025-06-14", "flag": "pick", "min_rating": 3, "keep_copy": False,
     "taken_from": "2025-06-01T00:00:00Z", "taken_to": "2025-07-01T00:00:00Z",
-    "queue": "preview", "x-filename": "IMG_0001.CR3", "x-content-sha256": SHA,
+    "queue": "preview", "run_id": 12, "bulk": False, "x-filename": "IMG_0001.CR3", "x-content-sha256": SHA,
 } | tus.PARAMETERS
 
 SUMMARY = {"camera_make": "Canon", "camera_model": "Canon EOS R5", "lens": "RF24-70mm F2.8 L IS USM",

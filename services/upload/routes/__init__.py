@@ -16,10 +16,12 @@ from services.upload.routes import (
     kept,
     preview,
     proxies,
+    rerender,
     sidecars,
     uploads,
 )
 
 #: in the order the OpenAPI document lists them
 ROUTERS: tuple[APIRouter, ...] = tuple(
-    m.router for m in (uploads, sidecars, proxies, cull, failed, preview, ingest, images, kept, enhance))
+    m.router for m in (uploads, sidecars, proxies, cull, failed, preview, ingest, images, kept, enhance,
+                       rerender))
