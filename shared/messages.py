@@ -142,5 +142,9 @@ class WorkerHeartbeat(Message):
     in_progress: float = 0.0
     last_started: float | None = None  # unix seconds
     last_finished: float | None = None
+    #: deliveries this worker holds (received, not yet acked or rejected): its jobs in hand
+    held: int = 0
+    #: when one of its jobs last moved (started or finished), unix seconds
+    last_progress: float | None = None
     every_s: float
     leaving: bool = False

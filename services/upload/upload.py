@@ -27,6 +27,7 @@ from services.upload.intake import Spool
 from shared import exif, keys
 from shared.db import images, proxies
 from shared.errors import Conflict, Invalid, Unsupported
+from shared.exif.sidecar import looks_like_xmp
 from shared.filetype import SUPPORTED_DESCRIPTION, detect, jpeg_dimensions
 from shared.lanes import preview_job, upload_lane
 from shared.messages import TraceEvent
@@ -97,6 +98,9 @@ async def _accept(
         raise Invalid("X-Content-SHA256 does not match the bytes received", title="Checksum mismatch",
                       sha256=spool.sha256)
     ftype = detect(bytes(spool.head))
+    if ftype is None and looks_like_xmp(bytes(spool.head)):
+        raise Unsupported("this is an XMP sidecar, not a photo: send it to POST /v1/sidecars (it joins "
+                          "the original of the same name) or PUT /v1/proxies/{uuid}/sidecar")
     if ftype is None:
         raise Unsupported(f"the bytes are not a supported photo format. {SUPPORTED_DESCRIPTION}")
 

@@ -17,10 +17,11 @@ from services.upload.routes import (
     preview,
     proxies,
     rerender,
+    sidecars,
     uploads,
 )
 
 #: in the order the OpenAPI document lists them
 ROUTERS: tuple[APIRouter, ...] = tuple(
-    m.router for m in (uploads, proxies, cull, failed, preview, ingest, images, kept, enhance,
+    m.router for m in (uploads, sidecars, proxies, cull, failed, preview, ingest, images, kept, enhance,
                        rerender))
