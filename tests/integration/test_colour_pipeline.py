@@ -94,6 +94,7 @@ async def test_a_parked_preview_job_still_leaves_the_exif_thumbnail_as_a_degrade
     """A job parked after crashes or timeouts never reached the degraded path of a failed render:
     `record_failure` makes the thumbnail from the EXIF thumbnail then, without the original."""
     import asyncio
+    import uuid
 
     from prometheus_client import CollectorRegistry
 
@@ -104,13 +105,14 @@ async def test_a_parked_preview_job_still_leaves_the_exif_thumbnail_as_a_degrade
     from shared.worker import render_process
     from tests.fixtures.proxies import make_proxy
 
-    proxy = await make_proxy(pool, temp_store, "alice", (CORPUS / "jpeg/jolla.jpg").read_bytes(),
+    user = f"colour-{uuid.uuid4().hex[:8]}"
+    proxy = await make_proxy(pool, temp_store, user, (CORPUS / "jpeg/jolla.jpg").read_bytes(),
                              preview_status="processing")
     renderer = render_process.for_settings(settings)
     deps = PreviewDeps(pool=pool, store=temp_store, limits=imaging.Limits.from_settings(settings),
                        metrics=PreviewMetrics(CollectorRegistry()), cpu=asyncio.Semaphore(1), renderer=renderer)
     try:
-        job = GeneratePreview(uuid=proxy.uuid, user_id="alice")
+        job = GeneratePreview(uuid=proxy.uuid, user_id=user)
         assert await record_failure(deps, job, "timed out 3 times")
     finally:
         renderer.close()
