@@ -57,3 +57,13 @@ class Unsupported(DomainError):
     """Bytes or a content type we do not take."""
 
     title = "Unsupported media type"
+
+
+class RateLimited(DomainError):
+    """The caller used up a quota or rate; `retry_after_s` says when to try again."""
+
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, quota: str, retry_after_s: float, **extra: Any) -> None:
+        super().__init__(detail, quota=quota, retry_after=max(1, round(retry_after_s)), **extra)
+        self.quota = quota

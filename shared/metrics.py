@@ -92,3 +92,10 @@ class UploadMetrics:
             "prophoto_outbox_pending", "Jobs recorded but not yet confirmed by the broker.",
             registry=registry,
         )
+        self.quota_refusals = Counter(
+            "prophoto_quota_refusals_total", "Requests answered 429 because a per-user quota "
+            "or rate was used up, by quota.", ["quota"], registry=registry,
+        )
+        self.sse_streams = Gauge(
+            "prophoto_sse_streams", "Server-Sent Event streams open in this process.", registry=registry,
+        )

@@ -67,3 +67,15 @@ class ConnectionLimits:
     body_window_s: float = 20.0
     body_min_bytes: int = 1024
     max_connections: int | None = 2000
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    """What one user may ask of one upload service process (`PROPHOTO_QUOTA_*`, shared/quotas.py)."""
+
+    uploads_per_minute: int = 600
+    bytes_per_day: int = 100 * 1024**3
+    unconfirmed_proxies: int = 10_000
+    sse_streams: int = 20
+    parked_scans_per_minute: int = 30
+    parked_scans_concurrent: int = 2

@@ -19,6 +19,7 @@ from shared.resource_settings import (
     BrokerSettings,
     ConnectionLimits,
     DatabaseSettings,
+    QuotaSettings,
     S3Settings,
     StoreSettings,
 )
@@ -149,6 +150,14 @@ class Settings(BaseSettings):
     #: every route that does not stream an upload (JSON bodies, forms)
     http_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
 
+    # per-user quotas and rates, per process (shared/quotas.py): past one, 429 with Retry-After
+    quota_uploads_per_minute: int = Field(default=600, ge=1)
+    quota_bytes_per_day: int = Field(default=100 * 1024**3, ge=1)
+    quota_unconfirmed_proxies: int = Field(default=10_000, ge=1)
+    quota_sse_streams: int = Field(default=20, ge=1)
+    quota_parked_scans_per_minute: int = Field(default=30, ge=1)
+    quota_parked_scans_concurrent: int = Field(default=2, ge=1)
+
     # resumable (tus) uploads: caps on one user's unfinished uploads, their lifetime
     tus_max_incomplete: int = Field(default=20, ge=1)
     tus_max_incomplete_bytes: int = Field(default=20 * 1024**3, ge=1)
@@ -233,6 +242,12 @@ class Settings(BaseSettings):
                                 self.http_header_timeout_s, self.http_idle_timeout_s,
                                 self.http_body_window_s, self.http_body_min_bytes,
                                 self.http_max_connections)
+
+    @property
+    def quotas(self) -> QuotaSettings:
+        return QuotaSettings(self.quota_uploads_per_minute, self.quota_bytes_per_day,
+                             self.quota_unconfirmed_proxies, self.quota_sse_streams,
+                             self.quota_parked_scans_per_minute, self.quota_parked_scans_concurrent)
 
     def trusted_proxy_hosts(self) -> set[str]:
         return {h.strip() for h in self.trusted_proxies.split(",") if h.strip()}

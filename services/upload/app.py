@@ -17,6 +17,7 @@ from services.upload import api_examples
 from services.upload.deps import UploadContext
 from services.upload.events import EventHub
 from services.upload.page import install_page
+from services.upload.quotas import UploadQuotas
 from services.upload.resumable import tus
 from services.upload.resumable.uploads import Resumable
 from services.upload.routes import ROUTERS
@@ -65,7 +66,8 @@ def create_app(settings: Settings) -> FastAPI:
             temp_store=temp, final_store=final,
             exif=AsyncExifTool(settings.exiftool_binary, settings.exiftool_timeout,
                                size=settings.exiftool_pool),
-            metrics=metrics, relay=relay, extras={"spool_dir": spool_dir},
+            metrics=metrics, relay=relay, quotas=UploadQuotas(settings.quotas, pool, metrics),
+            extras={"spool_dir": spool_dir},
         )
         hub = EventHub(topology)
         ctx.extras["events"] = hub

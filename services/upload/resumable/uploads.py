@@ -93,6 +93,7 @@ class Resumable:
                 413, "Upload too large",
                 f"Upload-Length {length} is over the limit of {settings.max_upload_bytes} bytes",
                 limit=settings.max_upload_bytes)
+        await self.ctx.quotas.before_upload(user, length)
         upload_id = uuidlib.uuid4()
         filename = clean_filename(metadata.get("filename") or metadata.get("name"))
         async with self.ctx.pool.acquire() as conn, conn.transaction():
