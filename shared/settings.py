@@ -162,7 +162,15 @@ class Settings(BaseSettings):
     tus_max_incomplete: int = Field(default=20, ge=1)
     tus_max_incomplete_bytes: int = Field(default=20 * 1024**3, ge=1)
     tus_expiry_s: float = Field(default=24 * 3600, gt=0)
-    tus_sweep_s: float = Field(default=300, gt=0)
+    tus_sweep_s: float = Field(default=60, gt=0)
+    #: every row a user has (unfinished, finished, expired) counts until the sweeper removes it
+    tus_max_rows: int = Field(default=5000, ge=1)
+    #: how long a finished upload's outcome is kept for a client that asks again
+    tus_outcome_keep_s: float = Field(default=600, gt=0)
+    #: Upload-Metadata (tus) or the draft's filename, as received
+    tus_max_metadata_bytes: int = Field(default=4096, ge=256)
+    #: a request's hold on an upload; renewed while its body arrives, so only a crash lets it lapse
+    tus_lease_s: float = Field(default=30, ge=1)
 
     # metrics ports: the workers', and the HTTP services' (apart from their API ports)
     preview_metrics_port: int = 9101

@@ -49,6 +49,7 @@ class _Assembled(Spool):
 async def finish(ctx: UploadContext, partials: PartialStore, row: asyncpg.Record,
                  spool_dir: Path) -> Outcome:
     upload_id, user = row["id"], row["user_id"]
+    keep = ctx.settings.tus_outcome_keep_s
     try:
         path = await partials.assemble(str(upload_id), row["storage"], spool_dir)
         if not path.exists():
@@ -59,9 +60,9 @@ async def finish(ctx: UploadContext, partials: PartialStore, row: asyncpg.Record
         if existing is None:
             detail = f"the bytes are gone: {exc}"
             problem = {"status": 410, "title": "Upload lost", "detail": detail}
-            await tus.record_outcome(ctx.pool, upload_id, "rejected", None, problem)
+            await tus.record_outcome(ctx.pool, upload_id, "rejected", None, problem, keep)
             raise ProblemError(410, "Upload lost", detail) from exc
-        done = await tus.record_outcome(ctx.pool, upload_id, "accepted", existing["uuid"], None)
+        done = await tus.record_outcome(ctx.pool, upload_id, "accepted", existing["uuid"], None, keep)
         assert done is not None
         return Outcome(done, proxy=existing, duplicate=True)
     spool = _Assembled(path=path, limit=row["length"], size=row["length"],
@@ -70,9 +71,9 @@ async def finish(ctx: UploadContext, partials: PartialStore, row: asyncpg.Record
         result = await accept(ctx, user, spool, clean_filename(row["filename"]), None)
     except DomainError as exc:
         problem = problem_of(exc)
-        await tus.record_outcome(ctx.pool, upload_id, "rejected", None, problem)
+        await tus.record_outcome(ctx.pool, upload_id, "rejected", None, problem, keep)
         raise
-    done = await tus.record_outcome(ctx.pool, upload_id, "accepted", result.proxy["uuid"], None)
+    done = await tus.record_outcome(ctx.pool, upload_id, "accepted", result.proxy["uuid"], None, keep)
     assert done is not None
     return Outcome(done, result=result, proxy=result.proxy, duplicate=not result.created)
 
