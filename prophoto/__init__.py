@@ -24,10 +24,12 @@ from prophoto.errors import (
 )
 from prophoto.models import (
     Enhancement,
+    Explained,
     Image,
     ImagePage,
     Ingest,
     IngestResult,
+    KeptImage,
     ParkedJob,
     Proxy,
     ProxyPage,
@@ -40,7 +42,8 @@ from prophoto.sync import Client
 
 __all__ = [
     "ApiError", "AsyncClient", "BadRequest", "Client", "Conflict", "ConnectionFailed", "Enhancement",
-    "Forbidden", "Image", "ImagePage", "Ingest", "IngestResult", "InvalidRequest", "NotFound",
+    "Explained",
+    "Forbidden", "Image", "ImagePage", "Ingest", "IngestResult", "InvalidRequest", "KeptImage", "NotFound",
     "ParkedJob", "PayloadTooLarge", "ProphotoError", "Proxy", "ProxyPage", "Retry", "ServerError",
     "ServiceUnavailable", "StatusEvent", "Thumbnail", "Unauthorized", "UnsupportedMediaType",
     "Upload", "WaitTimeout",

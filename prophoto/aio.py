@@ -14,7 +14,7 @@ import hashlib
 import mimetypes
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
@@ -23,6 +23,7 @@ from uuid import UUID
 import httpx
 
 from prophoto import sse
+from prophoto.culling import CullingCalls
 from prophoto.errors import ConnectionFailed, NotFound, ServiceUnavailable, WaitTimeout, error_for
 from prophoto.models import (
     Enhancement,
@@ -51,7 +52,7 @@ STREAM_READ_TIMEOUT = 60.0
 Source = str | os.PathLike[str] | bytes
 
 
-class AsyncClient:
+class AsyncClient(CullingCalls):
     """One connection pool to the upload service; close it (or use `async with`)."""
 
     def __init__(self, url: str = DEFAULT_URL, token: str = "", *, timeout: float = 30.0,
@@ -88,9 +89,10 @@ class AsyncClient:
     # ---- uploads and proxies ----------------------------------------------------------
 
     async def upload(self, source: Source, *, filename: str | None = None, sha256: str | None = None,
-                     on_bytes: Callable[[int], None] | None = None) -> Upload:
+                     on_bytes: Callable[[int], None] | None = None, keep_copy: bool = False) -> Upload:
         """Send a file (path) or bytes as the raw body. Its SHA-256 goes first, so bytes the
-        server already has are answered (`duplicate`) before the body is read."""
+        server already has are answered (`duplicate`, or `kept_image` for a kept photo unless
+        `keep_copy`) before the body is read."""
         if isinstance(source, bytes | bytearray | memoryview):
             data = bytes(source)
             size, digest = len(data), sha256 or hashlib.sha256(data).hexdigest()
@@ -104,23 +106,27 @@ class AsyncClient:
                    "X-Content-SHA256": digest}
         if filename:
             headers["X-Filename"] = filename_header(filename)
-        response = await self.request("POST", "/v1/uploads", content=body, headers=headers)
+        params = {"keep_copy": "true"} if keep_copy else None
+        response = await self.request("POST", "/v1/uploads", content=body, headers=headers, params=params)
         return Upload.model_validate(response.json())
 
     async def proxy(self, uuid: UUID | str) -> Proxy:
         return Proxy.model_validate((await self.request("GET", f"/v1/proxies/{uuid}")).json())
 
-    async def proxies_page(self, *, status: str | None = None, limit: int = 50,
+    async def proxies_page(self, *, status: str | None = None, flag: str | None = None,
+                           min_rating: int | None = None, limit: int = 50,
                            cursor: str | None = None) -> ProxyPage:
-        params = _params(status=status, limit=limit, cursor=cursor)
+        """A page of your proxies; `flag` is pick, reject or none (unflagged)."""
+        params = _params(status=status, flag=flag, min_rating=min_rating, limit=limit, cursor=cursor)
         return ProxyPage.model_validate((await self.request("GET", "/v1/proxies", params=params)).json())
 
-    async def proxies(self, *, status: str | None = None,
-                      page_size: int = 100) -> AsyncGenerator[Proxy, None]:
+    async def proxies(self, *, status: str | None = None, flag: str | None = None,
+                      min_rating: int | None = None, page_size: int = 100) -> AsyncGenerator[Proxy, None]:
         """Every proxy of yours (newest first), fetched a page at a time."""
         cursor: str | None = None
         while True:
-            page = await self.proxies_page(status=status, limit=page_size, cursor=cursor)
+            page = await self.proxies_page(status=status, flag=flag, min_rating=min_rating,
+                                           limit=page_size, cursor=cursor)
             for item in page.items:
                 yield item
             if not page.next_cursor:
@@ -213,21 +219,22 @@ class AsyncClient:
         return Ingest.model_validate((await self.request("POST", "/v1/ingest", json=payload)).json())
 
     async def images_page(self, *, taken_from: datetime | None = None, taken_to: datetime | None = None,
-                          camera: str | None = None, tag: str | None = None, limit: int = 50,
-                          cursor: int | None = None) -> ImagePage:
+                          camera: str | None = None, tag: str | None = None, day: date | None = None,
+                          limit: int = 50, cursor: int | None = None) -> ImagePage:
         params = _params(taken_from=taken_from.isoformat() if taken_from else None,
                          taken_to=taken_to.isoformat() if taken_to else None,
-                         camera=camera, tag=tag, limit=limit, cursor=cursor)
+                         camera=camera, tag=tag, day=day.isoformat() if day else None,
+                         limit=limit, cursor=cursor)
         return ImagePage.model_validate((await self.request("GET", "/v1/images", params=params)).json())
 
     async def images(self, *, taken_from: datetime | None = None, taken_to: datetime | None = None,
-                     camera: str | None = None, tag: str | None = None,
+                     camera: str | None = None, tag: str | None = None, day: date | None = None,
                      page_size: int = 100) -> AsyncGenerator[Image, None]:
         """Every image matching the filters (newest first), fetched a page at a time."""
         cursor: int | None = None
         while True:
             page = await self.images_page(taken_from=taken_from, taken_to=taken_to, camera=camera,
-                                          tag=tag, limit=page_size, cursor=cursor)
+                                          tag=tag, day=day, limit=page_size, cursor=cursor)
             for item in page.items:
                 yield item
             if page.next_cursor is None:

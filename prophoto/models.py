@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Model(BaseModel):
@@ -22,18 +22,37 @@ class Thumbnail(Model):
     inline: str | None = None  # base64 of the EXIF thumbnail, when the original had one
 
 
+class KeptImage(Model):
+    """The kept Image an upload repeats: nothing new was stored."""
+
+    id: int
+    path: str
+    url: str
+
+
 class Upload(Model):
-    """The answer to an upload: 201 for new bytes, 200 (`duplicate`) for bytes already sent."""
+    """The answer to an upload: 201 for new bytes, 200 (`duplicate`) for bytes already sent,
+    or (`kept_image` set) for bytes that are already one of your kept Images."""
 
     uuid: UUID
     status: str
     duplicate: bool
+    kept_image: KeptImage | None = None
     original_name: str
     size: int
     sha256: str
     format: str
     thumbnail: Thumbnail
     metadata: dict[str, Any]
+
+
+class Explained(Model):
+    """A failure in plain words; `technical` is the stored reason, `retryable` whether
+    trying again can help."""
+
+    message: str
+    technical: str
+    retryable: bool
 
 
 class Proxy(Model):
@@ -54,6 +73,9 @@ class Proxy(Model):
     enhancement_status: str | None = None
     ingest_status: str | None = None
     metadata_error: str | None = None
+    problem: Explained | None = None
+    flag: Literal["pick", "reject"] | None = None
+    rating: int | None = None
     preview_url: str | None = None
     thumbnail_url: str
     metadata: dict[str, Any]
@@ -91,8 +113,24 @@ class Ingest(Model):
     results: list[IngestResult]
 
 
+class Place(Model):
+    """IPTC location names."""
+
+    sublocation: str | None = None
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+    country_code: str | None = None
+
+
+class Position(Model):
+    latitude: float
+    longitude: float
+    altitude: float | None = None  # metres, negative below sea level
+
+
 class Image(Model):
-    """A confirmed photo in permanent storage."""
+    """A confirmed photo in permanent storage (docs/metadata.md lists each field's sources)."""
 
     id: int
     proxy_uuid: UUID
@@ -100,14 +138,36 @@ class Image(Model):
     original_name: str
     sha256: str
     size: int
-    taken_at: datetime | None = None
+    taken_at: datetime | None = None  # the instant, in the offset it was taken in; None: zone unknown
+    taken_at_local: datetime | None = None  # the camera's wall-clock time, with sub-seconds
+    taken_at_offset: str | None = None  # "+09:00"
+    taken_at_zone: str | None = None  # IANA zone, when inferred from the GPS position
+    taken_at_zone_source: Literal["offset", "gps_time", "gps_position", "unknown"] | None = None
     camera_make: str | None = None
     camera_model: str | None = None
     camera: str | None = None
+    lens: str | None = None
+    rating: int | None = None  # -1 (rejected) .. 5
+    label: str | None = None
+    title: str | None = None
+    caption: str | None = None
+    creator: str | None = None
+    copyright: str | None = None
+    credit: str | None = None
+    location: Place | None = None
+    gps: Position | None = None
     tags: list[str]
+    keywords: list[str] = Field(default_factory=list)
+    keyword_paths: list[str] = Field(default_factory=list)  # "Places|Japan|Tokyo"
+    color_space: str | None = None
+    bit_depth: int | None = None
+    hdr_gain_map: str | None = None  # "ultra-hdr", "apple"
+    sources: dict[str, str] = Field(default_factory=dict)  # field -> embedded | sidecar | person
     association: dict[str, Any]
     metadata: dict[str, Any]
     original_url: str
+    preview_url: str | None = None
+    thumbnail_url: str | None = None
     created_at: datetime
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 import httpx
 
 from prophoto.aio import DEFAULT_URL, AsyncClient, Source, Step
+from prophoto.culling import KEEP, Flag
 from prophoto.models import (
     Enhancement,
     Image,
@@ -87,18 +88,25 @@ class Client:
                 self._run(aclose())
 
     def upload(self, source: Source, *, filename: str | None = None, sha256: str | None = None,
-               on_bytes: Callable[[int], None] | None = None) -> Upload:
-        return self._run(self.aio.upload(source, filename=filename, sha256=sha256, on_bytes=on_bytes))
+               on_bytes: Callable[[int], None] | None = None, keep_copy: bool = False) -> Upload:
+        return self._run(self.aio.upload(source, filename=filename, sha256=sha256, on_bytes=on_bytes,
+                                         keep_copy=keep_copy))
 
     def proxy(self, uuid: UUID | str) -> Proxy:
         return self._run(self.aio.proxy(uuid))
 
-    def proxies_page(self, *, status: str | None = None, limit: int = 50,
-                     cursor: str | None = None) -> ProxyPage:
-        return self._run(self.aio.proxies_page(status=status, limit=limit, cursor=cursor))
+    def proxies_page(self, *, status: str | None = None, flag: str | None = None,
+                     min_rating: int | None = None, limit: int = 50, cursor: str | None = None) -> ProxyPage:
+        return self._run(self.aio.proxies_page(status=status, flag=flag, min_rating=min_rating,
+                                               limit=limit, cursor=cursor))
 
-    def proxies(self, *, status: str | None = None, page_size: int = 100) -> Iterator[Proxy]:
-        return self._iterate(self.aio.proxies(status=status, page_size=page_size))
+    def proxies(self, *, status: str | None = None, flag: str | None = None, min_rating: int | None = None,
+                page_size: int = 100) -> Iterator[Proxy]:
+        return self._iterate(self.aio.proxies(status=status, flag=flag, min_rating=min_rating,
+                                              page_size=page_size))
+
+    def cull(self, uuid: UUID | str, *, flag: Flag | None = KEEP, rating: int | None = KEEP) -> Proxy:
+        return self._run(self.aio.cull(uuid, flag=flag, rating=rating))
 
     def delete(self, uuid: UUID | str) -> None:
         self._run(self.aio.delete(uuid))
@@ -127,21 +135,31 @@ class Client:
         return self._run(self.aio.ingest(uuids, tags=tags, association=association))
 
     def images_page(self, *, taken_from: datetime | None = None, taken_to: datetime | None = None,
-                    camera: str | None = None, tag: str | None = None, limit: int = 50,
-                    cursor: int | None = None) -> ImagePage:
+                    camera: str | None = None, tag: str | None = None, day: date | None = None,
+                    limit: int = 50, cursor: int | None = None) -> ImagePage:
         return self._run(self.aio.images_page(taken_from=taken_from, taken_to=taken_to, camera=camera,
-                                              tag=tag, limit=limit, cursor=cursor))
+                                              tag=tag, day=day, limit=limit, cursor=cursor))
 
     def images(self, *, taken_from: datetime | None = None, taken_to: datetime | None = None,
-               camera: str | None = None, tag: str | None = None, page_size: int = 100) -> Iterator[Image]:
+               camera: str | None = None, tag: str | None = None, day: date | None = None,
+               page_size: int = 100) -> Iterator[Image]:
         return self._iterate(self.aio.images(taken_from=taken_from, taken_to=taken_to, camera=camera,
-                                             tag=tag, page_size=page_size))
+                                             tag=tag, day=day, page_size=page_size))
 
     def image(self, image_id: int) -> Image:
         return self._run(self.aio.image(image_id))
 
     def original(self, image_id: int) -> bytes:
         return self._run(self.aio.original(image_id))
+
+    def image_preview(self, image_id: int) -> bytes:
+        return self._run(self.aio.image_preview(image_id))
+
+    def image_thumbnail(self, image_id: int) -> bytes:
+        return self._run(self.aio.image_thumbnail(image_id))
+
+    def delete_image(self, image_id: int) -> None:
+        self._run(self.aio.delete_image(image_id))
 
     def failed(self, queue: str | None = None) -> list[ParkedJob]:
         return self._run(self.aio.failed(queue))

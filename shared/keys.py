@@ -55,3 +55,15 @@ def final_key(directory: str, sequence: int, original_name: str) -> str:
     if len(key) > KEY_MAX:
         raise PatternError(f"the rendered key is longer than {KEY_MAX} characters")
     return key
+
+
+#: an Image's own renditions sit in a hidden folder beside its original
+KEPT_RENDITIONS = ".renditions"
+
+
+def kept_rendition_key(original_key: str, rendition: str) -> str:
+    """An Image's preview or thumbnail in the final store, beside its original:
+    `<directory>/.renditions/<original name>.<rendition>.jpg`."""
+    directory, _, name = original_key.rpartition("/")
+    key = f"{KEPT_RENDITIONS}/{name}.{rendition}.jpg"
+    return f"{directory}/{key}" if directory else key

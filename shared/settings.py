@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.exif.tags import ReadMode
 from shared.resource_settings import (
     BrokerSettings,
     ConnectionLimits,
@@ -65,6 +66,9 @@ class Settings(BaseSettings):
 
     # imaging (the original system's defaults)
     preview_max_dimension: int = 2048
+    #: previews, thumbnails and enhances in sRGB, or Display P3 (tagged) for sources wider than
+    #: sRGB; sRGB sources stay untagged sRGB either way (docs/preview.md, "Colour")
+    preview_gamut: Literal["srgb", "display-p3"] = "srgb"
     preview_quality: int = 85
     max_preview_size: int = 8 * 1024 * 1024
     thumbnail_width: int = 400
@@ -85,6 +89,9 @@ class Settings(BaseSettings):
     exiftool_timeout: float = 30.0
     #: ExifTool processes per upload service: a slow file holds one, the others keep answering
     exiftool_pool: int = Field(default=3, ge=1, le=32)
+    #: how far each step's metadata read goes: full | fast | fast2 (shared/exif/tags.py)
+    exiftool_upload_mode: ReadMode = ReadMode.FAST2
+    exiftool_finalize_mode: ReadMode = ReadMode.FULL
     #: libvips threads per worker process; 0 = libvips' default (one per core)
     vips_concurrency: int = Field(default=1, ge=0, le=64)
     #: the preview worker's CPU priority (nice 0-19): a preview backlog is background work, an

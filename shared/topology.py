@@ -20,12 +20,16 @@ at start and hands it to what publishes or consumes.
     [prophoto.failed] with rk=<q> (at-least-once dead-lettering).
 
     status events: [prophoto.events] (topic), rk = status.<user>.<uuid>; each
-    upload-service instance binds its own exclusive queue for SSE.
+    upload-service instance binds its own exclusive queue for SSE (STATUS_FEED).
     worker heartbeats: [prophoto.events], rk = heartbeat.<queue>; each tracing
-    service instance binds its own exclusive queue and keeps the live worker set.
+    service instance binds its own exclusive queue and keeps the live worker set
+    (HEARTBEAT_FEED).
 
-Every queue is durable and quorum; wait queues are named after their delay,
-so tests can shrink delays without clashing with a running stack.
+Every work, wait and parking queue is durable and quorum; wait queues are
+named after their delay, so tests can shrink delays without clashing with a
+running stack. A feed's queue is the one exception: private to one process
+(exclusive, auto-deleted, so classic: a quorum queue cannot be exclusive) and
+fire-and-forget, declared with `declare_feed`.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
 from shared.messages import EnhancePreview, FinalizeIngest, GeneratePreview, Message, TraceEvent
 from shared.settings import Settings
@@ -45,6 +49,20 @@ PARK_REASON_HEADER = "job-park-reason"
 PARK_ERROR_HEADER = "job-error"
 PARKED_AT_HEADER = "job-parked-at"
 QUEUE_HEADER = "job-queue"
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A process's own queue on the events exchange: what it binds, and how much it may hold."""
+
+    binding: str
+    max_length: int | None = None
+
+
+#: the upload service's SSE hub: a hub that falls behind loses events, not memory (clients re-read rows)
+STATUS_FEED = Feed("status.#", max_length=10_000)
+#: the tracing service's live worker set
+HEARTBEAT_FEED = Feed("heartbeat.#")
 
 
 def _delay_label(seconds: float) -> str:
@@ -144,7 +162,27 @@ class Topology:
     def heartbeat_routing_key(queue: str) -> str:
         return f"heartbeat.{queue}"
 
-    HEARTBEAT_BINDING = "heartbeat.#"
+    @staticmethod
+    def feed_arguments(feed: Feed) -> dict[str, object]:
+        return {"x-queue-type": "classic"} | (
+            {"x-max-length": feed.max_length} if feed.max_length is not None else {})
+
+    async def declare_feed(self, channel: AbstractChannel, feed: Feed) -> AbstractQueue:
+        """This process's own queue for `feed`, bound to the events exchange (declared too).
+
+        Exclusive and auto-deleted: it lives as long as the connection that
+        declared it, and a robust channel declares and binds it again after a
+        reconnect or when the broker deleted it.
+        """
+        events = await self._declare_events_exchange(channel)
+        queue = await channel.declare_queue(
+            exclusive=True, auto_delete=True, arguments=self.feed_arguments(feed))  # type: ignore[arg-type]
+        await queue.bind(events, routing_key=feed.binding)
+        return queue
+
+    async def _declare_events_exchange(self, channel: AbstractChannel) -> AbstractExchange:
+        return await channel.declare_exchange(
+            self.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
 
     async def declare(self, channel: AbstractChannel) -> None:
         """Declare everything; safe to call from every process at every start."""
@@ -155,7 +193,7 @@ class Topology:
         failed = await channel.declare_exchange(
             self.failed_exchange, aio_pika.ExchangeType.DIRECT, durable=True
         )
-        await channel.declare_exchange(self.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        await self._declare_events_exchange(channel)
         for queue in self.work_queues():
             await self._declare_bound(channel, queue, self.work_queue_arguments(), main, queue)
             for name, delay in self.wait_queues(queue):

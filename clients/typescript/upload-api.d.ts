@@ -36,7 +36,8 @@ export interface paths {
         delete: operations["delete_proxy_v1_proxies__uuid__delete"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Pick, reject or rate a proxy (the rating becomes its Image's) */
+        patch: operations["cull_v1_proxies__uuid__patch"];
         trace?: never;
     };
     "/v1/proxies": {
@@ -46,7 +47,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Proxies */
+        /**
+         * List Proxies
+         * @description The proxies not yet ingested (unconfirmed, or confirmed and on their way), newest first.
+         */
         get: operations["list_proxies_v1_proxies_get"];
         put?: never;
         post?: never;
@@ -209,7 +213,8 @@ export interface paths {
         get: operations["get_image_v1_images__image_id__get"];
         put?: never;
         post?: never;
-        delete?: never;
+        /** Delete the Image: its original, preview and thumbnail, then its record (204 again when it is already gone) */
+        delete: operations["remove_image_v1_images__image_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -224,6 +229,40 @@ export interface paths {
         };
         /** The original bytes (or a presigned redirect) */
         get: operations["get_original_v1_images__image_id__original_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/images/{image_id}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The Image's 2048 px preview, kept beside its original */
+        get: operations["image_preview_v1_images__image_id__preview_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/images/{image_id}/thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The Image's 400x400 thumbnail, kept beside its original */
+        get: operations["image_thumbnail_v1_images__image_id__thumbnail_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -312,6 +351,19 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * CullChange
+         * @description The fields to set; a field left out keeps its value, `null` clears it.
+         */
+        CullChange: {
+            /** @description `pick`, `reject`, or null to unflag */
+            flag?: components["schemas"]["Flag"] | null;
+            /**
+             * Rating
+             * @description 0-5 stars; 0 or null is unrated
+             */
+            rating?: number | null;
+        };
         /** EnhanceAnswer */
         EnhanceAnswer: {
             /**
@@ -338,6 +390,24 @@ export interface components {
             /** Factor */
             factor?: number | null;
         };
+        /**
+         * Explained
+         * @description What the page and the CLI show for a failure.
+         */
+        Explained: {
+            /** Message */
+            message: string;
+            /** Technical */
+            technical: string;
+            /** Retryable */
+            retryable: boolean;
+        };
+        /**
+         * Flag
+         * @description `proxy_images.flag`: NULL is unflagged.
+         * @enum {string}
+         */
+        Flag: "pick" | "reject";
         /** ImagePage */
         ImagePage: {
             /** Items */
@@ -364,14 +434,53 @@ export interface components {
             size: number;
             /** Taken At */
             taken_at: string | null;
+            /** Taken At Local */
+            taken_at_local: string | null;
+            /** Taken At Offset */
+            taken_at_offset: string | null;
+            /** Taken At Zone */
+            taken_at_zone: string | null;
+            taken_at_zone_source: components["schemas"]["ZoneSource"] | null;
             /** Camera Make */
             camera_make: string | null;
             /** Camera Model */
             camera_model: string | null;
             /** Camera */
             camera: string | null;
+            /** Lens */
+            lens: string | null;
+            /** Rating */
+            rating: number | null;
+            /** Label */
+            label: string | null;
+            /** Title */
+            title: string | null;
+            /** Caption */
+            caption: string | null;
+            /** Creator */
+            creator: string | null;
+            /** Copyright */
+            copyright: string | null;
+            /** Credit */
+            credit: string | null;
+            location: components["schemas"]["Place"] | null;
+            gps: components["schemas"]["Position"] | null;
             /** Tags */
             tags: string[];
+            /** Keywords */
+            keywords: string[];
+            /** Keyword Paths */
+            keyword_paths: string[];
+            /** Color Space */
+            color_space: string | null;
+            /** Bit Depth */
+            bit_depth: number | null;
+            /** Hdr Gain Map */
+            hdr_gain_map: string | null;
+            /** Sources */
+            sources: {
+                [key: string]: string;
+            };
             /** Association */
             association: {
                 [key: string]: unknown;
@@ -382,6 +491,10 @@ export interface components {
             };
             /** Original Url */
             original_url: string;
+            /** Preview Url */
+            preview_url: string | null;
+            /** Thumbnail Url */
+            thumbnail_url: string | null;
             /**
              * Created At
              * Format: date-time
@@ -423,6 +536,18 @@ export interface components {
             /** Reason */
             reason?: string | null;
         };
+        /**
+         * KeptImage
+         * @description The kept Image an upload repeats (same sha256): nothing new was stored.
+         */
+        KeptImage: {
+            /** Id */
+            id: number;
+            /** Path */
+            path: string;
+            /** Url */
+            url: string;
+        };
         /** ParkedItem */
         ParkedItem: {
             /** Queue */
@@ -442,6 +567,31 @@ export interface components {
         ParkedPage: {
             /** Items */
             items: components["schemas"]["ParkedItem"][];
+        };
+        /**
+         * Place
+         * @description IPTC location names (docs/metadata.md).
+         */
+        Place: {
+            /** Sublocation */
+            sublocation?: string | null;
+            /** City */
+            city?: string | null;
+            /** State */
+            state?: string | null;
+            /** Country */
+            country?: string | null;
+            /** Country Code */
+            country_code?: string | null;
+        };
+        /** Position */
+        Position: {
+            /** Latitude */
+            latitude: number;
+            /** Longitude */
+            longitude: number;
+            /** Altitude */
+            altitude?: number | null;
         };
         /**
          * Problem
@@ -503,6 +653,10 @@ export interface components {
             ingest_status: string | null;
             /** Metadata Error */
             metadata_error: string | null;
+            problem: components["schemas"]["Explained"] | null;
+            flag: components["schemas"]["Flag"] | null;
+            /** Rating */
+            rating: number | null;
             /** Preview Url */
             preview_url: string | null;
             /** Thumbnail Url */
@@ -559,6 +713,7 @@ export interface components {
             status: string;
             /** Duplicate */
             duplicate: boolean;
+            kept_image?: components["schemas"]["KeptImage"] | null;
             /** Original Name */
             original_name: string;
             /** Size */
@@ -573,6 +728,11 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /**
+         * ZoneSource
+         * @enum {string}
+         */
+        ZoneSource: "offset" | "gps_time" | "gps_position" | "unknown";
         /** StatusEvent */
         StatusEvent: {
             /** Format: uuid */
@@ -600,7 +760,13 @@ export type $defs = Record<string, never>;
 export interface operations {
     upload_v1_uploads_post: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description store it even when the same bytes are a kept Image (otherwise the answer is 200 naming that Image)
+                 * @example false
+                 */
+                keep_copy?: boolean;
+            };
             header?: {
                 "content-type"?: string | null;
                 "content-length"?: number | null;
@@ -807,11 +973,93 @@ export interface operations {
             };
         };
     };
+    cull_v1_proxies__uuid__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3f2b8c1e-9d4a-4f6e-b7c2-5a1d0e8f9b34 */
+                uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CullChange"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProxyView"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_proxies_v1_proxies_get: {
         parameters: {
             query?: {
                 /** @example ready */
                 status?: string | null;
+                /**
+                 * @description `none`: neither picked nor rejected
+                 * @example pick
+                 */
+                flag?: string | null;
+                /**
+                 * @description rated at least this
+                 * @example 3
+                 */
+                min_rating?: number | null;
                 /** @example 50 */
                 limit?: number;
                 cursor?: string | null;
@@ -1220,6 +1468,11 @@ export interface operations {
                 camera?: string | null;
                 /** @example wedding */
                 tag?: string | null;
+                /**
+                 * @description taken on this UTC day (YYYY-MM-DD)
+                 * @example 2025-06-14
+                 */
+                day?: string | null;
                 /** @example 50 */
                 limit?: number;
                 cursor?: number | null;
@@ -1309,6 +1562,47 @@ export interface operations {
             };
         };
     };
+    remove_image_v1_images__image_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 4812 */
+                image_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     get_original_v1_images__image_id__original_get: {
         parameters: {
             query?: never;
@@ -1334,6 +1628,124 @@ export interface operations {
             307: {
                 headers: {
                     /** @example http://minio:9000/prophoto-final/shoots/2025/06/Canon-EOS-R5/001-IMG_0001.CR3?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=900 */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    image_preview_v1_images__image_id__preview_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 4812 */
+                image_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The 2048 px JPEG made while the photo was a proxy */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                };
+            };
+            /** @description A presigned URL to it in S3 */
+            307: {
+                headers: {
+                    /** @example http://minio:9000/prophoto-final/shoots/2025/06/Canon-EOS-R5/.renditions/001-IMG_0001.CR3.preview.jpg?X-Amz-Expires=900 */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    image_thumbnail_v1_images__image_id__thumbnail_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 4812 */
+                image_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The 400x400 JPEG made while the photo was a proxy */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                };
+            };
+            /** @description A presigned URL to it in S3 */
+            307: {
+                headers: {
+                    /** @example http://minio:9000/prophoto-final/shoots/2025/06/Canon-EOS-R5/.renditions/001-IMG_0001.CR3.thumbnail.jpg?X-Amz-Expires=900 */
                     Location?: string;
                     [name: string]: unknown;
                 };

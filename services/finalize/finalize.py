@@ -26,13 +26,13 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from services.finalize.kept_renditions import keep_renditions
 from services.finalize.verified_copy import copy_verified, final_copy_if_intact
 from shared import exif, keys, naming
 from shared.db import images, ingests, proxies
@@ -102,16 +102,16 @@ async def _finalize(
         read_started = time.perf_counter()
         meta, reader = await _read_metadata(deps, local, proxy)
     fallback = reader == "upload-fast-read"
-    await ctx.report.trace("metadata_extraction", f"{reader}-full", not fallback,
+    await ctx.report.trace("metadata_extraction", reader, not fallback,
                            "full read failed; the upload's fast read was used" if fallback else None,
                            (time.perf_counter() - read_started) * 1000, len(meta))
-    normalized = exif.normalize(meta)
-    when = exif.taken_at(meta)
+    normalized = exif.with_person_values(exif.normalize(meta), person_values(proxy))
+    columns = images.metadata_columns(normalized)
 
     directory = naming.render_directory(deps.settings.schema_pattern, naming.NamingValues(
-        taken_at=when, uploaded_at=proxy["uploaded_at"], make=normalized["camera_make"],
-        model=normalized["camera_model"], camera=normalized["camera"], lens=normalized["lens"],
-        user=proxy["user_id"], ext=proxy["ext"],
+        taken_at=columns["taken_at_local"], uploaded_at=proxy["uploaded_at"],
+        make=normalized["camera_make"], model=normalized["camera_model"], camera=normalized["camera"],
+        lens=normalized["lens"], user=proxy["user_id"], ext=proxy["ext"],
     ))
     _, key = await ingests.allocate_key(
         deps.pool, job.uuid, proxy["user_id"], deps.final_store.disk, directory,
@@ -120,17 +120,17 @@ async def _finalize(
     )
 
     await copy_verified(deps.temp_store, deps.final_store, proxy, key)
+    kept = await keep_renditions(deps.temp_store, deps.final_store, proxy, key)
     _crash_point(deps, "after_copy")
 
-    image_id = await images.insert_image(deps.pool, job.uuid, {
+    image_id = await images.insert_image(deps.pool, job.uuid, columns | {
         "user_id": proxy["user_id"], "disk": deps.final_store.disk, "path": key,
         "original_name": proxy["original_name"],
         "metadata": normalized | {"mime": proxy["mime"], "format": proxy["format"], "reader": reader},
         "tags": _tags(list(proxy["ingest_tags"] or job.image_tags), normalized["keywords"]),
         "association": dict(proxy["ingest_association"] or {}) or job.association,
         "sha256": proxy["sha256"], "size": proxy["size"],
-        "taken_at": _aware(when) if when else None,
-        "camera_make": normalized["camera_make"], "camera_model": normalized["camera_model"],
+        **kept,
     })
     _crash_point(deps, "after_insert")
 
@@ -139,9 +139,13 @@ async def _finalize(
     return image_id, proxy["size"], "copy"
 
 
-def _aware(when: datetime) -> datetime:
-    # a photo without an offset is recorded as if UTC; metadata.taken_at keeps the original text
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+def person_values(proxy: asyncpg.Record) -> dict[str, Any]:
+    """What a person set on the proxy through the API, which wins over sidecar and file.
+
+    The merge point for ratings (and any `exif.PERSON_FIELDS`) set before the
+    Image exists: a proxy column of that name, when the schema has one.
+    """
+    return {name: proxy[name] for name in exif.PERSON_FIELDS if name in proxy.keys()}
 
 
 def _tags(requested: list[str], keywords: list[str]) -> list[str]:
@@ -169,7 +173,7 @@ async def _local_original(deps: FinalizeDeps, proxy: asyncpg.Record) -> AsyncIte
 
 async def _read_metadata(deps: FinalizeDeps, path: Path, proxy: asyncpg.Record) -> tuple[dict[str, Any], str]:
     try:
-        meta = await deps.exif.read(path, fast=False)
+        meta = await deps.exif.read(path, deps.settings.exiftool_finalize_mode)
         return meta, str(meta.get("_reader", "exiftool"))
     except Exception as exc:
         # both ExifTool and Pillow failed: the upload's fast read is still the same file's metadata

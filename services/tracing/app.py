@@ -19,16 +19,18 @@ from services.tracing import api_examples, handlers, page
 from services.tracing.consumer import TraceConsumer
 from services.tracing.exporter import QueueCollector, TraceMetrics
 from services.tracing.handlers import TracingContext
-from services.tracing.queue_status import BrokerProbe, QueueMonitor
+from services.tracing.queue_status import QueueMonitor
 from services.tracing.retention import RETENTION_EVERY_S, retention_loop
 from services.tracing.workers import activity_by_queue, listen_for_heartbeats
 from shared.apidocs import install_api_docs
 from shared.availability import DATABASE_ERRORS, until_available
 from shared.broker import AmqpPublisher, connect
+from shared.broker_probe import BrokerProbe
 from shared.db import create_pool
 from shared.http.auth import TokenBook, install_auth
 from shared.http.gate import BodyLimits, RequestGate
 from shared.http.problems import install_problem_handlers
+from shared.http.readiness import Check, readiness
 from shared.metrics import JobMetrics
 from shared.settings import Settings
 from shared.topology import Topology
@@ -126,19 +128,15 @@ def create_app(settings: Settings, *, consume: bool = True,
     async def readyz() -> JSONResponse:
         ctx: TracingContext = app.state.ctx
         consumer: TraceConsumer = app.state.consumer
-        checks = {"database": True, "broker": bool(ctx.monitor.last)}
-        try:
-            await ctx.pool.fetchval("SELECT 1")
-        except Exception:
-            checks["database"] = False
-        missing = [name for name, ok in checks.items() if not ok]
+
+        async def broker() -> bool:  # the monitor has heard from it
+            return bool(ctx.monitor.last)
+
+        checks: dict[str, Check] = {"database": lambda: ctx.pool.fetchval("SELECT 1"),
+                                    "broker": broker}
         if app.state.consuming:
-            gone = await consumer.missing()
-            checks["consumer"] = not gone
-            missing += gone
-        ok = all(checks.values())
-        return JSONResponse({"ready": ok, "checks": checks, "missing": missing},
-                            status_code=200 if ok else 503)
+            checks["consumer"] = consumer.missing
+        return await readiness(checks)
 
     return app
 

@@ -1,40 +1,28 @@
 """Live queue health: depths from the broker, activity from the workers' heartbeats.
 
-Nothing here reads a jobs table. Queue depths come from passive declares over
-AMQP (ready messages and consumers; RabbitMQ's management API adds unacked
-counts when `rabbitmq_management_url` is set). Worker activity (jobs in
-progress, last job started and finished) comes from the heartbeats every
-worker publishes on the events exchange (shared/worker/heartbeat.py): the monitor is
-handed a function returning the live set, so no worker address is configured
-and any number of replicas count.
+Nothing here reads a jobs table. Queue depths come from the broker through
+`shared.broker_probe` (passive declares over AMQP; RabbitMQ's management API
+adds unacked counts when `rabbitmq_management_url` is set). Worker activity
+(jobs in progress, last job started and finished) comes from the heartbeats
+every worker publishes on the events exchange (shared/worker/heartbeat.py):
+the monitor is handed a function returning the live set, so no worker
+address is configured and any number of replicas count.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
-from aio_pika.abc import AbstractRobustConnection
 
+from shared.broker_probe import BrokerProbe, Depth
 from shared.settings import Settings
 from shared.topology import Topology
 
-log = logging.getLogger(__name__)
-
 STATUSES = ("processing", "idle", "stalled", "pending", "unknown")
-SCRAPE_TIMEOUT_S = 2.0
-
-
-@dataclass
-class Depth:
-    ready: int | None = None
-    unacked: int | None = None
-    consumers: int | None = None
 
 
 @dataclass
@@ -75,76 +63,6 @@ def judge(depth: Depth, activity: Activity | None, ready_since: float | None, no
     if depth.consumers == 0:
         return Judgement("pending", f"{depth.ready} ready, no consumer yet")
     return Judgement("pending", f"{depth.ready} ready, {depth.consumers} consumer(s) attached")
-
-
-@dataclass
-class BrokerProbe:
-    """Queue depths and the broker's identity over one AMQP connection."""
-
-    connection: AbstractRobustConnection
-    management_url: str = ""
-    amqp_url: str = ""
-    client: httpx.AsyncClient | None = None
-
-    def identity(self) -> dict[str, Any]:
-        props: dict[str, Any] = {}
-        try:
-            props = dict(self.connection.transport.connection.server_properties)  # type: ignore[union-attr]
-        except AttributeError:
-            pass
-        return {k: _text(props.get(k)) for k in ("product", "version", "cluster_name", "platform")}
-
-    async def depths(self, names: list[str]) -> dict[str, Depth]:
-        if self.management_url and self.client is not None:
-            try:
-                return await self._depths_from_management(names)
-            except (httpx.HTTPError, ValueError, KeyError):
-                log.warning("management API unavailable; using passive declares", exc_info=True)
-        return await self._depths_from_amqp(names)
-
-    async def _depths_from_amqp(self, names: list[str]) -> dict[str, Depth]:
-        out: dict[str, Depth] = {}
-        channel = await self.connection.channel()
-        try:
-            for name in names:
-                if channel.is_closed:  # a missing queue closes the channel (404)
-                    channel = await self.connection.channel()
-                try:
-                    queue = await channel.declare_queue(name, passive=True)
-                except Exception:
-                    out[name] = Depth()
-                    continue
-                result = queue.declaration_result
-                out[name] = Depth(ready=result.message_count, consumers=result.consumer_count)
-        finally:
-            if not channel.is_closed:
-                await channel.close()
-        return out
-
-    async def _depths_from_management(self, names: list[str]) -> dict[str, Depth]:
-        assert self.client is not None
-        parts = urlsplit(self.management_url)
-        base = urlunsplit(parts._replace(netloc=parts.hostname or "" if not parts.port
-                                          else f"{parts.hostname}:{parts.port}"))
-        auth = (parts.username or "guest", parts.password or "guest")
-        vhost = quote(urlsplit(self.amqp_url).path.lstrip("/") or "/", safe="")
-        response = await self.client.get(f"{base.rstrip('/')}/api/queues/{vhost}", auth=auth,
-                                         timeout=SCRAPE_TIMEOUT_S)
-        response.raise_for_status()
-        by_name = {q["name"]: q for q in response.json()}
-        out: dict[str, Depth] = {}
-        for name in names:
-            q = by_name.get(name)
-            out[name] = Depth() if q is None else Depth(
-                ready=int(q.get("messages_ready", 0)),
-                unacked=int(q.get("messages_unacknowledged", 0)),
-                consumers=int(q.get("consumers", 0)),
-            )
-        return out
-
-
-def _text(value: Any) -> Any:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass

@@ -1,19 +1,19 @@
 """The live worker set, from the heartbeats workers publish (shared/worker/heartbeat.py).
 
-Each tracing-service instance binds its own exclusive, auto-deleted queue to
-`heartbeat.#` on the events exchange, so every instance hears every worker.
+Each tracing-service instance hears the topology's `HEARTBEAT_FEED` on its
+own exclusive, auto-deleted queue, so every instance hears every worker.
 """
 
 from __future__ import annotations
 
 import logging
 
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from pydantic import ValidationError
 
 from services.tracing.queue_status import Activity
 from shared.messages import WorkerHeartbeat
-from shared.topology import Topology
+from shared.topology import HEARTBEAT_FEED, Topology
+from shared.worker.consumer import Connection, FeedListener
 from shared.worker.heartbeat import LiveWorkers
 
 log = logging.getLogger(__name__)
@@ -34,19 +34,16 @@ def activity_by_queue(beats: list[WorkerHeartbeat]) -> dict[str, Activity]:
     return out
 
 
-async def listen_for_heartbeats(connection: AbstractRobustConnection, topology: Topology,
-                                live: LiveWorkers) -> None:
+async def listen_for_heartbeats(connection: Connection, topology: Topology,
+                                live: LiveWorkers) -> FeedListener:
     """Bind this instance's heartbeat queue and feed `live` until the connection closes."""
-    channel = await connection.channel()
-    exchange = await channel.get_exchange(topology.events_exchange, ensure=False)
-    queue = await channel.declare_queue(exclusive=True, auto_delete=True,
-                                        arguments={"x-queue-type": "classic"})
-    await queue.bind(exchange, Topology.HEARTBEAT_BINDING)
 
-    async def on_beat(message: AbstractIncomingMessage) -> None:
+    def on_beat(body: bytes) -> None:
         try:
-            live.observe(WorkerHeartbeat.model_validate_json(message.body))
+            live.observe(WorkerHeartbeat.model_validate_json(body))
         except ValidationError:
             log.warning("ignored a heartbeat that does not parse")
 
-    await queue.consume(on_beat, no_ack=True)
+    listener = FeedListener(connection, topology, HEARTBEAT_FEED, on_beat)
+    await listener.start()
+    return listener

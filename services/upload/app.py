@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
-from services.upload import api_examples
+from services.upload import examples
 from services.upload.deps import UploadContext
 from services.upload.events import EventHub
 from services.upload.page import install_page
@@ -29,6 +29,7 @@ from shared.exif import AsyncExifTool
 from shared.http.auth import TokenBook, install_auth
 from shared.http.gate import BodyLimits, RequestGate
 from shared.http.problems import install_problem_handlers
+from shared.http.readiness import readiness
 from shared.metrics import UploadMetrics
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -101,7 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_problem_handlers(app)
     install_auth(app, book)
-    install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS, api_examples.SCHEMAS)
+    install_api_docs(app, examples.EXAMPLES, examples.PARAMETERS, examples.SCHEMAS)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(tus.router)
@@ -118,16 +119,12 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         ctx: UploadContext = app.state.ctx
-        checks = {
-            "database": await _check(ctx.pool.fetchval("SELECT 1")),
-            "broker": await _check(ctx.publisher.ping()),
-            "storage": await _check(ctx.temp_store.ping()),
-            "events": await ctx.extras["events"].consuming(),
-        }
-        ok = all(checks.values())
-        missing = [name for name, up in checks.items() if not up]
-        return JSONResponse({"ready": ok, "checks": checks, "missing": missing},
-                            status_code=200 if ok else 503)
+        return await readiness({
+            "database": lambda: ctx.pool.fetchval("SELECT 1"),
+            "broker": ctx.publisher.ping,
+            "storage": ctx.temp_store.ping,
+            "events": ctx.extras["events"].consuming,
+        })
 
     return app
 
@@ -141,10 +138,3 @@ def _streams(method: str, path: str) -> bool:
     if method == "POST":
         return path in ("/v1/uploads", tus.PREFIX, tus.PREFIX + "/")
     return method == "PATCH" and path.startswith(tus.PREFIX + "/")
-
-
-async def _check(awaitable: object) -> bool:
-    try:
-        return bool(await awaitable)  # type: ignore[misc]
-    except Exception:
-        return False

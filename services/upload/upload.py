@@ -25,7 +25,7 @@ import asyncpg
 from services.upload.deps import UploadContext
 from services.upload.intake import Spool
 from shared import exif, keys
-from shared.db import proxies
+from shared.db import images, proxies
 from shared.errors import Conflict, Invalid, Unsupported
 from shared.filetype import SUPPORTED_DESCRIPTION, detect, jpeg_dimensions
 from shared.messages import GeneratePreview, TraceEvent
@@ -39,22 +39,39 @@ INLINE_THUMB_MAX = 48 * 1024
 
 @dataclass
 class UploadResult:
+    """A new proxy, the user's proxy with the same bytes, or (`kept`, with `proxy` None)
+    the user's kept Image with the same bytes."""
+
     created: bool
-    proxy: asyncpg.Record
+    proxy: asyncpg.Record | None
     thumbnail_inline: str | None = None
+    kept: asyncpg.Record | None = None
 
 
 def _is_jpeg(data: bytes) -> bool:
     return data[:3] == b"\xff\xd8\xff"
 
 
-async def known_duplicate(ctx: UploadContext, user_id: str, claimed_sha256: str) -> asyncpg.Record | None:
-    """The user's proxy with the hash the client claims, looked up before the body is read."""
-    return await proxies.find_duplicate(ctx.pool, user_id, claimed_sha256)
+async def known_duplicate(ctx: UploadContext, user_id: str, claimed_sha256: str,
+                          keep_copy: bool = False) -> UploadResult | None:
+    """The user's proxy or kept Image with the hash the client claims, looked up before the
+    body is read."""
+    return await _duplicate(ctx, user_id, claimed_sha256, keep_copy)
+
+
+async def _duplicate(ctx: UploadContext, user_id: str, sha256: str, keep_copy: bool) -> UploadResult | None:
+    """A proxy with these bytes first (still under review), else a kept Image, unless the
+    caller asked to keep a second copy of a kept photo."""
+    existing = await proxies.find_duplicate(ctx.pool, user_id, sha256)
+    if existing is not None:
+        return UploadResult(False, existing)
+    kept = None if keep_copy else await images.kept_with_sha(ctx.pool, user_id, sha256)
+    return UploadResult(False, None, kept=kept) if kept is not None else None
 
 
 async def accept(
-    ctx: UploadContext, user_id: str, spool: Spool, original_name: str, claimed_sha256: str | None
+    ctx: UploadContext, user_id: str, spool: Spool, original_name: str, claimed_sha256: str | None,
+    keep_copy: bool = False,
 ) -> UploadResult:
     """Turn a complete spool into a proxy. The spool is always consumed or removed.
 
@@ -62,13 +79,14 @@ async def accept(
     claimed its hash (the insert's ON CONFLICT catches a concurrent twin).
     """
     try:
-        return await _accept(ctx, user_id, spool, original_name, claimed_sha256)
+        return await _accept(ctx, user_id, spool, original_name, claimed_sha256, keep_copy)
     finally:
         spool.path.unlink(missing_ok=True)
 
 
 async def _accept(
-    ctx: UploadContext, user_id: str, spool: Spool, original_name: str, claimed_sha256: str | None
+    ctx: UploadContext, user_id: str, spool: Spool, original_name: str, claimed_sha256: str | None,
+    keep_copy: bool,
 ) -> UploadResult:
     if spool.size == 0:
         raise Invalid("the body has no bytes", title="Empty upload")
@@ -80,9 +98,9 @@ async def _accept(
         raise Unsupported(f"the bytes are not a supported photo format. {SUPPORTED_DESCRIPTION}")
 
     if not claimed_sha256:  # with a claimed hash the caller has looked already (`known_duplicate`)
-        existing = await proxies.find_duplicate(ctx.pool, user_id, spool.sha256)
-        if existing is not None:
-            return UploadResult(False, existing)
+        duplicate = await _duplicate(ctx, user_id, spool.sha256, keep_copy)
+        if duplicate is not None:
+            return duplicate
 
     uuid = uuidlib.uuid4()
     started = time.perf_counter()
@@ -136,7 +154,8 @@ def _intake_traces(uuid: uuidlib.UUID, user_id: str, meta: dict[str, Any], read_
     They go through the outbox with the preview job: no trace for a row that never was."""
     error = meta.get("_error")
     events = [TraceEvent(
-        uuid=uuid, user_id=user_id, trace_type="metadata_extraction", method="exiftool-fast",
+        uuid=uuid, user_id=user_id, trace_type="metadata_extraction",
+        method=str(meta.get("_reader", "exiftool")),
         success=error is None, reason=error, duration_ms=round(read_ms, 3),
         result_size=None if error else len(meta), service="upload")]
     if thumb:
@@ -150,7 +169,7 @@ def _intake_traces(uuid: uuidlib.UUID, user_id: str, meta: dict[str, Any], read_
 
 async def _read_metadata(ctx: UploadContext, path: Path) -> dict[str, Any]:
     try:
-        meta = await ctx.exif.read(path, fast=True)
+        meta = await ctx.exif.read(path, ctx.settings.exiftool_upload_mode)
     except Exception as exc:  # metadata is a nicety at this stage, never a reason to refuse
         log.warning("fast metadata read failed: %s", exc)
         return {"_error": str(exc)[:200]}

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 from pydantic import BaseModel
 
+from services.upload.explain import Explained, explain
 from services.upload.upload import summary
+from shared.db.culling import Flag
 from shared.db.status import ProxyStatus
+from shared.exif.capture import ZoneSource, format_offset
 
 
 class Thumbnail(BaseModel):
@@ -18,10 +21,19 @@ class Thumbnail(BaseModel):
     inline: str | None = None
 
 
+class KeptImage(BaseModel):
+    """The kept Image an upload repeats (same sha256): nothing new was stored."""
+
+    id: int
+    path: str
+    url: str
+
+
 class UploadAnswer(BaseModel):
     uuid: UUID
     status: str
     duplicate: bool
+    kept_image: KeptImage | None = None
     original_name: str
     size: int
     sha256: str
@@ -46,6 +58,9 @@ class ProxyView(BaseModel):
     enhancement_status: str | None
     ingest_status: str | None
     metadata_error: str | None
+    problem: Explained | None
+    flag: Flag | None
+    rating: int | None
     preview_url: str | None
     thumbnail_url: str
     metadata: dict[str, Any]
@@ -66,9 +81,21 @@ def proxy_view(row: asyncpg.Record) -> ProxyView:
         preview_height=row["preview_height"], preview_method=row["preview_method"],
         preview_degraded=row["preview_degraded"], enhancement_status=row["enhancement_status"],
         ingest_status=row["ingest_status"], metadata_error=row["metadata_error"],
+        problem=explain(row["metadata_error"] if row["ingest_status"] == "failed" else row["preview_error"]),
+        flag=row["flag"], rating=row["rating"],
         preview_url=f"/v1/proxies/{uuid}/preview" if row["preview_status"] == ProxyStatus.READY else None,
         thumbnail_url=f"/v1/proxies/{uuid}/thumbnail", metadata=summary(row["metadata"] or {}),
         uploaded_at=row["uploaded_at"],
+    )
+
+
+def kept_answer(image: asyncpg.Record) -> UploadAnswer:
+    """The answer to a re-upload of a kept photo: the Image it already is."""
+    return UploadAnswer(
+        uuid=image["proxy_uuid"], status="ingested", duplicate=True, original_name=image["original_name"],
+        size=image["size"], sha256=image["sha256"], format=image["format"] or "",
+        thumbnail=Thumbnail(url=f"/v1/images/{image['id']}/thumbnail"), metadata={},
+        kept_image=KeptImage(id=image["id"], path=image["path"], url=f"/v1/images/{image['id']}"),
     )
 
 
@@ -82,6 +109,23 @@ def upload_answer(row: asyncpg.Record, duplicate: bool, inline: str | None) -> U
     )
 
 
+class Place(BaseModel):
+    """IPTC location names (docs/metadata.md)."""
+
+    sublocation: str | None = None
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+    country_code: str | None = None
+
+
+class Position(BaseModel):
+    latitude: float
+    longitude: float
+    #: metres, negative below sea level
+    altitude: float | None = None
+
+
 class ImageView(BaseModel):
     id: int
     proxy_uuid: UUID
@@ -89,14 +133,45 @@ class ImageView(BaseModel):
     original_name: str
     sha256: str
     size: int
+    #: the capture instant in the offset it was taken in; null when the zone is unknown
     taken_at: datetime | None
+    #: the wall-clock time on the camera, with sub-seconds
+    taken_at_local: datetime | None
+    #: "+09:00"; null when unknown
+    taken_at_offset: str | None
+    #: the IANA zone, when it came from the GPS position
+    taken_at_zone: str | None
+    taken_at_zone_source: ZoneSource | None
     camera_make: str | None
     camera_model: str | None
     camera: str | None
+    lens: str | None
+    #: -1 (rejected) .. 5
+    rating: int | None
+    label: str | None
+    title: str | None
+    caption: str | None
+    creator: str | None
+    copyright: str | None
+    credit: str | None
+    location: Place | None
+    gps: Position | None
+    #: flat tags: the request's tags and the photo's keywords
     tags: list[str]
+    keywords: list[str]
+    #: hierarchical keywords, "Places|Japan|Tokyo"
+    keyword_paths: list[str]
+    color_space: str | None
+    bit_depth: int | None
+    #: the HDR gain map the metadata declares: "ultra-hdr", "apple", or null
+    hdr_gain_map: str | None
+    #: where each descriptive value came from: embedded | sidecar | person
+    sources: dict[str, str]
     association: dict[str, Any]
     metadata: dict[str, Any]
     original_url: str
+    preview_url: str | None
+    thumbnail_url: str | None
     created_at: datetime
 
 
@@ -105,12 +180,31 @@ class ImagePage(BaseModel):
     next_cursor: int | None
 
 
+def _instant(row: asyncpg.Record) -> datetime | None:
+    """The UTC instant shown in the offset the photo was taken in."""
+    when, minutes = row["taken_at"], row["taken_at_offset_minutes"]
+    if when is None or minutes is None:
+        return when  # type: ignore[no-any-return]
+    return when.astimezone(timezone(timedelta(minutes=minutes)))  # type: ignore[no-any-return]
+
+
 def image_view(row: asyncpg.Record) -> ImageView:
     meta = dict(row["metadata"] or {})
     return ImageView(
         id=row["id"], proxy_uuid=row["proxy_uuid"], path=row["path"], original_name=row["original_name"],
-        sha256=row["sha256"], size=row["size"], taken_at=row["taken_at"], camera_make=row["camera_make"],
-        camera_model=row["camera_model"], camera=meta.get("camera"), tags=list(row["tags"] or []),
-        association=dict(row["association"] or {}), metadata=meta,
-        original_url=f"/v1/images/{row['id']}/original", created_at=row["created_at"],
+        sha256=row["sha256"], size=row["size"], taken_at=_instant(row), taken_at_local=row["taken_at_local"],
+        taken_at_offset=format_offset(None if row["taken_at_offset_minutes"] is None
+                                      else timedelta(minutes=row["taken_at_offset_minutes"])),
+        taken_at_zone=row["taken_at_zone"], taken_at_zone_source=row["taken_at_zone_source"],
+        camera_make=row["camera_make"], camera_model=row["camera_model"], camera=meta.get("camera"),
+        lens=row["lens"], rating=row["rating"], label=row["label"], title=row["title"],
+        caption=row["caption"], creator=row["creator"], copyright=row["copyright"], credit=row["credit"],
+        location=row["location"], gps=meta.get("gps"), tags=list(row["tags"] or []),
+        keywords=list(row["keywords"] or []), keyword_paths=list(row["keyword_paths"] or []),
+        color_space=row["color_space"], bit_depth=row["bit_depth"], hdr_gain_map=row["hdr_gain_map"],
+        sources=dict(meta.get("sources") or {}), association=dict(row["association"] or {}), metadata=meta,
+        original_url=f"/v1/images/{row['id']}/original",
+        preview_url=f"/v1/images/{row['id']}/preview" if row["preview_path"] else None,
+        thumbnail_url=f"/v1/images/{row['id']}/thumbnail" if row["thumbnail_path"] else None,
+        created_at=row["created_at"],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -15,7 +16,7 @@ PROXY_COLUMNS = """
     uuid, user_id, original_name, ext, mime, format, size, sha256, temp_key, exif_thumb_key,
     metadata, preview_status, preview_path, thumbnail_path, preview_width, preview_height,
     preview_method, preview_degraded, preview_error, enhancement_status, enhancement_error,
-    ingest_status, metadata_error, image_id, uploaded_at, created_at, updated_at
+    ingest_status, metadata_error, image_id, uploaded_at, created_at, updated_at, flag, rating
 """
 
 
@@ -56,15 +57,32 @@ async def load_proxy_for_user(db: Executor, user_id: str, uuid: UUID) -> asyncpg
     return await db.fetchrow("SELECT * FROM proxy_images WHERE uuid = $1 AND user_id = $2", uuid, user_id)
 
 
+@dataclass(frozen=True)
+class ProxyFilter:
+    """What a listing keeps: a preview status, a flag ("none" for unflagged), a least rating."""
+
+    status: str | None = None
+    flag: str | None = None
+    min_rating: int | None = None
+
+
 async def list_proxies_for_user(
-    db: Executor, user_id: str, status: str | None, limit: int, after: tuple[datetime, UUID] | None,
+    db: Executor, user_id: str, keep: ProxyFilter, limit: int, after: tuple[datetime, UUID] | None,
 ) -> list[asyncpg.Record]:
     """Newest first; `after` is the (created_at, uuid) of the previous page's last row."""
     args: list[Any] = [user_id, limit]
     where = ["user_id = $1"]
-    if status:
-        args.append(status)
+    if keep.status:
+        args.append(keep.status)
         where.append(f"preview_status = ${len(args)}")
+    if keep.flag == "none":
+        where.append("flag IS NULL")
+    elif keep.flag:
+        args.append(keep.flag)
+        where.append(f"flag = ${len(args)}")
+    if keep.min_rating is not None:
+        args.append(keep.min_rating)
+        where.append(f"rating >= ${len(args)}")
     if after is not None:
         args.extend(after)
         where.append(f"(created_at, uuid) < (${len(args) - 1}, ${len(args)})")

@@ -29,12 +29,14 @@ class Limits:
     min_embedded_edge: int = 800
     #: bytes one job may hold while decoding, judged from headers (`shared.imaging.budget`)
     memory_budget: int = 512 * 1024 * 1024
+    #: what outputs may hold: "srgb", or "display-p3" for sources wider than sRGB (`colour.Gamut`)
+    gamut: str = "srgb"
 
     @classmethod
     def from_settings(cls, s: Any) -> Limits:
         return cls(s.preview_max_dimension, s.preview_quality, s.thumbnail_width, s.thumbnail_height,
                    s.thumbnail_quality, s.max_pixels, s.max_preview_size, s.raw_min_embedded_edge,
-                   s.job_memory_mb * 1024 * 1024)
+                   s.job_memory_mb * 1024 * 1024, s.preview_gamut)
 
 
 @dataclass
@@ -49,6 +51,26 @@ class Attempt:
     height: int | None = None
 
 
+@dataclass(frozen=True)
+class ColourNote:
+    """What a render found and made: the source's colour space (`colour.Space`), how that was
+    known (icc, exif, assumed), the profile's own description, and the output gamut."""
+
+    source: str
+    evidence: str
+    profile: str | None
+    output: str
+
+
+@dataclass(frozen=True)
+class Hdr:
+    """An original that holds more than its SDR picture: a gain map (ultra-hdr, iso-21496-1,
+    apple-gain-map) or an HDR transfer (pq, hlg), with its headroom in stops when stated."""
+
+    kind: str
+    headroom: float | None = None
+
+
 @dataclass
 class Rendered:
     preview: bytes
@@ -58,6 +80,8 @@ class Rendered:
     method: str
     degraded: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    colour: ColourNote | None = None
+    hdr: Hdr | None = None
 
 
 def refused(exc: ImagingError) -> bool:

@@ -9,8 +9,9 @@ A job module (`services/*/preview.py`, `finalize.py`...) imports only
   and the `Middleware` hooks.
 * `harness`: `run_worker`, the process around a job module: consumer,
   runner, heartbeats, `/metrics`, `/healthz`, `/readyz`.
-* `consumer`: `QueueConsumer`, one consumer of one queue on a robust
-  connection (also used by the tracing service).
+* `consumer`: `QueueConsumer`, one consumer of one work queue on a robust
+  connection (also used by the tracing service), and `FeedListener`, a
+  process's own queue on the events exchange (SSE hub, heartbeats).
 * `runner`: `JobRunner`, the one retry/park decision for every delivery.
 * `reports`: the middleware that publishes a job's traces and status events.
 * `park`: parks one message in `<queue>.failed` with the reason in its

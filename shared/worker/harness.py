@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from shared.broker import connect
+from shared.http.readiness import assess, readiness
 from shared.logs import setup_logging
 from shared.metrics import JobMetrics
 from shared.settings import Settings
@@ -126,19 +127,25 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
             await connection.close()
             await resources.close()
 
-    async def missing() -> list[str]:
-        """What keeps this worker from consuming now (empty when it can)."""
+    async def consuming() -> list[str]:
         consumer: QueueConsumer | None = state.get("consumer")
-        gone: list[str] = ["broker connection"] if consumer is None else await consumer.missing()
+        return ["broker connection"] if consumer is None else await consumer.missing()
+
+    async def database() -> list[str]:
         resources: Resources | None = state.get("resources")
         if resources is None:
-            gone.append("resources (starting)")
-        else:
-            try:
-                await asyncio.wait_for(resources.pool.fetchval("SELECT 1"), 2.0)
-            except Exception:
-                gone.append("database")
-        return gone
+            return ["resources (starting)"]
+        try:
+            await asyncio.wait_for(resources.pool.fetchval("SELECT 1"), 2.0)
+        except Exception:
+            return ["database"]
+        return []
+
+    checks = {"consumer": consuming, "database": database}
+
+    async def missing() -> list[str]:
+        """What keeps this worker from consuming now (empty when it can)."""
+        return (await assess(checks))[1]
 
     async def healthz(_: Request) -> Response:
         """Alive and connected to the broker (readiness says more)."""
@@ -147,8 +154,7 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
         return Response(status_code=204 if up else 500)
 
     async def readyz(_: Request) -> JSONResponse:
-        gone = await missing()
-        return JSONResponse({"ready": not gone, "missing": gone}, 200 if not gone else 503)
+        return await readiness(checks)
 
     return Starlette(
         routes=[

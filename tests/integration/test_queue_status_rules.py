@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.tracing.queue_status import Activity, Depth, judge
+from services.tracing.queue_status import Activity, judge
+from shared.broker_probe import Depth
 
 NOW = 1_000_000.0
 STALL = 30.0
@@ -54,7 +55,7 @@ def test_live_workers_are_summed_per_queue_and_silent_or_leaving_ones_are_droppe
 async def test_the_management_api_adds_unacked_counts_when_configured():
     import httpx
 
-    from services.tracing.queue_status import BrokerProbe
+    from shared.broker_probe import BrokerProbe
 
     seen: list[httpx.Request] = []
 

@@ -21,9 +21,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.upload.deps import Ctx, UploadContext
 from services.upload.resumable import ietf_draft
 from services.upload.resumable.finish import Outcome
-from services.upload.resumable.receive import CHECKSUMS, Body, Checksum
+from services.upload.resumable.receive import CHECKSUMS, Checksum
+from services.upload.resumable.request_body import request_body
 from services.upload.resumable.uploads import Resumable
-from services.upload.views import ProxyView, UploadAnswer, proxy_view, upload_answer
+from services.upload.views import ProxyView, UploadAnswer, kept_answer, proxy_view, upload_answer
 from shared.http.auth import CurrentUser
 from shared.http.problems import ProblemError, responses
 
@@ -127,6 +128,9 @@ def _body_type(content_type: str | None) -> None:
 
 def _done(outcome: Outcome, status: int, extra: dict[str, str]) -> Response:
     headers = _offset_headers(outcome.row) | extra
+    if outcome.kept is not None:
+        answer = kept_answer(outcome.kept)
+        return JSONResponse(answer.model_dump(mode="json"), status_code=200, headers=headers)
     if outcome.proxy is None:
         return Response(status_code=204 if status == 200 else status, headers=headers)
     inline = outcome.result.thumbnail_inline if outcome.result else None
@@ -180,7 +184,7 @@ async def create(
     location = {"Location": f"{PREFIX}/{row['id']}"}
     if not with_body and row["length"] > 0:
         return Response(status_code=201, headers=_offset_headers(row) | location)
-    body = Body.of(request)
+    body = request_body(request)
     outcome = await tus(ctx).append(user, row["id"], 0, body, _checksum(upload_checksum))
     return _done(outcome, 201, location)
 
@@ -220,7 +224,7 @@ async def patch(
     if upload_offset is None:
         raise ProblemError(400, "Missing Upload-Offset", "send Upload-Offset (a non-negative integer)")
     offset = decimal(upload_offset, "Upload-Offset")
-    body = Body.of(request)
+    body = request_body(request)
     outcome = await tus(ctx).append(user, upload_id, offset, body, _checksum(upload_checksum))
     return _done(outcome, 200, {})
 

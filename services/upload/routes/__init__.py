@@ -7,8 +7,8 @@ they speak.
 
 from fastapi import APIRouter
 
-from services.upload.routes import enhance, failed, images, ingest, preview, proxies, uploads
+from services.upload.routes import cull, enhance, failed, images, ingest, kept, preview, proxies, uploads
 
 #: in the order the OpenAPI document lists them
 ROUTERS: tuple[APIRouter, ...] = tuple(
-    m.router for m in (uploads, proxies, failed, preview, ingest, images, enhance))
+    m.router for m in (uploads, proxies, cull, failed, preview, ingest, images, kept, enhance))

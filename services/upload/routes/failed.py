@@ -77,7 +77,7 @@ async def replay_failed(body: ReplayRequest, ctx: Ctx, caller: Caller) -> JSONRe
     owner = None if caller.operator else caller.user_id  # an operator replays anyone's jobs
     total = 0
     for name in _queue_name(ctx, body.queue):
-        total += await parked.replay(ctx.topology, name, user_id=owner, uuids=wanted,
-                                      before=reset_before_replay(ctx, name))
+        total += await parked.replay(ctx.topology, name, ctx.publisher, user_id=owner,
+                                     uuids=wanted, before=reset_before_replay(ctx, name))
     ctx.relay.wake()
     return JSONResponse({"replayed": total})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -34,10 +34,15 @@ async def list_images(
     taken_to: Annotated[datetime | None, Query(description="exclusive; no offset means UTC")] = None,
     camera: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     tag: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
+    day: Annotated[date | None, Query(description="taken on this UTC day (YYYY-MM-DD)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[int | None, Query(ge=1, le=BIGINT_MAX)] = None,
 ) -> ImagePage:
     taken_from, taken_to = _utc(taken_from, "taken_from"), _utc(taken_to, "taken_to")
+    if day is not None:  # narrows any range given beside it
+        start = datetime.combine(day, time(), UTC)
+        taken_from = max(taken_from or start, start)
+        taken_to = min(taken_to or start + timedelta(days=1), start + timedelta(days=1))
     rows = await images.list_images_for_user(ctx.pool, user, taken_from, taken_to, camera, tag, cursor,
                                              limit + 1)
     page = rows[:limit]  # one row more than asked tells whether another page exists

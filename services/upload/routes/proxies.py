@@ -51,11 +51,16 @@ async def list_proxies(
     ctx: Ctx,
     user: CurrentUser,
     status: Annotated[str | None, Query(pattern="^(pending|processing|ready|failed)$")] = None,
+    flag: Annotated[str | None, Query(pattern="^(pick|reject|none)$",
+                                      description="`none`: neither picked nor rejected")] = None,
+    min_rating: Annotated[int | None, Query(ge=0, le=5, description="rated at least this")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> ProxyPage:
+    """The proxies not yet ingested (unconfirmed, or confirmed and on their way), newest first."""
     after = _decode_cursor(cursor) if cursor else None
-    rows = await proxies.list_proxies_for_user(ctx.pool, user, status, limit, after)
+    keep = proxies.ProxyFilter(status=status, flag=flag, min_rating=min_rating)
+    rows = await proxies.list_proxies_for_user(ctx.pool, user, keep, limit, after)
     next_cursor = _encode_cursor(rows[-1]) if len(rows) == limit else None
     return ProxyPage(items=[proxy_view(r) for r in rows], next_cursor=next_cursor)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from services.upload.deps import Ctx, UploadContext
 from services.upload.intake import Spool, clean_filename, read_multipart, read_raw, spool_path
-from services.upload.upload import accept, known_duplicate
-from services.upload.views import UploadAnswer, upload_answer
+from services.upload.upload import UploadResult, accept, known_duplicate
+from services.upload.views import UploadAnswer, kept_answer, upload_answer
 from shared.http.auth import CurrentUser
 from shared.http.problems import ProblemError, responses
 
@@ -41,12 +41,14 @@ async def upload(
     content_length: Annotated[int | None, Header()] = None,
     x_filename: Annotated[str | None, Header()] = None,
     x_content_sha256: Annotated[str | None, Header()] = None,
+    keep_copy: Annotated[bool, Query(description="store it even when the same bytes are a kept Image "
+                                                 "(otherwise the answer is 200 naming that Image)")] = False,
 ) -> UploadAnswer:
     started = time.perf_counter()
     outcome = "rejected"
     try:
         answer = await _upload(
-            request, ctx, user, content_type, content_length, x_filename, x_content_sha256
+            request, ctx, user, content_type, content_length, x_filename, x_content_sha256, keep_copy
         )
         outcome = "duplicate" if answer.duplicate else "created"
         if answer.duplicate:
@@ -61,7 +63,7 @@ async def upload(
 
 async def _upload(
     request: Request, ctx: UploadContext, user: str, content_type: str | None,
-    content_length: int | None, x_filename: str | None, claimed_sha: str | None,
+    content_length: int | None, x_filename: str | None, claimed_sha: str | None, keep_copy: bool,
 ) -> UploadAnswer:
     limit = ctx.settings.max_upload_bytes
     if content_length is not None and content_length > limit + 64 * 1024:
@@ -71,9 +73,9 @@ async def _upload(
         claimed_sha = claimed_sha.strip().lower()
         if len(claimed_sha) != 64 or any(c not in "0123456789abcdef" for c in claimed_sha):
             raise ProblemError(400, "Invalid X-Content-SHA256", "expected 64 hex characters")
-        existing = await known_duplicate(ctx, user, claimed_sha)
+        existing = await known_duplicate(ctx, user, claimed_sha, keep_copy)
         if existing is not None:  # answer before reading the body
-            return upload_answer(existing, True, None)
+            return answer_for(existing)
     ctype = (content_type or "").split(";")[0].strip().lower()
     if not ctype:
         raise ProblemError(
@@ -96,7 +98,13 @@ async def _upload(
     except BaseException:
         spool.discard()
         raise
-    result = await accept(ctx, user, spool, clean_filename(filename), claimed_sha)
+    return answer_for(await accept(ctx, user, spool, clean_filename(filename), claimed_sha, keep_copy))
+
+
+def answer_for(result: UploadResult) -> UploadAnswer:
+    if result.kept is not None:
+        return kept_answer(result.kept)
+    assert result.proxy is not None
     return upload_answer(result.proxy, not result.created, result.thumbnail_inline)
 
 
