@@ -55,6 +55,24 @@ class Explained(Model):
     retryable: bool
 
 
+class Colour(Model):
+    """The original's colour space and HDR, as its preview's render found them (None until then).
+
+    `space`: srgb, display-p3, adobe-rgb, prophoto-rgb, rec2020, rgb, cmyk,
+    grey, lab, unknown; `evidence`: icc, exif or assumed; `preview_gamut`: what
+    the preview holds (srgb or display-p3); `hdr_format`: ultra-hdr,
+    iso-21496-1, apple-gain-map, pq or hlg; `hdr_headroom` in stops.
+    """
+
+    space: str | None = None
+    evidence: str | None = None
+    profile: str | None = None
+    preview_gamut: str | None = None
+    hdr: bool = False
+    hdr_format: str | None = None
+    hdr_headroom: float | None = None
+
+
 class Proxy(Model):
     """An uploaded original waiting to be confirmed, with its preview's state."""
 
@@ -78,6 +96,7 @@ class Proxy(Model):
     rating: int | None = None
     preview_url: str | None = None
     thumbnail_url: str
+    colour: Colour = Colour()
     metadata: dict[str, Any]
     uploaded_at: datetime
 
@@ -168,6 +187,7 @@ class Image(Model):
     original_url: str
     preview_url: str | None = None
     thumbnail_url: str | None = None
+    colour: Colour = Colour()
     created_at: datetime
 
 

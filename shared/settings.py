@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     outbox_poll_s: float = 1.0
     #: published outbox rows are deleted after this long (the table stays bounded)
     outbox_retention_s: float = 300.0
+    #: a row the broker refused waits base * 2^attempts (jittered, capped) before its next try
+    outbox_backoff_base_s: float = 0.5
+    outbox_backoff_max_s: float = 10.0
+    #: the upload service is unready once its relay has failed this long without one confirm
+    outbox_unready_after_s: float = 30.0
 
     # http
     api_tokens: str = ""  # "token=user_id,token2=user2": users

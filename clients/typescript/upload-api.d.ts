@@ -352,6 +352,37 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * ColourView
+         * @description The original's colour and HDR, as its preview's render found them (null until then).
+         *
+         *     `space`: srgb, display-p3, adobe-rgb, prophoto-rgb, rec2020, rgb (another RGB
+         *     profile), cmyk, grey, lab or unknown; `evidence`: icc (an embedded profile),
+         *     exif (ColorSpace / InteropIndex R03) or assumed; `profile`: the embedded
+         *     profile's description; `preview_gamut`: srgb or display-p3, what the preview
+         *     and thumbnail hold; `hdr`: the original holds more than its SDR picture,
+         *     `hdr_format` ultra-hdr, iso-21496-1, apple-gain-map, pq or hlg, with
+         *     `hdr_headroom` in stops when the file states it.
+         */
+        ColourView: {
+            /** Space */
+            space?: string | null;
+            /** Evidence */
+            evidence?: string | null;
+            /** Profile */
+            profile?: string | null;
+            /** Preview Gamut */
+            preview_gamut?: string | null;
+            /**
+             * Hdr
+             * @default false
+             */
+            hdr: boolean;
+            /** Hdr Format */
+            hdr_format?: string | null;
+            /** Hdr Headroom */
+            hdr_headroom?: number | null;
+        };
+        /**
          * CullChange
          * @description The fields to set; a field left out keeps its value, `null` clears it.
          */
@@ -495,6 +526,7 @@ export interface components {
             preview_url: string | null;
             /** Thumbnail Url */
             thumbnail_url: string | null;
+            colour: components["schemas"]["ColourView"];
             /**
              * Created At
              * Format: date-time
@@ -661,6 +693,7 @@ export interface components {
             preview_url: string | null;
             /** Thumbnail Url */
             thumbnail_url: string;
+            colour: components["schemas"]["ColourView"];
             /** Metadata */
             metadata: {
                 [key: string]: unknown;

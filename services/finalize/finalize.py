@@ -64,6 +64,10 @@ def temp_objects(proxy: asyncpg.Record) -> list[str]:
     return list(dict.fromkeys(k for k in found if k))
 
 
+#: what the preview worker found of the original's colour and HDR, kept by the Image
+KEPT_COLOUR = ("colour_space", "colour_profile", "hdr_format", "hdr_headroom")
+
+
 def _crash_point(deps: FinalizeDeps, point: str) -> None:
     if deps.settings.env == "test" and os.environ.get(CRASH_ENV) == point:
         log.warning("test hook: SIGKILL at %s", point)
@@ -130,7 +134,7 @@ async def _finalize(
         "tags": _tags(list(proxy["ingest_tags"] or job.image_tags), normalized["keywords"]),
         "association": dict(proxy["ingest_association"] or {}) or job.association,
         "sha256": proxy["sha256"], "size": proxy["size"],
-        **kept,
+        **kept, **{column: proxy[column] for column in KEPT_COLOUR},
     })
     _crash_point(deps, "after_insert")
 

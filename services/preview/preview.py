@@ -66,6 +66,8 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
                 raise PermanentError("unsupported or corrupt data: the bytes are not a known image format")
             async with deps.cpu:  # held until the render is over, or its process is gone (timeout)
                 outcome = await _render(deps, path, ftype)
+                if outcome.rendered is None:  # while the original is here: its colour space is needed
+                    await _degraded_thumbnail(deps, job, ctx, row["exif_thumb_key"], path)
     finally:
         await announced  # before any later status event, so the stream sees them in order
     traced = asyncio.create_task(_trace_attempts(deps, ctx, outcome.attempts))
@@ -75,11 +77,10 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
         await traced
     if rendered is None:
         assert outcome.error is not None
-        await _degraded_thumbnail(deps, job, ctx, row["exif_thumb_key"])
         raise PermanentError(outcome.error.reason)
     pkey, tkey = keys.preview_key(job.uuid), keys.thumb_key(job.uuid)
     done = await previews.mark_preview_ready(deps.pool, job.uuid, pkey, tkey, rendered.width, rendered.height,
-                                    rendered.method, rendered.degraded)
+                                             rendered.method, rendered.degraded, colour_facts(rendered))
     if done is None:
         return  # the proxy was deleted or finished meanwhile
     uploaded = done["uploaded_at"] or job.uploaded_at
@@ -122,15 +123,24 @@ def _head(path: Path) -> bytes:
         return fh.read(HEAD_BYTES)
 
 
+def colour_facts(rendered: imaging.Rendered) -> previews.ColourFacts:
+    """The proxy's colour and HDR columns from what the render found."""
+    c, h = rendered.colour, rendered.hdr
+    return previews.ColourFacts(c.source if c else None, c.evidence if c else None, c.profile if c else None,
+                                c.output if c else None, h.kind if h else None, h.headroom if h else None)
+
+
 async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext,
-                              exif_key: str | None) -> None:
-    """Both preview paths failed: a thumbnail from the upload's EXIF thumbnail, if there is one."""
+                              exif_key: str | None, original: Path) -> None:
+    """Both preview paths failed: a thumbnail from the upload's EXIF thumbnail, if there is one,
+    in the original's colour space (read from the original's header when the thumbnail has none)."""
     if not exif_key:
         return
     started = time.perf_counter()
     try:
         data = await deps.store.get_bytes(exif_key)
-        thumb = await deps.renderer.call("shared.imaging.standard", "thumbnail_from_jpeg", data, deps.limits)
+        thumb = await deps.renderer.call("shared.imaging.standard", "thumbnail_from_jpeg", data, deps.limits,
+                                         original)
         await deps.store.put_bytes(keys.thumb_key(job.uuid), thumb, "image/jpeg")
         await previews.set_degraded_thumbnail(deps.pool, job.uuid, keys.thumb_key(job.uuid),
                                              "thumbnail from the EXIF thumbnail; no preview")

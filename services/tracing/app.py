@@ -59,7 +59,7 @@ def create_app(settings: Settings, *, consume: bool = True,
         topology = Topology(settings)  # the process's one
         await topology.declare(channel)
         await channel.close()
-        publisher = AmqpPublisher(settings.broker, topology)
+        publisher = AmqpPublisher(settings.broker, topology, attempts=3)  # a fresh channel each try
         await publisher.connect(declare=False)
         client = httpx.AsyncClient()
         probe = BrokerProbe(connection, settings.rabbitmq_management_url, settings.amqp_url, client)

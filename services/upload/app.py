@@ -59,8 +59,10 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning("broker unavailable at start-up (%s); jobs will wait in the outbox", exc)
         temp, final = open_stores(settings.stores)
         relay = OutboxRelay(pool, publisher, poll_s=settings.outbox_poll_s,
-                            on_pending=metrics.outbox_pending.set,
-                            retention_s=settings.outbox_retention_s, exchange=settings.exchange)
+                            retention_s=settings.outbox_retention_s, exchange=settings.exchange,
+                            backoff_base_s=settings.outbox_backoff_base_s,
+                            backoff_max_s=settings.outbox_backoff_max_s)
+        relay.on_backlog = lambda backlog: metrics.observe_outbox(backlog, relay.health)
         spool_dir = Path(tempfile.mkdtemp(prefix="prophoto-spool-"))
         ctx = UploadContext(
             settings=settings, pool=pool, publisher=publisher, topology=topology,
@@ -124,6 +126,8 @@ def create_app(settings: Settings) -> FastAPI:
             "broker": ctx.publisher.ping,
             "storage": ctx.temp_store.ping,
             "events": ctx.extras["events"].consuming,
+            # unready once the relay has failed this long without one confirm
+            "outbox": lambda: ctx.relay.missing(ctx.settings.outbox_unready_after_s),
         })
 
     return app

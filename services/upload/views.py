@@ -42,6 +42,36 @@ class UploadAnswer(BaseModel):
     metadata: dict[str, Any]
 
 
+class ColourView(BaseModel):
+    """The original's colour and HDR, as its preview's render found them (null until then).
+
+    `space`: srgb, display-p3, adobe-rgb, prophoto-rgb, rec2020, rgb (another RGB
+    profile), cmyk, grey, lab or unknown; `evidence`: icc (an embedded profile),
+    exif (ColorSpace / InteropIndex R03) or assumed; `profile`: the embedded
+    profile's description; `preview_gamut`: srgb or display-p3, what the preview
+    and thumbnail hold; `hdr`: the original holds more than its SDR picture,
+    `hdr_format` ultra-hdr, iso-21496-1, apple-gain-map, pq or hlg, with
+    `hdr_headroom` in stops when the file states it.
+    """
+
+    space: str | None = None
+    evidence: str | None = None
+    profile: str | None = None
+    preview_gamut: str | None = None
+    hdr: bool = False
+    hdr_format: str | None = None
+    hdr_headroom: float | None = None
+
+
+def colour_view(row: asyncpg.Record) -> ColourView:
+    keys = row.keys()
+    return ColourView(
+        space=row["colour_space"], profile=row["colour_profile"],
+        evidence=row["colour_evidence"] if "colour_evidence" in keys else None,
+        preview_gamut=row["preview_gamut"] if "preview_gamut" in keys else None,
+        hdr=row["hdr_format"] is not None, hdr_format=row["hdr_format"], hdr_headroom=row["hdr_headroom"])
+
+
 class ProxyView(BaseModel):
     uuid: UUID
     original_name: str
@@ -63,6 +93,7 @@ class ProxyView(BaseModel):
     rating: int | None
     preview_url: str | None
     thumbnail_url: str
+    colour: ColourView
     metadata: dict[str, Any]
     uploaded_at: datetime
 
@@ -84,8 +115,8 @@ def proxy_view(row: asyncpg.Record) -> ProxyView:
         problem=explain(row["metadata_error"] if row["ingest_status"] == "failed" else row["preview_error"]),
         flag=row["flag"], rating=row["rating"],
         preview_url=f"/v1/proxies/{uuid}/preview" if row["preview_status"] == ProxyStatus.READY else None,
-        thumbnail_url=f"/v1/proxies/{uuid}/thumbnail", metadata=summary(row["metadata"] or {}),
-        uploaded_at=row["uploaded_at"],
+        thumbnail_url=f"/v1/proxies/{uuid}/thumbnail", colour=colour_view(row),
+        metadata=summary(row["metadata"] or {}), uploaded_at=row["uploaded_at"],
     )
 
 
@@ -172,6 +203,7 @@ class ImageView(BaseModel):
     original_url: str
     preview_url: str | None
     thumbnail_url: str | None
+    colour: ColourView
     created_at: datetime
 
 
@@ -206,5 +238,5 @@ def image_view(row: asyncpg.Record) -> ImageView:
         original_url=f"/v1/images/{row['id']}/original",
         preview_url=f"/v1/images/{row['id']}/preview" if row["preview_path"] else None,
         thumbnail_url=f"/v1/images/{row['id']}/thumbnail" if row["thumbnail_path"] else None,
-        created_at=row["created_at"],
+        colour=colour_view(row), created_at=row["created_at"],
     )

@@ -23,6 +23,8 @@ METADATA_COLUMNS = (
     "content_identifier",
 )
 _JSON_COLUMNS = ("location",)
+#: what the preview's render found of the original's colour and HDR (migration 0010), from the proxy
+RENDER_COLUMNS = ("colour_space", "colour_profile", "hdr_format", "hdr_headroom")
 
 
 def metadata_columns(normalized: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +52,8 @@ async def insert_image(pool: asyncpg.Pool, uuid: UUID, values: dict[str, Any]) -
     `values` has the base columns and every one of `METADATA_COLUMNS`.
     """
     base = ("user_id", "disk", "path", "original_name", "metadata", "tags", "association", "sha256",
-            "size", "taken_at", "camera_make", "camera_model", "preview_path", "thumbnail_path")
+            "size", "taken_at", "camera_make", "camera_model", "preview_path", "thumbnail_path",
+            *RENDER_COLUMNS)
     columns = (*base, *METADATA_COLUMNS)
     casts = {"metadata": "jsonb", "association": "jsonb"}
     params = ", ".join(f"${i + 2}::{casts[c]}" if c in casts else _placeholder(c, i + 2)

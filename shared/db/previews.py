@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
@@ -21,18 +22,34 @@ async def claim_for_preview(db: Executor, uuid: UUID) -> asyncpg.Record | None:
     )
 
 
+@dataclass(frozen=True)
+class ColourFacts:
+    """What a render found of the original's colour and HDR (columns of migration 0010)."""
+
+    space: str | None = None
+    evidence: str | None = None
+    profile: str | None = None
+    gamut: str | None = None
+    hdr_format: str | None = None
+    hdr_headroom: float | None = None
+
+
 async def mark_preview_ready(
     db: Executor, uuid: UUID, preview_key: str, thumb_key: str, width: int, height: int,
-    method: str, degraded: str | None,
+    method: str, degraded: str | None, colour: ColourFacts | None = None,
 ) -> asyncpg.Record | None:
     """processing -> ready, once; a redelivered job finds nothing left to change."""
+    c = colour or ColourFacts()
     return await db.fetchrow(
         """UPDATE proxy_images SET preview_status = 'ready', preview_path = $2, thumbnail_path = $3,
                   preview_width = $4, preview_height = $5, preview_method = $6,
-                  preview_degraded = $7, preview_error = NULL, updated_at = now()
+                  preview_degraded = $7, preview_error = NULL, colour_space = $8, colour_evidence = $9,
+                  colour_profile = $10, preview_gamut = $11, hdr_format = $12, hdr_headroom = $13,
+                  updated_at = now()
            WHERE uuid = $1 AND preview_status = 'processing'
            RETURNING uuid, user_id, uploaded_at""",
-        uuid, preview_key, thumb_key, width, height, method, degraded,
+        uuid, preview_key, thumb_key, width, height, method, degraded, c.space, c.evidence,
+        c.profile, c.gamut, c.hdr_format, c.hdr_headroom,
     )
 
 
