@@ -11,7 +11,10 @@ and pool size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,8 @@ class QuotaSettings:
     sse_streams: int = 20
     parked_scans_per_minute: int = 30
     parked_scans_concurrent: int = 2
+
+
+def cut(kind: type[T], source: Any, prefix: str) -> T:
+    """A resource's settings from the flat fields `<prefix><field>` of `source` (one per field)."""
+    return kind(**{f.name: getattr(source, prefix + f.name) for f in fields(kind)})  # type: ignore[arg-type]

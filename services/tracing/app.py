@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, *, consume: bool = True,
                retention_every_s: float = RETENTION_EVERY_S) -> FastAPI:
     book = TokenBook.from_settings(settings)  # refuses weak or missing tokens in production
+    settings.refuse_placeholder_secrets()  # CHANGE-ME passwords never reach production
     registry = CollectorRegistry()
     own_jobs = CollectorRegistry()  # only JobMetrics: what the monitor reads about this process
     jobs = JobMetrics(own_jobs)

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings) -> FastAPI:
     book = TokenBook.from_settings(settings)  # refuses weak or missing tokens in production
+    settings.refuse_placeholder_secrets()  # CHANGE-ME passwords never reach production
     registry = CollectorRegistry()
     metrics = UploadMetrics(registry)
 
