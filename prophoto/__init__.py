@@ -32,6 +32,7 @@ from prophoto.models import (
     IngestResult,
     KeptImage,
     ParkedJob,
+    Prioritized,
     Proxy,
     ProxyPage,
     Retry,
@@ -45,7 +46,7 @@ __all__ = [
     "ApiError", "AsyncClient", "BadRequest", "Client", "Colour", "Conflict", "ConnectionFailed",
     "Enhancement", "Explained",
     "Forbidden", "Image", "ImagePage", "Ingest", "IngestResult", "InvalidRequest", "KeptImage", "NotFound",
-    "ParkedJob", "PayloadTooLarge", "ProphotoError", "Proxy", "ProxyPage", "Retry", "ServerError",
-    "ServiceUnavailable", "StatusEvent", "Thumbnail", "Unauthorized", "UnsupportedMediaType",
-    "Upload", "WaitTimeout",
+    "ParkedJob", "PayloadTooLarge", "Prioritized", "ProphotoError", "Proxy", "ProxyPage", "Retry",
+    "ServerError", "ServiceUnavailable", "StatusEvent", "Thumbnail", "Unauthorized",
+    "UnsupportedMediaType", "Upload", "WaitTimeout",
 ]

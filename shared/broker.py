@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aio_pika
@@ -33,7 +34,7 @@ from shared.connections import amqp_urls, connect, connect_once, failover_class,
 from shared.messages import Message, ProxyStatusChanged, TraceEvent
 from shared.resource_settings import BrokerSettings
 from shared.settings import Settings
-from shared.topology import Topology
+from shared.topology import ENQUEUED_HEADER, Topology
 
 #: what other modules import from here (the connection helpers moved to shared/connections.py)
 __all__ = [
@@ -250,7 +251,7 @@ async def publish_command(publisher: Publisher, topology: Topology, msg: Message
         topology.exchange,
         topology.queue_for(msg),
         encode(msg),
-        headers={"tags": ",".join(msg.tags())},
+        headers={"tags": ",".join(msg.tags()), ENQUEUED_HEADER: datetime.now(UTC).isoformat()},
         message_id=getattr(msg, "uuid", None) and str(msg.uuid),  # type: ignore[attr-defined]
     )
 

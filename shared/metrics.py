@@ -63,6 +63,39 @@ class JobMetrics:
         self.duration.labels(queue).observe(seconds)
 
 
+class LaneMetrics:
+    """Per preview lane: waiting time, the oldest job held here, and how the work is shared.
+
+    Labels stay bounded: the lane (three), the shard index (the configured
+    count), and a rank (1-3) instead of a user id: `prophoto_lane_user_share`
+    says how much of the lane's last `SHARE_WINDOW` starts the busiest, second
+    and third users took, never who they are.
+    """
+
+    SHARE_WINDOW = 200
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.enqueue_to_start = Histogram(
+            "prophoto_lane_enqueue_to_start_seconds",
+            "Seconds from a preview job's enqueue to its start, per lane.", ["lane"],
+            buckets=READY_BUCKETS, registry=registry,
+        )
+        self.started = Counter(
+            "prophoto_lane_jobs_started_total", "Preview jobs started, per lane and shard.",
+            ["lane", "shard"], registry=registry,
+        )
+        self.oldest = Gauge(
+            "prophoto_lane_oldest_waiting_seconds",
+            "Age of the oldest job held by this worker and not started yet, per lane "
+            "(the heads of the lane's queues; 0 when none waits).", ["lane"], registry=registry,
+        )
+        self.share = Gauge(
+            "prophoto_lane_user_share",
+            "Share of the lane's last 200 job starts taken by its busiest users, by rank (1-3).",
+            ["lane", "rank"], registry=registry,
+        )
+
+
 class PreviewMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.method = Counter(

@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -37,7 +38,7 @@ from shared.broker import Publisher, encode
 from shared.db import outbox as rows_db
 from shared.db.outbox import Backlog
 from shared.messages import Message
-from shared.topology import Topology
+from shared.topology import ENQUEUED_HEADER, Topology
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ async def enqueue(
 ) -> int:
     """Record a message for its work queue (`topology.queue_for`); call inside the producer's transaction."""
     message_id = str(getattr(msg, "uuid", "")) or None
-    all_headers = {"tags": ",".join(msg.tags())} | (headers or {})
+    all_headers = {"tags": ",".join(msg.tags()), ENQUEUED_HEADER: datetime.now(UTC).isoformat()
+                   } | (headers or {})
     return await rows_db.insert(conn, topology.exchange, topology.queue_for(msg), message_id,
                                 all_headers, encode(msg))
 

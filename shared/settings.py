@@ -102,6 +102,16 @@ class Settings(BaseSettings):
     queue_traces: str = "ingest-traces"
     delivery_limit: int = 5
     prefetch: int = 1
+    # preview lanes (docs/architecture.md, "Interactive work first"): users are spread over this
+    # many queues per lane (bounded state; a worker takes one job from each in turn)
+    preview_interactive_shards: int = Field(default=4, ge=1, le=64)
+    preview_bulk_shards: int = Field(default=8, ge=1, le=64)
+    #: a user's uploads beyond this many in the last minute go to the bulk lane without a flag
+    bulk_after_uploads_per_minute: int = Field(default=50, ge=1)
+    #: a user's photos asked for first (prioritize) and not yet rendered, at most
+    prioritize_max_pending: int = Field(default=200, ge=1)
+    #: rows a re-render run queues per transaction (the run resumes from its cursor)
+    rerender_batch: int = Field(default=200, ge=1, le=10_000)
     preview_retry: RetryPolicy = Field(
         default_factory=lambda: RetryPolicy(attempts=3, backoff_s=[10, 30, 60], timeout_s=300)
     )
@@ -277,6 +287,8 @@ class Settings(BaseSettings):
     def retry_policy(self, queue: str) -> RetryPolicy:
         by_queue = {
             self.queue_preview: self.preview_retry,
+            self.queue_preview_bulk: self.preview_retry,
+            self.queue_preview_on_demand: self.preview_retry,
             self.queue_finalize: self.finalize_retry,
             self.queue_enhance: self.enhance_retry,
             self.queue_traces: self.traces_retry,
@@ -289,8 +301,20 @@ class Settings(BaseSettings):
         nodes = [u for u in self.amqp_url.split(",") if u.strip()]
         return 3 if len(nodes) >= 3 else None
 
+    @property
+    def queue_preview_bulk(self) -> str:
+        """The bulk lane's own queue (its retries and replays come back to it)."""
+        return f"{self.queue_preview}.bulk"
+
+    @property
+    def queue_preview_on_demand(self) -> str:
+        """The front of the interactive lane: photos somebody asked for (prioritize)."""
+        return f"{self.queue_preview}.on-demand"
+
     def work_queues(self) -> list[str]:
-        return [self.queue_preview, self.queue_finalize, self.queue_enhance, self.queue_traces]
+        """Every queue with its own retry waits and parking queue (a lane's shards share its)."""
+        return [self.queue_preview_on_demand, self.queue_preview, self.queue_preview_bulk,
+                self.queue_finalize, self.queue_enhance, self.queue_traces]
 
 
 @lru_cache

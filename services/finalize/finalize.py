@@ -32,6 +32,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.finalize import sidecar
 from services.finalize.kept_renditions import keep_renditions
 from services.finalize.verified_copy import copy_verified, final_copy_if_intact
 from shared import exif, keys, naming
@@ -109,7 +110,8 @@ async def _finalize(
     await ctx.report.trace("metadata_extraction", reader, not fallback,
                            "full read failed; the upload's fast read was used" if fallback else None,
                            (time.perf_counter() - read_started) * 1000, len(meta))
-    normalized = exif.with_person_values(exif.normalize(meta), person_values(proxy))
+    side = await sidecar.claim(deps.pool, proxy)
+    normalized = exif.with_person_values(exif.normalize(meta, sidecar.fields_of(side)), person_values(proxy))
     columns = images.metadata_columns(normalized)
 
     directory = naming.render_directory(deps.settings.schema_pattern, naming.NamingValues(
@@ -124,6 +126,7 @@ async def _finalize(
     )
 
     await copy_verified(deps.temp_store, deps.final_store, proxy, key)
+    side_key = await sidecar.keep(deps.temp_store, deps.final_store, side, key) if side else None
     kept = await keep_renditions(deps.temp_store, deps.final_store, proxy, key)
     _crash_point(deps, "after_copy")
 
@@ -133,7 +136,7 @@ async def _finalize(
         "metadata": normalized | {"mime": proxy["mime"], "format": proxy["format"], "reader": reader},
         "tags": _tags(list(proxy["ingest_tags"] or job.image_tags), normalized["keywords"]),
         "association": dict(proxy["ingest_association"] or {}) or job.association,
-        "sha256": proxy["sha256"], "size": proxy["size"],
+        "sha256": proxy["sha256"], "size": proxy["size"], "sidecar_path": side_key,
         **kept, **{column: proxy[column] for column in KEPT_COLOUR},
     })
     _crash_point(deps, "after_insert")
@@ -147,9 +150,10 @@ def person_values(proxy: asyncpg.Record) -> dict[str, Any]:
     """What a person set on the proxy through the API, which wins over sidecar and file.
 
     The merge point for ratings (and any `exif.PERSON_FIELDS`) set before the
-    Image exists: a proxy column of that name, when the schema has one.
+    Image exists: the proxy column of that name (culling's PATCH). A rating of
+    0 is "unrated" there, so it leaves the sidecar's or the file's in place.
     """
-    return {name: proxy[name] for name in exif.PERSON_FIELDS if name in proxy.keys()}
+    return {name: proxy[name] for name in exif.PERSON_FIELDS if name in proxy.keys() and proxy[name]}
 
 
 def _tags(requested: list[str], keywords: list[str]) -> list[str]:
@@ -188,6 +192,7 @@ async def _read_metadata(deps: FinalizeDeps, path: Path, proxy: asyncpg.Record) 
 async def _clean_up(deps: FinalizeDeps, proxy: asyncpg.Record) -> None:
     for key in temp_objects(proxy):
         await deps.temp_store.delete(key)
+    await sidecar.release(deps.pool, deps.temp_store, proxy)
     await proxies.delete_ingested(deps.pool, proxy["uuid"])
 
 

@@ -51,13 +51,16 @@ class PreviewDeps:
 
 
 async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext) -> None:
-    row = await previews.claim_for_preview(deps.pool, job.uuid)
+    row = await previews.claim_for_preview(deps.pool, job.uuid, job.claim, job.rerender_before)
     if row is None:
-        log.info("preview %s: nothing to do (gone, ready or failed)", job.uuid)
+        log.info("preview %s: nothing to do (gone, done, or another copy of the job has it)", job.uuid)
         return
     # the processing event goes out while the render runs: the broker round trips of a job
-    # overlap its render instead of adding to it (one worker renders one image at a time)
-    announced = asyncio.create_task(ctx.report.announce(ProxyStatus.PROCESSING))
+    # overlap its render instead of adding to it (one worker renders one image at a time);
+    # a re-render keeps the status it found (the preview in place is served meanwhile)
+    rendering = row["preview_status"] == ProxyStatus.PROCESSING
+    announced = asyncio.create_task(
+        ctx.report.announce(ProxyStatus.PROCESSING) if rendering else asyncio.sleep(0))
     try:
         async with deps.store.local_copy(row["temp_key"]) as path:  # storage errors are transient
             head = await asyncio.to_thread(_head, path)
@@ -66,7 +69,9 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
                 raise PermanentError("unsupported or corrupt data: the bytes are not a known image format")
             async with deps.cpu:  # held until the render is over, or its process is gone (timeout)
                 outcome = await _render(deps, path, ftype)
-                if outcome.rendered is None:  # while the original is here: its colour space is needed
+                # while the original is here (its colour space is needed); a failed re-render
+                # keeps the thumbnail and preview it had
+                if outcome.rendered is None and row["preview_status"] != ProxyStatus.READY:
                     await _degraded_thumbnail(deps, job, ctx, row["exif_thumb_key"], path)
     finally:
         await announced  # before any later status event, so the stream sees them in order
@@ -80,12 +85,13 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
         raise PermanentError(outcome.error.reason)
     pkey, tkey = keys.preview_key(job.uuid), keys.thumb_key(job.uuid)
     done = await previews.mark_preview_ready(deps.pool, job.uuid, pkey, tkey, rendered.width, rendered.height,
-                                             rendered.method, rendered.degraded, colour_facts(rendered))
+                                             rendered.method, rendered.degraded, colour_facts(rendered),
+                                             job.claim)
     if done is None:  # the proxy was deleted or finished meanwhile
         await _forget_if_deleted(deps, job)
         return
     uploaded = done["uploaded_at"] or job.uploaded_at
-    if uploaded is not None:
+    if uploaded is not None and job.rerender_before is None:
         deps.metrics.upload_to_ready.observe(max(0.0, (datetime.now(UTC) - uploaded).total_seconds()))
     await ctx.report.announce(ProxyStatus.READY, width=rendered.width, height=rendered.height)
 

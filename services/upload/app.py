@@ -18,6 +18,7 @@ from services.upload.deps import UploadContext
 from services.upload.events import EventHub
 from services.upload.page import install_page
 from services.upload.quotas import UploadQuotas
+from services.upload.rerender import Rerenders
 from services.upload.resumable import tus
 from services.upload.resumable.uploads import Resumable
 from services.upload.routes import ROUTERS
@@ -81,9 +82,13 @@ def create_app(settings: Settings) -> FastAPI:
         await resumable.start()
         app.state.ctx = ctx
         relay.start()
+        rerenders = Rerenders(ctx)
+        ctx.extras["rerender"] = rerenders
+        await rerenders.start()
         try:
             yield
         finally:
+            await rerenders.stop()
             await relay.stop()
             await resumable.stop()
             await hub.stop()

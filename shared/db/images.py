@@ -19,7 +19,7 @@ async def image_for_proxy(db: Executor, uuid: UUID) -> asyncpg.Record | None:
 METADATA_COLUMNS = (
     "taken_at_local", "taken_at_offset_minutes", "taken_at_zone", "taken_at_zone_source", "rating",
     "label", "title", "caption", "creator", "copyright", "credit", "location", "keywords",
-    "keyword_paths", "lens", "color_space", "bit_depth", "hdr_gain_map", "image_unique_id",
+    "keyword_paths", "lens", "declared_colour_space", "bit_depth", "hdr_gain_map", "image_unique_id",
     "content_identifier",
 )
 _JSON_COLUMNS = ("location",)
@@ -53,7 +53,7 @@ async def insert_image(pool: asyncpg.Pool, uuid: UUID, values: dict[str, Any]) -
     """
     base = ("user_id", "disk", "path", "original_name", "metadata", "tags", "association", "sha256",
             "size", "taken_at", "camera_make", "camera_model", "preview_path", "thumbnail_path",
-            *RENDER_COLUMNS)
+            "sidecar_path", *RENDER_COLUMNS)
     columns = (*base, *METADATA_COLUMNS)
     casts = {"metadata": "jsonb", "association": "jsonb"}
     params = ", ".join(f"${i + 2}::{casts[c]}" if c in casts else _placeholder(c, i + 2)

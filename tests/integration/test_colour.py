@@ -107,3 +107,13 @@ def test_the_degraded_thumbnail_takes_the_originals_colour_space(colour_cases, t
     assert mean < MEAN and p95 < P95, (mean, p95)
     plain = imaging.thumbnail_from_jpeg(bytes(small), limits)  # nothing says Adobe RGB: taken as sRGB
     assert colour_set.score(plain, "srgb", colour_set.reference(case, (480, 360), "srgb"))[0] > 2.0
+
+
+def test_jpeg_xl_decodes_are_estimated_and_held_to_the_budget(colour_cases):
+    from shared.imaging import budget
+
+    path = colour_cases["p3-lossless.jxl"].path
+    estimate = budget.estimate(path)
+    assert estimate.detail.startswith("JPEG XL 480x360") and estimate.nbytes >= 480 * 360 * 3 * 4
+    with pytest.raises(imaging.ImagingError, match=r"needs ~\d+ MB, the budget is 1 MB \(JPEG XL 480x360"):
+        imaging.render_standard(path, imaging.Limits(memory_budget=1024 * 1024))

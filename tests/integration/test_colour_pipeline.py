@@ -6,18 +6,22 @@ JPEG XL (lossless, and a recompressed JPEG) and the colour set's Adobe RGB
 (`jpeg/sky.jpg`, an Ultra HDR JPEG in Display P3; `other/iphone_13_pro_max.HEIC`,
 an iPhone HDR photo). The preview worker runs in the Display P3 setting, so
 wide sources come back tagged P3 and are scored against the P3 reference.
+The debug page's timeline of a photo shows the same facts.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import CORPUS, make_settings
 from tests.fixtures import colour_set
 from tests.fixtures.proxies import *  # noqa: F403
 from tests.fixtures.proxies import wait_until
+from tests.fixtures.tracing import start_tracing
 from tests.integration.test_preview_pipeline import settle, upload
 
 pytestmark = pytest.mark.integration
@@ -29,7 +33,7 @@ def settings(tmp_path: Path):
 
 
 async def test_jxl_and_gain_map_files_become_images_that_say_their_colour_and_hdr(
-        upload_server, preview_workers, finalize_workers, pool, tmp_path: Path):
+        settings, upload_server, preview_workers, finalize_workers, pool, tmp_path: Path):
     cases = colour_set.make(CORPUS, tmp_path)
     files = {name: cases[name].path for name in
              ("p3-lossless.jxl", "p3-recompressed.jxl", "adobe-exif.jpg", "prophoto16.tiff")}
@@ -59,6 +63,12 @@ async def test_jxl_and_gain_map_files_become_images_that_say_their_colour_and_hd
         assert (iphone["space"], iphone["hdr"], iphone["hdr_format"]) == (
             "display-p3", True, "apple-gain-map"), iphone
         assert iphone["hdr_headroom"] == pytest.approx(1.64, abs=0.01)  # Apple's formula, maker note values
+
+        async with start_tracing(settings) as tracing, httpx.AsyncClient(
+                base_url=tracing.url, headers=tracing.headers) as debug:
+            page = (await debug.get(f"/admin/ingest-traces/{uuids['sky.jpg']}")).text
+        assert 'id="timeline-colour"' in page and "<b>display-p3</b>" in page and "<b>ultra-hdr</b>" in page
+        assert re.search(r"2\.2\d stops of headroom", page), page
 
         finalize_workers.start()
         confirmed = ["p3-lossless.jxl", "p3-recompressed.jxl", "sky.jpg", "iphone.heic"]

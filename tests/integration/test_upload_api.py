@@ -19,6 +19,7 @@ from PIL import Image
 from shared.messages import GeneratePreview
 from shared.metrics_listener import serve_metrics
 from shared.storage import open_store
+from shared.topology import Topology
 from tests.conftest import make_settings
 from tests.fixtures.upload import UploadServer, free_port, serve
 
@@ -40,13 +41,16 @@ def jpeg_bytes(width: int = 640, height: int = 480, exif: bool = True) -> bytes:
 
 
 async def queued_jobs(settings, queue: str | None = None) -> list[dict]:
+    """The jobs waiting in `queue`, or in any preview lane's queues (left queued)."""
+    names = [queue] if queue else [q for _, queues in Topology(settings).lanes() for q in queues]
     conn = await aio_pika.connect(settings.amqp_url)
     out = []
     async with conn:
         ch = await conn.channel()
-        q = await ch.declare_queue(queue or settings.queue_preview, passive=True)
-        while (m := await q.get(no_ack=False, fail=False)) is not None:
-            out.append(json.loads(m.body))
+        for name in names:
+            q = await ch.declare_queue(name, passive=True)
+            while (m := await q.get(no_ack=False, fail=False)) is not None:
+                out.append(json.loads(m.body))
         # the channel closes without acks: the jobs stay queued
     return out
 

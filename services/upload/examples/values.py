@@ -20,7 +20,7 @@ PARAMETERS: dict[str, Any] = {
     "uuid": UUID, "image_id": 4812, "limit": 50, "status": "ready", "camera": "Canon EOS R5",
     "tag": "wedding", "day": "2025-06-14", "flag": "pick", "min_rating": 3, "keep_copy": False,
     "taken_from": "2025-06-01T00:00:00Z", "taken_to": "2025-07-01T00:00:00Z",
-    "queue": "preview", "x-filename": "IMG_0001.CR3", "x-content-sha256": SHA,
+    "queue": "preview", "run_id": 12, "bulk": False, "x-filename": "IMG_0001.CR3", "x-content-sha256": SHA,
 } | tus.PARAMETERS
 
 SUMMARY = {"camera_make": "Canon", "camera_model": "Canon EOS R5", "lens": "RF24-70mm F2.8 L IS USM",
@@ -55,7 +55,7 @@ FAILED_PROXY = PROXY | {"uuid": OTHER, "original_name": "IMG_0002.jpg", "format"
 _IMAGE_META = {
     "camera_make": "Canon", "camera_model": "Canon EOS R5", "camera": "Canon EOS R5",
     "lens": "Canon RF 24-70mm F2.8L IS USM", "exposure_time": 0.004, "exposure_display": "1/250",
-    "f_number": 2.8, "iso": 400, "focal_length_mm": 50.0, "color_space": "sRGB", "bit_depth": 14,
+    "f_number": 2.8, "iso": 400, "focal_length_mm": 50.0, "declared_colour_space": "sRGB", "bit_depth": 14,
     "hdr_gain_map": None, "taken_at": "2025-06-14T16:32:07.450000+02:00",
     "taken_at_local": "2025-06-14T16:32:07.450000", "taken_at_offset": "+02:00", "taken_at_zone": None,
     "taken_at_zone_source": "offset",
@@ -80,8 +80,9 @@ IMAGE = {"id": 4812, "proxy_uuid": UUID, "path": "shoots/2025/06/Canon-EOS-R5/00
                                       "country": "France", "country_code": "FR"},
          "gps": {"latitude": 48.8583701, "longitude": 2.2944813, "altitude": 35.2},
          "tags": ["wedding", "ceremony", "Paris"], "keywords": ["wedding", "Paris"],
-         "keyword_paths": ["Places|France|Paris"], "color_space": "sRGB", "bit_depth": 14,
-         "hdr_gain_map": None, "sources": _IMAGE_META["sources"], "association": {"album": 42},
+         "keyword_paths": ["Places|France|Paris"], "declared_colour_space": "sRGB", "bit_depth": 14,
+         "hdr_gain_map": None, "sources": _IMAGE_META["sources"],
+         "sidecar_path": "shoots/2025/06/Canon-EOS-R5/001-IMG_0001.xmp", "association": {"album": 42},
          "metadata": _IMAGE_META,
          "original_url": "/v1/images/4812/original", "preview_url": "/v1/images/4812/preview",
          "thumbnail_url": "/v1/images/4812/thumbnail",

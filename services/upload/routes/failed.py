@@ -12,6 +12,7 @@ from services.upload.deps import Ctx, UploadContext
 from services.upload.retry import reset_before_replay
 from shared.http.auth import Caller, Principal
 from shared.http.problems import ProblemError, responses
+from shared.messages import Lane
 from shared.worker import parked
 
 router = APIRouter(prefix="/v1")
@@ -40,13 +41,14 @@ class ReplayAnswer(BaseModel):
 
 
 def _queue_name(ctx: UploadContext, queue: str | None) -> list[str]:
-    names = {"preview": ctx.settings.queue_preview, "finalize": ctx.settings.queue_finalize,
-             "ingest": ctx.settings.queue_finalize, "enhance": ctx.settings.queue_enhance}
+    previews = [ctx.topology.lane_queue(lane) for lane in Lane]  # parked per lane
+    names = {"preview": previews, "finalize": [ctx.settings.queue_finalize],
+             "ingest": [ctx.settings.queue_finalize], "enhance": [ctx.settings.queue_enhance]}
     if queue is None:
-        return [ctx.settings.queue_preview, ctx.settings.queue_finalize, ctx.settings.queue_enhance]
+        return [*previews, ctx.settings.queue_finalize, ctx.settings.queue_enhance]
     if queue in names:
-        return [names[queue]]
-    if queue in names.values():
+        return names[queue]
+    if any(queue in known for known in names.values()):
         return [queue]
     raise ProblemError(422, "Unknown queue", f"use one of {sorted(names)}")
 
