@@ -18,6 +18,7 @@ from pathlib import Path
 
 import asyncpg
 
+from services.preview import render
 from services.preview.render import Outcome
 from shared import imaging, keys
 from shared.db import previews, proxies
@@ -124,9 +125,8 @@ async def _forget_if_deleted(deps: PreviewDeps, job: GeneratePreview) -> None:
 
 async def _render(deps: PreviewDeps, path: Path, ftype: FileType) -> Outcome:
     try:
-        outcome: Outcome = await deps.renderer.call(
-            "services.preview.render", "render", path, ftype.is_raw, deps.limits, deps.exif_binary,
-            deps.exif_timeout)
+        outcome = await deps.renderer.call(
+            render.render, path, ftype.is_raw, deps.limits, deps.exif_binary, deps.exif_timeout)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # only imaging runs there: whatever failed, this input made it fail
@@ -157,8 +157,7 @@ async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobC
     started = time.perf_counter()
     try:
         data = await deps.store.get_bytes(exif_key)
-        thumb = await deps.renderer.call("shared.imaging.standard", "thumbnail_from_jpeg", data, deps.limits,
-                                         original)
+        thumb = await deps.renderer.call(imaging.thumbnail_from_jpeg, data, deps.limits, original)
         await deps.store.put_bytes(keys.thumb_key(job.uuid), thumb, "image/jpeg")
         await previews.set_degraded_thumbnail(deps.pool, job.uuid, keys.thumb_key(job.uuid),
                                              "thumbnail from the EXIF thumbnail; no preview")

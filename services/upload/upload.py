@@ -154,6 +154,13 @@ async def _accept(
     return UploadResult(True, row, inline)
 
 
+def _found(meta: dict[str, Any]) -> list[str] | None:
+    try:
+        return exif.found_fields(exif.normalize(meta))
+    except Exception:  # a trace detail: never a reason to fail the upload
+        return None
+
+
 def _intake_traces(uuid: uuidlib.UUID, user_id: str, meta: dict[str, Any], read_ms: float,
                    thumb: bytes | None, thumb_ms: float) -> list[TraceEvent]:
     """The upload's steps as the debug page shows them: the fast metadata read (fields
@@ -164,7 +171,8 @@ def _intake_traces(uuid: uuidlib.UUID, user_id: str, meta: dict[str, Any], read_
         uuid=uuid, user_id=user_id, trace_type="metadata_extraction",
         method=str(meta.get("_reader", "exiftool")),
         success=error is None, reason=error, duration_ms=round(read_ms, 3),
-        result_size=None if error else len(meta), service="upload")]
+        result_size=None if error else len(meta), service="upload",
+        fields=None if error else _found(meta))]
     if thumb:
         width, height = jpeg_dimensions(thumb) or (None, None)
         events.append(TraceEvent(
