@@ -21,7 +21,7 @@ import asyncpg
 from services.preview import render
 from services.preview.render import Outcome
 from shared import imaging, keys
-from shared.db import previews
+from shared.db import previews, proxies
 from shared.db.status import ProxyStatus
 from shared.filetype import HEAD_BYTES, FileType, detect, jpeg_dimensions
 from shared.messages import GeneratePreview
@@ -88,8 +88,9 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
     done = await previews.mark_preview_ready(deps.pool, job.uuid, pkey, tkey, rendered.width, rendered.height,
                                              rendered.method, rendered.degraded, colour_facts(rendered),
                                              job.claim)
-    if done is None:
-        return  # the proxy was deleted or finished meanwhile
+    if done is None:  # the proxy was deleted or finished meanwhile
+        await _forget_if_deleted(deps, job)
+        return
     uploaded = done["uploaded_at"] or job.uploaded_at
     if uploaded is not None and job.rerender_before is None:
         deps.metrics.upload_to_ready.observe(max(0.0, (datetime.now(UTC) - uploaded).total_seconds()))
@@ -109,6 +110,17 @@ async def _store(deps: PreviewDeps, job: GeneratePreview, outcome: Outcome) -> i
         if info is None or info.size == 0:
             raise OSError(f"{key} is missing or empty after writing")  # transient: retried
     return rendered
+
+
+async def _forget_if_deleted(deps: PreviewDeps, job: GeneratePreview) -> None:
+    """A DELETE (or an ingest) while this job rendered removed the row and the objects it knew
+    of; what this job wrote afterwards is nobody's: remove it. A row still there (another
+    delivery marked it ready first) keeps them: they are the ones it points at."""
+    if await proxies.load_proxy(deps.pool, job.uuid) is None:
+        await asyncio.gather(deps.store.delete(keys.preview_key(job.uuid)),
+                             deps.store.delete(keys.thumb_key(job.uuid)))
+        log.info("preview %s: the proxy went during the render; its preview and thumbnail removed",
+                 job.uuid)
 
 
 async def _render(deps: PreviewDeps, path: Path, ftype: FileType) -> Outcome:
