@@ -102,6 +102,8 @@ class TraceEvent(Message):
     reason: str | None = None
     duration_ms: float
     result_size: int | None = None
+    #: a metadata read: the normalized fields it found a value for
+    fields: list[str] | None = None
     #: pixel dimensions of what the attempt made (a thumbnail), when it made an image
     width: int | None = None
     height: int | None = None

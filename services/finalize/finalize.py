@@ -106,12 +106,13 @@ async def _finalize(
     async with _local_original(deps, proxy) as local:
         read_started = time.perf_counter()
         meta, reader = await _read_metadata(deps, local, proxy)
+    read_ms = (time.perf_counter() - read_started) * 1000
     fallback = reader == "upload-fast-read"
-    await ctx.report.trace("metadata_extraction", reader, not fallback,
-                           "full read failed; the upload's fast read was used" if fallback else None,
-                           (time.perf_counter() - read_started) * 1000, len(meta))
     side = await sidecar.claim(deps.pool, proxy)
     normalized = exif.with_person_values(exif.normalize(meta, sidecar.fields_of(side)), person_values(proxy))
+    await ctx.report.trace("metadata_extraction", reader, not fallback,
+                           "full read failed; the upload's fast read was used" if fallback else None,
+                           read_ms, len(meta), fields=exif.found_fields(normalized))
     columns = images.metadata_columns(normalized)
 
     directory = naming.render_directory(deps.settings.schema_pattern, naming.NamingValues(

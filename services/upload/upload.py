@@ -147,10 +147,18 @@ async def _accept(
             raise Conflict("a concurrent upload of the same bytes was removed")
         return UploadResult(False, existing)
     ctx.relay.wake()
+    ctx.quotas.created(user_id)
     inline = None
     if thumb and len(thumb) <= INLINE_THUMB_MAX:
         inline = "data:image/jpeg;base64," + base64.b64encode(thumb).decode()
     return UploadResult(True, row, inline)
+
+
+def _found(meta: dict[str, Any]) -> list[str] | None:
+    try:
+        return exif.found_fields(exif.normalize(meta))
+    except Exception:  # a trace detail: never a reason to fail the upload
+        return None
 
 
 def _intake_traces(uuid: uuidlib.UUID, user_id: str, meta: dict[str, Any], read_ms: float,
@@ -163,7 +171,8 @@ def _intake_traces(uuid: uuidlib.UUID, user_id: str, meta: dict[str, Any], read_
         uuid=uuid, user_id=user_id, trace_type="metadata_extraction",
         method=str(meta.get("_reader", "exiftool")),
         success=error is None, reason=error, duration_ms=round(read_ms, 3),
-        result_size=None if error else len(meta), service="upload")]
+        result_size=None if error else len(meta), service="upload",
+        fields=None if error else _found(meta))]
     if thumb:
         width, height = jpeg_dimensions(thumb) or (None, None)
         events.append(TraceEvent(

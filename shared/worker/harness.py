@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -244,5 +245,10 @@ async def _release(resources: Resources, msg: AbstractIncomingMessage, queue: st
 
 def run_worker(spec: WorkerSpec[M, D], settings: Settings, metrics_port: int) -> None:
     setup_logging(settings.log_level, spec.service)
+    try:
+        settings.refuse_placeholder_secrets()
+    except ValueError as exc:
+        print(f"{spec.service} worker refuses to start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
     app = build_worker_app(spec, settings, metrics_port)
     uvicorn.run(app, host=settings.metrics_host, port=metrics_port, log_level="warning")

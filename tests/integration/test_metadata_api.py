@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from shared.settings import Settings
 from tests.conftest import make_settings
 from tests.fixtures.preview import *  # noqa: F403
 from tests.fixtures.proxies import *  # noqa: F403
-from tests.fixtures.proxies import wait_until
+from tests.fixtures.proxies import drain, wait_until
 from tests.fixtures.upload import UploadServer
 
 pytestmark = pytest.mark.integration
@@ -209,6 +210,16 @@ async def test_known_metadata_written_by_exiftool_is_every_field_of_the_image_th
         assert_fields(name, images[by_name[name]], expected)
     burst = sorted(BURST, key=lambda n: images[by_name[n]]["taken_at"])
     assert burst == list(BURST)  # the frames sort in the order they were shot
+
+    # each read is traced with its reader, mode, timing and the fields it found
+    traces = [json.loads(m.body) for m in await drain(upload_server.settings, upload_server.settings.queue_traces)]
+    reads = {(t["service"], t["uuid"]): t for t in traces if t["trace_type"] == "metadata_extraction"}
+    described = by_name["described"]
+    upload_read, full_read = reads[("upload", described)], reads[("finalize", described)]
+    assert upload_read["method"] == "exiftool-fast2" and full_read["method"] == "exiftool-full"
+    assert full_read["success"] and full_read["duration_ms"] > 0 and full_read["result_size"] > 20
+    assert {"taken_at", "rating", "caption", "keyword_paths", "location"} <= set(full_read["fields"])
+    assert "gps" not in full_read["fields"] and "gps" in reads[("finalize", by_name["tokyo"])]["fields"]
 
 
 #: photos whose embedded values a sidecar contradicts (or tries to)
