@@ -96,6 +96,9 @@ class ShardChooser:
         if cached is not None and time.monotonic() - cached[0] < DEPTH_CACHE_S:
             return cached[1]
         async with self._lock:
+            cached = self._depths.get(lane)  # another caller may have just read them
+            if cached is not None and time.monotonic() - cached[0] < DEPTH_CACHE_S:
+                return cached[1]
             try:
                 channel = await self._open()
                 counts = []
