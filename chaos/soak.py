@@ -289,6 +289,7 @@ class Soak:
             preview_metrics_port=ports[2], finalize_metrics_port=ports[3],
             enhance_metrics_port=ports[4], upload_metrics_port=ports[5],
             tracing_metrics_port=ports[6], publish_timeout_s=5.0, outbox_poll_s=0.5,
+            quota_uploads_per_minute=100_000,  # the soak's retries are not what it measures
         )
 
     def now(self) -> float:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -227,5 +228,10 @@ async def _send(beacon: Beacon) -> None:
 
 def run_worker(spec: WorkerSpec[M, D], settings: Settings, metrics_port: int) -> None:
     setup_logging(settings.log_level, spec.service)
+    try:
+        settings.refuse_placeholder_secrets()
+    except ValueError as exc:
+        print(f"{spec.service} worker refuses to start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
     app = build_worker_app(spec, settings, metrics_port)
     uvicorn.run(app, host=settings.metrics_host, port=metrics_port, log_level="warning")
