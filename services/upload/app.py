@@ -122,7 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestGate, limits=BodyLimits(  # inside TusHeaders: its refusals carry them too
         settings.http_max_body_bytes, lambda method, path: _streams(method, path, uploads)))
     app.add_middleware(tus.TusHeaders)
-    app.state.metrics_registry = registry  # served apart from the API (shared/metrics_listener.py)
+    app.state.metrics_registry = registry  # served apart from the API (shared/http/metrics_listener.py)
     install_page(app)
 
     @app.get("/healthz", include_in_schema=False)
