@@ -73,8 +73,15 @@ $("tab-kept").addEventListener("click", () => showTab(true));
 
 // ---- adding photos ----
 
-$("files").addEventListener("change", (e) => { addFiles([...e.target.files]); e.target.value = ""; });
-$("folder").addEventListener("change", (e) => { addFiles([...e.target.files]); e.target.value = ""; });
+$("files").addEventListener("change", (e) => { add([...e.target.files]); e.target.value = ""; });
+$("folder").addEventListener("change", (e) => { add([...e.target.files]); e.target.value = ""; });
+
+// new photos come into view (the sheet may be long already)
+function add(files) {
+  const added = addFiles(files);
+  const at = added.length ? state.shown.indexOf(added[0]) : -1;
+  if (at >= 0) moveFocus(at);
+}
 const drop = $("drop");
 $("pick-files").addEventListener("click", () => $("files").click());
 $("pick-folder").addEventListener("click", () => $("folder").click());
@@ -88,9 +95,9 @@ for (const target of [drop, $("grid")]) {
     if (entries.length && entries.every(Boolean)) {
       const files = [];
       for (const entry of entries) await walk(entry, files);
-      addFiles(files);
+      add(files);
     } else {
-      addFiles([...e.dataTransfer.files]);
+      add([...e.dataTransfer.files]);
     }
   });
 }
@@ -143,6 +150,7 @@ async function cull(items, change) {
     const before = { flag: item.flag, rating: item.rating };
     Object.assign(item, change);
     touch(item);
+    if (view.open) drawLoupe();
     const response = await api(`/v1/proxies/${item.uuid}`, {
       method: "PATCH", headers: { "Content-Type": "application/json" }, body: JSON.stringify(change) });
     if (!response.ok) {
@@ -306,7 +314,6 @@ $("confirm").addEventListener("click", async () => {
 
 // ---- the header's totals and the confirm button, a few times a second ----
 
-let lastCount = 0;
 setInterval(() => {
   const t = totals();
   const kept = state.items.filter((i) => i.status === "ingested").length;
@@ -314,7 +321,7 @@ setInterval(() => {
   const n = picks().length;
   $("confirm").disabled = n === 0;
   $("confirm").textContent = n ? `Confirm ${n} pick${n === 1 ? "" : "s"}` : "Confirm picks";
-  if (state.items.length !== lastCount) { lastCount = state.items.length; refreshChoices(); }
+  refreshChoices();
   schedule();
 }, 400);
 

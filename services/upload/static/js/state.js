@@ -43,7 +43,12 @@ export function applyProxy(item, row) {
   if (before !== item.status) item.version++;
 }
 
-export function touch(item) { item.version++; changed(); }
+// an item changed: it may now pass or fail a filter, so the list is made again (once a frame)
+let pending = 0;
+export function touch(item) {
+  item.version++;
+  if (!pending) pending = requestAnimationFrame(() => { pending = 0; refilter(); });
+}
 
 // the preview state a filter and a bulk action look at
 export function stage(item) {

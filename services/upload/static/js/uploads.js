@@ -12,13 +12,16 @@ let running = 0;
 const samples = [];  // [time, bytes sent in total] over the last seconds: the rate
 
 export function addFiles(files) {
+  const added = [];
   for (const file of files.filter((f) => !f.name.startsWith("."))) {
     const item = newItem({ file, name: file.webkitRelativePath || file.name, size: file.size,
                            status: "queued" });
     waiting.push(item);
+    added.push(item);
   }
   refilter();
   pump();
+  return added;
 }
 
 function pump() {
