@@ -146,7 +146,8 @@ async def test_a_shoot_is_dropped_culled_by_keyboard_confirmed_and_its_kept_imag
         assert await page.get_attribute(damaged + " .status", "title") == by_name["damaged.jpg"]["preview_error"]
         await page.screenshot(path=str(folder / "6-failed-explained.png"))
         await page.select_option("#f-status", "ready")
-        await page.wait_for_selector(".cell[data-thumb='thumb']", timeout=30_000)
+        await page.wait_for_selector(".cell:not([hidden])[data-status='ready']:not([data-thumb='thumb'])",
+                                     state="detached", timeout=30_000)
         await page.screenshot(path=str(folder / "7-contact-sheet.png"))
 
         # ---- cull with the keyboard alone ----
@@ -268,6 +269,8 @@ async def test_a_shoot_is_dropped_culled_by_keyboard_confirmed_and_its_kept_imag
         notice = f".cell[data-status='kept'][data-name='{source.name}'] .status"
         await page.wait_for_selector(notice, timeout=60_000)
         assert await page.text_content(notice) == f"already kept as {again['path']}"
+        await page.wait_for_selector(".cell:not([hidden])[data-status='ready']:not([data-thumb='thumb'])",
+                                     state="detached", timeout=30_000)  # the sheet's thumbnails, for the picture
         await page.screenshot(path=str(folder / "14-already-kept.png"))
         await browser.close()
     assert not [e for e in errors if "Failed to load resource" not in e], errors
