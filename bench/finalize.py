@@ -236,15 +236,15 @@ def floor(sources: list[Path], n: int) -> dict[str, Any]:
 
 def exiftool_read(sources: list[Path], n: int) -> dict[str, Any]:
     """A full ExifTool read per image (persistent -stay_open process), as finalize does."""
-    from shared.exif import ExifTool
+    from shared.exif import ExifTool, ReadMode
 
     tool = ExifTool()
     try:
-        tool.read(sources[0], fast=False)  # start the process outside the timing
+        tool.read(sources[0], mode=ReadMode.FULL)  # start the process outside the timing
         samples = []
         for i in range(n):
             started = time.perf_counter()
-            tool.read(sources[i % len(sources)], fast=False)
+            tool.read(sources[i % len(sources)], mode=ReadMode.FULL)
             samples.append(time.perf_counter() - started)
     finally:
         tool.close()

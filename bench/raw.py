@@ -41,7 +41,7 @@ def _time_render(path: Path, tool: Any, limits: Any) -> tuple[float, Any]:
     from shared import imaging
 
     started = time.perf_counter()
-    meta = tool.read(path, fast=False)
+    meta = tool.read(path, mode="full")
     rendered = imaging.render_raw(
         path, meta, lambda tag: tool.extract_binary(path, tag, limits.max_embedded_bytes), limits,
         lambda declared: tool.extract_all(path, declared))

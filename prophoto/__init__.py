@@ -23,6 +23,7 @@ from prophoto.errors import (
     WaitTimeout,
 )
 from prophoto.models import (
+    Colour,
     Enhancement,
     Explained,
     Image,
@@ -31,6 +32,7 @@ from prophoto.models import (
     IngestResult,
     KeptImage,
     ParkedJob,
+    Prioritized,
     Proxy,
     ProxyPage,
     Retry,
@@ -41,10 +43,10 @@ from prophoto.models import (
 from prophoto.sync import Client
 
 __all__ = [
-    "ApiError", "AsyncClient", "BadRequest", "Client", "Conflict", "ConnectionFailed", "Enhancement",
-    "Explained",
+    "ApiError", "AsyncClient", "BadRequest", "Client", "Colour", "Conflict", "ConnectionFailed",
+    "Enhancement", "Explained",
     "Forbidden", "Image", "ImagePage", "Ingest", "IngestResult", "InvalidRequest", "KeptImage", "NotFound",
-    "ParkedJob", "PayloadTooLarge", "ProphotoError", "Proxy", "ProxyPage", "Retry", "ServerError",
-    "ServiceUnavailable", "StatusEvent", "Thumbnail", "Unauthorized", "UnsupportedMediaType",
-    "Upload", "WaitTimeout",
+    "ParkedJob", "PayloadTooLarge", "Prioritized", "ProphotoError", "Proxy", "ProxyPage", "Retry",
+    "ServerError", "ServiceUnavailable", "StatusEvent", "Thumbnail", "Unauthorized",
+    "UnsupportedMediaType", "Upload", "WaitTimeout",
 ]

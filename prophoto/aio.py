@@ -31,6 +31,7 @@ from prophoto.models import (
     ImagePage,
     Ingest,
     ParkedJob,
+    Prioritized,
     Proxy,
     ProxyPage,
     Retry,
@@ -89,10 +90,12 @@ class AsyncClient(CullingCalls):
     # ---- uploads and proxies ----------------------------------------------------------
 
     async def upload(self, source: Source, *, filename: str | None = None, sha256: str | None = None,
-                     on_bytes: Callable[[int], None] | None = None, keep_copy: bool = False) -> Upload:
+                     on_bytes: Callable[[int], None] | None = None, keep_copy: bool = False,
+                     bulk: bool = False) -> Upload:
         """Send a file (path) or bytes as the raw body. Its SHA-256 goes first, so bytes the
         server already has are answered (`duplicate`, or `kept_image` for a kept photo unless
-        `keep_copy`) before the body is read."""
+        `keep_copy`) before the body is read. `bulk` puts its preview on the bulk lane (a large
+        batch, an import): behind interactive work."""
         if isinstance(source, bytes | bytearray | memoryview):
             data = bytes(source)
             size, digest = len(data), sha256 or hashlib.sha256(data).hexdigest()
@@ -106,7 +109,7 @@ class AsyncClient(CullingCalls):
                    "X-Content-SHA256": digest}
         if filename:
             headers["X-Filename"] = filename_header(filename)
-        params = {"keep_copy": "true"} if keep_copy else None
+        params = _params(keep_copy="true" if keep_copy else None, bulk="true" if bulk else None)
         response = await self.request("POST", "/v1/uploads", content=body, headers=headers, params=params)
         return Upload.model_validate(response.json())
 
@@ -196,6 +199,15 @@ class AsyncClient(CullingCalls):
                 raise
             # a queued proxy cannot be deleted and a failed ingest keeps it: gone means ingested
             return StatusEvent(uuid=UUID(str(uuid)), field="ingest", status="ingested")
+
+    async def prioritize(self, uuid: UUID | str) -> Prioritized:
+        """Render this pending photo's preview first (call it for the photos on screen).
+
+        Once per photo: a repeat, or a photo already rendering, ready or failed, queues
+        nothing (`queued` is false).
+        """
+        response = await self.request("POST", f"/v1/proxies/{uuid}/prioritize")
+        return Prioritized.model_validate(response.json())
 
     async def retry(self, uuid: UUID | str) -> Retry:
         """Send a failed preview or ingest back to its queue."""

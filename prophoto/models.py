@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Model(BaseModel):
@@ -55,6 +55,24 @@ class Explained(Model):
     retryable: bool
 
 
+class Colour(Model):
+    """The original's colour space and HDR, as its preview's render found them (None until then).
+
+    `space`: srgb, display-p3, adobe-rgb, prophoto-rgb, rec2020, rgb, cmyk,
+    grey, lab, unknown; `evidence`: icc, exif or assumed; `preview_gamut`: what
+    the preview holds (srgb or display-p3); `hdr_format`: ultra-hdr,
+    iso-21496-1, apple-gain-map, pq or hlg; `hdr_headroom` in stops.
+    """
+
+    space: str | None = None
+    evidence: str | None = None
+    profile: str | None = None
+    preview_gamut: str | None = None
+    hdr: bool = False
+    hdr_format: str | None = None
+    hdr_headroom: float | None = None
+
+
 class Proxy(Model):
     """An uploaded original waiting to be confirmed, with its preview's state."""
 
@@ -78,6 +96,7 @@ class Proxy(Model):
     rating: int | None = None
     preview_url: str | None = None
     thumbnail_url: str
+    colour: Colour = Colour()
     metadata: dict[str, Any]
     uploaded_at: datetime
 
@@ -113,8 +132,24 @@ class Ingest(Model):
     results: list[IngestResult]
 
 
+class Place(Model):
+    """IPTC location names."""
+
+    sublocation: str | None = None
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+    country_code: str | None = None
+
+
+class Position(Model):
+    latitude: float
+    longitude: float
+    altitude: float | None = None  # metres, negative below sea level
+
+
 class Image(Model):
-    """A confirmed photo in permanent storage."""
+    """A confirmed photo in permanent storage (docs/metadata.md lists each field's sources)."""
 
     id: int
     proxy_uuid: UUID
@@ -122,17 +157,38 @@ class Image(Model):
     original_name: str
     sha256: str
     size: int
-    taken_at: datetime | None = None
+    taken_at: datetime | None = None  # the instant, in the offset it was taken in; None: zone unknown
+    taken_at_local: datetime | None = None  # the camera's wall-clock time, with sub-seconds
+    taken_at_offset: str | None = None  # "+09:00"
+    taken_at_zone: str | None = None  # IANA zone, when inferred from the GPS position
+    taken_at_zone_source: Literal["offset", "gps_time", "gps_position", "unknown"] | None = None
     camera_make: str | None = None
     camera_model: str | None = None
     camera: str | None = None
+    lens: str | None = None
+    rating: int | None = None  # -1 (rejected) .. 5
+    label: str | None = None
+    title: str | None = None
+    caption: str | None = None
+    creator: str | None = None
+    copyright: str | None = None
+    credit: str | None = None
+    location: Place | None = None
+    gps: Position | None = None
     tags: list[str]
+    keywords: list[str] = Field(default_factory=list)
+    keyword_paths: list[str] = Field(default_factory=list)  # "Places|Japan|Tokyo"
+    declared_colour_space: str | None = None
+    bit_depth: int | None = None
+    hdr_gain_map: str | None = None  # "ultra-hdr", "apple-gain-map"
+    sources: dict[str, str] = Field(default_factory=dict)  # field -> embedded | sidecar | person
+    sidecar_path: str | None = None  # the XMP sidecar beside the original
     association: dict[str, Any]
     metadata: dict[str, Any]
     original_url: str
     preview_url: str | None = None
     thumbnail_url: str | None = None
-    rating: int | None = None
+    colour: Colour = Colour()
     created_at: datetime
 
 
@@ -147,6 +203,12 @@ class Enhancement(Model):
     target_width: int
     limit: int
     source: Literal["original", "preview"]
+
+
+class Prioritized(Model):
+    uuid: UUID
+    queued: bool
+    preview_status: str
 
 
 class Retry(Model):

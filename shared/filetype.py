@@ -38,9 +38,12 @@ TIFF = _std("tiff", "image/tiff", "tiff")
 HEIC = _std("heic", "image/heic", "heic")
 HEIF = _std("heif", "image/heif", "heif")
 AVIF = _std("avif", "image/avif", "avif")
+JXL = _std("jxl", "image/jxl", "jxl")
+#: a JPEG XL file in the ISOBMFF container (signature box), or a bare codestream
+_JXL_CONTAINER = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
 
 SUPPORTED_DESCRIPTION = (
-    "Supported: JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC/HEIF, AVIF and camera RAW "
+    "Supported: JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC/HEIF, AVIF, JPEG XL and camera RAW "
     "(CR2, CR3, CRW, NEF, NRW, ARW, SR2, SRF, DNG, RAF, ORF, RW2, PEF, SRW, X3F, 3FR, IIQ, "
     "ERF, MRW, KDC, DCR, MOS)."
 )
@@ -82,6 +85,8 @@ def _detect(h: bytes) -> FileType | None:
         return None
     if h[:3] == b"\xff\xd8\xff":
         return JPEG
+    if h[:12] == _JXL_CONTAINER or h[:2] == b"\xff\x0a":
+        return JXL
     if h[:8] == b"\x89PNG\r\n\x1a\n":
         return PNG
     if h[:6] in (b"GIF87a", b"GIF89a"):

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.exif.tags import ReadMode
 from shared.resource_settings import (
     BrokerSettings,
     ConnectionLimits,
@@ -64,6 +65,9 @@ class Settings(BaseSettings):
 
     # imaging (the original system's defaults)
     preview_max_dimension: int = 2048
+    #: previews, thumbnails and enhances in sRGB, or Display P3 (tagged) for sources wider than
+    #: sRGB; sRGB sources stay untagged sRGB either way (docs/preview.md, "Colour")
+    preview_gamut: Literal["srgb", "display-p3"] = "srgb"
     preview_quality: int = 85
     max_preview_size: int = 8 * 1024 * 1024
     thumbnail_width: int = 400
@@ -84,6 +88,9 @@ class Settings(BaseSettings):
     exiftool_timeout: float = 30.0
     #: ExifTool processes per upload service: a slow file holds one, the others keep answering
     exiftool_pool: int = Field(default=3, ge=1, le=32)
+    #: how far each step's metadata read goes: full | fast | fast2 (shared/exif/tags.py)
+    exiftool_upload_mode: ReadMode = ReadMode.FAST2
+    exiftool_finalize_mode: ReadMode = ReadMode.FULL
     #: libvips threads per worker process; 0 = libvips' default (one per core)
     vips_concurrency: int = Field(default=1, ge=0, le=64)
     #: the preview worker's CPU priority (nice 0-19): a preview backlog is background work, an
@@ -101,6 +108,16 @@ class Settings(BaseSettings):
     queue_traces: str = "ingest-traces"
     delivery_limit: int = 5
     prefetch: int = 1
+    # preview lanes (docs/architecture.md, "Interactive work first"): users are spread over this
+    # many queues per lane (bounded state; a worker takes one job from each in turn)
+    preview_interactive_shards: int = Field(default=4, ge=1, le=64)
+    preview_bulk_shards: int = Field(default=8, ge=1, le=64)
+    #: a user's uploads beyond this many in the last minute go to the bulk lane without a flag
+    bulk_after_uploads_per_minute: int = Field(default=50, ge=1)
+    #: a user's photos asked for first (prioritize) and not yet rendered, at most
+    prioritize_max_pending: int = Field(default=200, ge=1)
+    #: rows a re-render run queues per transaction (the run resumes from its cursor)
+    rerender_batch: int = Field(default=200, ge=1, le=10_000)
     preview_retry: RetryPolicy = Field(
         default_factory=lambda: RetryPolicy(attempts=3, backoff_s=[10, 30, 60], timeout_s=300)
     )
@@ -122,6 +139,11 @@ class Settings(BaseSettings):
     outbox_poll_s: float = 1.0
     #: published outbox rows are deleted after this long (the table stays bounded)
     outbox_retention_s: float = 300.0
+    #: a row the broker refused waits base * 2^attempts (jittered, capped) before its next try
+    outbox_backoff_base_s: float = 0.5
+    outbox_backoff_max_s: float = 10.0
+    #: the upload service is unready once its relay has failed this long without one confirm
+    outbox_unready_after_s: float = 30.0
 
     # http
     api_tokens: str = ""  # "token=user_id,token2=user2": users
@@ -240,6 +262,8 @@ class Settings(BaseSettings):
     def retry_policy(self, queue: str) -> RetryPolicy:
         by_queue = {
             self.queue_preview: self.preview_retry,
+            self.queue_preview_bulk: self.preview_retry,
+            self.queue_preview_on_demand: self.preview_retry,
             self.queue_finalize: self.finalize_retry,
             self.queue_enhance: self.enhance_retry,
             self.queue_traces: self.traces_retry,
@@ -252,8 +276,20 @@ class Settings(BaseSettings):
         nodes = [u for u in self.amqp_url.split(",") if u.strip()]
         return 3 if len(nodes) >= 3 else None
 
+    @property
+    def queue_preview_bulk(self) -> str:
+        """The bulk lane's own queue (its retries and replays come back to it)."""
+        return f"{self.queue_preview}.bulk"
+
+    @property
+    def queue_preview_on_demand(self) -> str:
+        """The front of the interactive lane: photos somebody asked for (prioritize)."""
+        return f"{self.queue_preview}.on-demand"
+
     def work_queues(self) -> list[str]:
-        return [self.queue_preview, self.queue_finalize, self.queue_enhance, self.queue_traces]
+        """Every queue with its own retry waits and parking queue (a lane's shards share its)."""
+        return [self.queue_preview_on_demand, self.queue_preview, self.queue_preview_bulk,
+                self.queue_finalize, self.queue_enhance, self.queue_traces]
 
 
 @lru_cache

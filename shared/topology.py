@@ -20,22 +20,47 @@ at start and hands it to what publishes or consumes.
     [prophoto.failed] with rk=<q> (at-least-once dead-lettering).
 
     status events: [prophoto.events] (topic), rk = status.<user>.<uuid>; each
-    upload-service instance binds its own exclusive queue for SSE.
+    upload-service instance binds its own exclusive queue for SSE (STATUS_FEED).
     worker heartbeats: [prophoto.events], rk = heartbeat.<queue>; each tracing
-    service instance binds its own exclusive queue and keeps the live worker set.
+    service instance binds its own exclusive queue and keeps the live worker set
+    (HEARTBEAT_FEED).
 
-Every queue is durable and quorum; wait queues are named after their delay,
-so tests can shrink delays without clashing with a running stack.
+Preview work waits in lanes (docs/architecture.md, "Interactive work first"):
+
+    on-demand   <p>.on-demand                    (one queue: photos asked for first)
+    interactive <p>  and shards <p>.0 .. <p>.{I-1}
+    bulk        <p>.bulk  and shards <p>.bulk.0 .. <p>.bulk.{B-1}
+
+A job goes to the shard of its user (a stable hash of the user id), so one
+user's backlog fills one shard while a worker takes one job from every
+non-empty shard of a lane in turn. A lane's own queue (`<p>`, `<p>.bulk`) is
+where its retries come back (`<lane>.retry.<d>` dead-letters to it) and
+where replays go; its parking queue `<lane>.failed` is also bound with every
+shard's name, for the broker's own dead-lettering past the delivery limit.
+
+Every work, wait and parking queue is durable and quorum; wait queues are
+named after their delay, so tests can shrink delays without clashing with a
+running stack. A feed's queue is the one exception: private to one process
+(exclusive, auto-deleted, so classic: a quorum queue cannot be exclusive) and
+fire-and-forget, declared with `declare_feed`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
-from shared.messages import EnhancePreview, FinalizeIngest, GeneratePreview, Message, TraceEvent
+from shared.messages import (
+    EnhancePreview,
+    FinalizeIngest,
+    GeneratePreview,
+    Lane,
+    Message,
+    TraceEvent,
+)
 from shared.settings import Settings
 
 ATTEMPT_HEADER = "job-attempt"
@@ -45,6 +70,22 @@ PARK_REASON_HEADER = "job-park-reason"
 PARK_ERROR_HEADER = "job-error"
 PARKED_AT_HEADER = "job-parked-at"
 QUEUE_HEADER = "job-queue"
+#: when the job was recorded for its queue (ISO 8601): enqueue-to-start and oldest-job age
+ENQUEUED_HEADER = "job-enqueued-at"
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A process's own queue on the events exchange: what it binds, and how much it may hold."""
+
+    binding: str
+    max_length: int | None = None
+
+
+#: the upload service's SSE hub: a hub that falls behind loses events, not memory (clients re-read rows)
+STATUS_FEED = Feed("status.#", max_length=10_000)
+#: the tracing service's live worker set
+HEARTBEAT_FEED = Feed("heartbeat.#")
 
 
 def _delay_label(seconds: float) -> str:
@@ -75,8 +116,9 @@ class Topology:
 
     def queue_for(self, message: Message) -> str:
         """The work queue a message goes to: the one routing table of the pipeline."""
+        if isinstance(message, GeneratePreview):
+            return self.shard_for(message.lane, message.user_id)
         queues = {
-            GeneratePreview: self.settings.queue_preview,
             FinalizeIngest: self.settings.queue_finalize,
             EnhancePreview: self.settings.queue_enhance,
             TraceEvent: self.settings.queue_traces,
@@ -87,7 +129,44 @@ class Topology:
         return queue
 
     def work_queues(self) -> list[str]:
+        """The queues with their own retry waits and parking queue (lanes' shards share them)."""
         return self.settings.work_queues()
+
+    def lane_queue(self, lane: Lane) -> str:
+        """A lane's own queue: its retries and replays come back here."""
+        return {Lane.ON_DEMAND: self.settings.queue_preview_on_demand,
+                Lane.INTERACTIVE: self.settings.queue_preview,
+                Lane.BULK: self.settings.queue_preview_bulk}[lane]
+
+    def shards(self, queue: str) -> list[str]:
+        """The shard queues consumed with `queue` (none but a preview lane's)."""
+        count = {self.settings.queue_preview: self.settings.preview_interactive_shards,
+                 self.settings.queue_preview_bulk: self.settings.preview_bulk_shards}.get(queue, 0)
+        return [f"{queue}.{n}" for n in range(count)]
+
+    def lanes(self) -> list[tuple[Lane, list[str]]]:
+        """The preview lanes in the order a worker takes them, each with every queue it reads."""
+        return [(lane, [self.lane_queue(lane), *self.shards(self.lane_queue(lane))]) for lane in Lane]
+
+    def lane_of(self, queue: str) -> Lane | None:
+        """The lane a preview queue (a lane's own or a shard) belongs to; None for other queues."""
+        for lane, queues in self.lanes():
+            if queue in queues:
+                return lane
+        return None
+
+    def worker_queue(self, queue: str) -> str:
+        """The queue the workers of `queue` name themselves by (a lane's: the preview worker's)."""
+        return self.settings.queue_preview if self.lane_of(queue) is not None else queue
+
+    def shard_for(self, lane: Lane, user_id: str) -> str:
+        """The queue a user's job waits in: always the same shard of the lane for one user."""
+        base = self.lane_queue(lane)
+        shards = self.shards(base)
+        if not shards:
+            return base
+        digest = hashlib.blake2b(user_id.encode(), digest_size=8).digest()
+        return shards[int.from_bytes(digest, "big") % len(shards)]
 
     def wait_queue(self, queue: str, delay_s: float) -> str:
         return f"{queue}.retry.{_delay_label(delay_s)}"
@@ -103,6 +182,7 @@ class Topology:
         names: list[str] = []
         for q in self.work_queues():
             names.append(q)
+            names.extend(self.shards(q))
             names.extend(name for name, _ in self.wait_queues(q))
             names.append(self.failed_queue(q))
         return names
@@ -144,7 +224,27 @@ class Topology:
     def heartbeat_routing_key(queue: str) -> str:
         return f"heartbeat.{queue}"
 
-    HEARTBEAT_BINDING = "heartbeat.#"
+    @staticmethod
+    def feed_arguments(feed: Feed) -> dict[str, object]:
+        return {"x-queue-type": "classic"} | (
+            {"x-max-length": feed.max_length} if feed.max_length is not None else {})
+
+    async def declare_feed(self, channel: AbstractChannel, feed: Feed) -> AbstractQueue:
+        """This process's own queue for `feed`, bound to the events exchange (declared too).
+
+        Exclusive and auto-deleted: it lives as long as the connection that
+        declared it, and a robust channel declares and binds it again after a
+        reconnect or when the broker deleted it.
+        """
+        events = await self._declare_events_exchange(channel)
+        queue = await channel.declare_queue(
+            exclusive=True, auto_delete=True, arguments=self.feed_arguments(feed))  # type: ignore[arg-type]
+        await queue.bind(events, routing_key=feed.binding)
+        return queue
+
+    async def _declare_events_exchange(self, channel: AbstractChannel) -> AbstractExchange:
+        return await channel.declare_exchange(
+            self.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
 
     async def declare(self, channel: AbstractChannel) -> None:
         """Declare everything; safe to call from every process at every start."""
@@ -155,7 +255,7 @@ class Topology:
         failed = await channel.declare_exchange(
             self.failed_exchange, aio_pika.ExchangeType.DIRECT, durable=True
         )
-        await channel.declare_exchange(self.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        await self._declare_events_exchange(channel)
         for queue in self.work_queues():
             await self._declare_bound(channel, queue, self.work_queue_arguments(), main, queue)
             for name, delay in self.wait_queues(queue):
@@ -165,6 +265,11 @@ class Topology:
             await self._declare_bound(
                 channel, self.failed_queue(queue), self.failed_queue_arguments(), failed, queue
             )
+            for shard in self.shards(queue):
+                await self._declare_bound(channel, shard, self.work_queue_arguments(), main, shard)
+                # the broker dead-letters past the delivery limit with the shard's own name
+                parked = await channel.get_queue(self.failed_queue(queue), ensure=False)
+                await parked.bind(failed, routing_key=shard)
 
     @staticmethod
     async def _declare_bound(

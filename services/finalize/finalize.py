@@ -26,13 +26,13 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from services.finalize import sidecar
 from services.finalize.kept_renditions import keep_renditions
 from services.finalize.verified_copy import copy_verified, final_copy_if_intact
 from shared import exif, keys, naming
@@ -63,6 +63,10 @@ def temp_objects(proxy: asyncpg.Record) -> list[str]:
     found = [proxy["temp_key"], proxy["preview_path"], proxy["thumbnail_path"], proxy["exif_thumb_key"],
              keys.preview_key(proxy["uuid"]), keys.thumb_key(proxy["uuid"])]
     return list(dict.fromkeys(k for k in found if k))
+
+
+#: what the preview worker found of the original's colour and HDR, kept by the Image
+KEPT_COLOUR = ("colour_space", "colour_profile", "hdr_format", "hdr_headroom")
 
 
 def _crash_point(deps: FinalizeDeps, point: str) -> None:
@@ -102,17 +106,19 @@ async def _finalize(
     async with _local_original(deps, proxy) as local:
         read_started = time.perf_counter()
         meta, reader = await _read_metadata(deps, local, proxy)
+    read_ms = (time.perf_counter() - read_started) * 1000
     fallback = reader == "upload-fast-read"
-    await ctx.report.trace("metadata_extraction", f"{reader}-full", not fallback,
+    side = await sidecar.claim(deps.pool, proxy)
+    normalized = exif.with_person_values(exif.normalize(meta, sidecar.fields_of(side)), person_values(proxy))
+    await ctx.report.trace("metadata_extraction", reader, not fallback,
                            "full read failed; the upload's fast read was used" if fallback else None,
-                           (time.perf_counter() - read_started) * 1000, len(meta))
-    normalized = exif.normalize(meta)
-    when = exif.taken_at(meta)
+                           read_ms, len(meta), fields=exif.found_fields(normalized))
+    columns = images.metadata_columns(normalized)
 
     directory = naming.render_directory(deps.settings.schema_pattern, naming.NamingValues(
-        taken_at=when, uploaded_at=proxy["uploaded_at"], make=normalized["camera_make"],
-        model=normalized["camera_model"], camera=normalized["camera"], lens=normalized["lens"],
-        user=proxy["user_id"], ext=proxy["ext"],
+        taken_at=columns["taken_at_local"], uploaded_at=proxy["uploaded_at"],
+        make=normalized["camera_make"], model=normalized["camera_model"], camera=normalized["camera"],
+        lens=normalized["lens"], user=proxy["user_id"], ext=proxy["ext"],
     ))
     _, key = await ingests.allocate_key(
         deps.pool, job.uuid, proxy["user_id"], deps.final_store.disk, directory,
@@ -121,20 +127,18 @@ async def _finalize(
     )
 
     await copy_verified(deps.temp_store, deps.final_store, proxy, key)
+    side_key = await sidecar.keep(deps.temp_store, deps.final_store, side, key) if side else None
     kept = await keep_renditions(deps.temp_store, deps.final_store, proxy, key)
     _crash_point(deps, "after_copy")
 
-    image_id = await images.insert_image(deps.pool, job.uuid, {
+    image_id = await images.insert_image(deps.pool, job.uuid, columns | {
         "user_id": proxy["user_id"], "disk": deps.final_store.disk, "path": key,
         "original_name": proxy["original_name"],
-        "metadata": normalized | {"mime": proxy["mime"], "format": proxy["format"], "reader": reader}
-        | _culled(proxy),
+        "metadata": normalized | {"mime": proxy["mime"], "format": proxy["format"], "reader": reader},
         "tags": _tags(list(proxy["ingest_tags"] or job.image_tags), normalized["keywords"]),
         "association": dict(proxy["ingest_association"] or {}) or job.association,
-        "sha256": proxy["sha256"], "size": proxy["size"],
-        "taken_at": _aware(when) if when else None,
-        "camera_make": normalized["camera_make"], "camera_model": normalized["camera_model"],
-        **kept,
+        "sha256": proxy["sha256"], "size": proxy["size"], "sidecar_path": side_key,
+        **kept, **{column: proxy[column] for column in KEPT_COLOUR},
     })
     _crash_point(deps, "after_insert")
 
@@ -143,14 +147,14 @@ async def _finalize(
     return image_id, proxy["size"], "copy"
 
 
-def _culled(proxy: asyncpg.Record) -> dict[str, Any]:
-    # the rating the photographer gave while culling wins over the file's own
-    return {"rating": proxy["rating"]} if proxy["rating"] is not None else {}
+def person_values(proxy: asyncpg.Record) -> dict[str, Any]:
+    """What a person set on the proxy through the API, which wins over sidecar and file.
 
-
-def _aware(when: datetime) -> datetime:
-    # a photo without an offset is recorded as if UTC; metadata.taken_at keeps the original text
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    The merge point for ratings (and any `exif.PERSON_FIELDS`) set before the
+    Image exists: the proxy column of that name (culling's PATCH). A rating of
+    0 is "unrated" there, so it leaves the sidecar's or the file's in place.
+    """
+    return {name: proxy[name] for name in exif.PERSON_FIELDS if name in proxy.keys() and proxy[name]}
 
 
 def _tags(requested: list[str], keywords: list[str]) -> list[str]:
@@ -178,7 +182,7 @@ async def _local_original(deps: FinalizeDeps, proxy: asyncpg.Record) -> AsyncIte
 
 async def _read_metadata(deps: FinalizeDeps, path: Path, proxy: asyncpg.Record) -> tuple[dict[str, Any], str]:
     try:
-        meta = await deps.exif.read(path, fast=False)
+        meta = await deps.exif.read(path, deps.settings.exiftool_finalize_mode)
         return meta, str(meta.get("_reader", "exiftool"))
     except Exception as exc:
         # both ExifTool and Pillow failed: the upload's fast read is still the same file's metadata
@@ -189,6 +193,7 @@ async def _read_metadata(deps: FinalizeDeps, path: Path, proxy: asyncpg.Record) 
 async def _clean_up(deps: FinalizeDeps, proxy: asyncpg.Record) -> None:
     for key in temp_objects(proxy):
         await deps.temp_store.delete(key)
+    await sidecar.release(deps.pool, deps.temp_store, proxy)
     await proxies.delete_ingested(deps.pool, proxy["uuid"])
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared import imaging
-from shared.exif import ExifTool, ExifToolError
+from shared.exif import ExifTool, ExifToolError, ReadMode
 
 _exiftool: ExifTool | None = None
 
@@ -39,11 +39,11 @@ def render(path: Path, is_raw: bool, limits: imaging.Limits, exif_binary: str = 
             tool = _tool(exif_binary, exif_timeout)
             started = time.perf_counter()
             try:
-                meta = tool.read(path, fast=False)
-                attempts.append(imaging.Attempt("metadata_extraction", "exiftool", True, None,
+                meta = tool.read(path, ReadMode.FULL)  # MakerNotes hold some RAWs' previews
+                attempts.append(imaging.Attempt("metadata_extraction", "exiftool-full", True, None,
                                                 (time.perf_counter() - started) * 1000))
             except ExifToolError as exc:
-                attempts.append(imaging.Attempt("metadata_extraction", "exiftool", False, str(exc),
+                attempts.append(imaging.Attempt("metadata_extraction", "exiftool-full", False, str(exc),
                                                 (time.perf_counter() - started) * 1000))
                 meta = {}
 

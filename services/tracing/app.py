@@ -19,16 +19,19 @@ from services.tracing import api_examples, handlers, page
 from services.tracing.consumer import TraceConsumer
 from services.tracing.exporter import QueueCollector, TraceMetrics
 from services.tracing.handlers import TracingContext
-from services.tracing.queue_status import BrokerProbe, QueueMonitor
+from services.tracing.outbox_view import outbox_status
+from services.tracing.queue_status import QueueMonitor
 from services.tracing.retention import RETENTION_EVERY_S, retention_loop
 from services.tracing.workers import activity_by_queue, listen_for_heartbeats
 from shared.apidocs import install_api_docs
 from shared.availability import DATABASE_ERRORS, until_available
 from shared.broker import AmqpPublisher, connect
+from shared.broker_probe import BrokerProbe
 from shared.db import create_pool
 from shared.http.auth import TokenBook, install_auth
 from shared.http.gate import BodyLimits, RequestGate
 from shared.http.problems import install_problem_handlers
+from shared.http.readiness import Check, readiness
 from shared.metrics import JobMetrics
 from shared.settings import Settings
 from shared.topology import Topology
@@ -57,7 +60,7 @@ def create_app(settings: Settings, *, consume: bool = True,
         topology = Topology(settings)  # the process's one
         await topology.declare(channel)
         await channel.close()
-        publisher = AmqpPublisher(settings.broker, topology)
+        publisher = AmqpPublisher(settings.broker, topology, attempts=3)  # a fresh channel each try
         await publisher.connect(declare=False)
         client = httpx.AsyncClient()
         probe = BrokerProbe(connection, settings.rabbitmq_management_url, settings.amqp_url, client)
@@ -65,7 +68,8 @@ def create_app(settings: Settings, *, consume: bool = True,
         await listen_for_heartbeats(connection, topology, live)
         own = worker_id()  # this process's own consumer counts like any worker
         monitor = QueueMonitor(topology, probe, client,
-                               activity=lambda: activity_by_queue(live.live()))
+                               activity=lambda: activity_by_queue(live.live(), live.silent()),
+                               outbox=lambda: outbox_status(pool, settings))
         collector = QueueCollector(monitor)
         registry.register(collector)
         app.state.ctx = TracingContext(settings, pool, monitor)
@@ -126,27 +130,34 @@ def create_app(settings: Settings, *, consume: bool = True,
     async def readyz() -> JSONResponse:
         ctx: TracingContext = app.state.ctx
         consumer: TraceConsumer = app.state.consumer
-        checks = {"database": True, "broker": bool(ctx.monitor.last)}
-        try:
-            await ctx.pool.fetchval("SELECT 1")
-        except Exception:
-            checks["database"] = False
-        missing = [name for name, ok in checks.items() if not ok]
+
+        async def broker() -> bool:  # the monitor has heard from it
+            return bool(ctx.monitor.last)
+
+        checks: dict[str, Check] = {"database": lambda: ctx.pool.fetchval("SELECT 1"),
+                                    "broker": broker}
         if app.state.consuming:
-            gone = await consumer.missing()
-            checks["consumer"] = not gone
-            missing += gone
-        ok = all(checks.values())
-        return JSONResponse({"ready": ok, "checks": checks, "missing": missing},
-                            status_code=200 if ok else 503)
+            checks["consumer"] = consumer.missing
+        return await readiness(checks)
 
     return app
+
+
+#: how long the trace consumer may be missing (subscribing, failing over) before a warning
+CONSUMER_GRACE_S = 15.0
 
 
 async def _monitor_loop(monitor: QueueMonitor, jobs: JobMetrics, settings: Settings,
                         consumer: TraceConsumer | None, task: asyncio.Task[None] | None,
                         beat: Callable[[], None]) -> None:
-    """Refresh the queue gauges, and this consumer's heartbeat while it consumes."""
+    """Refresh the queue gauges, and this consumer's heartbeat while it consumes.
+
+    A consumer still subscribing at start, or re-subscribing after a node loss, is not
+    worth a warning: one is logged once it has been missing `CONSUMER_GRACE_S`, and
+    once more when it is back.
+    """
+    missing_since: float | None = time.monotonic()  # not subscribed yet at start
+    warned = False
     while True:
         if consumer is not None and task is not None:
             missing = await consumer.missing() if not task.done() else ["trace consumer task"]
@@ -154,10 +165,17 @@ async def _monitor_loop(monitor: QueueMonitor, jobs: JobMetrics, settings: Setti
             if not missing:
                 jobs.heartbeat.labels(settings.queue_traces).set(time.time())
                 beat()  # this process's own consumer, in the live worker set
+                if warned:
+                    log.warning("the trace consumer is consuming again")
+                missing_since, warned = None, False
             elif task.done() and not task.cancelled():
                 log.error("the trace consumer stopped: %r", task.exception())
             else:
-                log.warning("the trace consumer is not consuming: %s missing", ", ".join(missing))
+                missing_since = missing_since or time.monotonic()
+                if not warned and time.monotonic() - missing_since >= CONSUMER_GRACE_S:
+                    log.warning("the trace consumer has not been consuming for %.0f s: %s missing",
+                                time.monotonic() - missing_since, ", ".join(missing))
+                    warned = True
         try:
             await monitor.snapshot()
         except Exception:

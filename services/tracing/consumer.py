@@ -18,10 +18,6 @@ import time
 from typing import TYPE_CHECKING
 
 import asyncpg
-from aio_pika.abc import (
-    AbstractIncomingMessage,
-    AbstractRobustConnection,
-)
 from pydantic import ValidationError
 
 from services.tracing import queries
@@ -29,7 +25,7 @@ from shared.broker import Publisher
 from shared.messages import TraceEvent
 from shared.metrics import JobMetrics
 from shared.topology import Topology
-from shared.worker.consumer import QueueConsumer
+from shared.worker.consumer import Connection, Incoming, QueueConsumer
 from shared.worker.park import Delivery, park
 
 if TYPE_CHECKING:
@@ -46,7 +42,7 @@ def event_key(body: bytes) -> str:
 
 class TraceConsumer:
     def __init__(
-        self, topology: Topology, connection: AbstractRobustConnection, pool: asyncpg.Pool,
+        self, topology: Topology, connection: Connection, pool: asyncpg.Pool,
         publisher: Publisher, metrics: JobMetrics, counters: TraceMetrics | None = None,
     ) -> None:
         self.settings = topology.settings
@@ -57,7 +53,7 @@ class TraceConsumer:
         self.publisher = publisher
         self.metrics = metrics
         self.counters = counters
-        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._inbox: asyncio.Queue[Incoming] = asyncio.Queue()
         self._consumer = QueueConsumer(connection, self.queue_name, self.settings.trace_batch_size,
                                        self._inbox.put, name="trace consumer")
         self.stored = 0
@@ -86,7 +82,7 @@ class TraceConsumer:
                 # and the robust connection re-consumes; stored rows dedupe on event_key
                 log.exception("a batch of %d trace events failed; carrying on", len(batch))
 
-    async def next_batch(self) -> list[AbstractIncomingMessage]:
+    async def next_batch(self) -> list[Incoming]:
         batch = [await self._inbox.get()]
         deadline = time.monotonic() + self.settings.trace_batch_wait_s
         while len(batch) < self.settings.trace_batch_size:
@@ -99,12 +95,12 @@ class TraceConsumer:
                 break
         return batch
 
-    async def handle(self, batch: list[AbstractIncomingMessage]) -> None:
+    async def handle(self, batch: list[Incoming]) -> None:
         self.metrics.started(self.queue_name)
         started = time.perf_counter()
         outcome = "success"
         try:
-            good: list[tuple[AbstractIncomingMessage, str, TraceEvent]] = []
+            good: list[tuple[Incoming, str, TraceEvent]] = []
             for msg in batch:
                 try:
                     event = TraceEvent.model_validate_json(msg.body)
@@ -116,7 +112,7 @@ class TraceConsumer:
         finally:
             self.metrics.finished(self.queue_name, outcome, time.perf_counter() - started)
 
-    async def _store(self, good: list[tuple[AbstractIncomingMessage, str, TraceEvent]]) -> bool:
+    async def _store(self, good: list[tuple[Incoming, str, TraceEvent]]) -> bool:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 added = await queries.store_trace_batch(conn, [(k, e) for _, k, e in good])
@@ -133,7 +129,7 @@ class TraceConsumer:
             self.counters.stored.inc(added)
         return True
 
-    async def _park(self, msg: AbstractIncomingMessage, exc: ValidationError) -> None:
+    async def _park(self, msg: Incoming, exc: ValidationError) -> None:
         error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:500]
         delivery = Delivery(msg.body, dict(msg.headers or {}), msg.message_id)
         if not await park(self.publisher, self.topology, self.queue_name, delivery,

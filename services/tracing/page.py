@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.tracing import queries
 from services.tracing.handlers import TracingContext, get_ctx, list_traces, stats_for, trace_json
+from shared.db import previews
 from shared.http.auth import (
     COOKIE,
     QUERY_CREDENTIALS,
@@ -185,7 +186,9 @@ async def timeline_page(
         assert start is not None
         row["offset_ms"] = (datetime.fromisoformat(row["created_at"]) - start).total_seconds() * 1e3
     status = await _queue_status(ctx)
-    return render("timeline.html", uuid=str(photo), timeline=rows, status=status)
+    colour = await previews.colour_of(ctx.pool, photo)
+    return render("timeline.html", uuid=str(photo), timeline=rows, status=status,
+                  colour=dict(colour) if colour is not None else None)
 
 
 async def _queue_status(ctx: TracingContext) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from shared.messages import TraceEvent
 
 COLUMNS = (
     "id, uuid, user_id, trace_type, method, success, reason, duration_ms, result_size, width, height,"
-    " attempt, service, created_at"
+    " attempt, service, created_at, fields"
 )
 
 
@@ -42,20 +42,23 @@ async def store_trace_batch(conn: asyncpg.Connection, events: list[tuple[str, Tr
     """Insert (event_key, event) pairs in one statement; redeliveries are ignored. Rows added."""
     if not events:
         return 0
-    cols: list[list[Any]] = [[] for _ in range(14)]
+    cols: list[list[Any]] = [[] for _ in range(15)]
     for key, e in events:
         values = (key, e.uuid, e.user_id, e.trace_type, e.method, e.success, e.reason,
-                  e.duration_ms, e.result_size, e.width, e.height, e.attempt, e.service, e.created_at)
+                  e.duration_ms, e.result_size, e.width, e.height, e.attempt, e.service, e.created_at,
+                  None if e.fields is None else json.dumps(e.fields))
         for col, value in zip(cols, values, strict=True):
             col.append(value)
     status: str = await conn.execute(
         """
         INSERT INTO ingest_traces (event_key, uuid, user_id, trace_type, method, success, reason,
                                    duration_ms, result_size, width, height, attempt, service,
-                                   created_at)
-        SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],
-                             $6::boolean[], $7::text[], $8::float8[], $9::int8[], $10::int4[],
-                             $11::int4[], $12::int4[], $13::text[], $14::timestamptz[])
+                                   created_at, fields)
+        SELECT k, u, us, tt, m, ok, r, d, rs, w, h, a, s, c, f::jsonb
+        FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                    $6::boolean[], $7::text[], $8::float8[], $9::int8[], $10::int4[],
+                    $11::int4[], $12::int4[], $13::text[], $14::timestamptz[], $15::text[])
+             AS t(k, u, us, tt, m, ok, r, d, rs, w, h, a, s, c, f)
         ON CONFLICT (event_key) DO NOTHING
         """,
         *cols,

@@ -1,26 +1,27 @@
 """The live worker set, from the heartbeats workers publish (shared/worker/heartbeat.py).
 
-Each tracing-service instance binds its own exclusive, auto-deleted queue to
-`heartbeat.#` on the events exchange, so every instance hears every worker.
+Each tracing-service instance hears the topology's `HEARTBEAT_FEED` on its
+own exclusive, auto-deleted queue, so every instance hears every worker.
 """
 
 from __future__ import annotations
 
 import logging
 
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from pydantic import ValidationError
 
 from services.tracing.queue_status import Activity
 from shared.messages import WorkerHeartbeat
-from shared.topology import Topology
-from shared.worker.heartbeat import LiveWorkers
+from shared.topology import HEARTBEAT_FEED, Topology
+from shared.worker.consumer import Connection, FeedListener
+from shared.worker.heartbeat import LiveWorkers, Seen
 
 log = logging.getLogger(__name__)
 
 
-def activity_by_queue(beats: list[WorkerHeartbeat]) -> dict[str, Activity]:
-    """Fold the live workers' beats into what each queue's workers are doing."""
+def activity_by_queue(beats: list[WorkerHeartbeat],
+                      silent: list[Seen] | None = None) -> dict[str, Activity]:
+    """Fold the live workers' beats (and the silent holders') into what each queue's workers do."""
     out: dict[str, Activity] = {}
     for beat in beats:
         act = out.setdefault(beat.queue, Activity())
@@ -31,22 +32,30 @@ def activity_by_queue(beats: list[WorkerHeartbeat]) -> dict[str, Activity]:
             if value:
                 current = getattr(act, attr)
                 setattr(act, attr, value if current is None else max(current, value))
+        if beat.held > 0:
+            act.held += beat.held
+            progress = beat.last_progress or beat.last_started
+            if progress is not None:
+                act.oldest_progress = progress if act.oldest_progress is None \
+                    else min(act.oldest_progress, progress)
+    for seen in silent or []:
+        act = out.setdefault(seen.beat.queue, Activity())
+        act.silent_workers += 1
+        act.silent_held += seen.beat.held
+        act.silent_since = seen.at if act.silent_since is None else min(act.silent_since, seen.at)
     return out
 
 
-async def listen_for_heartbeats(connection: AbstractRobustConnection, topology: Topology,
-                                live: LiveWorkers) -> None:
+async def listen_for_heartbeats(connection: Connection, topology: Topology,
+                                live: LiveWorkers) -> FeedListener:
     """Bind this instance's heartbeat queue and feed `live` until the connection closes."""
-    channel = await connection.channel()
-    exchange = await channel.get_exchange(topology.events_exchange, ensure=False)
-    queue = await channel.declare_queue(exclusive=True, auto_delete=True,
-                                        arguments={"x-queue-type": "classic"})
-    await queue.bind(exchange, Topology.HEARTBEAT_BINDING)
 
-    async def on_beat(message: AbstractIncomingMessage) -> None:
+    def on_beat(body: bytes) -> None:
         try:
-            live.observe(WorkerHeartbeat.model_validate_json(message.body))
+            live.observe(WorkerHeartbeat.model_validate_json(body))
         except ValidationError:
             log.warning("ignored a heartbeat that does not parse")
 
-    await queue.consume(on_beat, no_ack=True)
+    listener = FeedListener(connection, topology, HEARTBEAT_FEED, on_beat)
+    await listener.start()
+    return listener

@@ -13,10 +13,11 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
-from services.upload import api_examples
+from services.upload import examples
 from services.upload.deps import UploadContext
 from services.upload.events import EventHub
 from services.upload.page import install_page
+from services.upload.rerender import Rerenders
 from services.upload.resumable import tus
 from services.upload.resumable.uploads import Resumable
 from services.upload.routes import ROUTERS
@@ -28,6 +29,7 @@ from shared.exif import AsyncExifTool
 from shared.http.auth import TokenBook, install_auth
 from shared.http.gate import BodyLimits, RequestGate
 from shared.http.problems import install_problem_handlers
+from shared.http.readiness import readiness
 from shared.metrics import UploadMetrics
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -57,8 +59,10 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning("broker unavailable at start-up (%s); jobs will wait in the outbox", exc)
         temp, final = open_stores(settings.stores)
         relay = OutboxRelay(pool, publisher, poll_s=settings.outbox_poll_s,
-                            on_pending=metrics.outbox_pending.set,
-                            retention_s=settings.outbox_retention_s, exchange=settings.exchange)
+                            retention_s=settings.outbox_retention_s, exchange=settings.exchange,
+                            backoff_base_s=settings.outbox_backoff_base_s,
+                            backoff_max_s=settings.outbox_backoff_max_s)
+        relay.on_backlog = lambda backlog: metrics.observe_outbox(backlog, relay.health)
         spool_dir = Path(tempfile.mkdtemp(prefix="prophoto-spool-"))
         ctx = UploadContext(
             settings=settings, pool=pool, publisher=publisher, topology=topology,
@@ -75,9 +79,13 @@ def create_app(settings: Settings) -> FastAPI:
         await resumable.start()
         app.state.ctx = ctx
         relay.start()
+        rerenders = Rerenders(ctx)
+        ctx.extras["rerender"] = rerenders
+        await rerenders.start()
         try:
             yield
         finally:
+            await rerenders.stop()
             await relay.stop()
             await resumable.stop()
             await hub.stop()
@@ -99,7 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_problem_handlers(app)
     install_auth(app, book)
-    install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS, api_examples.SCHEMAS)
+    install_api_docs(app, examples.EXAMPLES, examples.PARAMETERS, examples.SCHEMAS)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(tus.router)
@@ -116,16 +124,14 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         ctx: UploadContext = app.state.ctx
-        checks = {
-            "database": await _check(ctx.pool.fetchval("SELECT 1")),
-            "broker": await _check(ctx.publisher.ping()),
-            "storage": await _check(ctx.temp_store.ping()),
-            "events": await ctx.extras["events"].consuming(),
-        }
-        ok = all(checks.values())
-        missing = [name for name, up in checks.items() if not up]
-        return JSONResponse({"ready": ok, "checks": checks, "missing": missing},
-                            status_code=200 if ok else 503)
+        return await readiness({
+            "database": lambda: ctx.pool.fetchval("SELECT 1"),
+            "broker": ctx.publisher.ping,
+            "storage": ctx.temp_store.ping,
+            "events": ctx.extras["events"].consuming,
+            # unready once the relay has failed this long without one confirm
+            "outbox": lambda: ctx.relay.missing(ctx.settings.outbox_unready_after_s),
+        })
 
     return app
 
@@ -139,10 +145,3 @@ def _streams(method: str, path: str) -> bool:
     if method == "POST":
         return path in ("/v1/uploads", tus.PREFIX, tus.PREFIX + "/")
     return method == "PATCH" and path.startswith(tus.PREFIX + "/")
-
-
-async def _check(awaitable: object) -> bool:
-    try:
-        return bool(await awaitable)  # type: ignore[misc]
-    except Exception:
-        return False

@@ -1,9 +1,10 @@
 """Status events from the workers, fanned out to SSE clients of this instance.
 
 One connection and one exclusive, auto-deleted queue per upload-service
-instance, bound to the events exchange; each SSE client gets a bounded queue
-for its proxy. A slow client loses events rather than holding memory; its
-stream still ends on a terminal status because it re-reads the row.
+instance (the topology's `STATUS_FEED`, heard by a `FeedListener`); each SSE
+client gets a bounded queue for its proxy. A slow client loses events rather
+than holding memory; its stream still ends on a terminal status because it
+re-reads the row.
 
 When the broker cancels the hub's consumer (its queue deleted), the robust
 channel declares the queue again, binds it and consumes with the same tag;
@@ -18,12 +19,10 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
-import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
-
-from shared.broker import connect, subscribed
+from shared.broker import connect
 from shared.messages import ProxyStatusChanged
-from shared.topology import Topology
+from shared.topology import STATUS_FEED, Topology
+from shared.worker.consumer import Connection, FeedListener
 
 log = logging.getLogger(__name__)
 CLIENT_BUFFER = 32
@@ -33,11 +32,10 @@ class EventHub:
     def __init__(self, topology: Topology) -> None:
         self.settings = topology.settings
         self.topology = topology
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: Connection | None = None
         self._subscribers: dict[str, set[asyncio.Queue[ProxyStatusChanged]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
-        self._queue: AbstractQueue | None = None
-        self._tag: str | None = None
+        self._listener: FeedListener | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-hub")
@@ -53,14 +51,9 @@ class EventHub:
 
     async def _connect(self) -> None:
         self._connection = await connect(self.settings.amqp_url, wait=False)  # fails over by itself
-        channel = await self._connection.channel()
-        exchange = await channel.declare_exchange(
-            self.topology.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True,
-                                            arguments={"x-max-length": 10_000})
-        await queue.bind(exchange, routing_key="status.#")
-        self._tag = await queue.consume(self._on_message, no_ack=True)
-        self._queue = queue
+        listener = FeedListener(self._connection, self.topology, STATUS_FEED, self._on_message)
+        await listener.start()
+        self._listener = listener
 
     @property
     def connected(self) -> bool:
@@ -68,11 +61,11 @@ class EventHub:
 
     async def consuming(self) -> bool:
         """Connected, and the broker still delivers to our consumer."""
-        return self.connected and await subscribed(self._queue, self._tag)
+        return self.connected and self._listener is not None and await self._listener.consuming()
 
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+    def _on_message(self, body: bytes) -> None:
         try:
-            event = ProxyStatusChanged.model_validate_json(message.body)
+            event = ProxyStatusChanged.model_validate_json(body)
         except ValueError:
             return
         for q in list(self._subscribers.get(str(event.uuid), ())):

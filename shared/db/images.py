@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -15,19 +15,55 @@ async def image_for_proxy(db: Executor, uuid: UUID) -> asyncpg.Record | None:
     return await db.fetchrow("SELECT id, path, disk FROM images WHERE proxy_uuid = $1", uuid)
 
 
+#: the normalized metadata fields that are columns of their own (migration 0020)
+METADATA_COLUMNS = (
+    "taken_at_local", "taken_at_offset_minutes", "taken_at_zone", "taken_at_zone_source", "rating",
+    "label", "title", "caption", "creator", "copyright", "credit", "location", "keywords",
+    "keyword_paths", "lens", "declared_colour_space", "bit_depth", "hdr_gain_map", "image_unique_id",
+    "content_identifier",
+)
+_JSON_COLUMNS = ("location",)
+#: what the preview's render found of the original's colour and HDR (migration 0010), from the proxy
+RENDER_COLUMNS = ("colour_space", "colour_profile", "hdr_format", "hdr_headroom")
+
+
+def metadata_columns(normalized: dict[str, Any]) -> dict[str, Any]:
+    """The column values of a normalized record (`shared.exif.normalize`), `taken_at` the UTC instant."""
+    out = {c: normalized.get(c) for c in METADATA_COLUMNS}
+    local, instant = normalized.get("taken_at_local"), normalized.get("taken_at")
+    out["taken_at_local"] = datetime.fromisoformat(local) if local else None
+    when = datetime.fromisoformat(instant) if instant else None
+    out["taken_at"] = when.astimezone(UTC) if when else None
+    offset = when.utcoffset() if when else None
+    out["taken_at_offset_minutes"] = int(offset.total_seconds() // 60) if offset is not None else None
+    out["keywords"] = list(normalized.get("keywords") or [])
+    out["keyword_paths"] = list(normalized.get("keyword_paths") or [])
+    out["camera_make"], out["camera_model"] = normalized.get("camera_make"), normalized.get("camera_model")
+    return out
+
+
+def _placeholder(column: str, n: int) -> str:
+    return f"${n}::jsonb" if column in _JSON_COLUMNS else f"${n}"
+
+
 async def insert_image(pool: asyncpg.Pool, uuid: UUID, values: dict[str, Any]) -> int:
-    """Insert the Image once per proxy and link the proxy to it; returns its id either way."""
+    """Insert the Image once per proxy and link the proxy to it; returns its id either way.
+
+    `values` has the base columns and every one of `METADATA_COLUMNS`.
+    """
+    base = ("user_id", "disk", "path", "original_name", "metadata", "tags", "association", "sha256",
+            "size", "taken_at", "camera_make", "camera_model", "preview_path", "thumbnail_path",
+            "sidecar_path", *RENDER_COLUMNS)
+    columns = (*base, *METADATA_COLUMNS)
+    casts = {"metadata": "jsonb", "association": "jsonb"}
+    params = ", ".join(f"${i + 2}::{casts[c]}" if c in casts else _placeholder(c, i + 2)
+                       for i, c in enumerate(columns))
     async with pool.acquire() as conn, conn.transaction():
         image_id = await conn.fetchval(
-            """INSERT INTO images (proxy_uuid, user_id, disk, path, original_name, metadata, tags,
-                                   association, sha256, size, taken_at, camera_make, camera_model,
-                                   preview_path, thumbnail_path)
-               VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15)
-               ON CONFLICT (proxy_uuid) DO NOTHING RETURNING id""",
-            uuid, values["user_id"], values["disk"], values["path"], values["original_name"],
-            values["metadata"], values["tags"], values["association"],
-            values["sha256"], values["size"], values["taken_at"], values["camera_make"],
-            values["camera_model"], values.get("preview_path"), values.get("thumbnail_path"),
+            f"""INSERT INTO images (proxy_uuid, {", ".join(columns)}, metadata_read_at)
+                VALUES ($1, {params}, now())
+                ON CONFLICT (proxy_uuid) DO NOTHING RETURNING id""",
+            uuid, *(values.get(c) for c in columns),
         )
         if image_id is None:
             image_id = await conn.fetchval("SELECT id FROM images WHERE proxy_uuid = $1", uuid)
@@ -35,6 +71,16 @@ async def insert_image(pool: asyncpg.Pool, uuid: UUID, values: dict[str, Any]) -
             "UPDATE proxy_images SET image_id = $2, updated_at = now() WHERE uuid = $1", uuid, image_id
         )
         return int(image_id)
+
+
+async def update_metadata(db: Executor, image_id: int, values: dict[str, Any]) -> None:
+    """A re-read of the original (reindex): the metadata, its columns, tags and the capture instant."""
+    columns = ("metadata", "tags", "taken_at", "camera_make", "camera_model", *METADATA_COLUMNS)
+    json_columns = ("metadata", *_JSON_COLUMNS)
+    sets = ", ".join(f"{c} = ${i + 2}" + ("::jsonb" if c in json_columns else "")
+                     for i, c in enumerate(columns))
+    await db.execute(f"UPDATE images SET {sets}, metadata_read_at = now(), updated_at = now() WHERE id = $1",
+                     image_id, *(values[c] for c in columns))
 
 
 async def ingested_among(db: Executor, user_id: str, uuids: list[UUID]) -> set[UUID]:

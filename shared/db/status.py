@@ -1,4 +1,5 @@
-"""The states a proxy walks through; the CHECK constraints in migrations/0001 allow exactly these."""
+"""The states a proxy and a resumable upload walk through; the CHECK constraints in
+migrations/0001 (proxies) and 0004 (`tus_uploads`) allow exactly these."""
 
 from __future__ import annotations
 
@@ -20,6 +21,14 @@ class IngestStatus(StrEnum):
     QUEUED = "queued"
     PROCESSING = "processing"
     FAILED = "failed"
+
+
+class TusState(StrEnum):
+    """`tus_uploads.state`: receiving bytes, then the outcome of the acceptance, kept until expiry."""
+
+    RECEIVING = "receiving"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
 
 
 #: announced when the Image is made; never stored (the proxy row is deleted then)

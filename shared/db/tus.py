@@ -7,6 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.db.status import TusState
+
 COLUMNS = """id, user_id, length, "offset", filename, metadata, storage, hash_state, state, sha256,
     proxy_uuid, problem, created_at, updated_at, expires_at, expires_at <= now() AS expired"""
 
@@ -52,8 +54,9 @@ async def record_append(conn: Conn, upload_id: UUID, old_offset: int, new_offset
         upload_id, old_offset, new_offset, storage, hash_state, sha256)
 
 
-async def record_outcome(conn: Conn, upload_id: UUID, state: str, proxy_uuid: UUID | None,
+async def record_outcome(conn: Conn, upload_id: UUID, state: TusState, proxy_uuid: UUID | None,
                          problem: dict[str, Any] | None) -> asyncpg.Record | None:
+    """receiving -> accepted (with the proxy) | rejected (with the refusal, `shared.errors.record`)."""
     return await conn.fetchrow(
         f"""UPDATE tus_uploads SET state = $2, proxy_uuid = $3, problem = $4, storage = '{{}}',
                    updated_at = now()

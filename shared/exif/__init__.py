@@ -5,14 +5,26 @@
   killed and replaced on the next call.
 - `pool`: `AsyncExifTool`, the event loop's view: a small pool of processes,
   so one slow file never makes other uploads wait; Pillow when ExifTool fails.
+- `tags`: what a read asks for (per-tag numeric values, MWG reconciliation, read modes).
 - `fallback`: the Pillow reader and EXIF thumbnail finder.
-- `values`: normalizers for untrusted values (`summarize`, `normalize`...),
-  which strip control characters, cap lengths and never raise.
+- `values`, `capture`, `describe`, `technical`, `normalize`: normalizers for
+  untrusted values, which strip control characters, cap lengths and never raise.
+- `zones`: the time zone at a GPS position, offline.
 """
 
+from shared.exif.capture import CaptureTime, ZoneSource, capture_time, utc_instant
 from shared.exif.fallback import pillow_thumbnail, read_with_pillow
+from shared.exif.normalize import (
+    PERSON_FIELDS,
+    SIDECAR_WINS,
+    found_fields,
+    normalize,
+    summarize,
+    with_person_values,
+)
 from shared.exif.pool import AsyncExifTool
 from shared.exif.process import EmbeddedTooLarge, ExifTool, ExifToolError, OutputTooLarge
+from shared.exif.tags import ReadMode
 from shared.exif.values import (
     EMBEDDED_TAGS,
     MAX_TEXT,
@@ -21,16 +33,12 @@ from shared.exif.values import (
     dimensions,
     embedded_previews,
     gps,
-    keywords,
-    normalize,
-    parse_exif_date,
-    summarize,
-    taken_at,
 )
 
 __all__ = [
-    "EMBEDDED_TAGS", "MAX_TEXT", "AsyncExifTool", "EmbeddedTooLarge", "ExifTool", "ExifToolError",
-    "OutputTooLarge", "camera_name", "clean_text", "dimensions", "embedded_previews", "gps",
-    "keywords", "normalize", "parse_exif_date", "pillow_thumbnail", "read_with_pillow", "summarize",
-    "taken_at",
+    "EMBEDDED_TAGS", "MAX_TEXT", "PERSON_FIELDS", "SIDECAR_WINS", "AsyncExifTool", "CaptureTime",
+    "EmbeddedTooLarge", "ExifTool", "ExifToolError", "OutputTooLarge", "ReadMode", "ZoneSource",
+    "camera_name", "capture_time", "clean_text", "dimensions", "embedded_previews", "found_fields", "gps",
+    "normalize",
+    "pillow_thumbnail", "read_with_pillow", "summarize", "utc_instant", "with_person_values",
 ]

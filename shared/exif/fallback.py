@@ -1,4 +1,9 @@
-"""Metadata without ExifTool: the keys that matter, read with Pillow (named as ExifTool's `-n`)."""
+"""Metadata without ExifTool: the keys that matter, read with Pillow, named as ExifTool's read names them.
+
+As in `shared.exif.tags`: numeric values for the numeric tags, dates as the
+MWG composite gives them (sub-seconds and offset joined to DateTimeOriginal),
+EXIF's ImageDescription/Artist under the MWG's Description/Creator.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ _PIL_NAMES = {
     0x0132: "ModifyDate", 0x9003: "DateTimeOriginal", 0x9004: "CreateDate",
     0x9011: "OffsetTimeOriginal", 0x9010: "OffsetTime", 0x829A: "ExposureTime",
     0x829D: "FNumber", 0x8827: "ISO", 0x920A: "FocalLength", 0xA434: "LensModel",
-    0xA002: "ExifImageWidth", 0xA003: "ExifImageHeight",
+    0xA002: "ExifImageWidth", 0xA003: "ExifImageHeight", 0x9291: "SubSecTimeOriginal",
+    0x010E: "Description", 0x013B: "Creator", 0x8298: "Copyright", 0xA420: "ImageUniqueID",
+    0x4746: "Rating",
 }
 
 
@@ -20,6 +27,8 @@ def _plain(value: Any) -> Any:
         return value.decode("utf-8", "replace")
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, str):  # text stays text ("00" sub-seconds, "+02:00")
+        return value
     try:
         f = float(value)
     except (TypeError, ValueError):
@@ -68,11 +77,28 @@ def read_with_pillow(path: Path) -> dict[str, Any]:
                 lon = _dms(gps.get(4), gps.get(3))
                 if lat is not None and lon is not None:
                     meta["GPSLatitude"], meta["GPSLongitude"] = lat, lon
+                altitude = _plain(gps.get(6))
+                if isinstance(altitude, float):  # signed, as ExifTool's composite
+                    meta["GPSAltitude"] = -altitude if _plain(gps.get(5)) == 1 else altitude
     except Exception as exc:  # a broken file gives what could be read
         meta["_error"] = str(exc)[:200]
-    if "DateTimeOriginal" in meta and isinstance(meta["DateTimeOriginal"], str):
-        meta["DateTimeOriginal"] = meta["DateTimeOriginal"].strip("\x00 ")
+    _join_date(meta)
     return meta
+
+
+def _join_date(meta: dict[str, Any]) -> None:
+    """DateTimeOriginal with its sub-seconds and offset, as the MWG composite writes it."""
+    date = meta.get("DateTimeOriginal")
+    if not isinstance(date, str):
+        return
+    date = date.strip("\x00 ")
+    subsec = str(meta.get("SubSecTimeOriginal") or "").strip("\x00 ")
+    if subsec.isdigit():
+        date += "." + subsec
+    offset = meta.get("OffsetTimeOriginal")
+    if isinstance(offset, str) and offset.strip("\x00 "):
+        date += offset.strip("\x00 ")
+    meta["DateTimeOriginal"] = date
 
 
 def pillow_thumbnail(path: Path) -> bytes | None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from shared.exif.fallback import pillow_thumbnail, read_with_pillow
 from shared.exif.process import EmbeddedTooLarge, ExifTool, ExifToolError
+from shared.exif.tags import ReadMode
 from shared.exif.values import embedded_previews
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,12 @@ class AsyncExifTool:
         finally:
             self._idle.put_nowait(tool)
 
-    async def read(self, path: Path, fast: bool = True) -> dict[str, Any]:
+    async def read(self, path: Path, mode: ReadMode = ReadMode.FAST2) -> dict[str, Any]:
+        """The metadata; `_reader` says who read it: `exiftool-<mode>` or `pillow` (the fallback)."""
         try:
             async with self._tool() as tool:
-                meta = await asyncio.to_thread(tool.read, path, fast)
-            meta["_reader"] = "exiftool"
+                meta = await asyncio.to_thread(tool.read, path, mode)
+            meta["_reader"] = f"exiftool-{ReadMode(mode)}"
             return meta
         except ExifToolError as exc:
             log.warning("ExifTool failed (%s); falling back to Pillow", exc)
@@ -85,7 +87,7 @@ class AsyncExifTool:
         a byte is read); the read itself is capped too, for a length that lied.
         """
         declared = dict(embedded_previews(meta)).get(tag)
-        if declared is None and meta.get("_reader") == "exiftool":
+        if declared is None and str(meta.get("_reader", "")).startswith("exiftool"):
             return None
         if declared is not None and declared > max_bytes:
             raise EmbeddedTooLarge(tag, declared, max_bytes)

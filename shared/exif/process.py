@@ -24,6 +24,8 @@ from typing import Any
 
 import exiftool
 
+from shared.exif.tags import ReadMode, read_args
+
 _TAG_RE = re.compile(r"^[A-Za-z0-9_:-]+$")
 #: a metadata answer (JSON, binary fields shown as their length) larger than this is hostile
 MAX_READ_BYTES = 4 * 1024 * 1024
@@ -159,7 +161,7 @@ class ExifTool:
             if not self.available:
                 raise ExifToolError(f"ExifTool not found ({self.binary!r})")
             tool = _TimedExifTool(executable=self.binary,
-                                  common_args=["-n", "-charset", "filename=utf8"])
+                                  common_args=["-charset", "filename=utf8"])
             tool.deadline_s = self.timeout
             self._tool = tool
             try:
@@ -196,9 +198,9 @@ class ExifTool:
             self._kill()
             raise ExifToolError(f"ExifTool failed: {exc}") from exc
 
-    def read(self, path: Path, fast: bool = True) -> dict[str, Any]:
-        args = ["-j", "-struct"] + (["-fast2"] if fast else []) + [_checked_path(path)]
-        out = self._execute(*args)
+    def read(self, path: Path, mode: ReadMode = ReadMode.FAST2) -> dict[str, Any]:
+        """The file's metadata (`shared.exif.tags`: numeric where code computes, MWG-reconciled)."""
+        out = self._execute(*read_args(mode), _checked_path(path))
         try:
             data = json.loads(out) if out else []
         except ValueError as exc:

@@ -1,1 +1,1 @@
-"""What both HTTP services share: who is calling (`auth`) and how errors look (`problems`)."""
+"""What the HTTP edges share: who calls (`auth`), how errors look (`problems`), `/readyz` (`readiness`)."""

@@ -42,6 +42,10 @@ STATUS: dict[type[domain.DomainError], int] = {
     domain.Refused: 422,
     domain.TooLarge: 413,
     domain.Unsupported: 415,
+    domain.Gone: 410,
+    domain.Busy: 423,
+    domain.OverQuota: 429,
+    domain.ChecksumMismatch: 460,  # tus's own code for a failed Upload-Checksum
     domain.DomainError: 422,
 }
 

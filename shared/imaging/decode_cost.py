@@ -19,6 +19,8 @@ with the job's budget.
   converts it (about three copies at 3-4 bytes a pixel).
 - WebP, HEIF/AVIF: the decoders make the whole image (4 bytes a pixel; HEIF
   with more than 8 bits, 8).
+- JPEG XL: libjxl makes the whole frame in float (4 bytes a channel) and
+  libvips' copy at 1 or 2 bytes a channel.
 Every estimate adds the preview being made (its pixels held twice while it
 is encoded). A header our parsers cannot follow is judged by the decoder's
 own header as a whole decode.
@@ -205,7 +207,7 @@ def _pillow_tiff_estimate(source: Path | str | bytes, target_edge: int) -> Estim
 
 
 def _generic_estimate(source: Path | str | bytes, head: bytes, target_edge: int) -> Estimate:
-    """WebP, HEIF/AVIF through libvips' header; BMP and the rest through Pillow's."""
+    """WebP, HEIF/AVIF, JPEG XL through libvips' header; BMP and the rest through Pillow's."""
     fmt, width, height, bands, depth = _vips_header(source)
     out = output_bytes(*fit(width, height, target_edge))
     if fmt in ("webp",):
@@ -213,6 +215,12 @@ def _generic_estimate(source: Path | str | bytes, head: bytes, target_edge: int)
     if fmt in ("heif",):
         per = 8 if depth > 1 else 4
         return Estimate(width * height * per + out, f"HEIF/AVIF {width}x{height}", width, height)
+    if fmt in ("jxl",):
+        # libjxl decodes the whole frame in float (4 bytes a channel, 3 or 4 channels) and
+        # hands libvips its 8- or 16-bit copy
+        channels = max(3, bands)
+        return Estimate(width * height * channels * (4 + depth) + out, f"JPEG XL {width}x{height}",
+                        width, height)
     return pillow_estimate(fmt, width, height, bands, depth, target_edge)
 
 

@@ -5,20 +5,21 @@ the target width, so nothing is lost that the original had. From the
 preview, or when the original is still narrower than the target: a lanczos3
 upscale followed by a mild sharpen (upscaling softens edges; a small-radius
 unsharp mask restores the look without halos). pyvips first, Pillow as the
-fallback.
+fallback. Colour as for previews: from the source's profile or EXIF colour
+space to sRGB, or Display P3 in that setting (`shared.imaging.colour`).
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyvips
 
-from shared.imaging import budget
+from shared.imaging import budget, colour
+from shared.imaging.colour import Gamut
 from shared.imaging.model import ImagingError, Limits, check_pixels, refused
-from shared.imaging.vips import to_srgb_8bit
+from shared.imaging.vips import cmyk_thumbnail, to_srgb_8bit
 
 HUGE = 10_000_000
 
@@ -36,8 +37,7 @@ def _vips(path: Path, target: int, from_original: bool, limits: Limits) -> Enhan
         head = pyvips.Image.new_from_file(str(path), access="sequential")
         check_pixels(head.width, head.height, limits)
         _check_budget(path, target, limits)
-        image = pyvips.Image.thumbnail(str(path), target, height=HUGE, size="down", fail_on="error")
-        image = to_srgb_8bit(image)
+        image, gamut = _shrunk(path, colour.of_image(head), target, limits)
         upscaled = image.width < target
         if upscaled:
             image = image.resize(target / image.width, kernel="lanczos3")
@@ -45,12 +45,23 @@ def _vips(path: Path, target: int, from_original: bool, limits: Limits) -> Enhan
             image = to_srgb_8bit(image)
         image = image.copy_memory()
         check_pixels(image.width, image.height, limits)
-        data = bytes(image.jpegsave_buffer(Q=limits.preview_quality, strip=True))
+        data = colour.encode_jpeg(image, limits.preview_quality, gamut)
     except pyvips.Error as exc:
         raise ImagingError(f"libvips: {_vips_reason(exc)}") from exc
     source = "original" if from_original else "preview"
     return Enhanced(data, image.width, image.height,
                     f"{source}:pyvips" + (":lanczos3-sharpen" if upscaled else ":shrink"))
+
+
+def _shrunk(path: Path, source: colour.Colour, target: int, limits: Limits) -> tuple[pyvips.Image, Gamut]:
+    """`target` px wide (never enlarged here), colour-managed as previews are (`shared.imaging.colour`)."""
+    gamut = colour.output_gamut(source, Gamut(limits.gamut))
+    if source.space is colour.Space.CMYK:  # as previews do it (`vips.cmyk_thumbnail`)
+        image = cmyk_thumbnail(str(path), target, HUGE, lambda cmyk: colour.convert(cmyk, source, gamut))
+    else:
+        image = colour.convert(pyvips.Image.thumbnail(str(path), target, height=HUGE, size="down",
+                                                      fail_on="error"), source, gamut)
+    return to_srgb_8bit(image), gamut
 
 
 def _check_budget(path: Path, target: int, limits: Limits) -> None:
@@ -77,6 +88,7 @@ def _pillow(path: Path, target: int, from_original: bool, limits: Limits) -> Enh
         with Image.open(path) as src:
             check_pixels(src.width, src.height, limits)
             _check_budget(path, target, limits)
+            source = colour.of_pillow(src)
             src.seek(0)
             im = ImageOps.exif_transpose(src).convert("RGB")
             upscaled = im.width < target
@@ -85,15 +97,16 @@ def _pillow(path: Path, target: int, from_original: bool, limits: Limits) -> Enh
             im = im.resize((target, height), Image.Resampling.LANCZOS)
             if upscaled:
                 im = im.filter(ImageFilter.UnsharpMask(radius=1.0, percent=60, threshold=2))
-            out = io.BytesIO()
-            im.save(out, "JPEG", quality=limits.preview_quality, optimize=True)
+            image, note = colour.prepare(pyvips.Image.new_from_memory(im.tobytes(), im.width, im.height, 3,
+                                                                      "uchar"), source, limits.gamut)
+            jpeg = colour.encode_jpeg(to_srgb_8bit(image), limits.preview_quality, note.output)
     except ImagingError:
         raise
     except Exception as exc:
         raise ImagingError(f"Pillow: {str(exc)[:200]}") from exc
-    source = "original" if from_original else "preview"
-    return Enhanced(out.getvalue(), target, height,
-                    f"{source}:pillow" + (":lanczos-unsharp" if upscaled else ":shrink"))
+    origin = "original" if from_original else "preview"
+    return Enhanced(jpeg, target, height,
+                    f"{origin}:pillow" + (":lanczos-unsharp" if upscaled else ":shrink"))
 
 
 def render_enhanced(path: Path, target: int, from_original: bool, limits: Limits

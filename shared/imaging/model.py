@@ -17,6 +17,28 @@ class ImagingError(Exception):
         self.attempts: list[Attempt] = []
 
 
+class Refusal(ImagingError):
+    """Refused from the header, before decoding (pixel count, memory budget): permanent, and no
+    other method may try the same image."""
+
+
+class TooManyPixels(Refusal):
+    """The image has more pixels than `Limits.max_pixels`."""
+
+    def __init__(self, width: int, height: int, max_pixels: int) -> None:
+        super().__init__(f"too many pixels: {width}x{height} is {width * height / 1e6:.0f} MP, "
+                         f"the limit is {max_pixels / 1e6:.0f} MP")
+        self.width, self.height, self.max_pixels = width, height, max_pixels
+
+    def __reduce__(self) -> tuple[object, ...]:  # crosses the render process's pipe intact
+        return (type(self), (self.width, self.height, self.max_pixels), self.__dict__)
+
+
+class OutOfMemory(ImagingError, MemoryError):
+    """A decoder's own allocator gave up (LibRaw's): being a `MemoryError`, it retires the render
+    process that raised it (`shared.worker.render_child`)."""
+
+
 @dataclass(frozen=True)
 class Limits:
     preview_max: int = 2048
@@ -29,12 +51,14 @@ class Limits:
     min_embedded_edge: int = 800
     #: bytes one job may hold while decoding, judged from headers (`shared.imaging.budget`)
     memory_budget: int = 512 * 1024 * 1024
+    #: what outputs may hold: "srgb", or "display-p3" for sources wider than sRGB (`colour.Gamut`)
+    gamut: str = "srgb"
 
     @classmethod
     def from_settings(cls, s: Any) -> Limits:
         return cls(s.preview_max_dimension, s.preview_quality, s.thumbnail_width, s.thumbnail_height,
                    s.thumbnail_quality, s.max_pixels, s.max_preview_size, s.raw_min_embedded_edge,
-                   s.job_memory_mb * 1024 * 1024)
+                   s.job_memory_mb * 1024 * 1024, s.preview_gamut)
 
 
 @dataclass
@@ -49,6 +73,26 @@ class Attempt:
     height: int | None = None
 
 
+@dataclass(frozen=True)
+class ColourNote:
+    """What a render found and made: the source's colour space (`colour.Space`), how that was
+    known (icc, exif, assumed), the profile's own description, and the output gamut."""
+
+    source: str
+    evidence: str
+    profile: str | None
+    output: str
+
+
+@dataclass(frozen=True)
+class Hdr:
+    """An original that holds more than its SDR picture: a gain map (ultra-hdr, iso-21496-1,
+    apple-gain-map) or an HDR transfer (pq, hlg), with its headroom in stops when stated."""
+
+    kind: str
+    headroom: float | None = None
+
+
 @dataclass
 class Rendered:
     preview: bytes
@@ -58,15 +102,15 @@ class Rendered:
     method: str
     degraded: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    colour: ColourNote | None = None
+    hdr: Hdr | None = None
 
 
 def refused(exc: ImagingError) -> bool:
     """A refusal decided from the header (pixel count, memory budget): no other method may try."""
-    return exc.reason.startswith("too many pixels") or exc.reason.startswith("needs ~")
+    return isinstance(exc, Refusal)
 
 
 def check_pixels(width: int, height: int, limits: Limits) -> None:
     if width * height > limits.max_pixels:
-        raise ImagingError(
-            f"too many pixels: {width}x{height} is {width * height / 1e6:.0f} MP, "
-            f"the limit is {limits.max_pixels / 1e6:.0f} MP")
+        raise TooManyPixels(width, height, limits.max_pixels)

@@ -11,11 +11,23 @@ from typing import Any
 
 import pyvips
 
-from shared.imaging import budget
-from shared.imaging.model import Attempt, ImagingError, Limits, Rendered, check_pixels
+from shared.imaging import budget, colour
+from shared.imaging.colour import Evidence, Gamut
+from shared.imaging.model import (
+    Attempt,
+    ColourNote,
+    ImagingError,
+    Limits,
+    OutOfMemory,
+    Rendered,
+    check_pixels,
+)
 from shared.imaging.vips import finish, first_line, header_pixels, to_srgb_8bit
 
 EMBEDDED_ORDER = ("PreviewImage", "JpgFromRaw", "ThumbnailImage")
+#: LibRaw's output colour space per gamut (filled on first use: rawpy is imported lazily)
+_LIBRAW_SPACE: dict[Gamut, Any] = {}
+SRGB_GAMMA = (2.4, 12.92)  # the sRGB curve's power and toe slope, as LibRaw takes them
 LAST_RESORT_EDGE = 160  # smaller embedded images are icons, not previews
 
 _ORIENT = {
@@ -82,7 +94,10 @@ def choose_embedded(candidates: list[Embedded], raw_long_edge: int | None, limit
 
 
 def render_embedded(chosen: Embedded, orientation: int | None, limits: Limits,
-                    degraded: str | None = None, attempts: list[Attempt] | None = None) -> Rendered:
+                    degraded: str | None = None, attempts: list[Attempt] | None = None,
+                    raw_colour: colour.Colour = colour.SRGB) -> Rendered:
+    """An embedded JPEG as the preview. Its colour space is its own profile's or EXIF's, else the
+    RAW's (`raw_colour`: a camera set to Adobe RGB says so in the RAW's EXIF, not in the JPEG)."""
     attempts = attempts if attempts is not None else []
     started = time.perf_counter()
     method = f"embedded:{chosen.tag}"
@@ -101,13 +116,16 @@ def render_embedded(chosen: Embedded, orientation: int | None, limits: Limits,
                                               fail_on="error")
         if orientation in _ORIENT:
             image = _ORIENT[orientation](image)
+        source = colour.of_image(image)
+        image, note = colour.prepare(image, raw_colour if source.evidence is Evidence.ASSUMED else source,
+                                     limits.gamut)
         image = to_srgb_8bit(image).copy_memory()
     except pyvips.Error as exc:
         reason = f"embedded {chosen.tag} is not a decodable JPEG: {first_line(exc)}"
         attempts.append(Attempt("preview_extraction", method, False, reason,
                                 (time.perf_counter() - started) * 1000))
         raise ImagingError(reason) from exc
-    rendered = finish(image, limits, method, attempts, degraded)
+    rendered = finish(image, limits, method, attempts, degraded, note)
     attempts.insert(len(attempts) - 1, Attempt("preview_extraction", method, True, degraded,
                                                (time.perf_counter() - started) * 1000,
                                                len(rendered.preview)))
@@ -115,9 +133,17 @@ def render_embedded(chosen: Embedded, orientation: int | None, limits: Limits,
 
 
 def render_libraw(path: Path, limits: Limits, attempts: list[Attempt] | None = None) -> Rendered:
-    """Decode the RAW itself (half size is plenty for a 2048 px preview)."""
+    """Decode the RAW itself (half size is plenty for a 2048 px preview).
+
+    LibRaw converts from the camera's colours to the output gamut itself:
+    sRGB, or Display P3 in the P3 setting (a sensor's gamut is wider than
+    sRGB), both with the sRGB tone curve rather than LibRaw's default BT.709 one.
+    """
     import rawpy
 
+    _LIBRAW_SPACE.setdefault(Gamut.SRGB, rawpy.ColorSpace.sRGB)
+    _LIBRAW_SPACE.setdefault(Gamut.DISPLAY_P3, rawpy.ColorSpace.P3D65)
+    target = Gamut(limits.gamut)
     attempts = attempts if attempts is not None else []
     started = time.perf_counter()
     try:
@@ -127,7 +153,8 @@ def render_libraw(path: Path, limits: Limits, attempts: list[Attempt] | None = N
             budget.require(budget.libraw_estimate(raw.sizes.raw_width, raw.sizes.raw_height),
                            limits.memory_budget)
             raw.unpack()
-            rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8, no_auto_bright=False)
+            rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8, no_auto_bright=False,
+                                  output_color=_LIBRAW_SPACE[target], gamma=SRGB_GAMMA)
         height, width = rgb.shape[:2]
         image = pyvips.Image.new_from_memory(rgb.tobytes(), width, height, 3, "uchar")
         image = image.thumbnail_image(limits.preview_max, height=limits.preview_max, size="down")
@@ -140,8 +167,10 @@ def render_libraw(path: Path, limits: Limits, attempts: list[Attempt] | None = N
         reason = f"LibRaw could not decode the RAW: {type(exc).__name__}: {str(exc)[:200]}"
         attempts.append(Attempt("preview_extraction", "raw:libraw", False, reason,
                                 (time.perf_counter() - started) * 1000))
-        raise ImagingError(reason) from exc
-    rendered = finish(image, limits, "raw:libraw", attempts)
+        ran_out = isinstance(exc, (rawpy.LibRawUnsufficientMemoryError, rawpy.LibRawMemPoolOverflowError))
+        raise (OutOfMemory if ran_out else ImagingError)(reason) from exc
+    note = ColourNote(colour.Space.OTHER_RGB.value, "libraw", "camera colour matrix", target.value)
+    rendered = finish(image, limits, "raw:libraw", attempts, colour=note)
     attempts.insert(len(attempts) - 1, Attempt("preview_extraction", "raw:libraw", True, None,
                                                (time.perf_counter() - started) * 1000,
                                                len(rendered.preview)))
@@ -198,9 +227,12 @@ def render_raw(path: Path, meta: dict[str, Any], extract: Callable[[str], bytes 
         attempts.append(Attempt("preview_extraction", f"embedded:{tag}", False, why, 0.0))
     orientation = meta.get("Orientation")
     orientation = orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else None
+    space, interop = meta.get("ColorSpace"), meta.get("InteropIndex")
+    raw_colour = colour.detect(None, space if isinstance(space, int) else None,
+                               interop if isinstance(interop, str) else None)
     if chosen is not None:
         try:
-            return render_embedded(chosen, orientation, limits, degraded, attempts)
+            return render_embedded(chosen, orientation, limits, degraded, attempts, raw_colour)
         except ImagingError:
             pass
     if not present:
@@ -215,7 +247,7 @@ def render_raw(path: Path, meta: dict[str, Any], extract: Callable[[str], bytes 
             # better a small picture than none: recorded as degraded
             note = f"only a {last.long_edge} px embedded preview; {exc.reason}"
             try:
-                return render_embedded(last, orientation, limits, note[:300], attempts)
+                return render_embedded(last, orientation, limits, note[:300], attempts, raw_colour)
             except ImagingError:
                 pass
         error = ImagingError(f"no usable image data: no usable embedded preview and {exc.reason}")

@@ -9,7 +9,8 @@ work. The Huffman decoding of the whole file is the same either way.
 `render_scaled(path, limits)`: read the header, pick the smallest M/8 whose
 output still covers the preview box (simplejpeg's `min_width`/`min_height`),
 decode once, resize to the exact size (Lanczos3), apply the EXIF orientation
-once, convert to sRGB from an embedded ICC profile, then encode the preview
+once, colour-manage from the source's profile or EXIF colour space
+(`shared.imaging.colour`; nothing for sRGB), then encode the preview
 and cut the thumbnail from it like every other path (`method`
 `source:turbo-scaled`).
 
@@ -23,7 +24,6 @@ binding refuses the data (truncated, corrupt): the libvips path then decides.
 from __future__ import annotations
 
 import mmap
-import struct
 import time
 from pathlib import Path
 
@@ -31,9 +31,9 @@ import numpy as np
 import pyvips
 import simplejpeg
 
-from shared.imaging import budget, decode_cost, jpeg_header
+from shared.imaging import budget, colour, decode_cost, jpeg_header
 from shared.imaging.jpeg_header import JpegHeader
-from shared.imaging.model import Attempt, ImagingError, Limits, Rendered, check_pixels
+from shared.imaging.model import Attempt, ColourNote, ImagingError, Limits, Rendered, check_pixels
 from shared.imaging.vips import finish, shrink_upright
 
 METHOD = "source:turbo-scaled"
@@ -95,20 +95,6 @@ def _suitability(frame: JpegHeader, colorspace: str) -> None:
         raise Unsuitable(f"{colorspace} JPEG")
 
 
-def _is_srgb(profile: bytes) -> bool:
-    """Whether an ICC profile's description names sRGB (then converting would change nothing)."""
-    if len(profile) < 132:
-        return False
-    (count,) = struct.unpack_from(">I", profile, 128)
-    for i in range(min(count, 100)):
-        sig, offset, size = struct.unpack_from(">4sII", profile, 132 + 12 * i) if 144 + 12 * i <= len(
-            profile) else (b"", 0, 0)
-        if sig == b"desc":
-            text = profile[offset:offset + min(size, 512)]
-            return b"sRGB" in text or "sRGB".encode("utf-16-be") in text
-    return False
-
-
 def _header(path: Path) -> pyvips.Image:
     """libvips' view of the header: EXIF orientation and the ICC profile, nothing decoded."""
     try:
@@ -126,23 +112,11 @@ def _decode(data: mmap.mmap, target: tuple[int, int], grey: bool) -> np.ndarray:
         raise ImagingError(f"libjpeg-turbo refused the data: {str(exc)[:200]}") from exc
 
 
-def _to_srgb(image: pyvips.Image, header: pyvips.Image) -> pyvips.Image:
-    """An embedded profile converted to sRGB (none, or sRGB itself: nothing to do)."""
-    if "icc-profile-data" not in header.get_fields():
-        return image
-    profile = header.get("icc-profile-data")
-    if _is_srgb(profile):
-        return image
-    image = image.copy()
-    image.set_type(pyvips.GValue.blob_type, "icc-profile-data", profile)
-    try:
-        return image.icc_transform("srgb", embedded=True, intent="relative")
-    except pyvips.Error:
-        return image  # a broken profile: the pixels as they are, as the libvips path shows them
+def scaled_preview(path: Path, limits: Limits) -> tuple[pyvips.Image, ColourNote]:
+    """The preview image (upright, colour-managed, exact size) from one scaled decode.
 
-
-def scaled_preview(path: Path, limits: Limits) -> pyvips.Image:
-    """The preview image (upright, sRGB, exact size) from one scaled decode."""
+    The colour space comes from libvips' reading of the header (profile, EXIF);
+    an sRGB source costs nothing more (`colour.prepare` returns it as it is)."""
     with open(path, "rb") as fh:
         data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     try:
@@ -166,15 +140,16 @@ def scaled_preview(path: Path, limits: Limits) -> pyvips.Image:
     image = image.copy(interpretation="b-w" if bands == 1 else "srgb")
     orientation = header.get("orientation") if "orientation" in header.get_fields() else 1
     image = shrink_upright(image, target[0], target[1], orientation)  # an exact-size decode is not resized
-    return _to_srgb(image, header).copy_memory()
+    image, note = colour.prepare(image, colour.of_image(header), limits.gamut)
+    return image.copy_memory(), note
 
 
 def render_scaled(path: Path, limits: Limits) -> Rendered:
     """Preview and thumbnail through the fast path; `Unsuitable` or `ImagingError` to fall back."""
     attempts: list[Attempt] = []
     started = time.perf_counter()
-    image = scaled_preview(path, limits)
-    rendered = finish(image, limits, METHOD, attempts)
+    image, note = scaled_preview(path, limits)
+    rendered = finish(image, limits, METHOD, attempts, colour=note)
     attempts.insert(0, Attempt("preview_extraction", METHOD, True, None,
                                (time.perf_counter() - started) * 1000, len(rendered.preview)))
     return rendered

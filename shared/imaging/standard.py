@@ -8,30 +8,43 @@ from pathlib import Path
 
 import pyvips
 
-from shared.imaging import budget, scaled
-from shared.imaging.model import Attempt, ImagingError, Limits, Rendered, check_pixels, refused
-from shared.imaging.vips import finish, first_line, header_pixels, to_srgb_8bit
+from shared.imaging import budget, colour, hdr, scaled
+from shared.imaging.colour import Gamut
+from shared.imaging.model import Attempt, ColourNote, ImagingError, Limits, Rendered, check_pixels, refused
+from shared.imaging.vips import cmyk_thumbnail, finish, first_line, to_srgb_8bit
 
 
-def _vips_preview(path: Path, limits: Limits) -> pyvips.Image:
+def _vips_preview(path: Path, limits: Limits) -> tuple[pyvips.Image, ColourNote]:
     try:
-        width, height = header_pixels(str(path))
+        head = pyvips.Image.new_from_file(str(path), access="sequential")
     except pyvips.Error as exc:
         raise ImagingError(f"libvips cannot read the file: {first_line(exc)}") from exc
-    check_pixels(width, height, limits)
+    check_pixels(head.width, head.height, limits)
     try:
         budget.check(path, limits.memory_budget, limits.preview_max)
     except budget.HeaderError as exc:
         raise ImagingError(f"the image header is unreadable: {exc}") from exc
+    source = colour.of_image(head)
     try:
-        image = pyvips.Image.thumbnail(str(path), limits.preview_max, height=limits.preview_max,
-                                       size="down", fail_on="error")
-        return to_srgb_8bit(image).copy_memory()
+        return _shrunk(str(path), source, limits)
     except pyvips.Error as exc:
         raise ImagingError(f"libvips could not decode the image: {first_line(exc)}") from exc
 
 
-def _pillow_preview(path: Path, limits: Limits) -> pyvips.Image:
+def _shrunk(path: str, source: colour.Colour, limits: Limits) -> tuple[pyvips.Image, ColourNote]:
+    """libvips `thumbnail` to the preview's size (CMYK: `cmyk_thumbnail`), colour-managed from
+    `source` after the shrink."""
+    target = colour.output_gamut(source, Gamut(limits.gamut))
+    if source.space is colour.Space.CMYK:
+        image = cmyk_thumbnail(path, limits.preview_max, limits.preview_max,
+                               lambda cmyk: colour.convert(cmyk, source, target))
+    else:
+        image = colour.convert(pyvips.Image.thumbnail(path, limits.preview_max, height=limits.preview_max,
+                                                      size="down", fail_on="error"), source, target)
+    return to_srgb_8bit(image).copy_memory(), colour.note(source, target)
+
+
+def _pillow_preview(path: Path, limits: Limits) -> tuple[pyvips.Image, ColourNote]:
     from PIL import Image, ImageOps
 
     # No pillow-heif here: it bundles its own libheif, and once libvips has loaded the
@@ -46,6 +59,7 @@ def _pillow_preview(path: Path, limits: Limits) -> pyvips.Image:
                 budget.require(budget.pillow_estimate(opened.format or "image", opened.width, opened.height,
                                                       len(opened.getbands()), 1, limits.preview_max),
                                limits.memory_budget)
+            source = colour.of_pillow(opened)
             opened.draft("RGB", (limits.preview_max, limits.preview_max))
             opened.seek(0)
             im: Image.Image = ImageOps.exif_transpose(opened)
@@ -59,7 +73,9 @@ def _pillow_preview(path: Path, limits: Limits) -> pyvips.Image:
             data = im.tobytes()
             # not .copy_memory(): on a memory image it returns the same pixels in a new wrapper that
             # does not keep `data` alive, and libvips then reads freed memory (a crash in `finish`)
-            return pyvips.Image.new_from_memory(data, im.width, im.height, 3, "uchar")
+            image = pyvips.Image.new_from_memory(data, im.width, im.height, 3, "uchar")
+            image, note = colour.prepare(image, source, limits.gamut)
+            return image.copy_memory(), note
     except ImagingError:
         raise
     except Exception as exc:
@@ -74,7 +90,7 @@ def render_standard(path: Path, limits: Limits) -> Rendered:
     if scaled.starts_like_jpeg(path):
         started = time.perf_counter()
         try:
-            return scaled.render_scaled(path, limits)
+            return _with_hdr(scaled.render_scaled(path, limits), path)
         except (scaled.Unsuitable, ImagingError) as exc:
             if isinstance(exc, ImagingError) and refused(exc):
                 raise ImagingError(exc.reason) from exc
@@ -83,7 +99,7 @@ def render_standard(path: Path, limits: Limits) -> Rendered:
     for method, fn in (("source:pyvips", _vips_preview), ("source:pillow", _pillow_preview)):
         started = time.perf_counter()
         try:
-            image = fn(path, limits)
+            image, note = fn(path, limits)
         except ImagingError as exc:
             attempts.append(Attempt("preview_extraction", method, False, exc.reason,
                                     (time.perf_counter() - started) * 1000))
@@ -91,18 +107,29 @@ def render_standard(path: Path, limits: Limits) -> Rendered:
             if refused(exc):
                 raise ImagingError(exc.reason) from exc
             continue
-        rendered = finish(image, limits, method, attempts)
+        rendered = finish(image, limits, method, attempts, colour=note)
         attempts.insert(len(attempts) - 1, Attempt(
             "preview_extraction", method, True, None, (time.perf_counter() - started) * 1000,
             len(rendered.preview)))
-        return rendered
+        return _with_hdr(rendered, path)
     error = ImagingError("no usable image data: " + " | ".join(errors))
     error.attempts = attempts
     raise error
 
 
-def thumbnail_from_jpeg(data: bytes, limits: Limits) -> bytes:
-    """The degraded thumbnail: the small EXIF thumbnail cover-cropped to size."""
+def _with_hdr(rendered: Rendered, path: Path) -> Rendered:
+    """The SDR rendition is what was rendered; whether the original holds more is recorded."""
+    rendered.hdr = hdr.detect(path)
+    return rendered
+
+
+def thumbnail_from_jpeg(data: bytes, limits: Limits, original: Path | None = None) -> bytes:
+    """The degraded thumbnail: the small EXIF thumbnail cover-cropped to size, colour-managed.
+
+    An EXIF thumbnail is in its photo's colour space but rarely says so: unless
+    it carries a profile, the original's header (profile, EXIF ColorSpace) is
+    read for it, when libvips can read that much of a file it could not render.
+    """
     try:
         budget.check(data, limits.memory_budget, max(limits.thumb_width, limits.thumb_height))
     except budget.HeaderError as exc:
@@ -110,12 +137,25 @@ def thumbnail_from_jpeg(data: bytes, limits: Limits) -> bytes:
     try:
         image = pyvips.Image.thumbnail_buffer(data, limits.thumb_width, height=limits.thumb_height,
                                               crop="centre", size="both")
+        source = colour.of_image(image)
+        if source.evidence is colour.Evidence.ASSUMED and original is not None:
+            source = _original_colour(original, source)
+        image, note = colour.prepare(image, source, limits.gamut)
         image = to_srgb_8bit(image)
         if (image.width, image.height) != (limits.thumb_width, limits.thumb_height):
             image = image.resize(limits.thumb_width / image.width, vscale=limits.thumb_height / image.height)
-        return bytes(image.jpegsave_buffer(Q=limits.thumb_quality, strip=True))
+        return colour.encode_jpeg(image, limits.thumb_quality, note.output)
     except pyvips.Error as exc:
         raise ImagingError(f"the EXIF thumbnail is not decodable: {first_line(exc)}") from exc
+
+
+def _original_colour(original: Path, fallback: colour.Colour) -> colour.Colour:
+    try:
+        head = pyvips.Image.new_from_file(str(original), access="sequential")
+    except pyvips.Error:
+        return fallback
+    found = colour.of_image(head)
+    return fallback if found.space is colour.Space.CMYK else found  # the thumbnail itself is RGB
 
 
 def jpeg_size(data: bytes) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""libvips set-up and the steps every renderer shares: header probe, sRGB, encode and thumbnail."""
+"""libvips set-up and the steps every renderer shares: header probe, 8-bit RGB, encode and thumbnail."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 os.environ.setdefault("VIPS_WARNING", "0")
 import pyvips
 
-from shared.imaging.model import Attempt, Limits, Rendered
+from shared.imaging.model import Attempt, ColourNote, Limits, Rendered
 
 
 def configure_vips(concurrency: int = 1) -> None:
@@ -23,6 +23,10 @@ def configure_vips(concurrency: int = 1) -> None:
     over the cores and make 1.45x (`make bench`, docs/preview.md).
     """
     pyvips.block_untrusted_set(True)
+    # libvips 8.14 marks its JPEG XL loader untrusted (libjxl was new then). JXL uploads need it, and
+    # libjxl is the format's reference decoder with Debian security support; only the loader is let
+    # through, the saver and every other untrusted operation stay blocked (docs/preview.md, "JPEG XL").
+    pyvips.operation_block_set("VipsForeignLoadJxl", False)
     pyvips.cache_set_max(0)  # every job is a different file: caching only costs memory
     if concurrency > 0:
         pyvips.concurrency_set(concurrency)
@@ -95,7 +99,9 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 
 def to_srgb_8bit(image: pyvips.Image) -> pyvips.Image:
-    """Flattened, three-band, 8-bit sRGB: what every JPEG we write holds."""
+    """Flattened, three-band, 8-bit RGB: what every JPEG we write holds. Colour management
+    (`shared.imaging.colour`) comes first; this only changes the encoding of what is left (an
+    untagged 16-bit or grey image is taken as sRGB)."""
     if image.hasalpha():
         image = image.flatten(background=[255] * (image.bands - 1))
     if image.interpretation not in ("srgb",) or image.format != "uchar":
@@ -110,6 +116,31 @@ def to_srgb_8bit(image: pyvips.Image) -> pyvips.Image:
     if image.format != "uchar":
         image = image.cast("uchar")
     return image
+
+
+def cmyk_thumbnail(path: str, width: int, height: int,
+                   convert: Callable[[pyvips.Image], pyvips.Image]) -> pyvips.Image:
+    """A CMYK image shrunk to fit `width` x `height` (never enlarged), upright, `convert`ed to RGB.
+
+    libvips' `thumbnail` converts CMYK itself on the way, and its result is
+    off by about 1.7 CIEDE2000 from LittleCMS's conversion of the same file
+    (`tests/integration/test_colour.py`); so CMYK is loaded here (JPEGs with
+    shrink-on-load) and converted before the last resize: resampling four
+    inks mixes colours further from the reference than resampling RGB (0.87
+    against 1.00 mean CIEDE2000 in the Display P3 setting on the colour set).
+    """
+    head = pyvips.Image.new_from_file(path, access="sequential")
+    scale = min(1.0, width / head.width, height / head.height)
+    if str(head.get("vips-loader")).startswith("jpegload"):
+        shrink = 1
+        while shrink < 8 and scale * shrink * 2 <= 1:
+            shrink *= 2
+        image = pyvips.Image.new_from_file(path, access="sequential", shrink=shrink, fail_on="error")
+    else:
+        image = pyvips.Image.new_from_file(path, access="sequential", fail_on="error")
+    image = convert(image.autorot())
+    fit = min(1.0, width / image.width, height / image.height)
+    return image.resize(fit, kernel="lanczos3") if fit < 1 else image
 
 
 def header_pixels(source: str | bytes) -> tuple[int, int]:
@@ -178,17 +209,21 @@ def shrink_upright(image: pyvips.Image, width: int, height: int, orientation: in
 
 
 def finish(preview: pyvips.Image, limits: Limits, method: str, attempts: list[Attempt],
-           degraded: str | None = None) -> Rendered:
-    """Encode the preview, cut the thumbnail from it, encode that."""
+           degraded: str | None = None, colour: ColourNote | None = None) -> Rendered:
+    """Encode the preview (colour-managed already: `colour` says to what), cut the thumbnail
+    from it, encode that; a Display P3 preview and its thumbnail carry the P3 profile."""
+    from shared.imaging.colour import encode_jpeg
+
+    gamut = colour.output if colour is not None else "srgb"
     preview = to_srgb_8bit(preview).copy_memory()
-    preview_jpeg = preview.jpegsave_buffer(Q=limits.preview_quality, strip=True)
+    preview_jpeg = encode_jpeg(preview, limits.preview_quality, gamut)
 
     def thumb() -> bytes:
         t = cover_crop(preview, limits.thumb_width, limits.thumb_height)
-        return bytes(t.jpegsave_buffer(Q=limits.thumb_quality, strip=True))
+        return encode_jpeg(t, limits.thumb_quality, gamut)
 
     thumb_jpeg, ms = timed(thumb)
     attempts.append(Attempt("thumbnail_generation", "from-preview", True, None, ms, len(thumb_jpeg),
                             limits.thumb_width, limits.thumb_height))  # thumb() makes exactly this size
-    return Rendered(bytes(preview_jpeg), thumb_jpeg, preview.width, preview.height, method, degraded,
-                    attempts)
+    return Rendered(preview_jpeg, thumb_jpeg, preview.width, preview.height, method, degraded,
+                    attempts, colour)

@@ -9,8 +9,9 @@ A job module (`services/*/preview.py`, `finalize.py`...) imports only
   and the `Middleware` hooks.
 * `harness`: `run_worker`, the process around a job module: consumer,
   runner, heartbeats, `/metrics`, `/healthz`, `/readyz`.
-* `consumer`: `QueueConsumer`, one consumer of one queue on a robust
-  connection (also used by the tracing service).
+* `consumer`: `QueueConsumer`, one consumer of one work queue on a robust
+  connection (also used by the tracing service), and `FeedListener`, a
+  process's own queue on the events exchange (SSE hub, heartbeats).
 * `runner`: `JobRunner`, the one retry/park decision for every delivery.
 * `reports`: the middleware that publishes a job's traces and status events.
 * `park`: parks one message in `<queue>.failed` with the reason in its
@@ -20,7 +21,9 @@ A job module (`services/*/preview.py`, `finalize.py`...) imports only
 * `heartbeat`: the beats a worker publishes and `LiveWorkers`, the set the
   tracing service keeps of them.
 * `render_process`: the capped child process renders run in, as the worker
-  sees it; `render_child`: the child's own side.
+  sees it (`call(fn, *args)`, typed as `fn`); `render_child`: the child's
+  own side; `render_protocol`: the pipe between them and `Failure`, how a
+  call failed.
 
 The package itself imports nothing, so importing `spec` or `context` does
 not pull in the broker client.

@@ -1,7 +1,8 @@
-"""One consumer of one queue, on its own channel of a robust (failover) connection.
+"""Consumers on a robust (failover) connection: work queues, and a process's own feeds.
 
-The workers' harness and the tracing service's batch consumer both consume
-through this: prefetch on the channel, the queue declared passively (only a
+`QueueConsumer` is one consumer of one work queue, on its own channel. The
+workers' harness and the tracing service's batch consumer both consume
+through it: prefetch on the channel, the queue declared passively (only a
 declared queue is restored, with its consumer, when the robust connection
 comes back after a broker restart), manual acks by the handler.
 
@@ -11,6 +12,14 @@ lost) while both stayed up; aio-pika subscribes again once it can.
 `stop(grace_s)` cancels the subscription, lets the deliveries being handled
 finish (up to `grace_s`), and closes the channel: whatever was not acked
 goes back to the queue.
+
+`FeedListener` hears a feed of the events exchange (status events for the
+SSE hub, heartbeats for the live worker set) on the process's own queue,
+declared by the topology (`Topology.declare_feed`), without acks: a lost
+event costs nothing that is not also in the database or the next beat.
+
+Services name the broker client's types through `Connection` and
+`Incoming`, never by importing it.
 """
 
 from __future__ import annotations
@@ -27,6 +36,12 @@ from aio_pika.abc import (
 )
 
 from shared.broker import subscribed
+from shared.topology import Feed, Topology
+
+#: a robust connection, as `shared.broker.connect` opens it
+Connection = AbstractRobustConnection
+#: one delivery: `body`, `headers`, `message_id`, and `ack()`, `nack(requeue=...)`, `reject(...)`
+Incoming = AbstractIncomingMessage
 
 Handler = Callable[[AbstractIncomingMessage], Awaitable[None]]
 #: a broker that stopped answering must not hold a shutdown
@@ -83,3 +98,34 @@ class QueueConsumer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._channel.close(), CLOSE_TIMEOUT_S)
         self._channel = None
+
+
+class FeedListener:
+    """Hands the body of every message of `feed` to `on_message`, from this process's own queue."""
+
+    def __init__(self, connection: Connection, topology: Topology, feed: Feed,
+                 on_message: Callable[[bytes], None]) -> None:
+        self.connection = connection
+        self.topology = topology
+        self.feed = feed
+        self.on_message = on_message
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
+
+    async def start(self) -> None:
+        channel = await self.connection.channel()
+        queue = await self.topology.declare_feed(channel, self.feed)
+        self._tag = await queue.consume(self._deliver, no_ack=True)
+        self._queue = queue
+
+    @property
+    def queue(self) -> AbstractQueue | None:
+        """This process's queue (None until started): its name is the broker's, made at declare."""
+        return self._queue
+
+    async def _deliver(self, message: Incoming) -> None:
+        self.on_message(message.body)
+
+    async def consuming(self) -> bool:
+        """Connected, and the broker still delivers to our consumer."""
+        return self.connection.connected.is_set() and await subscribed(self._queue, self._tag)

@@ -2,7 +2,11 @@
 
 Messages are fetched unacknowledged on a private channel; those we act on
 are acked only after their replacement is confirmed, and closing the channel
-returns every other message to the parking queue untouched.
+returns every other message to the parking queue untouched. A replay
+publishes through the caller's `Publisher` (persistent, mandatory,
+confirmed), like every other publish; one it did not confirm raises
+`PublishFailed` and stops the replay, leaving that message and the rest
+parked.
 """
 
 from __future__ import annotations
@@ -10,13 +14,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
-from pamqp.commands import Basic
 
-from shared.broker import connect_once
+from shared.broker import Publisher, connect_once
 from shared.topology import ATTEMPT_HEADER, Topology
 from shared.worker.park import describe_parked
 
@@ -46,20 +47,20 @@ def _parked(msg: AbstractIncomingMessage) -> Parked:
 
 async def _scan(
     topology: Topology, queue: str,
-    act: Callable[[aio_pika.abc.AbstractChannel, AbstractIncomingMessage, Parked], Awaitable[bool]],
+    act: Callable[[AbstractIncomingMessage, Parked], Awaitable[bool]],
 ) -> int:
     acted = 0
     settings = topology.settings
     connection = await connect_once(settings.amqp_url, timeout=settings.publish_timeout_s)
     async with connection:
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        channel = await connection.channel()
         failed = await channel.declare_queue(topology.failed_queue(queue), passive=True)
         count = min(failed.declaration_result.message_count or 0, MAX_SCAN)
         for _ in range(count):
             msg = await failed.get(no_ack=False, fail=False)
             if msg is None:
                 break
-            if await act(channel, msg, _parked(msg)):
+            if await act(msg, _parked(msg)):
                 await msg.ack()
                 acted += 1
         # closing the channel returns every message we did not ack
@@ -69,7 +70,7 @@ async def _scan(
 async def peek(topology: Topology, queue: str) -> list[Parked]:
     seen: list[Parked] = []
 
-    async def collect(_: Any, __: AbstractIncomingMessage, parked: Parked) -> bool:
+    async def collect(_: AbstractIncomingMessage, parked: Parked) -> bool:
         seen.append(parked)
         return False
 
@@ -78,20 +79,19 @@ async def peek(topology: Topology, queue: str) -> list[Parked]:
 
 
 async def remove(topology: Topology, queue: str, uuid: str) -> int:
-    async def matches(_: Any, __: AbstractIncomingMessage, parked: Parked) -> bool:
+    async def matches(_: AbstractIncomingMessage, parked: Parked) -> bool:
         return parked.uuid == uuid
 
     return await _scan(topology, queue, matches)
 
 
 async def replay(
-    topology: Topology, queue: str, *, user_id: str | None = None, uuids: set[str] | None = None,
-    before: Callable[[str], Awaitable[None]] | None = None,
+    topology: Topology, queue: str, publisher: Publisher, *, user_id: str | None = None,
+    uuids: set[str] | None = None, before: Callable[[str], Awaitable[None]] | None = None,
 ) -> int:
     """Send matching parked messages back to their work queue with attempts reset."""
 
-    async def send_back(channel: aio_pika.abc.AbstractChannel, msg: AbstractIncomingMessage,
-                        parked: Parked) -> bool:
+    async def send_back(msg: AbstractIncomingMessage, parked: Parked) -> bool:
         if user_id is not None and parked.user_id != user_id:
             return False
         if uuids is not None and parked.uuid not in uuids:
@@ -102,14 +102,10 @@ async def replay(
                    if not k.startswith("x-") and not k.startswith("job-")}
         headers[ATTEMPT_HEADER] = 1
         headers["job-replayed-at"] = datetime.now(UTC).isoformat()
-        exchange = await channel.get_exchange(topology.exchange, ensure=False)
-        confirm = await exchange.publish(
-            aio_pika.Message(msg.body, headers=headers, message_id=msg.message_id,
-                             content_type=msg.content_type,
-                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-            routing_key=queue, mandatory=True,
-        )
-        return isinstance(confirm, Basic.Ack)
+        await publisher.publish(topology.exchange, queue, msg.body, headers=headers,
+                                message_id=msg.message_id,
+                                content_type=msg.content_type or "application/json")
+        return True
 
     return await _scan(topology, queue, send_back)
 

@@ -138,7 +138,7 @@ async def test_the_shipped_configuration_runs_the_pipeline_and_reports_honest_he
                     ("metadata_extraction", "finalize"), ("finalize", "finalize")} <= steps else None
 
             timeline = await until(every_step, 30, "a trace of every step", stack)
-            fast = next(t for t in timeline if t["method"] == "exiftool-fast")
+            fast = next(t for t in timeline if t["method"] == "exiftool-fast2")
             assert fast["success"] and fast["result_size"] > 10  # fields read
             assert (await user.get(f"/v1/traces/{enhanced}")).status_code == 404  # tracing only
 

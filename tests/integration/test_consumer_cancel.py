@@ -132,11 +132,12 @@ async def test_the_upload_services_event_hub_consumes_again_when_its_queue_is_de
     await eventually(lambda: _status(url, 200), 20, "the upload service is ready")
     await eventually(hub.consuming, 10, "the hub consumes")
     cancelled = asyncio.Event()
-    channel = await hub._queue.channel.get_underlay_channel()
+    queue = hub._listener.queue
+    channel = await queue.channel.get_underlay_channel()
     channel.on_consumer_cancel_callbacks.add(lambda frame: cancelled.set())
 
     # exclusive, so only its own connection may delete it (the broker also drops it with a node)
-    await delete_queue(hub._connection, hub._queue.name)
+    await delete_queue(hub._connection, queue.name)
     await asyncio.wait_for(cancelled.wait(), 5)  # the broker did cancel the consumer
     await eventually(hub.consuming, 15, "the hub consumes again")
     await eventually(lambda: _status(url, 200), 10, "the upload service is ready")

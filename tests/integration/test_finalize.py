@@ -56,11 +56,12 @@ async def test_a_confirmed_proxy_becomes_an_image_at_the_pattern_key_and_its_tem
     assert image["sha256"] == proxy.sha256 and image["size"] == proxy.size
     assert sha(await final_store.get_bytes(image["path"])) == proxy.sha256
     assert (image["camera_make"], image["camera_model"]) == ("Canon", "Canon EOS R5")
-    assert image["taken_at"].year == 2022 and image["taken_at"].month == 3
+    assert image["taken_at_local"].year == 2022 and image["taken_at_local"].month == 3
+    assert image["taken_at"] is None and image["taken_at_zone_source"] == "unknown"  # no offset, no GPS
     meta = image["metadata"]
     assert meta["camera"] == "Canon EOS R5" and meta["width"] == 800 and meta["height"] == 533
     assert meta["iso"] and meta["f_number"] and meta["exposure_time"] and meta["focal_length_mm"]
-    assert meta["mime"] == "image/jpeg" and meta["reader"] == "exiftool"
+    assert meta["mime"] == "image/jpeg" and meta["reader"] == "exiftool-full"
     assert image["tags"][:2] == ["birds", "client:acme"] and "raptors" in image["tags"]
     for key in proxy.temp_keys:
         assert not await temp_store.exists(key), key

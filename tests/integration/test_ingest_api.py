@@ -247,7 +247,7 @@ async def test_a_confirmed_proxy_becomes_an_image_listed_described_and_downloada
         assert image["path"] == f"shoots/2022/03/Canon-EOS-R5/001-{name}"
         assert image["original_name"] == name and image["sha256"] == sha(data) and image["size"] == len(data)
         assert image["camera"] == "Canon EOS R5" and image["camera_make"] == "Canon"
-        assert image["taken_at"].startswith("2022-03-31")
+        assert image["taken_at_local"].startswith("2022-03-31") and image["taken_at"] is None
         assert image["tags"][0] == "birds" and image["association"] == {"client": "acme"}
         assert image["original_url"] == f"/v1/images/{image['id']}/original"
 

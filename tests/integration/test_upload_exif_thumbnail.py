@@ -10,7 +10,7 @@ import pytest
 
 from services.upload.intake import Spool
 from services.upload.upload import _thumbnail_at_offset
-from shared.exif import ExifTool
+from shared.exif import ExifTool, ReadMode
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def test_the_thumbnail_at_the_reported_offset_is_the_one_exiftool_extracts(corpu
     try:
         for path in sorted((corpus / "jpeg").glob("*.jp*g")):
             spool = spooled(path, tmp_path / "spool")
-            meta = tool.read(spool.path, fast=True)
+            meta = tool.read(spool.path, mode=ReadMode.FAST2)
             expected = tool.extract_binary(spool.path, "ThumbnailImage") if "ThumbnailImage" in meta else None
             sliced = _thumbnail_at_offset(spool, meta)
             if sliced is not None:

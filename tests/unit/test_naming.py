@@ -99,9 +99,9 @@ def test_the_date_comes_from_the_photo_then_the_upload_time():
 
 def test_exif_taken_at_prefers_date_time_original_then_create_date():
     both = {"DateTimeOriginal": "2020:05:06 07:08:09", "CreateDate": "2021:01:01 00:00:00"}
-    assert exif.taken_at(both).year == 2020
-    assert exif.taken_at({"CreateDate": "2021:02:03 00:00:00"}).month == 2
-    assert exif.taken_at({"DateTimeOriginal": "0000:00:00 00:00:00"}) is None
+    assert exif.capture_time(both, None).local.year == 2020
+    assert exif.capture_time({"CreateDate": "2021:02:03 00:00:00"}, None).local.month == 2
+    assert exif.capture_time({"DateTimeOriginal": "0000:00:00 00:00:00"}, None) is None
 
 
 HOSTILE = [

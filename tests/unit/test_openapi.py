@@ -15,7 +15,7 @@ from openapi_spec_validator import validate
 
 from services.tracing import api_examples as tracing_examples
 from services.tracing.app import create_app as tracing_app
-from services.upload import api_examples as upload_examples
+from services.upload import examples as upload_examples
 from services.upload.app import create_app as upload_app
 from shared.apidocs import operations
 from shared.settings import Settings

@@ -1,7 +1,8 @@
 """After the last byte: the whole file goes through `accept`, the very same acceptance
-as `POST /v1/uploads`, and the outcome (proxy or problem) is recorded on the row, so
-asking again answers the same. The hash is never recomputed: the SHA-256 state saved
-with every offset already gives the file's digest, so completion costs no second read.
+as `POST /v1/uploads`, and the outcome (the proxy, or the domain error that refused the
+file, as `shared.errors.record` data) is recorded on the row, so asking again answers the
+same. The hash is never recomputed: the SHA-256 state saved with every offset already
+gives the file's digest, so completion costs no second read.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from services.upload.deps import UploadContext
 from services.upload.intake import Spool, clean_filename
 from services.upload.upload import UploadResult, accept
 from shared.db import images, proxies, tus
-from shared.errors import DomainError
+from shared.db.status import TusState
+from shared.errors import DomainError, Gone, NotFound, record, revive
 from shared.filetype import HEAD_BYTES
-from shared.http.problems import ProblemError, problem_of
 from shared.storage.base import ObjectNotFound
 from shared.storage.partial import PartialStore
 
@@ -59,11 +60,10 @@ async def finish(ctx: UploadContext, partials: PartialStore, row: asyncpg.Record
         # the bytes went through acceptance before a crash left the row unmarked
         existing = await proxies.find_duplicate(ctx.pool, user, row["sha256"] or "")
         if existing is None:
-            detail = f"the bytes are gone: {exc}"
-            problem = {"status": 410, "title": "Upload lost", "detail": detail}
-            await tus.record_outcome(ctx.pool, upload_id, "rejected", None, problem)
-            raise ProblemError(410, "Upload lost", detail) from exc
-        done = await tus.record_outcome(ctx.pool, upload_id, "accepted", existing["uuid"], None)
+            lost = Gone(f"the bytes are gone: {exc}", title="Upload lost")
+            await tus.record_outcome(ctx.pool, upload_id, TusState.REJECTED, None, record(lost))
+            raise lost from exc
+        done = await tus.record_outcome(ctx.pool, upload_id, TusState.ACCEPTED, existing["uuid"], None)
         assert done is not None
         return Outcome(done, proxy=existing, duplicate=True)
     spool = _Assembled(path=path, limit=row["length"], size=row["length"],
@@ -72,12 +72,11 @@ async def finish(ctx: UploadContext, partials: PartialStore, row: asyncpg.Record
         result = await accept(ctx, user, spool, clean_filename(row["filename"]), None,
                               keep_copy=wants_copy(row["metadata"]))
     except DomainError as exc:
-        problem = problem_of(exc)
-        await tus.record_outcome(ctx.pool, upload_id, "rejected", None, problem)
+        await tus.record_outcome(ctx.pool, upload_id, TusState.REJECTED, None, record(exc))
         raise
     # a kept Image is found again by the uuid of the proxy it was made from
     named = result.proxy["uuid"] if result.proxy else result.kept["proxy_uuid"] if result.kept else None
-    done = await tus.record_outcome(ctx.pool, upload_id, "accepted", named, None)
+    done = await tus.record_outcome(ctx.pool, upload_id, TusState.ACCEPTED, named, None)
     assert done is not None
     return Outcome(done, result=result, proxy=result.proxy, duplicate=not result.created, kept=result.kept)
 
@@ -89,18 +88,14 @@ def wants_copy(metadata: dict[str, str] | None) -> bool:
 
 async def stored_outcome(ctx: UploadContext, row: asyncpg.Record) -> Outcome:
     """What a finished upload became, answered again (a retried last PATCH, a HEAD, a GET)."""
-    if row["state"] == "rejected":
-        problem = dict(row["problem"] or {})
-        status = int(problem.pop("status", 422))
-        title = str(problem.pop("title", "Rejected"))
-        detail = problem.pop("detail", None)
-        raise ProblemError(status, title, str(detail) if detail is not None else None, **problem)
+    if row["state"] == TusState.REJECTED:  # the refusal `finish` recorded, raised again
+        raise revive(row["problem"] or {"title": "Rejected"})
     proxy = await proxies.get_proxy_for_user(ctx.pool, row["user_id"], row["proxy_uuid"])
     if proxy is None:
         kept = await images.kept_for_proxy(ctx.pool, row["user_id"], row["proxy_uuid"])
         if kept is not None:  # ingested since, or a kept photo uploaded again
             return Outcome(row, duplicate=True, kept=kept)
-        raise ProblemError(404, "Proxy removed", f"the proxy {row['proxy_uuid']} was deleted")
+        raise NotFound(f"the proxy {row['proxy_uuid']} was deleted", title="Proxy removed")
     return Outcome(row, proxy=proxy, duplicate=proxy["uploaded_at"] < row["created_at"])
 
 

@@ -26,9 +26,10 @@ from python_multipart.multipart import parse_options_header
 
 from services.upload.deps import UploadContext
 from services.upload.resumable.finish import Outcome
-from services.upload.resumable.receive import Body
+from services.upload.resumable.request_body import request_body
 from services.upload.resumable.uploads import Resumable
 from services.upload.views import kept_answer, upload_answer
+from shared.db.status import TusState
 from shared.errors import DomainError
 from shared.http.problems import PROBLEM_JSON, ProblemError, problem_of
 
@@ -102,7 +103,7 @@ def _state(row: asyncpg.Record, version: str, ctx: UploadContext) -> dict[str, s
         "Upload-Draft-Interop-Version": version,
         "Upload-Offset": str(row["offset"]),
         "Upload-Length": str(row["length"]),
-        "Upload-Complete": "?0" if row["state"] == "receiving" else "?1",
+        "Upload-Complete": "?0" if row["state"] == TusState.RECEIVING else "?1",
         "Upload-Limit": limits(ctx, row),
     }
 
@@ -137,7 +138,7 @@ async def _problem_after(resumable: Resumable, user: str, upload_id: UUID, versi
     try:
         row = await resumable.row(user, upload_id)
         headers |= _state(row, version, resumable.ctx)
-    except ProblemError:
+    except DomainError:  # gone or expired meanwhile: the problem alone
         pass
     return JSONResponse({k: v for k, v in body.items() if v is not None}, status_code=body["status"],
                         media_type=PROBLEM_JSON, headers=headers)
@@ -190,7 +191,7 @@ async def append(request: Request, resumable: Resumable, user: str, upload_id: U
     if complete and content_length is not None and at + content_length != row["length"]:
         raise _inconsistent(
             f"offset {at} + {content_length} bytes does not end the upload at {row['length']}")
-    if row["state"] != "receiving":
+    if row["state"] != TusState.RECEIVING:
         if content_length:
             raise _inconsistent("the upload is complete: no byte can be appended")
         raise ProblemError(400, "Upload is completed", "the upload is already complete",
@@ -211,10 +212,10 @@ async def cancel(request: Request, resumable: Resumable, user: str, upload_id: U
 
 async def _append(request: Request, resumable: Resumable, user: str, upload_id: UUID, at: int,
                   complete: bool, version: str, extra: dict[str, str]) -> Response:
-    body = Body.of(request)
+    body = request_body(request)
     try:
         outcome = await resumable.append(user, upload_id, at, body, None, complete=complete)
-    except (DomainError, ProblemError) as exc:
+    except DomainError as exc:
         response = await _problem_after(resumable, user, upload_id, version, exc)
         response.headers.update(extra)
         return response

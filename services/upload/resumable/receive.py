@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from starlette.requests import ClientDisconnect, Request
 
 from services.upload.batches import ThreadBatches
 from shared.db import tus
-from shared.http.problems import ProblemError
+from shared.errors import ChecksumMismatch, Conflict, Invalid
 from shared.sha256state import ResumableSha256
 from shared.storage.partial import PartialStore
 
@@ -33,22 +32,8 @@ class Body:
     """A request body and whether the client went away before its end."""
 
     chunks: AsyncIterator[bytes]
+    #: the client went away before the end: the bytes that came are kept, unchecked (`request_body`)
     cut: bool = False
-
-    @classmethod
-    def of(cls, request: Request) -> Body:
-        """The request's body; a client that disconnects ends it early and marks it `cut`."""
-        body = cls(request.stream())
-        body.chunks = body._until_cut(request)
-        return body
-
-    async def _until_cut(self, request: Request) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in request.stream():
-                if chunk:
-                    yield chunk
-        except ClientDisconnect:
-            self.cut = True
 
 
 @dataclass
@@ -98,8 +83,8 @@ async def receive(conn: asyncpg.Connection, partials: PartialStore, row: asyncpg
     try:
         async for chunk in body.chunks:
             if received + len(chunk) > remaining:
-                raise ProblemError(400, "Body longer than the upload",
-                                   f"{remaining} bytes were left of Upload-Length {row['length']}")
+                raise Invalid(f"{remaining} bytes were left of Upload-Length {row['length']}",
+                              title="Body longer than the upload")
             await writer.write(chunk)
             await hashing.add(chunk)
             received += len(chunk)
@@ -114,9 +99,8 @@ async def receive(conn: asyncpg.Connection, partials: PartialStore, row: asyncpg
             return row
         if hashing.check.digest() != checksum.digest:
             await writer.rollback()
-            raise ProblemError(460, "Checksum mismatch",
-                               f"the {checksum.algorithm} of the body is not the Upload-Checksum; "
-                               "nothing of this request was stored")
+            raise ChecksumMismatch(f"the {checksum.algorithm} of the body is not the Upload-Checksum; "
+                                   "nothing of this request was stored")
     if received == 0:
         await writer.rollback()
         return row
@@ -131,5 +115,5 @@ async def receive(conn: asyncpg.Connection, partials: PartialStore, row: asyncpg
         conn, upload_id, offset, offset + received, storage, sha.state(),
         sha.hexdigest() if final else None)
     if recorded is None:  # pragma: no cover - the lock makes this impossible
-        raise ProblemError(409, "Offset mismatch", "the upload moved during the request")
+        raise Conflict("the upload moved during the request", title="Offset mismatch")
     return recorded

@@ -21,7 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.upload.deps import Ctx, UploadContext
 from services.upload.resumable import ietf_draft
 from services.upload.resumable.finish import Outcome
-from services.upload.resumable.receive import CHECKSUMS, Body, Checksum
+from services.upload.resumable.receive import CHECKSUMS, Checksum
+from services.upload.resumable.request_body import request_body
 from services.upload.resumable.uploads import Resumable
 from services.upload.views import ProxyView, UploadAnswer, kept_answer, proxy_view, upload_answer
 from shared.http.auth import CurrentUser
@@ -164,7 +165,7 @@ async def create(
     location = {"Location": f"{PREFIX}/{row['id']}"}
     if not with_body and row["length"] > 0:
         return Response(status_code=201, headers=_offset_headers(row) | location)
-    body = Body.of(request)
+    body = request_body(request)
     outcome = await tus(ctx).append(user, row["id"], 0, body, _checksum(upload_checksum))
     return _done(outcome, 201, location)
 
@@ -203,7 +204,7 @@ async def patch(
     _body_type(content_type)
     if upload_offset is None or not upload_offset.isdigit():
         raise ProblemError(400, "Missing Upload-Offset", "send Upload-Offset (a non-negative integer)")
-    body = Body.of(request)
+    body = request_body(request)
     outcome = await tus(ctx).append(user, upload_id, int(upload_offset), body, _checksum(upload_checksum))
     return _done(outcome, 200, {})
 

@@ -31,7 +31,8 @@ from services.upload.resumable.finish import Outcome, finish, stored_outcome
 from services.upload.resumable.receive import Body, Checksum, receive
 from shared.availability import DATABASE_ERRORS, until_available
 from shared.db import create_pool, tus
-from shared.http.problems import ProblemError
+from shared.db.status import TusState
+from shared.errors import Busy, Conflict, Gone, NotFound, OverQuota, TooLarge
 from shared.sha256state import ResumableSha256
 from shared.storage.partial import PartialStore, open_partials
 
@@ -89,8 +90,7 @@ class Resumable:
     async def create(self, user: str, length: int, metadata: dict[str, str]) -> asyncpg.Record:
         settings = self.ctx.settings
         if length > settings.max_upload_bytes:
-            raise ProblemError(
-                413, "Upload too large",
+            raise TooLarge(
                 f"Upload-Length {length} is over the limit of {settings.max_upload_bytes} bytes",
                 limit=settings.max_upload_bytes)
         upload_id = uuidlib.uuid4()
@@ -99,16 +99,15 @@ class Resumable:
             await tus.lock_user_creations(conn, user)
             count, size = await tus.incomplete_totals(conn, user)
             if count + 1 > settings.tus_max_incomplete:
-                raise ProblemError(
-                    429, "Too many unfinished uploads",
+                raise OverQuota(
                     f"{count} uploads are unfinished (the cap is {settings.tus_max_incomplete}): "
-                    "finish or DELETE one first", cap=settings.tus_max_incomplete)
+                    "finish or DELETE one first", title="Too many unfinished uploads",
+                    cap=settings.tus_max_incomplete)
             if size + length > settings.tus_max_incomplete_bytes:
-                raise ProblemError(
-                    429, "Too many unfinished bytes",
+                raise OverQuota(
                     f"unfinished uploads hold {size} bytes and this one would add {length}; the cap is "
                     f"{settings.tus_max_incomplete_bytes}: finish or DELETE some first",
-                    cap_bytes=settings.tus_max_incomplete_bytes)
+                    title="Too many unfinished bytes", cap_bytes=settings.tus_max_incomplete_bytes)
             storage = await self.partials.begin(str(upload_id))
             try:
                 return await tus.insert_upload(conn, {
@@ -124,9 +123,9 @@ class Resumable:
                   conn: tus.Conn | None = None) -> asyncpg.Record:
         row = await tus.get_upload_for_user(conn or self.ctx.pool, user, upload_id)
         if row is None:
-            raise ProblemError(404, "Not found", f"no upload {upload_id}")
+            raise NotFound(f"no upload {upload_id}")
         if row["expired"]:
-            raise ProblemError(410, "Upload expired", f"upload {upload_id} expired at {row['expires_at']}")
+            raise Gone(f"upload {upload_id} expired at {row['expires_at']}", title="Upload expired")
         return row
 
     async def current(self, user: str, upload_id: uuidlib.UUID) -> asyncpg.Record:
@@ -143,13 +142,12 @@ class Resumable:
         request that says the upload is complete."""
         async with self.locked(upload_id) as conn:
             if conn is None:
-                raise ProblemError(423, "Upload busy", "another request is writing to this upload")
+                raise _busy()
             row = await self.row(user, upload_id, conn)
             if row["offset"] != offset:
-                raise ProblemError(409, "Offset mismatch",
-                                   f"Upload-Offset is {offset}, the upload is at {row['offset']}",
-                                   offset=row["offset"])
-            if row["state"] != "receiving":
+                raise Conflict(f"Upload-Offset is {offset}, the upload is at {row['offset']}",
+                               title="Offset mismatch", offset=row["offset"])
+            if row["state"] != TusState.RECEIVING:
                 return await stored_outcome(self.ctx, row)
             if offset < row["length"]:
                 row = await receive(conn, self.partials, row, body, checksum)
@@ -161,9 +159,9 @@ class Resumable:
 
     async def proxy(self, user: str, upload_id: uuidlib.UUID) -> Outcome:
         row = await self.row(user, upload_id)
-        if row["state"] == "receiving":
-            raise ProblemError(409, "Upload not complete",
-                               f"{row['offset']} of {row['length']} bytes received", offset=row["offset"])
+        if row["state"] == TusState.RECEIVING:
+            raise Conflict(f"{row['offset']} of {row['length']} bytes received",
+                           title="Upload not complete", offset=row["offset"])
         return await stored_outcome(self.ctx, row)
 
     def _spool_dir(self) -> Path:
@@ -176,10 +174,10 @@ class Resumable:
     async def terminate(self, user: str, upload_id: uuidlib.UUID) -> None:
         async with self.locked(upload_id) as conn:
             if conn is None:
-                raise ProblemError(423, "Upload busy", "another request is writing to this upload")
+                raise _busy()
             row = await tus.get_upload_for_user(conn, user, upload_id)
             if row is None:
-                raise ProblemError(404, "Not found", f"no upload {upload_id}")
+                raise NotFound(f"no upload {upload_id}")
             await self.partials.discard(str(upload_id), row["storage"])
             await tus.delete_upload(conn, upload_id)
 
@@ -208,3 +206,7 @@ class Resumable:
                     log.info("removed %d expired resumable uploads", n)
             except Exception:
                 log.exception("resumable upload sweep failed")
+
+
+def _busy() -> Busy:
+    return Busy("another request is writing to this upload", title="Upload busy")

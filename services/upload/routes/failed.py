@@ -12,6 +12,7 @@ from services.upload.deps import Ctx, UploadContext
 from services.upload.retry import reset_before_replay
 from shared.http.auth import Caller
 from shared.http.problems import ProblemError, responses
+from shared.messages import Lane
 from shared.worker import parked
 
 router = APIRouter(prefix="/v1")
@@ -40,13 +41,14 @@ class ReplayAnswer(BaseModel):
 
 
 def _queue_name(ctx: UploadContext, queue: str | None) -> list[str]:
-    names = {"preview": ctx.settings.queue_preview, "finalize": ctx.settings.queue_finalize,
-             "ingest": ctx.settings.queue_finalize, "enhance": ctx.settings.queue_enhance}
+    previews = [ctx.topology.lane_queue(lane) for lane in Lane]  # parked per lane
+    names = {"preview": previews, "finalize": [ctx.settings.queue_finalize],
+             "ingest": [ctx.settings.queue_finalize], "enhance": [ctx.settings.queue_enhance]}
     if queue is None:
-        return [ctx.settings.queue_preview, ctx.settings.queue_finalize, ctx.settings.queue_enhance]
+        return [*previews, ctx.settings.queue_finalize, ctx.settings.queue_enhance]
     if queue in names:
-        return [names[queue]]
-    if queue in names.values():
+        return names[queue]
+    if any(queue in known for known in names.values()):
         return [queue]
     raise ProblemError(422, "Unknown queue", f"use one of {sorted(names)}")
 
@@ -70,7 +72,7 @@ async def replay_failed(body: ReplayRequest, ctx: Ctx, caller: Caller) -> JSONRe
     owner = None if caller.operator else caller.user_id  # an operator replays anyone's jobs
     total = 0
     for name in _queue_name(ctx, body.queue):
-        total += await parked.replay(ctx.topology, name, user_id=owner, uuids=wanted,
-                                      before=reset_before_replay(ctx, name))
+        total += await parked.replay(ctx.topology, name, ctx.publisher, user_id=owner,
+                                     uuids=wanted, before=reset_before_replay(ctx, name))
     ctx.relay.wake()
     return JSONResponse({"replayed": total})

@@ -1,5 +1,5 @@
 """Examples for the culling operations: flag and rate a proxy, a kept Image's preview,
-thumbnail and deletion (merged into `api_examples.EXAMPLES`)."""
+thumbnail and deletion (merged into `operations.EXAMPLES`)."""
 
 from __future__ import annotations
 

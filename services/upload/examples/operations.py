@@ -1,130 +1,31 @@
-"""Examples for every operation and answer of the upload API, keyed by operation.
-
-Attached to the OpenAPI document by `shared.apidocs` (not in the route modules,
-so routes can move between modules). Values are answers as the service sends
-them; `tests/integration/test_openapi.py` checks each against its schema and
-fails for an operation or status without one.
-"""
+"""Examples for every operation and answer of the upload API, keyed by operation (the
+tus and culling operations come from their own modules)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from services.upload import api_examples_tus as tus
-from services.upload.api_examples_culling import culling_examples
-from shared.apidocs import Example, Operation, problem
-
-UUID = "3f2b8c1e-9d4a-4f6e-b7c2-5a1d0e8f9b34"
-OTHER = "c91e4d27-0b6f-4a83-9e15-7f2d3a6b8c40"
-SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-SUPPORTED = ("Supported: JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC/HEIF, AVIF and camera RAW "
-             "(CR2, CR3, CRW, NEF, NRW, ARW, SR2, SRF, DNG, RAF, ORF, RW2, PEF, SRW, X3F, 3FR, IIQ, "
-             "ERF, MRW, KDC, DCR, MOS).")
-
-#: an example per parameter name, for every operation that has it
-PARAMETERS: dict[str, Any] = {
-    "uuid": UUID, "image_id": 4812, "limit": 50, "status": "ready", "camera": "Canon EOS R5",
-    "tag": "wedding", "day": "2025-06-14", "flag": "pick", "min_rating": 3, "keep_copy": False,
-    "taken_from": "2025-06-01T00:00:00Z", "taken_to": "2025-07-01T00:00:00Z",
-    "queue": "preview", "x-filename": "IMG_0001.CR3", "x-content-sha256": SHA,
-} | tus.PARAMETERS
-
-SUMMARY = {"camera_make": "Canon", "camera_model": "Canon EOS R5", "lens": "RF24-70mm F2.8 L IS USM",
-           "width": 8192, "height": 5464, "taken_at": "2025-06-14T16:32:07", "orientation": 1,
-           "has_gps": True, "exposure_display": "1/250", "f_number": 2.8, "iso": 400, "focal_length_mm": 50.0}
-UPLOAD: dict[str, Any] = {"uuid": UUID, "status": "pending", "duplicate": False,
-                          "original_name": "IMG_0001.CR3",
-          "size": 47_316_992, "sha256": SHA, "format": "cr3",
-          "thumbnail": {"url": f"/v1/proxies/{UUID}/thumbnail",
-                        "inline": "data:image/jpeg;base64,/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAA4KCw0LCQ4N"},
-          "metadata": SUMMARY}
-PROXY = {"uuid": UUID, "original_name": "IMG_0001.CR3", "format": "cr3", "mime": "image/x-canon-cr3",
-         "size": 47_316_992, "sha256": SHA, "preview_status": "ready", "preview_error": None,
-         "preview_width": 2048, "preview_height": 1365, "preview_method": "embedded:JpgFromRaw",
-         "preview_degraded": None, "enhancement_status": None, "ingest_status": None,
-         "metadata_error": None, "problem": None, "flag": None, "rating": None,
-         "preview_url": f"/v1/proxies/{UUID}/preview",
-         "thumbnail_url": f"/v1/proxies/{UUID}/thumbnail", "metadata": SUMMARY,
-         "uploaded_at": "2025-06-14T18:02:11.408Z"}
-FAILED_PROXY = PROXY | {"uuid": OTHER, "original_name": "IMG_0002.jpg", "format": "jpeg",
-                        "mime": "image/jpeg", "size": 6_204_118, "preview_status": "failed",
-                        "preview_error": "VipsJpeg: Premature end of input file", "preview_width": None,
-                        "preview_height": None, "preview_method": None, "preview_url": None,
-                        "problem": {"message": "This file is damaged: the image data ends early or cannot "
-                                    "be read.", "technical": "VipsJpeg: Premature end of input file",
-                                    "retryable": False},
-                        "thumbnail_url": f"/v1/proxies/{OTHER}/thumbnail"}
-IMAGE = {"id": 4812, "proxy_uuid": UUID, "path": "shoots/2025/06/Canon-EOS-R5/001-IMG_0001.CR3",
-         "original_name": "IMG_0001.CR3", "sha256": SHA, "size": 47_316_992,
-         "taken_at": "2025-06-14T16:32:07Z", "camera_make": "Canon", "camera_model": "Canon EOS R5",
-         "camera": "Canon EOS R5", "tags": ["wedding", "ceremony"], "association": {"album": 42},
-         "metadata": {"camera_make": "Canon", "camera_model": "Canon EOS R5", "camera": "Canon EOS R5",
-                      "lens": "RF24-70mm F2.8 L IS USM", "exposure_time": 0.004, "exposure_display": "1/250",
-                      "f_number": 2.8, "iso": 400, "focal_length_mm": 50.0,
-                      "taken_at": "2025-06-14T16:32:07", "taken_at_tz": "+0200",
-                      "gps": {"latitude": 48.8583701, "longitude": 2.2944813}, "width": 8192, "height": 5464,
-                      "orientation": 1, "keywords": [], "software": "Firmware Version 1.8.1",
-                      "file_type": "CR3", "mime": "image/x-canon-cr3", "format": "cr3", "reader": "exiftool"},
-         "original_url": "/v1/images/4812/original", "preview_url": "/v1/images/4812/preview",
-         "thumbnail_url": "/v1/images/4812/thumbnail", "rating": 4, "created_at": "2025-06-14T18:05:40.112Z"}
-EVENT = {"uuid": UUID, "field": "preview", "status": "ready", "error": None, "preview_width": 2048,
-         "preview_height": 1365}
-SSE_STREAM = (
-    f'event: status\ndata: {{"uuid": "{UUID}", "field": "preview", "status": "pending", "error": null, '
-    '"preview_width": null, "preview_height": null}\n\n'
-    f'event: status\ndata: {{"uuid": "{UUID}", "field": "preview", "status": "processing", '
-    '"error": null, "preview_width": null, "preview_height": null, "image_id": null}\n\n'
-    ": keep-alive\n\n"
-    f'event: status\ndata: {{"uuid": "{UUID}", "field": "preview", "status": "ready", "error": null, '
-    '"preview_width": 2048, "preview_height": 1365, "image_id": null}\n\n'
+from services.upload.examples import tus
+from services.upload.examples.culling import culling_examples
+from services.upload.examples.lanes import lanes_examples
+from services.upload.examples.values import (
+    BAD_IMAGE_ID,
+    BAD_UUID,
+    FAILED_PROXY,
+    IMAGE,
+    JPEG,
+    JPEG_BYTES,
+    NO_PROXY,
+    OTHER,
+    PROXY,
+    SHA,
+    SSE_STREAM,
+    SUPPORTED,
+    UNAUTHORIZED,
+    UPLOAD,
+    UPLOAD_BODY,
+    UUID,
+    invalid,
 )
-#: the data of each `status` event on `GET /v1/proxies/{uuid}/events`
-SCHEMAS: dict[str, Any] = {"StatusEvent": {
-    "title": "StatusEvent", "type": "object", "required": ["uuid", "field", "status"],
-    "additionalProperties": True,
-    "properties": {
-        "uuid": {"type": "string", "format": "uuid"},
-        "field": {"type": "string", "enum": ["preview", "enhancement", "ingest"]},
-        "status": {"type": "string", "description": "preview/enhancement: pending, processing, ready, "
-                   "failed; ingest: queued, processing, ingested, failed"},
-        "error": {"type": ["string", "null"]},
-        "preview_width": {"type": ["integer", "null"]},
-        "preview_height": {"type": ["integer", "null"]},
-        "image_id": {"type": ["integer", "null"], "description": "the Image, once ingested"},
-    }}}
-JPEG: dict[str, Any] = {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}
-JPEG_BYTES = Example("JPEG bytes", "(binary JPEG)", "image/jpeg")
-
-UNAUTHORIZED = [
-    problem(401, "Missing bearer token", "send Authorization: Bearer <token>"),
-    problem(401, "Invalid token", "the bearer token is not known"),
-]
-NO_PROXY = [problem(404, "Not found", f"no proxy {UUID}")]
-BAD_UUID = [problem(422, "Invalid request", "the request does not match the API", summary="Not a UUID",
-                    errors=[{"loc": ["path", "uuid"], "msg": "Input should be a valid UUID, invalid "
-                             "character: expected an optional prefix of `urn:uuid:` followed by "
-                             "[0-9a-fA-F-], found `x` at 1"}])]
-BAD_IMAGE_ID = [problem(422, "Invalid request", "the request does not match the API",
-                        summary="Not a positive id",
-                        errors=[{"loc": ["path", "image_id"], "msg": "Input should be greater than or "
-                                 "equal to 1"}])]
-
-
-def _invalid(loc: list[str | int], msg: str, summary: str) -> Example:
-    return problem(422, "Invalid request", "the request does not match the API", summary=summary,
-                   errors=[{"loc": loc, "msg": msg}])
-
-
-UPLOAD_BODY: dict[str, Any] = {"required": True, "description": (
-    "The photo, either as `multipart/form-data` with a `file` field (browsers, `curl -F`), or "
-    "as the raw bytes with any image Content-Type or `application/octet-stream` and the name in "
-    "`X-Filename` (the fast path: nothing to decode). The type is detected from the bytes. "
-    "`X-Content-SHA256` lets the service answer a duplicate before reading the body."),
-    "content": {
-        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-            "file": {"type": "string", "format": "binary", "description": "the original"}}}},
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-    }}
+from shared.apidocs import Example, Operation, problem
 
 EXAMPLES: dict[str, Operation] = {
     "POST /v1/uploads": Operation(
@@ -159,7 +60,7 @@ EXAMPLES: dict[str, Operation] = {
                           "multipart/form-data or the raw image bytes"),
                   problem(415, "Missing Content-Type", "send multipart/form-data with a 'file' field, "
                           "or the raw bytes with X-Filename")],
-            422: [_invalid(["header", "content-length"], "Input should be a valid integer, unable to "
+            422: [invalid(["header", "content-length"], "Input should be a valid integer, unable to "
                            "parse string as an integer", "Content-Length is not a number")],
         }),
     "GET /v1/proxies": Operation(responses={
@@ -168,8 +69,8 @@ EXAMPLES: dict[str, Operation] = {
               Example("The last page", {"items": [PROXY], "next_cursor": None})],
         400: [problem(400, "Invalid cursor", "use next_cursor from a previous page")],
         401: UNAUTHORIZED,
-        422: [_invalid(["query", "limit"], "Input should be greater than or equal to 1", "limit 0"),
-              _invalid(["query", "status"], "String should match pattern "
+        422: [invalid(["query", "limit"], "Input should be greater than or equal to 1", "limit 0"),
+              invalid(["query", "status"], "String should match pattern "
                        "'^(pending|processing|ready|failed)$'", "Unknown status")],
     }),
     "GET /v1/proxies/{uuid}": Operation(responses={
@@ -233,7 +134,7 @@ EXAMPLES: dict[str, Operation] = {
                           current_width=2048),
                   problem(422, "Not wider", "the preview is already 2048 px wide", limit=8192,
                           current_width=2048),
-                  _invalid(["body"], "Value error, give target_width or factor, not both", "Both given")],
+                  invalid(["body"], "Value error, give target_width or factor, not both", "Both given")],
         }),
     "POST /v1/ingest": Operation(
         request=[Example("Two proxies, tagged, with the app's own ids", {
@@ -244,9 +145,9 @@ EXAMPLES: dict[str, Operation] = {
                 {"uuid": UUID, "status": "queued", "reason": None},
                 {"uuid": OTHER, "status": "refused", "reason": "preview processing"}]})],
             401: UNAUTHORIZED,
-            422: [_invalid(["body", "uuids"], "List should have at least 1 item after validation, not 0",
+            422: [invalid(["body", "uuids"], "List should have at least 1 item after validation, not 0",
                            "No uuids"),
-                  _invalid(["body", "association"], "Value error, association is larger than 16384 bytes "
+                  invalid(["body", "association"], "Value error, association is larger than 16384 bytes "
                            "of JSON", "Association too large")],
         }),
     "GET /v1/images": Operation(responses={
@@ -254,7 +155,7 @@ EXAMPLES: dict[str, Operation] = {
               Example("The last page", {"items": [IMAGE], "next_cursor": None})],
         401: UNAUTHORIZED,
         422: [problem(422, "Invalid date", "taken_from is out of range"),
-              _invalid(["query", "limit"], "Input should be less than or equal to 200", "limit too big")],
+              invalid(["query", "limit"], "Input should be less than or equal to 200", "limit too big")],
     }),
     "GET /v1/images/{image_id}": Operation(responses={
         200: [Example("An image", IMAGE)], 401: UNAUTHORIZED,
@@ -292,3 +193,4 @@ EXAMPLES: dict[str, Operation] = {
 }
 EXAMPLES |= tus.tus_examples(UPLOAD, PROXY)
 EXAMPLES |= culling_examples(PROXY, UNAUTHORIZED, NO_PROXY, BAD_UUID, BAD_IMAGE_ID)
+EXAMPLES |= lanes_examples(UNAUTHORIZED, NO_PROXY, BAD_UUID)

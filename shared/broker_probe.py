@@ -1,0 +1,101 @@
+"""What the broker says about its queues: depths and its own identity, over one connection.
+
+`BrokerProbe.depths(names)` answers ready messages and consumers per queue
+from passive declares over AMQP (a queue that does not exist answers an
+empty `Depth`), or, when RabbitMQ's management API is configured, ready,
+unacked and consumers from one HTTP call (falling back to AMQP when that
+fails). The tracing service's queue monitor reads the broker only through
+this.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+from aio_pika.abc import AbstractRobustConnection
+
+log = logging.getLogger(__name__)
+
+SCRAPE_TIMEOUT_S = 2.0
+
+
+@dataclass
+class Depth:
+    ready: int | None = None
+    unacked: int | None = None
+    consumers: int | None = None
+
+
+
+@dataclass
+class BrokerProbe:
+    """Queue depths and the broker's identity over one AMQP connection."""
+
+    connection: AbstractRobustConnection
+    management_url: str = ""
+    amqp_url: str = ""
+    client: httpx.AsyncClient | None = None
+
+    def identity(self) -> dict[str, Any]:
+        props: dict[str, Any] = {}
+        try:
+            props = dict(self.connection.transport.connection.server_properties)  # type: ignore[union-attr]
+        except AttributeError:
+            pass
+        return {k: _text(props.get(k)) for k in ("product", "version", "cluster_name", "platform")}
+
+    async def depths(self, names: list[str]) -> dict[str, Depth]:
+        if self.management_url and self.client is not None:
+            try:
+                return await self._depths_from_management(names)
+            except (httpx.HTTPError, ValueError, KeyError):
+                log.warning("management API unavailable; using passive declares", exc_info=True)
+        return await self._depths_from_amqp(names)
+
+    async def _depths_from_amqp(self, names: list[str]) -> dict[str, Depth]:
+        out: dict[str, Depth] = {}
+        channel = await self.connection.channel()
+        try:
+            for name in names:
+                if channel.is_closed:  # a missing queue closes the channel (404)
+                    channel = await self.connection.channel()
+                try:
+                    queue = await channel.declare_queue(name, passive=True)
+                except Exception:
+                    out[name] = Depth()
+                    continue
+                result = queue.declaration_result
+                out[name] = Depth(ready=result.message_count, consumers=result.consumer_count)
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+        return out
+
+    async def _depths_from_management(self, names: list[str]) -> dict[str, Depth]:
+        assert self.client is not None
+        parts = urlsplit(self.management_url)
+        base = urlunsplit(parts._replace(netloc=parts.hostname or "" if not parts.port
+                                          else f"{parts.hostname}:{parts.port}"))
+        auth = (parts.username or "guest", parts.password or "guest")
+        vhost = quote(urlsplit(self.amqp_url).path.lstrip("/") or "/", safe="")
+        response = await self.client.get(f"{base.rstrip('/')}/api/queues/{vhost}", auth=auth,
+                                         timeout=SCRAPE_TIMEOUT_S)
+        response.raise_for_status()
+        by_name = {q["name"]: q for q in response.json()}
+        out: dict[str, Depth] = {}
+        for name in names:
+            q = by_name.get(name)
+            out[name] = Depth() if q is None else Depth(
+                ready=int(q.get("messages_ready", 0)),
+                unacked=int(q.get("messages_unacknowledged", 0)),
+                consumers=int(q.get("consumers", 0)),
+            )
+        return out
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
