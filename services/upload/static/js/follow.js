@@ -52,6 +52,12 @@ const urls = new Map();  // item key -> object URL, in the order they were made
 const loading = new Set();
 
 export function wantThumb(item) {
+  if (item.status === "kept" && item.imageId && !item.thumbKind && !loading.has(item.key)) {
+    loading.add(item.key);  // a photo already kept: the kept Image's own thumbnail
+    blobUrl(`/v1/images/${item.imageId}/thumbnail`).then((url) => { remember(item, url); item.thumbKind = "kept"; touch(item); })
+      .catch(() => { item.thumbKind = "none"; }).finally(() => loading.delete(item.key));
+    return;
+  }
   if (!item.uuid || loading.has(item.key)) return;
   const real = item.status === "ready" || item.status.startsWith("ingest");
   if (item.thumbKind === "thumb" || (!real && item.thumbKind === "exif")) return;

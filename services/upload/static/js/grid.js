@@ -127,7 +127,7 @@ function fill(el, item, index) {
   el.querySelector(".stars").textContent = "★".repeat(item.rating || 0);
   const status = el.querySelector(".status");
   status.textContent = statusText(item);
-  status.title = item.problem ? item.problem.technical : "";
+  status.title = item.problem ? item.problem.technical : item.status === "kept" ? status.textContent : "";
 }
 
 export function statusText(item) {

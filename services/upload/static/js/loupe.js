@@ -7,7 +7,7 @@ import { camera } from "./state.js";
 const loupe = document.getElementById("loupe");
 const panes = document.getElementById("panes");
 const info = document.getElementById("loupe-info");
-const cache = new Map();  // preview path -> Promise of a decoded object URL
+const cache = new Map();  // preview path -> Promise of a decoded <img> (shown as it is: no second decode)
 const CACHE_MAX = 24;
 let opener = null;
 export const view = { open: false, items: [], active: 0, kind: "proxy", onClose: null };
@@ -27,14 +27,14 @@ export function prefetch(item) {
       const img = new Image();
       img.src = url;
       try { await img.decode(); } catch (_) { /* shown anyway */ }
-      return url;
+      return img;
     });
     loading.catch(() => cache.delete(path));
     cache.set(path, loading);
     while (cache.size > CACHE_MAX) {
       const [oldest, promise] = cache.entries().next().value;
       cache.delete(oldest);
-      promise.then((url) => URL.revokeObjectURL(url)).catch(() => {});
+      promise.then((img) => URL.revokeObjectURL(img.src)).catch(() => {});
     }
   }
   return cache.get(path);
@@ -82,35 +82,34 @@ function makePane() {
 function fillPane(pane, item, active) {
   pane.classList.toggle("active", active);
   pane.dataset.name = item.name;
-  const img = pane.querySelector("img");
-  img.alt = item.name;
   pane.querySelector("figcaption").textContent = caption(item);
   const token = (pane.token = {});  // a later draw wins over a slower fetch
   const promise = prefetch(item);
-  if (!promise) {
-    pane.dataset.shown = "thumbnail";
-    if (item.thumb) img.src = item.thumb; else img.removeAttribute("src");
-    return;
-  }
+  if (!promise) { thumbnail(pane, item); return; }
   let settled = false;
-  promise.then((url) => {
+  promise.then((decoded) => {
     settled = true;
     if (pane.token !== token) return;
-    img.src = url;
+    decoded.alt = item.name;
+    pane.replaceChild(decoded, pane.querySelector("img"));  // already decoded: on screen this frame
     pane.dataset.shown = "preview";
-    pane.dataset.item = item.key;
-    img.decode().catch(() => {}).then(() => requestAnimationFrame(() => {
+    requestAnimationFrame(() => {
       performance.mark("loupe-shown");
       // from the key that asked for it (main.js marks "loupe-key") to the frame that shows it
       if (performance.getEntriesByName("loupe-key").length) performance.measure("loupe-next", "loupe-key", "loupe-shown");
-    }));
-  }).catch(() => { pane.dataset.shown = "thumbnail"; });
-  queueMicrotask(() => {
-    if (!settled && pane.token === token) {  // not in the cache yet: the thumbnail meanwhile
-      pane.dataset.shown = "thumbnail";
-      if (item.thumb) img.src = item.thumb;
-    }
+    });
+  }).catch(() => { if (pane.token === token) thumbnail(pane, item); });
+  queueMicrotask(() => {  // not in the cache yet: the thumbnail meanwhile
+    if (!settled && pane.token === token) thumbnail(pane, item);
   });
+}
+
+function thumbnail(pane, item) {
+  const img = document.createElement("img");
+  img.alt = item.name;
+  if (item.thumb) img.src = item.thumb;
+  pane.replaceChild(img, pane.querySelector("img"));
+  pane.dataset.shown = "thumbnail";
 }
 
 function caption(item) {
@@ -119,22 +118,38 @@ function caption(item) {
   return item.name + stars + flag;
 }
 
+// the wall-clock time where it was taken, with its zone when known
+function taken(item) {
+  const m = item.meta || {};
+  const image = item.image || {};
+  const local = image.taken_at_local || m.taken_at_local || m.taken_at;
+  if (!local) return "unknown";
+  const offset = /([+-]\d\d:\d\d|Z)$/.exec(m.taken_at || "");
+  const zone = image.taken_at_zone || image.taken_at_offset || (offset ? offset[1].replace("Z", "UTC") : "");
+  return String(local).replace("T", " ").slice(0, 19) + (zone ? " " + zone : " (zone unknown)");
+}
+
 function details(item) {
   const m = item.meta || {};
   const rows = [
     ["File", item.name],
-    ["Taken", m.taken_at ? m.taken_at.replace("T", " ") + (m.taken_at_tz ? " " + m.taken_at_tz : "") : "unknown"],
+    ["Taken", taken(item)],
     ["Camera", camera(item) || "unknown"],
     ["Lens", m.lens || "unknown"],
     ["Exposure", [m.exposure_display && m.exposure_display + " s", m.f_number && "f/" + m.f_number,
                   m.iso && "ISO " + m.iso, m.focal_length_mm && m.focal_length_mm + " mm"]
       .filter(Boolean).join(" · ") || "unknown"],
-    ["Rating", item.rating ? "★".repeat(item.rating) : "none"],
+    ["Rating", item.rating ? "★".repeat(item.rating)
+      : m.rating > 0 ? "★".repeat(m.rating) + " (in the file)" : "none"],
     ["Flag", item.flag || "none"],
   ];
+  if (m.title) rows.push(["Title", m.title]);
   if (m.caption) rows.push(["Caption", m.caption]);
-  if (m.color_space || m.colour_space) rows.push(["Colour", m.color_space || m.colour_space]);
-  if (m.hdr) rows.push(["HDR", "yes"]);
+  const colour = item.colour || (item.image && item.image.colour) || null;
+  if (colour && colour.space) rows.push(["Colour", colour.space + (colour.preview_gamut ? ` (preview ${colour.preview_gamut})` : "")]);
+  if (colour && colour.hdr) rows.push(["HDR", colour.hdr_format || "yes"]);
+  const pair = item.image && item.image.association && item.image.association.pair;
+  if (pair) rows.push(["Pair", String(pair.kind || pair)]);
   if (item.keptPath) rows.push(["Kept as", item.keptPath]);
   const list = document.createElement("dl");
   for (const [name, value] of rows) {

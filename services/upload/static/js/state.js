@@ -37,6 +37,7 @@ export function applyProxy(item, row) {
   item.flag = row.flag;
   item.rating = row.rating;
   item.meta = row.metadata || {};
+  item.colour = row.colour || null;
   item.problem = row.problem;
   const before = item.status;
   item.status = row.ingest_status ? "ingest " + row.ingest_status : row.preview_status;
