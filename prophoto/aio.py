@@ -34,6 +34,7 @@ from prophoto.models import (
     Prioritized,
     Proxy,
     ProxyPage,
+    RerenderRun,
     Retry,
     StatusEvent,
     Upload,
@@ -208,6 +209,15 @@ class AsyncClient(CullingCalls):
         """
         response = await self.request("POST", f"/v1/proxies/{uuid}/prioritize")
         return Prioritized.model_validate(response.json())
+
+    async def rerender(self, user_id: str | None = None) -> RerenderRun:
+        """Operators: render every proxy's preview again (or one user's), on the bulk lane."""
+        body = {} if user_id is None else {"user_id": user_id}
+        return RerenderRun.model_validate((await self.request("POST", "/v1/rerender", json=body)).json())
+
+    async def rerender_run(self, run_id: int) -> RerenderRun:
+        """Operators: how far a re-render run got."""
+        return RerenderRun.model_validate((await self.request("GET", f"/v1/rerender/{run_id}")).json())
 
     async def retry(self, uuid: UUID | str) -> Retry:
         """Send a failed preview or ingest back to its queue."""

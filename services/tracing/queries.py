@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +24,24 @@ class BadCursor(ValueError):
     """The cursor was not one this service handed out."""
 
 
+#: the times a filter or a cursor may name: inside both PostgreSQL's and Python's ranges in any
+#: zone (year 1 at +01:00 is before year 1 in UTC, which neither can hold)
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def in_range(stamp: datetime) -> datetime:
+    """`stamp` (UTC when it names no zone), or ValueError when it is outside EARLIEST..LATEST."""
+    stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    try:
+        utc = stamp.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("the time is out of range") from exc
+    if not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"the time must be between {EARLIEST.year} and {LATEST.year}")
+    return stamp
+
+
 def encode_cursor(created_at: datetime, row_id: int) -> str:
     raw = json.dumps([created_at.isoformat(), row_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -33,7 +51,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         stamp, row_id = json.loads(raw)
-        return datetime.fromisoformat(stamp), int(row_id)
+        return in_range(datetime.fromisoformat(stamp)), int(row_id)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise BadCursor("invalid cursor") from exc
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, Request
 
+from services.upload.quotas import UploadQuotas
 from shared.broker import AmqpPublisher
 from shared.exif import AsyncExifTool
 from shared.metrics import UploadMetrics
@@ -28,6 +29,7 @@ class UploadContext:
     exif: AsyncExifTool
     metrics: UploadMetrics
     relay: OutboxRelay
+    quotas: UploadQuotas
     extras: dict[str, Any] = field(default_factory=dict)
 
 

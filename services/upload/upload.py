@@ -147,6 +147,7 @@ async def _accept(
             raise Conflict("a concurrent upload of the same bytes was removed")
         return UploadResult(False, existing)
     ctx.relay.wake()
+    ctx.quotas.created(user_id)
     inline = None
     if thumb and len(thumb) <= INLINE_THUMB_MAX:
         inline = "data:image/jpeg;base64," + base64.b64encode(thumb).decode()

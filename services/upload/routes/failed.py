@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from services.upload.deps import Ctx, UploadContext
 from services.upload.retry import reset_before_replay
-from shared.http.auth import Caller
+from shared.http.auth import Caller, Principal
 from shared.http.problems import ProblemError, responses
 from shared.messages import Lane
 from shared.worker import parked
@@ -56,14 +56,21 @@ def _queue_name(ctx: UploadContext, queue: str | None) -> list[str]:
 @router.get("/failed", response_model=ParkedPage, responses=responses(401, 422))
 async def list_failed(ctx: Ctx, caller: Caller, queue: str | None = None) -> ParkedPage:
     """A user's own parked jobs; an operator's view is everyone's."""
+    names = _queue_name(ctx, queue)
+    ctx.quotas.scans.take(caller.user_id)  # 429 past PROPHOTO_QUOTA_PARKED_SCANS_*
+    with ctx.quotas.scanning.hold(caller.user_id):
+        return ParkedPage(items=await _parked(ctx, caller, names))
+
+
+async def _parked(ctx: UploadContext, caller: Principal, names: list[str]) -> list[ParkedItem]:
     items: list[ParkedItem] = []
-    for name in _queue_name(ctx, queue):
+    for name in names:
         for job in await parked.peek(ctx.topology, name):
             if caller.operator or job.user_id == caller.user_id:
                 items.append(ParkedItem(queue=name, uuid=job.uuid, reason=job.reason,
                                         error=job.error, parked_at=job.parked_at,
                                         attempt=job.attempt))
-    return ParkedPage(items=items)
+    return items
 
 
 @router.post("/failed/replay", response_model=ReplayAnswer, responses=responses(401, 422))
