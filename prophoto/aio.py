@@ -280,6 +280,11 @@ class AsyncClient(CullingCalls):
         payload = _params(uuids=[str(u) for u in uuids] if uuids else None, queue=queue)
         return int((await self.request("POST", "/v1/failed/replay", json=payload)).json()["replayed"])
 
+    async def reindex(self, user_id: str | None = None) -> int:
+        """Operators: re-read the originals of every Image (or one user's); answers how many were queued."""
+        payload = _params(user_id=user_id)
+        return int((await self.request("POST", "/v1/reindex", json=payload)).json()["queued"])
+
     async def _bytes(self, path: str) -> bytes:
         return (await self.request("GET", path, follow_redirects=True)).content
 

@@ -73,6 +73,8 @@ class FinalizeIngest(ProxyCommand):
     image_tags: list[str] = Field(default_factory=list)
     association: dict[str, Any] = Field(default_factory=dict)
     requested_at: datetime = Field(default_factory=_now)
+    #: an operator's reindex: re-read this existing Image's original (and sidecar), nothing else
+    reindex_image_id: int | None = None
 
 
 class EnhancePreview(ProxyCommand):

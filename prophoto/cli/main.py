@@ -197,6 +197,22 @@ def ingest(
         raise typer.Exit(1)
 
 
+@app.command()
+def reindex(
+    ctx: typer.Context,
+    user: Annotated[str | None, typer.Option(help="One user's Images (default: everyone's).")] = None,
+) -> None:
+    """Operators: read every kept original (and its sidecar) again, to fill new metadata fields."""
+    target: Target = ctx.obj
+
+    async def go() -> int:
+        async with Api(target) as api:
+            return await api.reindex(user)
+
+    queued = _run(go())
+    out.print(f"queued a metadata re-read of {queued} image{'s' if queued != 1 else ''}")
+
+
 @failed_app.command("list")
 def failed_list(
     ctx: typer.Context,
