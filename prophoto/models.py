@@ -178,10 +178,11 @@ class Image(Model):
     tags: list[str]
     keywords: list[str] = Field(default_factory=list)
     keyword_paths: list[str] = Field(default_factory=list)  # "Places|Japan|Tokyo"
-    color_space: str | None = None
+    declared_colour_space: str | None = None
     bit_depth: int | None = None
-    hdr_gain_map: str | None = None  # "ultra-hdr", "apple"
+    hdr_gain_map: str | None = None  # "ultra-hdr", "apple-gain-map"
     sources: dict[str, str] = Field(default_factory=dict)  # field -> embedded | sidecar | person
+    sidecar_path: str | None = None  # the XMP sidecar beside the original
     association: dict[str, Any]
     metadata: dict[str, Any]
     original_url: str
@@ -202,6 +203,20 @@ class Enhancement(Model):
     target_width: int
     limit: int
     source: Literal["original", "preview"]
+
+
+class RerenderRun(Model):
+    """An operator's re-render: previews queued again on the bulk lane, and how far it got."""
+
+    id: int
+    user_id: str | None = None
+    status: str  # queueing | queued
+    requested_by: str
+    started_at: datetime
+    finished_queueing_at: datetime | None = None
+    total: int
+    queued: int
+    rendered: int
 
 
 class Prioritized(Model):

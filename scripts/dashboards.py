@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grafana_foundation_sdk.builders.dashboard import Dashboard, ThresholdsConfig
+from grafana_foundation_sdk.builders.dashboard import Dashboard, Row, ThresholdsConfig
 from grafana_foundation_sdk.builders.prometheus import Dataquery as PrometheusQuery
 from grafana_foundation_sdk.builders.statetimeline import Panel as StateTimeline
 from grafana_foundation_sdk.builders.timeseries import Panel as Timeseries
@@ -46,12 +46,20 @@ class P:
 
 
 @dataclass(frozen=True)
+class R:
+    """A row (a heading across the board) at height `y`."""
+
+    title: str
+    y: int
+
+
+@dataclass(frozen=True)
 class Board:
     file: str
     uid: str
     title: str
     tags: tuple[str, ...]
-    panels: tuple[P, ...] = field(default_factory=tuple)
+    panels: tuple[P | R, ...] = field(default_factory=tuple)
     #: the queue-health board opens with the worker status as a state timeline
     status_timeline: bool = False
 
@@ -95,13 +103,39 @@ BOARDS = (
            ("sum by (queue) (rabbitmq_queue_messages_unacked)", "{{queue}} unacked")),
           (12, 38, 12, 8), description="RabbitMQ's own numbers (per-object endpoint), for "
           "comparison with the exporter."),
+        R('Preview lanes (docs/architecture.md, "Interactive work first")', 46),
+        P("Lane depth (ready, every shard)",
+          (('sum by (work_queue) (prophoto_queue_messages_ready{kind=~"work|shard", '
+            'work_queue=~".*preview.*"})', "{{work_queue}}"),), (0, 47, 12, 8), "short",
+          "Messages ready in each preview lane: the lane's own queue and its shards, summed."),
+        P("Oldest job waiting, per lane",
+          (("max by (lane) (prophoto_lane_oldest_waiting_seconds)", "{{lane}}"),), (12, 47, 12, 8),
+          "s", "The oldest job a preview worker holds and has not started (the heads of the "
+          "lane's queues)."),
+        P("Enqueue to start p50 / p95, per lane", tuple(
+            (f"histogram_quantile({q}, sum by (lane, le) "
+             f"(rate(prophoto_lane_enqueue_to_start_seconds_bucket{RATE})))", f"{{{{lane}}}} p{p}")
+            for q, p in ((0.5, 50), (0.95, 95))), (0, 55, 12, 8), "s",
+          "Seconds from a job's enqueue to its start."),
+        P("Jobs started per second, per lane",
+          ((f"sum by (lane) (rate(prophoto_lane_jobs_started_total{RATE}))", "{{lane}}"),),
+          (12, 55, 12, 8), "ops", "Preview jobs started, by lane."),
+        P("Busiest users' share of a lane",
+          (("max by (lane, rank) (prophoto_lane_user_share)", "{{lane}} #{{rank}}"),),
+          (0, 63, 12, 8), "percentunit", "Share of the lane's last 200 starts taken by its "
+          "busiest (rank 1), second and third user, per worker: a rank, never a user id."),
+        P("Bulk starts per shard",
+          ((f'sum by (shard) (rate(prophoto_lane_jobs_started_total{{lane="bulk"}}{RATE}))',
+            "shard {{shard}}"),), (12, 63, 12, 8), "ops",
+          "How the bulk lane's work is spread over its shards (one user's backlog fills one)."),
+        R("Recovery: held jobs and the outbox", 71),
         P("Jobs held by workers", (("sum by (queue) (prophoto_jobs_held)", "{{queue}}"),),
-          (0, 46, 12, 8), description="Deliveries the workers hold: jobs in progress and the next "
+          (0, 72, 12, 8), description="Deliveries the workers hold: jobs in progress and the next "
           "ones waiting in them. Held without progress is what a frozen worker looks like."),
         P("Outbox: oldest job not yet confirmed",
           (("max(prophoto_outbox_oldest_unpublished_age_seconds)", "oldest"),
            ("max(prophoto_outbox_relay_failing_seconds)", "relay failing for")),
-          (12, 46, 12, 8), "s", "How long jobs wait in the upload service's outbox, and how long "
+          (12, 72, 12, 8), "s", "How long jobs wait in the upload service's outbox, and how long "
           "its relay has failed without one confirm (alerts: ProphotoOutboxBacklogOld, "
           "ProphotoOutboxRelayFailing)."),
     ), status_timeline=True),
@@ -180,10 +214,14 @@ def build(board: Board) -> dict[str, Any]:
     """One dashboard as Grafana's JSON model (plain dicts, keys sorted when written)."""
     dashboard = (Dashboard(board.title).uid(board.uid).tags(list(board.tags)).timezone("utc")
                  .refresh("10s").time("now-1h", "now").readonly().version(1))
-    panels: list[Any] = [_status_timeline(1)] if board.status_timeline else []
-    panels += [_place(Timeseries(), p, len(panels) + i + 1) for i, p in enumerate(board.panels)]
-    for panel in panels:
-        dashboard = dashboard.with_panel(panel)
+    if board.status_timeline:
+        dashboard = dashboard.with_panel(_status_timeline(1))
+    for number, item in enumerate(board.panels, start=2 if board.status_timeline else 1):
+        if isinstance(item, R):
+            dashboard = dashboard.with_row(Row(item.title).id(number).collapsed(False)
+                                           .grid_pos(GridPos(h=1, w=24, x=0, y=item.y)))
+        else:
+            dashboard = dashboard.with_panel(_place(Timeseries(), item, number))
     model: dict[str, Any] = json.loads(json.dumps(dashboard.build(), cls=JSONEncoder))
     return model
 

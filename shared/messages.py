@@ -66,6 +66,8 @@ class GeneratePreview(ProxyCommand):
     claim: UUID | None = None
     #: a re-render: previews rendered before this instant are rendered again
     rerender_before: datetime | None = None
+    #: the lane's shard its producer chose for the user (`shared/lanes.py`); None: by hash
+    shard: int | None = None
 
 
 class FinalizeIngest(ProxyCommand):
@@ -73,6 +75,8 @@ class FinalizeIngest(ProxyCommand):
     image_tags: list[str] = Field(default_factory=list)
     association: dict[str, Any] = Field(default_factory=dict)
     requested_at: datetime = Field(default_factory=_now)
+    #: an operator's reindex: re-read this existing Image's original (and sidecar), nothing else
+    reindex_image_id: int | None = None
 
 
 class EnhancePreview(ProxyCommand):
@@ -102,6 +106,8 @@ class TraceEvent(Message):
     reason: str | None = None
     duration_ms: float
     result_size: int | None = None
+    #: a metadata read: the normalized fields it found a value for
+    fields: list[str] | None = None
     #: pixel dimensions of what the attempt made (a thumbnail), when it made an image
     width: int | None = None
     height: int | None = None

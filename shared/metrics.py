@@ -148,6 +148,13 @@ class UploadMetrics:
             "Seconds the outbox relay has failed without one confirmed publish (0: it works).",
             registry=registry,
         )
+        self.quota_refusals = Counter(
+            "prophoto_quota_refusals_total", "Requests answered 429 because a per-user quota "
+            "or rate was used up, by quota.", ["quota"], registry=registry,
+        )
+        self.sse_streams = Gauge(
+            "prophoto_sse_streams", "Server-Sent Event streams open in this process.", registry=registry,
+        )
 
     def observe_outbox(self, backlog: Backlog, health: RelayHealth) -> None:
         """The relay's view after each pass (shared/outbox.py)."""

@@ -21,6 +21,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sidecars": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Upload an XMP sidecar (raw body, X-Filename): it joins the original of the same base name, uploaded before or after it */
+        post: operations["post_sidecar_v1_sidecars_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/proxies/{uuid}/sidecar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Attach an XMP sidecar to a proxy (replacing an earlier one) before it is ingested */
+        put: operations["put_sidecar_v1_proxies__uuid__sidecar_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/proxies/{uuid}": {
         parameters: {
             query?: never;
@@ -345,6 +379,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reindex": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Operators: re-read every Image's original and sidecar (or one user's) for new fields */
+        post: operations["start_reindex_v1_reindex_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tus/": {
         parameters: {
             query?: never;
@@ -554,8 +605,8 @@ export interface components {
             keywords: string[];
             /** Keyword Paths */
             keyword_paths: string[];
-            /** Color Space */
-            color_space: string | null;
+            /** Declared Colour Space */
+            declared_colour_space: string | null;
             /** Bit Depth */
             bit_depth: number | null;
             /** Hdr Gain Map */
@@ -564,6 +615,8 @@ export interface components {
             sources: {
                 [key: string]: string;
             };
+            /** Sidecar Path */
+            sidecar_path: string | null;
             /** Association */
             association: {
                 [key: string]: unknown;
@@ -768,6 +821,18 @@ export interface components {
              */
             uploaded_at: string;
         };
+        /** ReindexAnswer */
+        ReindexAnswer: {
+            /** User Id */
+            user_id: string | null;
+            /** Queued */
+            queued: number;
+        };
+        /** ReindexRequest */
+        ReindexRequest: {
+            /** User Id */
+            user_id?: string | null;
+        };
         /** ReplayAnswer */
         ReplayAnswer: {
             /** Replayed */
@@ -820,6 +885,35 @@ export interface components {
             requeued: string;
             /** Removed Parked */
             removed_parked: number;
+        };
+        /**
+         * SidecarAnswer
+         * @description A stored sidecar: the proxy it belongs to (null: it waits for an original of its name)
+         *     and the fields it will set on that Image, over the file's own.
+         */
+        SidecarAnswer: {
+            /** Id */
+            id: number;
+            /** Original Name */
+            original_name: string;
+            /** Size */
+            size: number;
+            /** Sha256 */
+            sha256: string;
+            /** Proxy Uuid */
+            proxy_uuid: string | null;
+            /** Rating */
+            rating: number | null;
+            /** Label */
+            label: string | null;
+            /** Title */
+            title: string | null;
+            /** Caption */
+            caption: string | null;
+            /** Keywords */
+            keywords: string[];
+            /** Keyword Paths */
+            keyword_paths: string[];
         };
         /** Thumbnail */
         Thumbnail: {
@@ -979,6 +1073,153 @@ export interface operations {
             };
             /** @description Unsupported Media Type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_sidecar_v1_sidecars_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @example IMG_0001.CR3 */
+                "x-filename"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/rdf+xml": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SidecarAnswer"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    put_sidecar_v1_proxies__uuid__sidecar_put: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @example IMG_0001.CR3 */
+                "x-filename"?: string | null;
+            };
+            path: {
+                /** @example 3f2b8c1e-9d4a-4f6e-b7c2-5a1d0e8f9b34 */
+                uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/rdf+xml": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SidecarAnswer"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2171,6 +2412,57 @@ export interface operations {
                 };
             };
             /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    start_reindex_v1_reindex_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReindexRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReindexAnswer"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
             422: {
                 headers: {
                     [name: string]: unknown;

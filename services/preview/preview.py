@@ -18,9 +18,10 @@ from pathlib import Path
 
 import asyncpg
 
+from services.preview import render
 from services.preview.render import Outcome
 from shared import imaging, keys
-from shared.db import previews
+from shared.db import previews, proxies
 from shared.db.status import ProxyStatus
 from shared.filetype import HEAD_BYTES, FileType, detect, jpeg_dimensions
 from shared.messages import GeneratePreview
@@ -87,8 +88,9 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
     done = await previews.mark_preview_ready(deps.pool, job.uuid, pkey, tkey, rendered.width, rendered.height,
                                              rendered.method, rendered.degraded, colour_facts(rendered),
                                              job.claim)
-    if done is None:
-        return  # the proxy was deleted or finished meanwhile
+    if done is None:  # the proxy was deleted or finished meanwhile
+        await _forget_if_deleted(deps, job)
+        return
     uploaded = done["uploaded_at"] or job.uploaded_at
     if uploaded is not None and job.rerender_before is None:
         deps.metrics.upload_to_ready.observe(max(0.0, (datetime.now(UTC) - uploaded).total_seconds()))
@@ -110,11 +112,21 @@ async def _store(deps: PreviewDeps, job: GeneratePreview, outcome: Outcome) -> i
     return rendered
 
 
+async def _forget_if_deleted(deps: PreviewDeps, job: GeneratePreview) -> None:
+    """A DELETE (or an ingest) while this job rendered removed the row and the objects it knew
+    of; what this job wrote afterwards is nobody's: remove it. A row still there (another
+    delivery marked it ready first) keeps them: they are the ones it points at."""
+    if await proxies.load_proxy(deps.pool, job.uuid) is None:
+        await asyncio.gather(deps.store.delete(keys.preview_key(job.uuid)),
+                             deps.store.delete(keys.thumb_key(job.uuid)))
+        log.info("preview %s: the proxy went during the render; its preview and thumbnail removed",
+                 job.uuid)
+
+
 async def _render(deps: PreviewDeps, path: Path, ftype: FileType) -> Outcome:
     try:
-        outcome: Outcome = await deps.renderer.call(
-            "services.preview.render", "render", path, ftype.is_raw, deps.limits, deps.exif_binary,
-            deps.exif_timeout)
+        outcome = await deps.renderer.call(
+            render.render, path, ftype.is_raw, deps.limits, deps.exif_binary, deps.exif_timeout)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # only imaging runs there: whatever failed, this input made it fail
@@ -136,8 +148,8 @@ def colour_facts(rendered: imaging.Rendered) -> previews.ColourFacts:
                                 c.output if c else None, h.kind if h else None, h.headroom if h else None)
 
 
-async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext,
-                              exif_key: str | None, original: Path) -> None:
+async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext | None,
+                              exif_key: str | None, original: Path | None) -> None:
     """Both preview paths failed: a thumbnail from the upload's EXIF thumbnail, if there is one,
     in the original's colour space (read from the original's header when the thumbnail has none)."""
     if not exif_key:
@@ -145,17 +157,19 @@ async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobC
     started = time.perf_counter()
     try:
         data = await deps.store.get_bytes(exif_key)
-        thumb = await deps.renderer.call("shared.imaging.standard", "thumbnail_from_jpeg", data, deps.limits,
-                                         original)
+        thumb = await deps.renderer.call(imaging.thumbnail_from_jpeg, data, deps.limits, original)
         await deps.store.put_bytes(keys.thumb_key(job.uuid), thumb, "image/jpeg")
         await previews.set_degraded_thumbnail(deps.pool, job.uuid, keys.thumb_key(job.uuid),
                                              "thumbnail from the EXIF thumbnail; no preview")
-        await ctx.report.trace("thumbnail_generation", "exif-thumbnail", True,
-                               "degraded: no preview could be made",
-                               (time.perf_counter() - started) * 1000, len(thumb), jpeg_dimensions(thumb))
+        if ctx is not None:
+            await ctx.report.trace("thumbnail_generation", "exif-thumbnail", True,
+                                   "degraded: no preview could be made",
+                                   (time.perf_counter() - started) * 1000, len(thumb), jpeg_dimensions(thumb))
     except Exception as exc:
-        await ctx.report.trace("thumbnail_generation", "exif-thumbnail", False, str(exc)[:300],
-                               (time.perf_counter() - started) * 1000)
+        log.warning("preview %s: no thumbnail from the EXIF thumbnail either: %s", job.uuid, exc)
+        if ctx is not None:
+            await ctx.report.trace("thumbnail_generation", "exif-thumbnail", False, str(exc)[:300],
+                                   (time.perf_counter() - started) * 1000)
 
 
 async def _trace_attempts(deps: PreviewDeps, ctx: JobContext, attempts: list[imaging.Attempt]) -> None:
@@ -168,10 +182,15 @@ async def _trace_attempts(deps: PreviewDeps, ctx: JobContext, attempts: list[ima
 
 
 async def record_failure(deps: PreviewDeps, job: GeneratePreview | None, reason: str) -> bool:
-    """The job is parked: the proxy says so (and the harness tells the user's screen)."""
+    """The job is parked: the proxy says so (and the harness tells the user's screen). A job parked
+    after crashes or timeouts made no thumbnail yet: the EXIF thumbnail's is made now, without
+    opening the original again (it is what crashed or stalled)."""
     if job is None:
         return False
-    return await previews.mark_preview_failed(deps.pool, job.uuid, reason) is not None
+    row = await previews.mark_preview_failed(deps.pool, job.uuid, reason)
+    if row is not None and row["thumbnail_path"] is None and row["exif_thumb_key"]:
+        await _degraded_thumbnail(deps, job, None, row["exif_thumb_key"], None)
+    return row is not None
 
 
 async def open_deps(resources: Resources) -> PreviewDeps:

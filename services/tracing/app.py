@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, *, consume: bool = True,
                retention_every_s: float = RETENTION_EVERY_S) -> FastAPI:
     book = TokenBook.from_settings(settings)  # refuses weak or missing tokens in production
+    settings.refuse_placeholder_secrets()  # CHANGE-ME passwords never reach production
     registry = CollectorRegistry()
     own_jobs = CollectorRegistry()  # only JobMetrics: what the monitor reads about this process
     jobs = JobMetrics(own_jobs)
@@ -117,9 +118,8 @@ def create_app(settings: Settings, *, consume: bool = True,
     install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS)
     app.include_router(handlers.router)
     app.include_router(page.router)
-    app.add_middleware(RequestGate, limits=BodyLimits(  # nothing here takes an upload
-        settings.http_max_body_bytes, settings.http_max_body_bytes, lambda method, path: False))
-    app.state.metrics_registry = registry  # served apart from the API (shared/metrics_listener.py)
+    app.add_middleware(RequestGate, limits=BodyLimits(settings.http_max_body_bytes))  # no uploads here
+    app.state.metrics_registry = registry  # served apart from the API (shared/http/metrics_listener.py)
     app.mount("/admin/static", StaticFiles(directory=Path(__file__).parent / "static"),
               name="static")
 

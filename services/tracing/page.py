@@ -7,7 +7,7 @@ shows a message on the page instead of a JSON error.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -128,10 +128,10 @@ def parse_filters(params: dict[str, str]) -> tuple[queries.TraceFilter, list[str
         stamps[key] = None
         if raw:
             try:
-                stamp = datetime.fromisoformat(raw)
-                stamps[key] = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+                stamps[key] = queries.in_range(datetime.fromisoformat(raw))
             except ValueError:
-                errors.append(f"{key} is not a date and time")
+                errors.append(f"{key} is not a date and time between {queries.EARLIEST.year} "
+                              f"and {queries.LATEST.year}")
     method = (params.get("method") or "").strip()[:128] or None
     by_tag = None
     if params.get("tag", "").strip():

@@ -192,12 +192,17 @@ class ImageView(BaseModel):
     keywords: list[str]
     #: hierarchical keywords, "Places|Japan|Tokyo"
     keyword_paths: list[str]
-    color_space: str | None
+    #: the colour space the file's metadata declares (ICC description, EXIF ColorSpace...); what
+    #: the render found is `colour`
+    declared_colour_space: str | None
     bit_depth: int | None
-    #: the HDR gain map the metadata declares: "ultra-hdr", "apple", or null
+    #: the HDR gain map the metadata declares: "ultra-hdr", "apple-gain-map", or null (the
+    #: render's own finding is `colour.hdr_format`)
     hdr_gain_map: str | None
     #: where each descriptive value came from: embedded | sidecar | person
     sources: dict[str, str]
+    #: the XMP sidecar kept beside the original in the final store (`001-IMG_1234.xmp`)
+    sidecar_path: str | None
     association: dict[str, Any]
     metadata: dict[str, Any]
     original_url: str
@@ -233,8 +238,10 @@ def image_view(row: asyncpg.Record) -> ImageView:
         caption=row["caption"], creator=row["creator"], copyright=row["copyright"], credit=row["credit"],
         location=row["location"], gps=meta.get("gps"), tags=list(row["tags"] or []),
         keywords=list(row["keywords"] or []), keyword_paths=list(row["keyword_paths"] or []),
-        color_space=row["color_space"], bit_depth=row["bit_depth"], hdr_gain_map=row["hdr_gain_map"],
-        sources=dict(meta.get("sources") or {}), association=dict(row["association"] or {}), metadata=meta,
+        declared_colour_space=row["declared_colour_space"], bit_depth=row["bit_depth"],
+        hdr_gain_map=row["hdr_gain_map"],
+        sources=dict(meta.get("sources") or {}), sidecar_path=row["sidecar_path"],
+        association=dict(row["association"] or {}), metadata=meta,
         original_url=f"/v1/images/{row['id']}/original",
         preview_url=f"/v1/images/{row['id']}/preview" if row["preview_path"] else None,
         thumbnail_url=f"/v1/images/{row['id']}/thumbnail" if row["thumbnail_path"] else None,

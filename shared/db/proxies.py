@@ -116,3 +116,9 @@ async def delete_proxy_for_user(db: Executor, user_id: str, uuid: UUID) -> async
 async def delete_ingested(db: Executor, uuid: UUID) -> None:
     """The proxy became an Image: its row goes (finalize removed its temporary objects first)."""
     await db.execute("DELETE FROM proxy_images WHERE uuid = $1", uuid)
+
+
+async def count_unconfirmed(db: Executor, user_id: str) -> int:
+    """The user's proxies not yet confirmed for ingest (the unconfirmed-proxies quota)."""
+    return int(await db.fetchval(
+        "SELECT count(*) FROM proxy_images WHERE user_id = $1 AND ingest_status IS NULL", user_id))

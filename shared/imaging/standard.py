@@ -36,11 +36,12 @@ def _shrunk(path: str, source: colour.Colour, limits: Limits) -> tuple[pyvips.Im
     `source` after the shrink."""
     target = colour.output_gamut(source, Gamut(limits.gamut))
     if source.space is colour.Space.CMYK:
-        image = cmyk_thumbnail(path, limits.preview_max, limits.preview_max)
+        image = cmyk_thumbnail(path, limits.preview_max, limits.preview_max,
+                               lambda cmyk: colour.convert(cmyk, source, target))
     else:
-        image = pyvips.Image.thumbnail(path, limits.preview_max, height=limits.preview_max, size="down",
-                                       fail_on="error")
-    return to_srgb_8bit(colour.convert(image, source, target)).copy_memory(), colour.note(source, target)
+        image = colour.convert(pyvips.Image.thumbnail(path, limits.preview_max, height=limits.preview_max,
+                                                      size="down", fail_on="error"), source, target)
+    return to_srgb_8bit(image).copy_memory(), colour.note(source, target)
 
 
 def _pillow_preview(path: Path, limits: Limits) -> tuple[pyvips.Image, ColourNote]:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -40,7 +42,7 @@ from shared.worker.context import JobContext, Middleware
 from shared.worker.heartbeat import Beacon
 from shared.worker.lane_stats import LaneStats
 from shared.worker.lanes import LaneConsumer
-from shared.worker.park import Delivery
+from shared.worker.park import Delivery, own_headers
 from shared.worker.reports import Reports
 from shared.worker.runner import JobRunner, Outcome
 from shared.worker.spec import Resources, WorkerSpec, open_resources
@@ -152,7 +154,11 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
         finally:
             beat.cancel()
             # the jobs under way finish (or their messages go back to the queue) first
-            await consumer.stop(grace_s=min(policy.timeout_s, 60.0))
+            if isinstance(consumer, LaneConsumer):
+                await consumer.stop(grace_s=min(policy.timeout_s, 60.0),
+                                    release=functools.partial(_release, resources))
+            else:
+                await consumer.stop(grace_s=min(policy.timeout_s, 60.0))
             await beacon.leave()  # the tracing service drops this worker at once
             await connection.close()
             await resources.close()
@@ -238,7 +244,24 @@ async def _send(beacon: Beacon) -> None:
         log.debug("heartbeat not sent: %r", exc)
 
 
+async def _release(resources: Resources, msg: AbstractIncomingMessage, queue: str) -> bool:
+    """A held, never started message back to the end of its queue as a fresh copy (confirmed)."""
+    try:
+        await resources.publisher.publish(resources.topology.exchange, queue, msg.body,
+                                          headers=own_headers(dict(msg.headers or {})),
+                                          message_id=msg.message_id)
+    except Exception as exc:
+        log.warning("a held %s message goes back with the channel: %r", queue, exc)
+        return False
+    return True
+
+
 def run_worker(spec: WorkerSpec[M, D], settings: Settings, metrics_port: int) -> None:
     setup_logging(settings.log_level, spec.service)
+    try:
+        settings.refuse_placeholder_secrets()
+    except ValueError as exc:
+        print(f"{spec.service} worker refuses to start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
     app = build_worker_app(spec, settings, metrics_port)
     uvicorn.run(app, host=settings.metrics_host, port=metrics_port, log_level="warning")

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from shared.http.metrics_listener import serve_metrics
 from shared.messages import GeneratePreview
-from shared.metrics_listener import serve_metrics
 from shared.storage import open_store
 from shared.topology import Topology
 from tests.conftest import make_settings
@@ -284,7 +284,8 @@ async def test_readiness_reports_database_broker_and_storage(upload_server):
     async with upload_server.client(None) as c:
         r = await c.get("/readyz")
     assert r.status_code == 200
-    assert r.json()["checks"] == {"database": True, "broker": True, "storage": True, "events": True}
+    assert r.json()["checks"] == {"database": True, "broker": True, "storage": True, "events": True,
+                                  "outbox": True}
 
 
 async def test_metrics_are_not_on_the_public_api_port_but_on_the_metrics_listener(upload_server):

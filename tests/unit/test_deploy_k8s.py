@@ -93,6 +93,8 @@ def test_configmap_and_secret_hold_only_settings_fields_and_load(
     assert settings.env == "production"
     with pytest.raises(ValueError, match=r"PROPHOTO_API_TOKENS.*refused in production"):
         settings.tokens()  # the Secret's placeholders never start a production service
+    with pytest.raises(ValueError, match=r"PROPHOTO_AMQP_URL.*refused in production"):
+        settings.refuse_placeholder_secrets()  # nor its broker, database and S3 passwords
     assert settings.preview_retry.backoff_s == [10, 30, 60]
 
 
@@ -111,8 +113,12 @@ def test_each_deployment_runs_its_module_with_probes_resources_and_no_root(
         assert set(container["resources"][kind]) == {"cpu", "memory"}
     sources = {next(iter(s.values()))["name"] for s in container["envFrom"]}
     assert sources == set(by_kind("ConfigMap")) | set(by_kind("Secret"))
+    password = secrets.token_urlsafe(24)
     filled = {"PROPHOTO_API_TOKENS": f"{secrets.token_urlsafe(32)}=photographer",  # as an operator
-              "PROPHOTO_ADMIN_TOKENS": secrets.token_urlsafe(32)}             # fills the Secret
+              "PROPHOTO_ADMIN_TOKENS": secrets.token_urlsafe(32),             # fills the Secret
+              "PROPHOTO_AMQP_URL": f"amqp://prophoto:{password}@rabbitmq:5672/",
+              "PROPHOTO_DATABASE_URL": f"postgresql://prophoto:{password}@postgres:5432/prophoto",
+              "PROPHOTO_S3_SECRET_KEY": password}
     settings = settings_from_env(settings_env() | filled, monkeypatch)
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     port = next(p for p in container["ports"] if p["name"] == "http")

@@ -16,11 +16,13 @@ from services.upload.routes import (
     kept,
     preview,
     proxies,
+    reindex,
     rerender,
+    sidecars,
     uploads,
 )
 
 #: in the order the OpenAPI document lists them
 ROUTERS: tuple[APIRouter, ...] = tuple(
-    m.router for m in (uploads, proxies, cull, failed, preview, ingest, images, kept, enhance,
-                       rerender))
+    m.router for m in (uploads, sidecars, proxies, cull, failed, preview, ingest, images, kept, enhance,
+                       rerender, reindex))

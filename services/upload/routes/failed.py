@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from services.upload.deps import Ctx, UploadContext
 from services.upload.retry import reset_before_replay
 from shared import tags
-from shared.http.auth import Caller
+from shared.http.auth import Caller, Principal
 from shared.http.problems import ProblemError, responses
 from shared.messages import Lane
 from shared.worker import parked
@@ -66,8 +66,16 @@ async def list_failed(ctx: Ctx, caller: Caller, queue: str | None = None,
         wanted = tags.parse_filter(tag) if tag else None
     except ValueError as exc:
         raise ProblemError(422, "Invalid tag", str(exc)) from exc
+    names = _queue_name(ctx, queue)
+    ctx.quotas.scans.take(caller.user_id)  # 429 past PROPHOTO_QUOTA_PARKED_SCANS_*
+    with ctx.quotas.scanning.hold(caller.user_id):
+        return ParkedPage(items=await _parked(ctx, caller, names, wanted))
+
+
+async def _parked(ctx: UploadContext, caller: Principal, names: list[str],
+                  wanted: tags.TagFilter | None) -> list[ParkedItem]:
     items: list[ParkedItem] = []
-    for name in _queue_name(ctx, queue):
+    for name in names:
         for job in await parked.peek(ctx.topology, name):
             if not (caller.operator or job.user_id == caller.user_id):
                 continue
@@ -76,7 +84,7 @@ async def list_failed(ctx: Ctx, caller: Caller, queue: str | None = None,
             items.append(ParkedItem(queue=name, uuid=job.uuid, reason=job.reason,
                                     error=job.error, parked_at=job.parked_at,
                                     attempt=job.attempt, tags=list(job.tags)))
-    return ParkedPage(items=items)
+    return items
 
 
 @router.post("/failed/replay", response_model=ReplayAnswer, responses=responses(401, 422))

@@ -73,6 +73,7 @@ async def _upload(
     limit = ctx.settings.max_upload_bytes
     if content_length is not None and content_length > limit + 64 * 1024:
         raise ProblemError(413, "Upload too large", f"the limit is {limit} bytes", limit=limit)
+    await ctx.quotas.before_upload(user, content_length or 0)
     if claimed_sha is not None:
         claimed_sha = claimed_sha.strip().lower()
         if len(claimed_sha) != 64 or any(c not in "0123456789abcdef" for c in claimed_sha):
