@@ -138,7 +138,8 @@ def scenario_settings(cluster: RabbitCluster, postgres: OwnPostgres, workdir: Pa
         upload_port=ports[0], tracing_port=ports[1], preview_metrics_port=ports[2],
         finalize_metrics_port=ports[3], enhance_metrics_port=ports[4],
         upload_metrics_port=ports[5], tracing_metrics_port=ports[6],
-        publish_timeout_s=5.0, outbox_poll_s=0.5, prefetch=2, queue_poll_s=2.0,
+        # one job at a time: a preview worker then holds the job it runs and the next one
+        publish_timeout_s=5.0, outbox_poll_s=0.5, prefetch=1, queue_poll_s=2.0,
         rabbitmq_prometheus_url=",".join(cluster.prometheus_urls),
         # the lanes are chosen by `?bulk=` here, not by the per-minute threshold
         bulk_after_uploads_per_minute=100_000,
