@@ -59,6 +59,8 @@ class LeaderLossConfig:
     stall_s: float = 40.0
     resume_s: float = 10.0
     seed: int = 11
+    #: also freeze a preview worker holding jobs (SIGSTOP) and time the stall verdict
+    freeze: bool = True
 
 
 @dataclass
@@ -97,6 +99,8 @@ class LeaderLossReport:
             out.append(f"{self.duplicate_images} proxies became more than one Image")
         if self.restarts:
             out.append(f"processes restarted: {self.restarts}")
+        if not c.freeze:
+            return out
         if self.stalled_after_s is None or self.stalled_after_s > c.stall_s:
             out.append(f"the frozen worker was not reported stalled within {c.stall_s:g} s "
                        f"({self.stalled_after_s})")
@@ -176,7 +180,8 @@ class LeaderLoss:
                 await self._previews(api)
                 await self._enhance(api)
                 await self._ingest(api)
-                await self._frozen_worker(api, stack)
+                if self.config.freeze:
+                    await self._frozen_worker(api, stack)
             self.report.restarts = stack.restarts()
         finally:
             stack.stop()
@@ -377,20 +382,24 @@ class LeaderLoss:
             os.kill(pid, signal.SIGCONT)  # preview-1 starts on what it holds, and says so
             async with httpx.AsyncClient(timeout=5) as c:
                 held = 0.0
-                deadline = time.monotonic() + 45
-                while time.monotonic() < deadline:
+                started = time.monotonic()
+                while time.monotonic() - started < 45:
                     # frozen once it holds two jobs, by its /metrics (the gauge its heartbeat
-                    # carries); a moment later, so that the beat saying so has gone out
+                    # carries), or one after 20 s of trying (a fast job is often alone in
+                    # hand); a moment later, so that the beat saying so has gone out
+                    now_held = 0.0
                     with contextlib.suppress(httpx.HTTPError):
-                        held = max(held, jobs_held((await c.get(metrics)).text))
-                    if held >= 2:
+                        now_held = jobs_held((await c.get(metrics)).text)
+                        held = max(held, now_held)
+                    if held >= 2 or (time.monotonic() - started > 20 and now_held >= 1):
+                        held = now_held if held < 2 else held
                         await asyncio.sleep(0.1)
                         os.kill(pid, signal.SIGSTOP)
                         break
                     await asyncio.sleep(0.02)
                 else:
                     os.kill(pid, signal.SIGCONT)
-                    self.report.frozen_error = f"{name} never held two jobs (its /metrics: {held})"
+                    self.report.frozen_error = f"{name} never held a job (its /metrics: {held})"
                     return
         finally:
             for other in others:

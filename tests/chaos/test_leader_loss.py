@@ -91,16 +91,17 @@ async def test_each_work_queues_leader_killed_while_its_commands_are_published_c
     tmp_path: Path, own_postgres, rabbit_cluster: RabbitCluster
 ):
     """120 photos confirmed while the ingest leader dies: all Images within 60 s, none twice;
-    the same for previews (both lanes) and enhancements; a frozen preview worker holding 2
-    jobs reads `stalled` within 40 s and `processing` within 10 s of SIGCONT; no restart."""
+    the same for previews (both lanes) and enhancements; no process restarted. (The frozen
+    worker phase runs in `make chaos`; here its rules are tested in test_queue_status_rules.)"""
     from chaos.leaders import LeaderLoss, LeaderLossConfig
     from chaos.soak import free_ports, migrate_and_declare
 
-    run = LeaderLoss(LeaderLossConfig(), own_postgres, rabbit_cluster, tmp_path, free_ports(7))
+    run = LeaderLoss(LeaderLossConfig(freeze=False), own_postgres, rabbit_cluster, tmp_path,
+                     free_ports(7))
     await migrate_and_declare(run.settings)
     report = await run.run()
     print(report.render())
     assert report.problems() == [], report.render()
     ingest = next(p for p in report.phases if p.name == "ingest")
     assert ingest.done == 120 and report.duplicate_images == 0
-    assert report.held_when_frozen >= 2 and report.page_stalled
+    assert [p.settled_s is not None and p.settled_s <= 60 for p in report.phases] == [True] * 4
