@@ -183,6 +183,9 @@ class Image(Model):
     hdr_gain_map: str | None = None  # "ultra-hdr", "apple-gain-map"
     sources: dict[str, str] = Field(default_factory=dict)  # field -> embedded | sidecar | person
     sidecar_path: str | None = None  # the XMP sidecar beside the original
+    pair_kind: Literal["raw+jpeg", "live-photo"] | None = None
+    paired_image_id: int | None = None  # the other half of a RAW+JPEG pair
+    live_video_path: str | None = None  # a Live Photo's movie, beside the photo
     association: dict[str, Any]
     metadata: dict[str, Any]
     original_url: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -203,6 +203,11 @@ class ImageView(BaseModel):
     sources: dict[str, str]
     #: the XMP sidecar kept beside the original in the final store (`001-IMG_1234.xmp`)
     sidecar_path: str | None
+    #: "raw+jpeg": `paired_image_id` is the other half of the frame; "live-photo": `live_video_path`
+    #: is the movie kept beside this photo
+    pair_kind: Literal["raw+jpeg", "live-photo"] | None
+    paired_image_id: int | None
+    live_video_path: str | None
     association: dict[str, Any]
     metadata: dict[str, Any]
     original_url: str
@@ -241,6 +246,8 @@ def image_view(row: asyncpg.Record) -> ImageView:
         declared_colour_space=row["declared_colour_space"], bit_depth=row["bit_depth"],
         hdr_gain_map=row["hdr_gain_map"],
         sources=dict(meta.get("sources") or {}), sidecar_path=row["sidecar_path"],
+        pair_kind=row["pair_kind"], paired_image_id=row["paired_image_id"],
+        live_video_path=row["live_video_path"],
         association=dict(row["association"] or {}), metadata=meta,
         original_url=f"/v1/images/{row['id']}/original",
         preview_url=f"/v1/images/{row['id']}/preview" if row["preview_path"] else None,
