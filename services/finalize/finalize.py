@@ -132,6 +132,7 @@ async def _finalize(
 
     await copy_verified(deps.temp_store, deps.final_store, proxy, key)
     side_key = await sidecar.keep(deps.temp_store, deps.final_store, side, key) if side else None
+    movie_key = await _keep_movie(deps, proxy, normalized, key)
     kept = await keep_renditions(deps.temp_store, deps.final_store, proxy, key)
     _crash_point(deps, "after_copy")
 
@@ -143,6 +144,7 @@ async def _finalize(
         "tags": _tags(list(proxy["ingest_tags"] or job.image_tags), normalized["keywords"]),
         "association": dict(proxy["ingest_association"] or {}) or job.association,
         "sha256": proxy["sha256"], "size": proxy["size"], "sidecar_path": side_key,
+        "live_video_path": movie_key, "pair_kind": "live-photo" if movie_key else None,
         **kept, **{column: proxy[column] for column in KEPT_COLOUR},
     })
     _crash_point(deps, "after_insert")
@@ -151,6 +153,20 @@ async def _finalize(
     await _clean_up(deps, proxy)
     await ctx.report.announce(INGESTED, image_id=image_id)
     return image_id, proxy["size"], "copy"
+
+
+async def _keep_movie(deps: FinalizeDeps, proxy: asyncpg.Record, normalized: dict[str, Any],
+                      key: str) -> str | None:
+    """A Live Photo's movie beside the photo, unless both name a ContentIdentifier and they differ."""
+    movie = await sidecar.claim(deps.pool, proxy, "live-video")
+    if movie is None:
+        return None
+    theirs, ours = (movie["metadata"] or {}).get("ContentIdentifier"), normalized.get("content_identifier")
+    if theirs and ours and theirs != ours:
+        log.warning("the movie %s is not %s's Live Photo (ContentIdentifier differs); not kept",
+                    movie["original_name"], proxy["original_name"])
+        return None
+    return await sidecar.keep(deps.temp_store, deps.final_store, movie, key)
 
 
 def _preview_size(proxy: asyncpg.Record) -> list[int] | None:
