@@ -237,10 +237,8 @@ class Supervisor:
             ready = await _wait_http(f"{upload_url}/healthz", 60.0, self.stopping)
             if self.stopping.is_set():
                 return
-            self.say(
-                f"upload API  {upload_url}  (OpenAPI {upload_url}/docs)"
-                + ("" if ready else "  [not answering /healthz yet]")
-            )
+            self.say(f"web page    {upload_url}/" + ("" if ready else "  [not answering /healthz yet]"))
+            self.say(f"upload API  {upload_url}  (OpenAPI {upload_url}/docs)")
         if any(c.name == "tracing" for c in self.children):
             self.say(f"debug page  http://127.0.0.1:{settings.tracing_port}/admin/ingest-traces")
         tokens = settings.tokens()
