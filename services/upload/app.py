@@ -32,6 +32,7 @@ from shared.http.auth import TokenBook, install_auth
 from shared.http.gate import BodyLimits, RequestGate
 from shared.http.problems import install_problem_handlers
 from shared.http.readiness import readiness
+from shared.lanes import ShardChooser
 from shared.metrics import UploadMetrics
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -83,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
         await resumable.start()
         app.state.ctx = ctx
         relay.start()
+        ctx.extras["shards"] = ShardChooser(topology)
         rerenders = Rerenders(ctx)
         ctx.extras["rerender"] = rerenders
         await rerenders.start()
@@ -90,6 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await rerenders.stop()
+            await ctx.extras["shards"].close()
             await relay.stop()
             await resumable.stop()
             await hub.stop()
