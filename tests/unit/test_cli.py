@@ -312,8 +312,9 @@ def test_failed_list_shows_parked_jobs_for_the_chosen_queue_with_file_names_and_
 
 def test_failed_replay_sends_the_uuids_and_reports_how_many_went_back(server: Any) -> None:
     seen = server(lambda r: httpx.Response(200, json={"replayed": 1}))
-    result = run("failed", "replay", "u-1", "u-2")
-    assert json.loads(seen[0].content) == {"uuids": ["u-1", "u-2"]}
+    u1, u2 = str(uuidlib.uuid4()), str(uuidlib.uuid4())
+    result = run("failed", "replay", u1, u2)
+    assert json.loads(seen[0].content) == {"uuids": [u1, u2]}
     assert "replayed 1 parked job(s)" in result.stdout
     assert result.exit_code == 1  # one of the two had nothing parked
     assert "1 of the given proxies had no parked job" in result.stderr
