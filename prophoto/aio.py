@@ -34,6 +34,7 @@ from prophoto.models import (
     Prioritized,
     Proxy,
     ProxyPage,
+    RerenderRun,
     Retry,
     StatusEvent,
     Upload,
@@ -209,6 +210,15 @@ class AsyncClient(CullingCalls):
         response = await self.request("POST", f"/v1/proxies/{uuid}/prioritize")
         return Prioritized.model_validate(response.json())
 
+    async def rerender(self, user_id: str | None = None) -> RerenderRun:
+        """Operators: render every proxy's preview again (or one user's), on the bulk lane."""
+        body = {} if user_id is None else {"user_id": user_id}
+        return RerenderRun.model_validate((await self.request("POST", "/v1/rerender", json=body)).json())
+
+    async def rerender_run(self, run_id: int) -> RerenderRun:
+        """Operators: how far a re-render run got."""
+        return RerenderRun.model_validate((await self.request("GET", f"/v1/rerender/{run_id}")).json())
+
     async def retry(self, uuid: UUID | str) -> Retry:
         """Send a failed preview or ingest back to its queue."""
         return Retry.model_validate((await self.request("POST", f"/v1/proxies/{uuid}/retry")).json())
@@ -269,6 +279,11 @@ class AsyncClient(CullingCalls):
         """Send parked jobs back (all of yours by default); answers how many went back."""
         payload = _params(uuids=[str(u) for u in uuids] if uuids else None, queue=queue)
         return int((await self.request("POST", "/v1/failed/replay", json=payload)).json()["replayed"])
+
+    async def reindex(self, user_id: str | None = None) -> int:
+        """Operators: re-read the originals of every Image (or one user's); answers how many were queued."""
+        payload = _params(user_id=user_id)
+        return int((await self.request("POST", "/v1/reindex", json=payload)).json()["queued"])
 
     async def _bytes(self, path: str) -> bytes:
         return (await self.request("GET", path, follow_redirects=True)).content

@@ -205,6 +205,20 @@ class Enhancement(Model):
     source: Literal["original", "preview"]
 
 
+class RerenderRun(Model):
+    """An operator's re-render: previews queued again on the bulk lane, and how far it got."""
+
+    id: int
+    user_id: str | None = None
+    status: str  # queueing | queued
+    requested_by: str
+    started_at: datetime
+    finished_queueing_at: datetime | None = None
+    total: int
+    queued: int
+    rendered: int
+
+
 class Prioritized(Model):
     uuid: UUID
     queued: bool

@@ -27,6 +27,7 @@ from prophoto.models import (
     Prioritized,
     Proxy,
     ProxyPage,
+    RerenderRun,
     Retry,
     StatusEvent,
     Upload,
@@ -128,6 +129,13 @@ class Client:
     def prioritize(self, uuid: UUID | str) -> Prioritized:
         """Render this pending photo's preview first; see `AsyncClient.prioritize`."""
         return self._run(self.aio.prioritize(uuid))
+
+    def rerender(self, user_id: str | None = None) -> RerenderRun:
+        """Operators: render every proxy's preview again (or one user's); see `AsyncClient.rerender`."""
+        return self._run(self.aio.rerender(user_id))
+
+    def rerender_run(self, run_id: int) -> RerenderRun:
+        return self._run(self.aio.rerender_run(run_id))
 
     def retry(self, uuid: UUID | str) -> Retry:
         return self._run(self.aio.retry(uuid))

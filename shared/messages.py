@@ -66,6 +66,8 @@ class GeneratePreview(ProxyCommand):
     claim: UUID | None = None
     #: a re-render: previews rendered before this instant are rendered again
     rerender_before: datetime | None = None
+    #: the lane's shard its producer chose for the user (`shared/lanes.py`); None: by hash
+    shard: int | None = None
 
 
 class FinalizeIngest(ProxyCommand):
@@ -73,6 +75,8 @@ class FinalizeIngest(ProxyCommand):
     image_tags: list[str] = Field(default_factory=list)
     association: dict[str, Any] = Field(default_factory=dict)
     requested_at: datetime = Field(default_factory=_now)
+    #: an operator's reindex: re-read this existing Image's original (and sidecar), nothing else
+    reindex_image_id: int | None = None
 
 
 class EnhancePreview(ProxyCommand):

@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     tracing_host: str = "127.0.0.1"
     tracing_port: int = 8081
     #: the metrics listeners: the workers' /metrics and /healthz, and the upload and tracing
-    #: services' /metrics (never on their API port: shared/metrics_listener.py)
+    #: services' /metrics (never on their API port: shared/http/metrics_listener.py)
     metrics_host: str = "127.0.0.1"
     public_url: str = ""  # base URL used in links; empty = relative links
     #: comma-separated peer addresses whose X-Forwarded-Proto is believed (a TLS-terminating proxy)

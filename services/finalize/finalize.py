@@ -34,6 +34,7 @@ import asyncpg
 
 from services.finalize import sidecar
 from services.finalize.kept_renditions import keep_renditions
+from services.finalize.reindex import reindex
 from services.finalize.verified_copy import copy_verified, final_copy_if_intact
 from shared import exif, keys, naming
 from shared.db import images, ingests, proxies
@@ -77,8 +78,9 @@ def _crash_point(deps: FinalizeDeps, point: str) -> None:
 
 async def finalize(deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext) -> int | None:
     """Run one attempt; returns the Image id, or None when there was nothing to do."""
-    ctx.note.method = "copy"  # what a failed attempt is traced as
-    image_id, ctx.note.size, ctx.note.method = await _finalize(deps, job, ctx)
+    ctx.note.method = "reindex" if job.reindex_image_id else "copy"  # what a failed attempt is traced as
+    work = reindex if job.reindex_image_id else _finalize
+    image_id, ctx.note.size, ctx.note.method = await work(deps, job, ctx)
     ctx.note.reason = None if image_id else "nothing to do"
     return image_id
 

@@ -148,8 +148,8 @@ def colour_facts(rendered: imaging.Rendered) -> previews.ColourFacts:
                                 c.output if c else None, h.kind if h else None, h.headroom if h else None)
 
 
-async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext,
-                              exif_key: str | None, original: Path) -> None:
+async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext | None,
+                              exif_key: str | None, original: Path | None) -> None:
     """Both preview paths failed: a thumbnail from the upload's EXIF thumbnail, if there is one,
     in the original's colour space (read from the original's header when the thumbnail has none)."""
     if not exif_key:
@@ -161,12 +161,15 @@ async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobC
         await deps.store.put_bytes(keys.thumb_key(job.uuid), thumb, "image/jpeg")
         await previews.set_degraded_thumbnail(deps.pool, job.uuid, keys.thumb_key(job.uuid),
                                              "thumbnail from the EXIF thumbnail; no preview")
-        await ctx.report.trace("thumbnail_generation", "exif-thumbnail", True,
-                               "degraded: no preview could be made",
-                               (time.perf_counter() - started) * 1000, len(thumb), jpeg_dimensions(thumb))
+        if ctx is not None:
+            await ctx.report.trace("thumbnail_generation", "exif-thumbnail", True,
+                                   "degraded: no preview could be made",
+                                   (time.perf_counter() - started) * 1000, len(thumb), jpeg_dimensions(thumb))
     except Exception as exc:
-        await ctx.report.trace("thumbnail_generation", "exif-thumbnail", False, str(exc)[:300],
-                               (time.perf_counter() - started) * 1000)
+        log.warning("preview %s: no thumbnail from the EXIF thumbnail either: %s", job.uuid, exc)
+        if ctx is not None:
+            await ctx.report.trace("thumbnail_generation", "exif-thumbnail", False, str(exc)[:300],
+                                   (time.perf_counter() - started) * 1000)
 
 
 async def _trace_attempts(deps: PreviewDeps, ctx: JobContext, attempts: list[imaging.Attempt]) -> None:
@@ -179,10 +182,15 @@ async def _trace_attempts(deps: PreviewDeps, ctx: JobContext, attempts: list[ima
 
 
 async def record_failure(deps: PreviewDeps, job: GeneratePreview | None, reason: str) -> bool:
-    """The job is parked: the proxy says so (and the harness tells the user's screen)."""
+    """The job is parked: the proxy says so (and the harness tells the user's screen). A job parked
+    after crashes or timeouts made no thumbnail yet: the EXIF thumbnail's is made now, without
+    opening the original again (it is what crashed or stalled)."""
     if job is None:
         return False
-    return await previews.mark_preview_failed(deps.pool, job.uuid, reason) is not None
+    row = await previews.mark_preview_failed(deps.pool, job.uuid, reason)
+    if row is not None and row["thumbnail_path"] is None and row["exif_thumb_key"]:
+        await _degraded_thumbnail(deps, job, None, row["exif_thumb_key"], None)
+    return row is not None
 
 
 async def open_deps(resources: Resources) -> PreviewDeps:

@@ -118,7 +118,7 @@ def create_app(settings: Settings, *, consume: bool = True,
     app.include_router(handlers.router)
     app.include_router(page.router)
     app.add_middleware(RequestGate, limits=BodyLimits(settings.http_max_body_bytes))  # no uploads here
-    app.state.metrics_registry = registry  # served apart from the API (shared/metrics_listener.py)
+    app.state.metrics_registry = registry  # served apart from the API (shared/http/metrics_listener.py)
     app.mount("/admin/static", StaticFiles(directory=Path(__file__).parent / "static"),
               name="static")
 

@@ -32,6 +32,7 @@ from shared.http.auth import TokenBook, install_auth
 from shared.http.gate import BodyLimits, RequestGate
 from shared.http.problems import install_problem_handlers
 from shared.http.readiness import readiness
+from shared.lanes import ShardChooser
 from shared.metrics import UploadMetrics
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -83,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
         await resumable.start()
         app.state.ctx = ctx
         relay.start()
+        ctx.extras["shards"] = ShardChooser(topology)
         rerenders = Rerenders(ctx)
         ctx.extras["rerender"] = rerenders
         await rerenders.start()
@@ -90,6 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await rerenders.stop()
+            await ctx.extras["shards"].close()
             await relay.stop()
             await resumable.stop()
             await hub.stop()
@@ -119,7 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestGate, limits=BodyLimits(  # inside TusHeaders: its refusals carry them too
         settings.http_max_body_bytes, lambda method, path: _streams(method, path, uploads)))
     app.add_middleware(tus.TusHeaders)
-    app.state.metrics_registry = registry  # served apart from the API (shared/metrics_listener.py)
+    app.state.metrics_registry = registry  # served apart from the API (shared/http/metrics_listener.py)
     install_page(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from services.upload.deps import UploadContext
+from services.upload.deps import UploadContext, shards_of
 from services.upload.intake import Spool
 from shared import exif, keys
 from shared.db import images, proxies
@@ -134,7 +134,8 @@ async def _accept(
             })
             if row is not None:
                 lane = await upload_lane(conn, ctx.settings, user_id, bulk)
-                await enqueue(conn, ctx.topology, preview_job(uuid, user_id, lane, now))
+                shard = await shards_of(ctx).choose(conn, lane, user_id)
+                await enqueue(conn, ctx.topology, preview_job(uuid, user_id, lane, now, shard=shard))
                 for event in _intake_traces(uuid, user_id, meta, read_ms, thumb, thumb_ms):
                     await enqueue(conn, ctx.topology, event)
     except BaseException:

@@ -73,6 +73,19 @@ async def insert_image(pool: asyncpg.Pool, uuid: UUID, values: dict[str, Any]) -
         return int(image_id)
 
 
+async def image_to_reindex(db: Executor, image_id: int, user_id: str) -> asyncpg.Record | None:
+    return await db.fetchrow("SELECT * FROM images WHERE id = $1 AND user_id = $2", image_id, user_id)
+
+
+async def reindex_batch(db: Executor, user_id: str | None, after_id: int, limit: int) -> list[asyncpg.Record]:
+    """The next Images (every user's, or one user's) after `after_id`, by id."""
+    rows: list[asyncpg.Record] = await db.fetch(
+        """SELECT id, proxy_uuid, user_id FROM images
+           WHERE id > $1 AND ($2::text IS NULL OR user_id = $2) ORDER BY id LIMIT $3""",
+        after_id, user_id, limit)
+    return rows
+
+
 async def update_metadata(db: Executor, image_id: int, values: dict[str, Any]) -> None:
     """A re-read of the original (reindex): the metadata, its columns, tags and the capture instant."""
     columns = ("metadata", "tags", "taken_at", "camera_make", "camera_model", *METADATA_COLUMNS)

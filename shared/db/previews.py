@@ -93,7 +93,7 @@ async def mark_preview_failed(db: Executor, uuid: UUID, error: str) -> asyncpg.R
     return await db.fetchrow(
         """UPDATE proxy_images SET preview_status = 'failed', preview_error = $2, updated_at = now()
            WHERE uuid = $1 AND preview_status IN ('pending', 'processing')
-           RETURNING uuid, user_id""",
+           RETURNING uuid, user_id, exif_thumb_key, thumbnail_path""",
         uuid, error[:1000],
     )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
 import time
@@ -40,7 +41,7 @@ from shared.worker.context import JobContext, Middleware
 from shared.worker.heartbeat import Beacon
 from shared.worker.lane_stats import LaneStats
 from shared.worker.lanes import LaneConsumer
-from shared.worker.park import Delivery
+from shared.worker.park import Delivery, own_headers
 from shared.worker.reports import Reports
 from shared.worker.runner import JobRunner, Outcome
 from shared.worker.spec import Resources, WorkerSpec, open_resources
@@ -140,7 +141,11 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
         finally:
             beat.cancel()
             # the jobs under way finish (or their messages go back to the queue) first
-            await consumer.stop(grace_s=min(policy.timeout_s, 60.0))
+            if isinstance(consumer, LaneConsumer):
+                await consumer.stop(grace_s=min(policy.timeout_s, 60.0),
+                                    release=functools.partial(_release, resources))
+            else:
+                await consumer.stop(grace_s=min(policy.timeout_s, 60.0))
             await beacon.leave()  # the tracing service drops this worker at once
             await connection.close()
             await resources.close()
@@ -224,6 +229,18 @@ async def _send(beacon: Beacon) -> None:
         await beacon.beat()
     except Exception as exc:  # the broker is away: the next beat tries again
         log.debug("heartbeat not sent: %r", exc)
+
+
+async def _release(resources: Resources, msg: AbstractIncomingMessage, queue: str) -> bool:
+    """A held, never started message back to the end of its queue as a fresh copy (confirmed)."""
+    try:
+        await resources.publisher.publish(resources.topology.exchange, queue, msg.body,
+                                          headers=own_headers(dict(msg.headers or {})),
+                                          message_id=msg.message_id)
+    except Exception as exc:
+        log.warning("a held %s message goes back with the channel: %r", queue, exc)
+        return False
+    return True
 
 
 def run_worker(spec: WorkerSpec[M, D], settings: Settings, metrics_port: int) -> None:

@@ -39,6 +39,8 @@ from shared.broker import subscribed
 from shared.worker.consumer import CLOSE_TIMEOUT_S
 
 LaneHandler = Callable[[AbstractIncomingMessage, str], Awaitable[None]]
+#: sends a held message's copy back to its queue, confirmed; False when it could not
+Release = Callable[[AbstractIncomingMessage, str], Awaitable[bool]]
 
 
 def _stale(message: AbstractIncomingMessage) -> bool:
@@ -118,6 +120,15 @@ class LaneConsumer:
         finally:
             self._slots.release()
 
+    async def _release(self, release: Release) -> None:
+        for queue, held in self.held.items():
+            for message in held:
+                if _stale(message):
+                    continue
+                with contextlib.suppress(Exception):  # not sent or not acked: the channel returns it
+                    if await release(message, queue):
+                        await message.ack()
+
     async def missing(self) -> list[str]:
         """What keeps this consumer from consuming right now (empty when it consumes)."""
         if not self.connection.connected.is_set():
@@ -129,8 +140,14 @@ class LaneConsumer:
                 return [f"{self.name} ({name})"]
         return []
 
-    async def stop(self, grace_s: float = 0.0) -> None:
-        """Stop taking jobs, let the running ones finish (up to `grace_s`); held ones go back."""
+    async def stop(self, grace_s: float = 0.0, release: Release | None = None) -> None:
+        """Stop taking jobs, let the running ones finish (up to `grace_s`); held ones go back.
+
+        With `release`, each held message is sent back as a copy and the original acked:
+        a message returned by a closing channel counts as a failed delivery on quorum
+        queues, and one held through a few scale-downs would reach the delivery limit
+        without ever having run. What `release` could not send goes back with the channel.
+        """
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -141,6 +158,8 @@ class LaneConsumer:
                     await asyncio.wait_for(queue.cancel(tag), CLOSE_TIMEOUT_S)
         if self._busy and grace_s > 0:
             await asyncio.wait(set(self._busy), timeout=grace_s)
+        if release is not None:
+            await self._release(release)
         self.held.clear()  # unacked: the broker requeues them when the channel closes
         if self._channel is not None and not self._channel.is_closed:
             with contextlib.suppress(Exception):

@@ -34,9 +34,9 @@ def settings(tmp_path: Path):
 
 async def test_jxl_and_gain_map_files_become_images_that_say_their_colour_and_hdr(
         settings, upload_server, preview_workers, finalize_workers, pool, tmp_path: Path):
-    cases = colour_set.make(CORPUS, tmp_path)
-    files = {name: cases[name].path for name in
-             ("p3-lossless.jxl", "p3-recompressed.jxl", "adobe-exif.jpg", "prophoto16.tiff")}
+    made = {"p3-lossless.jxl", "p3-recompressed.jxl", "adobe-exif.jpg", "prophoto16.tiff"}
+    cases = colour_set.make(CORPUS, tmp_path, only=made)
+    files = {name: cases[name].path for name in sorted(made)}
     files["sky.jpg"] = CORPUS / "jpeg/sky.jpg"
     files["iphone.heic"] = CORPUS / "other/iphone_13_pro_max.HEIC"
     preview_workers.start()
@@ -87,3 +87,37 @@ async def test_jxl_and_gain_map_files_become_images_that_say_their_colour_and_hd
     assert kept["sky.jpg"]["colour"]["hdr_headroom"] == pytest.approx(2.205, abs=0.001)
     record = await pool.fetchrow("SELECT colour_space, hdr_format FROM images WHERE original_name = 'iphone.heic'")
     assert tuple(record) == ("display-p3", "apple-gain-map")
+
+
+async def test_a_parked_preview_job_still_leaves_the_exif_thumbnail_as_a_degraded_thumbnail(
+        settings, pool, temp_store, migrated):
+    """A job parked after crashes or timeouts never reached the degraded path of a failed render:
+    `record_failure` makes the thumbnail from the EXIF thumbnail then, without the original."""
+    import asyncio
+    import uuid
+
+    from prometheus_client import CollectorRegistry
+
+    from services.preview.preview import PreviewDeps, record_failure
+    from shared import imaging
+    from shared.messages import GeneratePreview
+    from shared.metrics import PreviewMetrics
+    from shared.worker import render_process
+    from tests.fixtures.proxies import make_proxy
+
+    user = f"colour-{uuid.uuid4().hex[:8]}"
+    proxy = await make_proxy(pool, temp_store, user, (CORPUS / "jpeg/jolla.jpg").read_bytes(),
+                             preview_status="processing")
+    renderer = render_process.for_settings(settings)
+    deps = PreviewDeps(pool=pool, store=temp_store, limits=imaging.Limits.from_settings(settings),
+                       metrics=PreviewMetrics(CollectorRegistry()), cpu=asyncio.Semaphore(1), renderer=renderer)
+    try:
+        job = GeneratePreview(uuid=proxy.uuid, user_id=user)
+        assert await record_failure(deps, job, "timed out 3 times")
+    finally:
+        renderer.close()
+    row = await pool.fetchrow("SELECT * FROM proxy_images WHERE uuid = $1", proxy.uuid)
+    assert (row["preview_status"], row["preview_error"]) == ("failed", "timed out 3 times")
+    assert "EXIF thumbnail" in row["preview_degraded"] and row["thumbnail_path"]
+    thumb = await temp_store.get_bytes(row["thumbnail_path"])
+    assert thumb[:2] == b"\xff\xd8" and len(thumb) > 1000

@@ -116,3 +116,48 @@ async def test_interactive_work_waits_for_at_most_the_job_under_way(topology):
         await consumer.stop()
         await connection.close()
     assert order.index("interactive") == 3, order
+
+
+async def test_a_stop_sends_the_held_jobs_back_as_fresh_copies_that_count_no_failed_delivery(topology):
+    a, b = users_in_distinct_shards(topology, Lane.BULK, 2)
+    jobs = [(Lane.BULK, a, "a0"), (Lane.BULK, a, "a1"), (Lane.BULK, b, "b0"), (Lane.INTERACTIVE, b, "i0")]
+    await publish(topology, jobs)
+    running, finish = asyncio.Event(), asyncio.Event()
+    done: list[str] = []
+
+    async def handle(msg: aio_pika.abc.AbstractIncomingMessage, queue: str) -> None:
+        running.set()
+        await finish.wait()
+        done.append(json.loads(msg.body)["name"])
+        await msg.ack()
+
+    publisher = AmqpPublisher(topology.settings.broker, topology)
+    await publisher.connect(declare=False)
+
+    async def release(msg: aio_pika.abc.AbstractIncomingMessage, queue: str) -> bool:
+        await publisher.publish(topology.exchange, queue, msg.body, message_id=msg.message_id)
+        return True
+
+    connection = await connect(topology.settings.amqp_url)
+    consumer = LaneConsumer(connection, [queues for _, queues in topology.lanes()], 1, handle)
+    try:
+        await consumer.start()
+        await asyncio.wait_for(running.wait(), 10)
+        for _ in range(100):  # the other three are held here
+            if sum(len(h) for h in consumer.held.values()) == 3:
+                break
+            await asyncio.sleep(0.05)
+        finish.set()
+        await consumer.stop(grace_s=5, release=release)
+    finally:
+        await connection.close()
+        await publisher.close()
+    back: dict[str, object] = {}
+    channel = await (await connect(topology.settings.amqp_url)).channel()
+    for _, queues in topology.lanes():
+        for name in queues:
+            q = await channel.declare_queue(name, passive=True)
+            while (m := await q.get(no_ack=True, fail=False)) is not None:
+                back[json.loads(m.body)["name"]] = (m.headers or {}).get("x-delivery-count", 0)
+    assert len(done) == 1 and sorted([*done, *back]) == ["a0", "a1", "b0", "i0"]
+    assert set(back.values()) == {0}  # copies: no failed delivery counted against them

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sys
 import time
 from uuid import UUID
 
 import pytest
 from PIL import Image
 
+from prophoto import AsyncClient
 from shared.db import rerender
 from shared.messages import Lane
 from shared.topology import Topology
-from tests.conftest import make_settings
+from tests.conftest import REPO, make_settings
 from tests.fixtures.upload import serve
 from tests.integration.test_upload_api import queued_jobs
 
@@ -119,19 +121,25 @@ async def test_a_rerender_run_resumes_from_its_position_and_renders_each_preview
     assert all(after[u]["preview_status"] == "ready" for u in uuids)
 
 
-async def test_an_operator_rerender_goes_to_the_bulk_lane(upload_server, pool, settings):
+async def test_prophoto_rerender_queues_a_users_previews_on_the_bulk_lane_and_shows_progress(
+        upload_server, pool, settings):
     uuids = [await upload(upload_server, photo(i, (64, 48)), f"s{i}.jpg") for i in range(3)]
     await pool.execute("UPDATE proxy_images SET preview_status = 'ready' WHERE uuid = ANY($1::uuid[])",
                        uuids)
-    async with upload_server.client("tok-oscar") as c:
-        started = await c.post("/v1/rerender", json={"user_id": settings.tokens()["tok-alice"]})
-        assert started.status_code == 202, started.text
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "prophoto.cli", "--url", upload_server.url, "--token", "tok-oscar",
+        "rerender", "--user", settings.tokens()["tok-alice"], "--no-wait",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    output, errors = await asyncio.wait_for(cli.communicate(), 60)
+    assert cli.returncode == 0, errors.decode()
+    run_id = int(output.decode().split()[1])  # "re-render <id> (user ...): ..."
+    async with AsyncClient(upload_server.url, "tok-oscar") as client:
         for _ in range(50):
-            run = (await c.get(f"/v1/rerender/{started.json()['id']}")).json()
-            if run["status"] == "queued":
+            run = await client.rerender_run(run_id)
+            if run.status == "queued":
                 break
             await asyncio.sleep(0.1)
-    assert (run["total"], run["queued"]) == (3, 3)
+    assert (run.total, run.queued, run.user_id) == (3, 3, settings.tokens()["tok-alice"])
     bulk = Topology(settings).lane_queue(Lane.BULK)
     jobs = [j for q in [bulk, *Topology(settings).shards(bulk)] for j in await queued_jobs(settings, q)]
     assert sorted(j["uuid"] for j in jobs if j["rerender_before"]) == sorted(uuids)

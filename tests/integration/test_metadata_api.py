@@ -302,3 +302,42 @@ async def test_a_sidecar_wins_over_the_embedded_values_and_is_kept_beside_the_or
         assert await final.get_bytes(image["sidecar_path"]) == xmps[name].read_bytes()
     left = await pool.fetchval("SELECT count(*) FROM sidecars WHERE user_id = $1", f"alice-{settings.exchange}")
     assert left == 0  # held only until their Images were written
+
+
+async def test_reindex_reads_the_originals_again_and_keeps_what_a_person_set(
+    tmp_path: Path, upload_server: UploadServer, preview_workers, finalize_workers, pool, settings
+):
+    cases = {"described": CASES["described"], "dead_sea": CASES["dead_sea"]}
+    paths = write_cases(tmp_path, cases)
+    preview_workers.start()
+    finalize_workers.start()
+    uuids = {name: await upload(upload_server, path) for name, path in paths.items()}
+    async with upload_server.client() as http:  # the photographer's own rating, while culling
+        assert (await http.patch(f"/v1/proxies/{uuids['dead_sea']}", json={"rating": 2})).status_code == 200
+    before = await ingest_and_read(upload_server, pool, list(uuids.values()))
+    assert before[uuids["dead_sea"]]["rating"] == 2 and before[uuids["dead_sea"]]["sources"]["rating"] == "person"
+    # Images written before the reader knew these fields
+    ids = [before[u]["id"] for u in uuids.values()]
+    await pool.execute(
+        """UPDATE images SET rating = NULL, caption = NULL, title = NULL, keywords = '{}', keyword_paths = '{}',
+                  taken_at = NULL, taken_at_local = NULL, taken_at_zone_source = NULL, location = NULL,
+                  metadata = metadata - 'caption' - 'title'
+           WHERE id = ANY($1::bigint[])""", ids)
+    async with upload_server.client("tok-alice") as http:
+        assert (await http.post("/v1/reindex", json={})).status_code == 403  # operators only
+    async with upload_server.client("tok-oscar") as http:
+        answer = await http.post("/v1/reindex", json={"user_id": f"alice-{settings.exchange}"})
+        assert answer.status_code == 202 and answer.json()["queued"] == 2, answer.text
+
+    async def reindexed() -> dict[str, Any] | None:
+        async with upload_server.client() as http:
+            got = {u: (await http.get(f"/v1/images/{before[u]['id']}")).json() for u in uuids.values()}
+        return got if all(i["taken_at_local"] for i in got.values()) else None
+
+    after = await wait_until(reindexed, 60, "the reindex")
+    for name, uuid in uuids.items():
+        expected = dict(cases[name][1])
+        if name == "dead_sea":
+            expected |= {"rating": 2, "sources": {"rating": "person"}}
+        assert_fields(name, after[uuid], expected)
+        assert after[uuid]["path"] == before[uuid]["path"] and after[uuid]["sha256"] == before[uuid]["sha256"]

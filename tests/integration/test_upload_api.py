@@ -16,8 +16,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from shared.http.metrics_listener import serve_metrics
 from shared.messages import GeneratePreview
-from shared.metrics_listener import serve_metrics
 from shared.storage import open_store
 from shared.topology import Topology
 from tests.conftest import make_settings

@@ -96,3 +96,33 @@ def test_plain_and_odd_files_have_no_hdr(tmp_path: Path):
     assert hdr.detect(CORPUS / "other/IMG_2682.heic") is None  # an iPhone 7 "HDR" photo: no gain map
     (tmp_path / "junk.jpg").write_bytes(b"\xff\xd8\xff\xe2\x00\x10MPF\0MM\0*\xff\xff\xff\xff")
     assert hdr.detect(tmp_path / "junk.jpg") is None
+
+
+def app(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def test_an_iso_21496_jpeg_states_its_headroom_in_the_gain_map_image(tmp_path: Path):
+    """Primary image: a version-only ISO segment and an MPF index; the second image (the gain map)
+    carries the full metadata."""
+    import pyvips
+
+    primary = pyvips.Image.black(64, 48, bands=3).jpegsave_buffer(strip=True)
+    gain_map = pyvips.Image.black(32, 24).jpegsave_buffer(strip=True)
+    gain_map = gain_map[:2] + app(0xE2, hdr.ISO_SIG + iso_metadata(0.0, 3.0, False)) + gain_map[2:]
+    iso_stub = app(0xE2, hdr.ISO_SIG + struct.pack(">HH", 0, 0))
+
+    def mpf(second_at: int) -> bytes:
+        index = struct.pack(">HHHII", 1, 0xB002, 7, 32, 26) + b"\0\0\0\0"
+        entries = struct.pack(">IIIHH", 0x030000, 0, 0, 0, 0) + struct.pack(">IIIHH", 0, len(gain_map),
+                                                                              second_at, 0, 0)
+        return app(0xE2, b"MPF\0" + b"MM\0*" + struct.pack(">I", 8) + index + entries)
+
+    tiff_at = 2 + len(iso_stub) + 4 + 4  # SOI, the ISO segment, the MPF segment's marker+length, "MPF\0"
+    head = primary[:2] + iso_stub + mpf(0)
+    whole_primary = head + primary[2:]
+    data = primary[:2] + iso_stub + mpf(len(whole_primary) - tiff_at) + primary[2:] + gain_map
+    path = tmp_path / "iso.jpg"
+    path.write_bytes(data)
+    assert hdr.detect(path) == hdr.Hdr("iso-21496-1", 3.0)
+    assert pyvips.Image.new_from_file(str(path)).width == 64  # still an ordinary JPEG

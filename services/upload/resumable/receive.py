@@ -21,9 +21,9 @@ from uuid import UUID
 import asyncpg
 
 from services.upload.batches import ThreadBatches
+from services.upload.resumable.sha256state import ResumableSha256
 from shared.db import tus
 from shared.errors import ChecksumMismatch, Conflict, Invalid
-from shared.sha256state import ResumableSha256
 from shared.storage.partial import PartialStore
 
 CHECKSUMS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1, "md5": hashlib.md5}

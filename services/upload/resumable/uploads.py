@@ -33,11 +33,11 @@ from services.upload.deps import UploadContext
 from services.upload.intake import clean_filename
 from services.upload.resumable.finish import Outcome, finish, stored_outcome
 from services.upload.resumable.receive import Body, Checksum, receive
+from services.upload.resumable.sha256state import ResumableSha256
 from shared.availability import DATABASE_ERRORS
 from shared.db import tus
 from shared.db.status import TusState
 from shared.errors import Busy, Conflict, Gone, Invalid, NotFound, OverQuota, RateLimited, TooLarge
-from shared.sha256state import ResumableSha256
 from shared.storage.partial import PartialStore, open_partials
 
 log = logging.getLogger(__name__)

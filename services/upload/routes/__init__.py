@@ -16,6 +16,7 @@ from services.upload.routes import (
     kept,
     preview,
     proxies,
+    reindex,
     rerender,
     sidecars,
     uploads,
@@ -24,4 +25,4 @@ from services.upload.routes import (
 #: in the order the OpenAPI document lists them
 ROUTERS: tuple[APIRouter, ...] = tuple(
     m.router for m in (uploads, sidecars, proxies, cull, failed, preview, ingest, images, kept, enhance,
-                       rerender))
+                       rerender, reindex))
