@@ -5,7 +5,7 @@ the protocols and map the domain errors raised here to their answers. One
 upload's requests are serialized by a PostgreSQL advisory lock held for the
 whole append (a session lock: a crashed process releases it), so two PATCHes
 at the same offset cannot both write: one wins, the other is told the upload
-is busy (423) or that the offset moved (409). The connection that holds the
+is busy (`Busy`) or that the offset moved (`Conflict`). The connection that holds the
 lock also reads and records the row, so an append takes no second connection
 from the pool.
 
