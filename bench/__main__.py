@@ -1,12 +1,12 @@
 """`make bench`: the upload benchmark, resumable (tus) uploads, the end-to-end pipeline benchmark, finalize,
-the RAW path, hostile input."""
+the RAW path, hostile input, colour management's cost, the preview lanes."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from bench import finalize, hostile, pipeline, raw, tus, upload
+from bench import colour, finalize, hostile, lanes, pipeline, raw, tus, upload
 
 
 def main() -> None:
@@ -14,7 +14,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run with a few images")
     args = parser.parse_args()
     missed: list[str] = []
-    for bench in (upload, tus, pipeline, finalize, raw, hostile):
+    for bench in (upload, tus, pipeline, finalize, raw, hostile, colour, lanes):
         missed += bench.run(quick=args.quick).get("missed", [])
     if missed:
         print("make bench: targets missed:\n  " + "\n  ".join(missed), file=sys.stderr)

@@ -220,6 +220,11 @@ def bench_env(tag: str, **overrides: str) -> dict[str, str]:
         # the HTTP services' metrics listeners: free ports, so two runs never collide
         "PROPHOTO_UPLOAD_METRICS_PORT": str(free_port()),
         "PROPHOTO_TRACING_METRICS_PORT": str(free_port()),
+        # one benchmark user sends thousands of uploads a minute: the quotas are checked on
+        # every one as in production (their cost is measured), but set past what a run sends
+        "PROPHOTO_QUOTA_UPLOADS_PER_MINUTE": "10000000",
+        "PROPHOTO_QUOTA_BYTES_PER_DAY": str(1 << 50),
+        "PROPHOTO_QUOTA_UNCONFIRMED_PROXIES": "10000000",
     })
     env.update(overrides)
     return env

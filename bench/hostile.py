@@ -66,7 +66,7 @@ def render_cost(files: list[Path], rounds: int) -> dict[str, float]:
     renderer.start()
 
     async def child(path: Path) -> None:
-        outcome = await renderer.call("services.preview.render", "render", path, False, limits)
+        outcome = await renderer.call(render, path, False, limits)
         assert outcome.rendered is not None, outcome.error
 
     def local(path: Path) -> None:

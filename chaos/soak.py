@@ -44,6 +44,7 @@ from PIL import Image
 from chaos.infra import OwnPostgres, RabbitCluster
 from shared.broker import connect_once
 from shared.keys import TEMP_PREFIX
+from shared.messages import Lane
 from shared.settings import Settings
 from shared.topology import PARK_REASON_HEADER, Topology
 
@@ -52,7 +53,8 @@ TOKEN = "chaos-token-0123456789abcdef"
 FAULT_KINDS = ("kill preview", "kill finalize", "kill enhance", "kill upload", "kill node",
                "restart database")
 #: faults a plan may also name: the node leading the preview queue, the upload service's node
-PLANNED_KINDS = (*FAULT_KINDS, "kill preview leader node", "kill upload node", "broker outage")
+PLANNED_KINDS = (*FAULT_KINDS, "kill preview leader node", "kill bulk leader node",
+                 "kill upload node", "broker outage")
 
 
 @dataclass
@@ -72,6 +74,8 @@ class SoakConfig:
     broker_outage_s: float = 0.0
     #: each client's pause between two uploads (keeps the soak going while the faults strike)
     pace_s: float = 1.5
+    #: > 0: every n-th upload asks for the bulk lane (`?bulk=true`): work in both preview lanes
+    bulk_every: int = 0
 
 
 @dataclass
@@ -289,6 +293,7 @@ class Soak:
             preview_metrics_port=ports[2], finalize_metrics_port=ports[3],
             enhance_metrics_port=ports[4], upload_metrics_port=ports[5],
             tracing_metrics_port=ports[6], publish_timeout_s=5.0, outbox_poll_s=0.5,
+            quota_uploads_per_minute=100_000,  # the soak's retries are not what it measures
         )
 
     def now(self) -> float:
@@ -344,7 +349,8 @@ class Soak:
             while True:
                 self.report.attempts += 1
                 try:
-                    r = await client.post("/v1/uploads", files={
+                    bulk = self.config.bulk_every > 0 and index % self.config.bulk_every == 0
+                    r = await client.post("/v1/uploads", params={"bulk": "true"} if bulk else None, files={
                         "file": (f"soak-{index}.jpg", data, "image/jpeg")})
                 except httpx.HTTPError as exc:
                     self._count(type(exc).__name__)
@@ -404,15 +410,19 @@ class Soak:
             name = self.rnd.choice(names)
             pid = stack.kill(name)
             self.report.faults.append(Fault(at, f"SIGKILL {name}", f"pid {pid}"))
-        elif kind in ("kill node", "kill preview leader node", "kill upload node"):
+        elif kind in ("kill node", "kill preview leader node", "kill bulk leader node", "kill upload node"):
             node, why = self.rnd.randint(1, self.cluster.count), "random"
             if kind == "kill upload node":
                 node = stack.broker_node("upload", self.cluster) or node
                 why = "the upload service's node"
-            elif kind == "kill preview leader node" or self.rnd.random() < 0.5:
+            elif kind in ("kill preview leader node", "kill bulk leader node") or self.rnd.random() < 0.5:
                 with contextlib.suppress(LookupError, subprocess.SubprocessError):
-                    node = await asyncio.to_thread(self.cluster.leader, self.settings.queue_preview)
-                    why = "leader of the preview queue"
+                    # the queue the soak's uploads wait in: its user's shard of a lane
+                    bulk = kind == "kill bulk leader node" or (self.config.bulk_every and self.rnd.random() < 0.5)
+                    lane = Lane.BULK if bulk else Lane.INTERACTIVE
+                    queue = Topology(self.settings).shard_for(lane, "soak-user")
+                    node = await asyncio.to_thread(self.cluster.leader, queue)
+                    why = f"leader of the preview queue ({lane} lane)"
             await asyncio.to_thread(self.cluster.kill, node)
             self.report.faults.append(Fault(at, f"SIGKILL RabbitMQ node {node}",
                                             f"{why}; back after {self.config.node_down_s:g} s"))
@@ -484,7 +494,8 @@ class Soak:
         async with connection:
             channel = await connection.channel()
             for queue in topology.work_queues():
-                for name in [queue, *(n for n, _ in topology.wait_queues(queue))]:
+                names = [queue, *topology.shards(queue), *(n for n, _ in topology.wait_queues(queue))]
+                for name in names:
                     q = await channel.declare_queue(name, passive=True)
                     depths[name] = q.declaration_result.message_count
         return depths

@@ -31,8 +31,10 @@ from prophoto.models import (
     ImagePage,
     Ingest,
     ParkedJob,
+    Prioritized,
     Proxy,
     ProxyPage,
+    RerenderRun,
     Retry,
     StatusEvent,
     Upload,
@@ -89,10 +91,12 @@ class AsyncClient(CullingCalls):
     # ---- uploads and proxies ----------------------------------------------------------
 
     async def upload(self, source: Source, *, filename: str | None = None, sha256: str | None = None,
-                     on_bytes: Callable[[int], None] | None = None, keep_copy: bool = False) -> Upload:
+                     on_bytes: Callable[[int], None] | None = None, keep_copy: bool = False,
+                     bulk: bool = False) -> Upload:
         """Send a file (path) or bytes as the raw body. Its SHA-256 goes first, so bytes the
         server already has are answered (`duplicate`, or `kept_image` for a kept photo unless
-        `keep_copy`) before the body is read."""
+        `keep_copy`) before the body is read. `bulk` puts its preview on the bulk lane (a large
+        batch, an import): behind interactive work."""
         if isinstance(source, bytes | bytearray | memoryview):
             data = bytes(source)
             size, digest = len(data), sha256 or hashlib.sha256(data).hexdigest()
@@ -106,7 +110,7 @@ class AsyncClient(CullingCalls):
                    "X-Content-SHA256": digest}
         if filename:
             headers["X-Filename"] = filename_header(filename)
-        params = {"keep_copy": "true"} if keep_copy else None
+        params = _params(keep_copy="true" if keep_copy else None, bulk="true" if bulk else None)
         response = await self.request("POST", "/v1/uploads", content=body, headers=headers, params=params)
         return Upload.model_validate(response.json())
 
@@ -197,6 +201,24 @@ class AsyncClient(CullingCalls):
             # a queued proxy cannot be deleted and a failed ingest keeps it: gone means ingested
             return StatusEvent(uuid=UUID(str(uuid)), field="ingest", status="ingested")
 
+    async def prioritize(self, uuid: UUID | str) -> Prioritized:
+        """Render this pending photo's preview first (call it for the photos on screen).
+
+        Once per photo: a repeat, or a photo already rendering, ready or failed, queues
+        nothing (`queued` is false).
+        """
+        response = await self.request("POST", f"/v1/proxies/{uuid}/prioritize")
+        return Prioritized.model_validate(response.json())
+
+    async def rerender(self, user_id: str | None = None) -> RerenderRun:
+        """Operators: render every proxy's preview again (or one user's), on the bulk lane."""
+        body = {} if user_id is None else {"user_id": user_id}
+        return RerenderRun.model_validate((await self.request("POST", "/v1/rerender", json=body)).json())
+
+    async def rerender_run(self, run_id: int) -> RerenderRun:
+        """Operators: how far a re-render run got."""
+        return RerenderRun.model_validate((await self.request("GET", f"/v1/rerender/{run_id}")).json())
+
     async def retry(self, uuid: UUID | str) -> Retry:
         """Send a failed preview or ingest back to its queue."""
         return Retry.model_validate((await self.request("POST", f"/v1/proxies/{uuid}/retry")).json())
@@ -257,6 +279,11 @@ class AsyncClient(CullingCalls):
         """Send parked jobs back (all of yours by default); answers how many went back."""
         payload = _params(uuids=[str(u) for u in uuids] if uuids else None, queue=queue)
         return int((await self.request("POST", "/v1/failed/replay", json=payload)).json()["replayed"])
+
+    async def reindex(self, user_id: str | None = None) -> int:
+        """Operators: re-read the originals of every Image (or one user's); answers how many were queued."""
+        payload = _params(user_id=user_id)
+        return int((await self.request("POST", "/v1/reindex", json=payload)).json()["queued"])
 
     async def _bytes(self, path: str) -> bytes:
         return (await self.request("GET", path, follow_redirects=True)).content

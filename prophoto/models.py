@@ -55,6 +55,24 @@ class Explained(Model):
     retryable: bool
 
 
+class Colour(Model):
+    """The original's colour space and HDR, as its preview's render found them (None until then).
+
+    `space`: srgb, display-p3, adobe-rgb, prophoto-rgb, rec2020, rgb, cmyk,
+    grey, lab, unknown; `evidence`: icc, exif or assumed; `preview_gamut`: what
+    the preview holds (srgb or display-p3); `hdr_format`: ultra-hdr,
+    iso-21496-1, apple-gain-map, pq or hlg; `hdr_headroom` in stops.
+    """
+
+    space: str | None = None
+    evidence: str | None = None
+    profile: str | None = None
+    preview_gamut: str | None = None
+    hdr: bool = False
+    hdr_format: str | None = None
+    hdr_headroom: float | None = None
+
+
 class Proxy(Model):
     """An uploaded original waiting to be confirmed, with its preview's state."""
 
@@ -78,6 +96,7 @@ class Proxy(Model):
     rating: int | None = None
     preview_url: str | None = None
     thumbnail_url: str
+    colour: Colour = Colour()
     metadata: dict[str, Any]
     uploaded_at: datetime
 
@@ -159,15 +178,17 @@ class Image(Model):
     tags: list[str]
     keywords: list[str] = Field(default_factory=list)
     keyword_paths: list[str] = Field(default_factory=list)  # "Places|Japan|Tokyo"
-    color_space: str | None = None
+    declared_colour_space: str | None = None
     bit_depth: int | None = None
-    hdr_gain_map: str | None = None  # "ultra-hdr", "apple"
+    hdr_gain_map: str | None = None  # "ultra-hdr", "apple-gain-map"
     sources: dict[str, str] = Field(default_factory=dict)  # field -> embedded | sidecar | person
+    sidecar_path: str | None = None  # the XMP sidecar beside the original
     association: dict[str, Any]
     metadata: dict[str, Any]
     original_url: str
     preview_url: str | None = None
     thumbnail_url: str | None = None
+    colour: Colour = Colour()
     created_at: datetime
 
 
@@ -182,6 +203,26 @@ class Enhancement(Model):
     target_width: int
     limit: int
     source: Literal["original", "preview"]
+
+
+class RerenderRun(Model):
+    """An operator's re-render: previews queued again on the bulk lane, and how far it got."""
+
+    id: int
+    user_id: str | None = None
+    status: str  # queueing | queued
+    requested_by: str
+    started_at: datetime
+    finished_queueing_at: datetime | None = None
+    total: int
+    queued: int
+    rendered: int
+
+
+class Prioritized(Model):
+    uuid: UUID
+    queued: bool
+    preview_status: str
 
 
 class Retry(Model):

@@ -24,8 +24,10 @@ from prophoto.models import (
     ImagePage,
     Ingest,
     ParkedJob,
+    Prioritized,
     Proxy,
     ProxyPage,
+    RerenderRun,
     Retry,
     StatusEvent,
     Upload,
@@ -88,9 +90,10 @@ class Client:
                 self._run(aclose())
 
     def upload(self, source: Source, *, filename: str | None = None, sha256: str | None = None,
-               on_bytes: Callable[[int], None] | None = None, keep_copy: bool = False) -> Upload:
+               on_bytes: Callable[[int], None] | None = None, keep_copy: bool = False,
+               bulk: bool = False) -> Upload:
         return self._run(self.aio.upload(source, filename=filename, sha256=sha256, on_bytes=on_bytes,
-                                         keep_copy=keep_copy))
+                                         keep_copy=keep_copy, bulk=bulk))
 
     def proxy(self, uuid: UUID | str) -> Proxy:
         return self._run(self.aio.proxy(uuid))
@@ -122,6 +125,17 @@ class Client:
 
     def wait(self, uuid: UUID | str, *, step: Step = "preview", timeout: float = 300.0) -> StatusEvent:
         return self._run(self.aio.wait(uuid, step=step, timeout=timeout))
+
+    def prioritize(self, uuid: UUID | str) -> Prioritized:
+        """Render this pending photo's preview first; see `AsyncClient.prioritize`."""
+        return self._run(self.aio.prioritize(uuid))
+
+    def rerender(self, user_id: str | None = None) -> RerenderRun:
+        """Operators: render every proxy's preview again (or one user's); see `AsyncClient.rerender`."""
+        return self._run(self.aio.rerender(user_id))
+
+    def rerender_run(self, run_id: int) -> RerenderRun:
+        return self._run(self.aio.rerender_run(run_id))
 
     def retry(self, uuid: UUID | str) -> Retry:
         return self._run(self.aio.retry(uuid))

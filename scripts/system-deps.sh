@@ -9,9 +9,11 @@ ldconfig -p 2>/dev/null | grep -q 'libvips.so.42' || need+=(libvips42)
 ldconfig -p 2>/dev/null | grep -q 'libturbojpeg.so.0' || need+=(libturbojpeg0)
 command -v convert >/dev/null && convert -version 2>/dev/null | grep -q ImageMagick || need+=(imagemagick)
 command -v prometheus >/dev/null || need+=(prometheus)
-# colour tests: Adobe RGB and ProPhoto RGB profiles (colord-data), cjxl for recompressed-JPEG JPEG XL files
+# colour tests: Adobe RGB and ProPhoto RGB profiles (colord-data), cjxl for recompressed-JPEG JPEG XL
+# files, avifenc for 10-bit AVIF (libvips' AV1 encoder cannot write it on Debian 12)
 [ -f /usr/share/color/icc/colord/ProPhotoRGB.icc ] || need+=(colord-data)
 command -v cjxl >/dev/null || need+=(libjxl-tools)
+command -v avifenc >/dev/null || need+=(libavif-bin)
 command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
   [ "$quiet" = --quiet ] || echo "system packages: all present"

@@ -1,129 +1,49 @@
-"""Connections to the broker (one node or a cluster) and confirmed publishing.
-
-`PROPHOTO_AMQP_URL` is one URL or a comma-separated list of cluster nodes.
-`connect()` gives a robust connection that tries the nodes in order, and when
-its node goes away (or a connection attempt fails) it moves on to the next
-one, round the list, every `reconnect_interval` seconds, for as long as it
-takes: a service that starts while the broker is away waits for it instead
-of exiting. aio-pika restores channels, declared queues and consumers on the
-new node; quorum queues keep every confirmed message while a majority of
-their members live, and deliveries that were unacked on the lost node are
-redelivered (handlers are idempotent, so a redelivery is done once).
+"""Confirmed publishing to the broker (connections: shared/connections.py).
 
 Every publish is persistent, mandatory (an unroutable message raises instead
 of vanishing) and waits for the broker's confirm, with a timeout so that a
 dead broker never hangs a caller; a publish that was not confirmed raises
 `PublishFailed` and is retried by its caller (the outbox, the job runner).
+
+A node loss can leave a channel that is open but useless: after the leader of
+a quorum queue dies, a channel that published to it may go on nacking every
+message, or never confirm again, while a fresh channel is acked at once. So
+`AmqpPublisher` never reuses a channel that failed: after a nack, a return, a
+channel error or a missing confirm it drops the channel and opens a new one
+for the next publish, and after `reconnect_after` failures in a row it drops
+the connection too and connects starting from the next node of the URL list
+(`PublishRecovery` says how it went, for metrics and readiness).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aio_pika
-from aio_pika import RobustConnection
-from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from pamqp.commands import Basic
 from pydantic import BaseModel
-from yarl import URL
 
+from shared.backoff import PublishRecovery, jittered
+from shared.connections import amqp_urls, connect, connect_once, failover_class, subscribed
 from shared.messages import Message, ProxyStatusChanged, TraceEvent
 from shared.resource_settings import BrokerSettings
 from shared.settings import Settings
-from shared.topology import Topology
+from shared.topology import ENQUEUED_HEADER, Topology
 
+#: what other modules import from here (the connection helpers moved to shared/connections.py)
+__all__ = [
+    "AmqpPublisher", "PublishFailed", "PublishRecovery", "Publisher", "amqp_urls", "connect",
+    "connect_once", "declare_topology", "encode", "failover_class", "jittered", "publish_command",
+    "publish_status", "publish_trace", "subscribed",
+]
 
-def amqp_urls(amqp_url: str) -> list[str]:
-    """The nodes named in `PROPHOTO_AMQP_URL` (comma-separated), in order."""
-    urls = [u.strip() for u in amqp_url.split(",") if u.strip()]
-    if not urls:
-        raise ValueError("PROPHOTO_AMQP_URL names no broker")
-    return urls
-
-
-class FailoverConnection(RobustConnection):
-    """A robust connection that moves to the next cluster node whenever its node is lost.
-
-    aio-pika reports both a lost connection and a failed connection attempt
-    through `_on_connection_close`; the next attempt then uses the next URL.
-    """
-
-    nodes: tuple[URL, ...] = ()
-
-    def __init__(self, url: URL, loop: asyncio.AbstractEventLoop | None = None,
-                 **kwargs: Any) -> None:
-        super().__init__(url, loop=loop, **kwargs)
-        self.node_index = self.nodes.index(URL(url)) if URL(url) in self.nodes else 0
-        self.failovers = 0
-
-    async def _on_connection_close(self, closing: asyncio.Future[Any]) -> None:
-        if len(self.nodes) > 1 and not self.close_called:
-            self.node_index = (self.node_index + 1) % len(self.nodes)
-            self.url = self.nodes[self.node_index]
-            self.failovers += 1
-        await super()._on_connection_close(closing)
-
-
-def failover_class(amqp_url: str) -> type[FailoverConnection]:
-    """A `FailoverConnection` over the nodes of `amqp_url` (for `connect_robust`)."""
-    nodes = tuple(URL(u) for u in amqp_urls(amqp_url))
-    return type("FailoverConnection", (FailoverConnection,), {"nodes": nodes})
-
-
-async def connect(amqp_url: str, *, timeout: float = 10.0, reconnect_interval: float = 1.0,
-                  wait: bool = True) -> AbstractRobustConnection:
-    """A robust connection to the first node of `amqp_url` that answers.
-
-    With `wait` it keeps trying (every node, round the list) until one
-    answers; without, it raises when the first attempt at each node failed.
-    """
-    urls = amqp_urls(amqp_url)
-    if not wait:
-        last: Exception | None = None
-        for url in urls:
-            try:
-                return await aio_pika.connect_robust(
-                    url, timeout=timeout, reconnect_interval=reconnect_interval,
-                    connection_class=failover_class(amqp_url))
-            except Exception as exc:
-                last = exc
-        assert last is not None
-        raise last
-    return await aio_pika.connect_robust(
-        urls[0], timeout=timeout, reconnect_interval=reconnect_interval, fail_fast=False,
-        connection_class=failover_class(amqp_url))
-
-
-async def connect_once(amqp_url: str, timeout: float = 10.0) -> aio_pika.abc.AbstractConnection:
-    """A plain (not robust) connection to the first node that answers, for one-off work."""
-    last: Exception | None = None
-    for url in amqp_urls(amqp_url):
-        try:
-            return await aio_pika.connect(url, timeout=timeout)
-        except Exception as exc:
-            last = exc
-    assert last is not None
-    raise last
-
-
-async def subscribed(queue: AbstractQueue | None, consumer_tag: str | None) -> bool:
-    """Whether the broker still delivers to consumer `consumer_tag` on `queue`.
-
-    The broker can cancel a consumer on its own (`basic.cancel`: its queue was
-    deleted, or its quorum queue lost its members) while the connection and
-    the channel stay open. aio-pika re-subscribes with the same tag once the
-    queue can be consumed again (it tries every reconnect interval); until
-    then the process is alive and idle, and readiness must say so.
-    """
-    if queue is None or consumer_tag is None:
-        return False
-    try:
-        channel = await queue.channel.get_underlay_channel()
-    except Exception:  # not opened yet, or closed: not consuming
-        return False
-    consumers: dict[str, object] = getattr(channel, "consumers", {})  # aiormq's, not in its ABC
-    return not channel.is_closed and consumer_tag in consumers
+log = logging.getLogger(__name__)
 
 
 class PublishFailed(Exception):
@@ -145,14 +65,28 @@ class Publisher(Protocol):
 
 
 class AmqpPublisher:
-    """Publishes with confirms over one robust connection; declares `topology` when it connects."""
+    """Publishes with confirms over one robust connection; declares `topology` when it connects.
 
-    def __init__(self, broker: BrokerSettings, topology: Topology) -> None:
+    `attempts` > 1 makes `publish` try again itself (on a fresh channel, after
+    a short jittered pause) before raising `PublishFailed`: what the workers
+    and the tracing service want for their own publishes. The outbox relay
+    keeps 1 and backs off per row instead.
+    """
+
+    def __init__(self, broker: BrokerSettings, topology: Topology, *, attempts: int = 1,
+                 reconnect_after: int = 3, retry_pause_s: float = 0.25) -> None:
         self.broker = broker
         self.topology = topology
+        self.attempts = max(1, attempts)
+        self.reconnect_after = max(1, reconnect_after)
+        self.retry_pause_s = retry_pause_s
+        self.recovery = PublishRecovery()
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._lock = asyncio.Lock()
+        self._first_node = 0  # where the next new connection starts in the URL list
+        self._declared = False
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def connect(self, declare: bool = True) -> None:
         async with self._lock:
@@ -160,22 +94,31 @@ class AmqpPublisher:
                 return
             if self._connection is None or self._connection.is_closed:
                 self._connection = await connect(
-                    self.broker.url, timeout=self.broker.publish_timeout_s, wait=False)
+                    self.broker.url, timeout=self.broker.publish_timeout_s, wait=False,
+                    first=self._first_node)
             self._channel = await self._connection.channel(
                 publisher_confirms=True, on_return_raises=True
             )
-            if declare:
+            if declare and not self._declared:  # once: a recovery must not wait on declarations
                 await self.topology.declare(self._channel)
+                self._declared = True
 
     @property
     def connected(self) -> bool:
         return self._channel is not None and not self._channel.is_closed
+
+    @property
+    def node_url(self) -> str | None:
+        """The URL of the node the publisher's connection is on now (None: not connected)."""
+        return None if self._connection is None else str(getattr(self._connection, "url", ""))
 
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.close()
         self._connection = None
         self._channel = None
+        for task in list(self._closing):
+            task.cancel()
 
     async def publish(
         self,
@@ -188,17 +131,78 @@ class AmqpPublisher:
         content_type: str = "application/json",
         mandatory: bool = True,
     ) -> None:
+        for attempt in range(self.attempts):
+            try:
+                await self._publish_once(
+                    exchange, routing_key, body, headers, message_id, content_type, mandatory)
+                return
+            except PublishFailed:
+                if attempt + 1 >= self.attempts:
+                    raise
+            await asyncio.sleep(jittered(self.retry_pause_s, attempt, 2.0))
+
+    async def _publish_once(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        headers: dict[str, Any] | None,
+        message_id: str | None,
+        content_type: str,
+        mandatory: bool,
+    ) -> None:
+        used: list[AbstractChannel] = []
         try:
             await asyncio.wait_for(
                 self._publish(
-                    exchange, routing_key, body, headers, message_id, content_type, mandatory
+                    exchange, routing_key, body, headers, message_id, content_type, mandatory,
+                    used,
                 ),
                 timeout=self.broker.publish_timeout_s,
             )
-        except PublishFailed:
-            raise
         except Exception as exc:  # connection errors, confirms nacked, returns, timeouts
-            raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
+            why = str(exc) if isinstance(exc, PublishFailed) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, TimeoutError):
+                why = f"no confirm within {self.broker.publish_timeout_s:g} s"
+            self._failed(used[0] if used else None, why)
+            if isinstance(exc, PublishFailed):
+                raise
+            raise PublishFailed(why) from exc
+        self.recovery.consecutive_failures = 0
+        self.recovery.failing_since = None
+
+    def _failed(self, channel: AbstractChannel | None, why: str) -> None:
+        """Count a failure; drop the channel it happened on (and the connection, when due)."""
+        r = self.recovery
+        r.failures += 1
+        r.last_error = why[:300]
+        if r.failing_since is None:
+            r.failing_since = time.monotonic()
+        if channel is not None and channel is not self._channel:
+            return  # a publish in flight on a channel already dropped: nothing more to do
+        r.consecutive_failures += 1
+        if self._channel is not None:
+            self._drop(self._channel)
+            self._channel = None
+            r.channels_dropped += 1
+        if r.consecutive_failures % self.reconnect_after == 0 and self._connection is not None:
+            connection, self._connection = self._connection, None
+            node = getattr(connection, "node_index", self._first_node)
+            self._first_node = node + 1  # `connect` takes the index round the list
+            r.connections_dropped += 1
+            log.warning("publisher: %d publishes failed in a row (%s); reconnecting, next node "
+                        "first", r.consecutive_failures, r.last_error)
+            self._drop(connection)
+
+    def _drop(self, closable: AbstractChannel | AbstractRobustConnection) -> None:
+        """Close in the background: a channel or connection on a dead node may never answer."""
+        async def close() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(closable.close(), timeout=5)
+
+        task = asyncio.create_task(close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _publish(
         self,
@@ -209,11 +213,14 @@ class AmqpPublisher:
         message_id: str | None,
         content_type: str,
         mandatory: bool,
+        used: list[AbstractChannel],
     ) -> None:
         if not self.connected:
             await self.connect()
-        assert self._channel is not None
-        ex = await self._channel.get_exchange(exchange, ensure=False)
+        channel = self._channel
+        assert channel is not None
+        used.append(channel)
+        ex = await channel.get_exchange(exchange, ensure=False)
         message = aio_pika.Message(
             body,
             headers=headers or {},
@@ -244,7 +251,7 @@ async def publish_command(publisher: Publisher, topology: Topology, msg: Message
         topology.exchange,
         topology.queue_for(msg),
         encode(msg),
-        headers={"tags": ",".join(msg.tags())},
+        headers={"tags": ",".join(msg.tags()), ENQUEUED_HEADER: datetime.now(UTC).isoformat()},
         message_id=getattr(msg, "uuid", None) and str(msg.uuid),  # type: ignore[attr-defined]
     )
 

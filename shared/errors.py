@@ -86,6 +86,19 @@ class OverQuota(DomainError):
     title = "Over quota"
 
 
+class RateLimited(OverQuota):
+    """A per-user quota or rate is used up (shared/quotas.py); `retry_after` (seconds) says when
+    to try again."""
+
+    title = "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, title: str | None = None, quota: str = "",
+                 retry_after_s: float = 60.0, **extra: Any) -> None:
+        extra.setdefault("retry_after", max(1, round(retry_after_s)))
+        super().__init__(detail, title=title, quota=quota, **extra)
+        self.quota = quota
+
+
 def record(exc: DomainError) -> dict[str, Any]:
     """The error as JSON data: its kind (the nearest class of this module), title, detail, extra."""
     kind = next(k for k in type(exc).__mro__ if k.__module__ == __name__)

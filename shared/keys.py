@@ -46,6 +46,18 @@ def partial_tail_key(upload_id: str, nonce: str) -> str:
     return f"{partial_key(upload_id)}.tail-{nonce}"
 
 
+def sidecar_temp_key(token: str) -> str:
+    """An uploaded XMP sidecar, until its original's Image keeps it."""
+    return f"{TEMP_PREFIX}/sidecars/{token}.xmp"
+
+
+def final_sidecar_key(original_key: str) -> str:
+    """The sidecar beside its original: `001-IMG_1234.CR3` -> `001-IMG_1234.xmp`."""
+    head, slash, name = original_key.rpartition("/")
+    stem, dot, _ = name.rpartition(".")
+    return f"{head}{slash}{stem if dot else name}.xmp"
+
+
 def final_key(directory: str, sequence: int, original_name: str) -> str:
     """`<directory>/<sequence:03d>-<sanitized name>`; sequences past 999 simply grow."""
     if sequence < 1:

@@ -9,8 +9,9 @@ Each has a `version`; a consumer refuses versions it does not know
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,9 +40,34 @@ class ProxyCommand(Message):
         return ["ingest", f"proxy:{self.uuid}", f"user:{self.user_id}"]
 
 
+class Lane(StrEnum):
+    """Where a preview job waits: a worker takes on-demand, then interactive, then bulk work.
+
+    On-demand is the front of the interactive lane (a photo somebody has on screen).
+    """
+
+    ON_DEMAND = "on-demand"
+    INTERACTIVE = "interactive"
+    BULK = "bulk"
+
+
+def new_claim() -> UUID:
+    """A fresh claim token for one copy of a preview job."""
+    return uuid4()
+
+
 class GeneratePreview(ProxyCommand):
     kind: Literal["generate_preview"] = "generate_preview"
     uploaded_at: datetime | None = None
+    lane: Lane = Lane.INTERACTIVE
+    #: this copy of the job: of several copies of one proxy's job (the upload's and a
+    #: prioritize's), the first to claim the proxy renders it and the others find it taken;
+    #: None (a job from before lanes) claims as before; producers set `new_claim()`
+    claim: UUID | None = None
+    #: a re-render: previews rendered before this instant are rendered again
+    rerender_before: datetime | None = None
+    #: the lane's shard its producer chose for the user (`shared/lanes.py`); None: by hash
+    shard: int | None = None
 
 
 class FinalizeIngest(ProxyCommand):
@@ -49,6 +75,8 @@ class FinalizeIngest(ProxyCommand):
     image_tags: list[str] = Field(default_factory=list)
     association: dict[str, Any] = Field(default_factory=dict)
     requested_at: datetime = Field(default_factory=_now)
+    #: an operator's reindex: re-read this existing Image's original (and sidecar), nothing else
+    reindex_image_id: int | None = None
 
 
 class EnhancePreview(ProxyCommand):
@@ -78,6 +106,8 @@ class TraceEvent(Message):
     reason: str | None = None
     duration_ms: float
     result_size: int | None = None
+    #: a metadata read: the normalized fields it found a value for
+    fields: list[str] | None = None
     #: pixel dimensions of what the attempt made (a thumbnail), when it made an image
     width: int | None = None
     height: int | None = None
@@ -118,5 +148,9 @@ class WorkerHeartbeat(Message):
     in_progress: float = 0.0
     last_started: float | None = None  # unix seconds
     last_finished: float | None = None
+    #: deliveries this worker holds (received, not yet acked or rejected): its jobs in hand
+    held: int = 0
+    #: when one of its jobs last moved (started or finished), unix seconds
+    last_progress: float | None = None
     every_s: float
     leaving: bool = False

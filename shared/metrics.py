@@ -7,11 +7,16 @@ Names are `prophoto_*` with the unit in the name; labels are low-cardinality
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 JOB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10)
+if TYPE_CHECKING:
+    from shared.db.outbox import Backlog
+    from shared.outbox import RelayHealth
+
 READY_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600)
 
 
@@ -58,6 +63,39 @@ class JobMetrics:
         self.duration.labels(queue).observe(seconds)
 
 
+class LaneMetrics:
+    """Per preview lane: waiting time, the oldest job held here, and how the work is shared.
+
+    Labels stay bounded: the lane (three), the shard index (the configured
+    count), and a rank (1-3) instead of a user id: `prophoto_lane_user_share`
+    says how much of the lane's last `SHARE_WINDOW` starts the busiest, second
+    and third users took, never who they are.
+    """
+
+    SHARE_WINDOW = 200
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.enqueue_to_start = Histogram(
+            "prophoto_lane_enqueue_to_start_seconds",
+            "Seconds from a preview job's enqueue to its start, per lane.", ["lane"],
+            buckets=READY_BUCKETS, registry=registry,
+        )
+        self.started = Counter(
+            "prophoto_lane_jobs_started_total", "Preview jobs started, per lane and shard.",
+            ["lane", "shard"], registry=registry,
+        )
+        self.oldest = Gauge(
+            "prophoto_lane_oldest_waiting_seconds",
+            "Age of the oldest job held by this worker and not started yet, per lane "
+            "(the heads of the lane's queues; 0 when none waits).", ["lane"], registry=registry,
+        )
+        self.share = Gauge(
+            "prophoto_lane_user_share",
+            "Share of the lane's last 200 job starts taken by its busiest users, by rank (1-3).",
+            ["lane", "rank"], registry=registry,
+        )
+
+
 class PreviewMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.method = Counter(
@@ -92,3 +130,31 @@ class UploadMetrics:
             "prophoto_outbox_pending", "Jobs recorded but not yet confirmed by the broker.",
             registry=registry,
         )
+        self.outbox_oldest_age = Gauge(
+            "prophoto_outbox_oldest_unpublished_age_seconds",
+            "Age of the oldest job recorded but not yet confirmed by the broker (0: none).",
+            registry=registry,
+        )
+        self.outbox_failing_rows = Gauge(
+            "prophoto_outbox_failing_rows", "Unpublished jobs the broker has refused at least once.",
+            registry=registry,
+        )
+        self.outbox_relay_failing = Gauge(
+            "prophoto_outbox_relay_failing_seconds",
+            "Seconds the outbox relay has failed without one confirmed publish (0: it works).",
+            registry=registry,
+        )
+        self.quota_refusals = Counter(
+            "prophoto_quota_refusals_total", "Requests answered 429 because a per-user quota "
+            "or rate was used up, by quota.", ["quota"], registry=registry,
+        )
+        self.sse_streams = Gauge(
+            "prophoto_sse_streams", "Server-Sent Event streams open in this process.", registry=registry,
+        )
+
+    def observe_outbox(self, backlog: Backlog, health: RelayHealth) -> None:
+        """The relay's view after each pass (shared/outbox.py)."""
+        self.outbox_pending.set(backlog.pending)
+        self.outbox_oldest_age.set(backlog.oldest_age_s)
+        self.outbox_failing_rows.set(backlog.failing)
+        self.outbox_relay_failing.set(health.failing_for())

@@ -11,7 +11,10 @@ and pool size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,3 +70,20 @@ class ConnectionLimits:
     body_window_s: float = 20.0
     body_min_bytes: int = 1024
     max_connections: int | None = 2000
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    """What one user may ask of one upload service process (`PROPHOTO_QUOTA_*`, shared/quotas.py)."""
+
+    uploads_per_minute: int = 600
+    bytes_per_day: int = 100 * 1024**3
+    unconfirmed_proxies: int = 10_000
+    sse_streams: int = 20
+    parked_scans_per_minute: int = 30
+    parked_scans_concurrent: int = 2
+
+
+def cut(kind: type[T], source: Any, prefix: str) -> T:
+    """A resource's settings from the flat fields `<prefix><field>` of `source` (one per field)."""
+    return kind(**{f.name: getattr(source, prefix + f.name) for f in fields(kind)})  # type: ignore[arg-type]

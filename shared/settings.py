@@ -15,15 +15,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared import resource_settings as resources
+from shared import tokens as secrets
 from shared.exif.tags import ReadMode
-from shared.resource_settings import (
-    BrokerSettings,
-    ConnectionLimits,
-    DatabaseSettings,
-    S3Settings,
-    StoreSettings,
-)
-from shared.tokens import HOW_TO_MAKE, parse_token_list, refused_secret
 
 DEV_TOKEN = "dev-token"  # noqa: S105 - only accepted when env=development
 class RetryPolicy(BaseSettings):
@@ -108,6 +102,16 @@ class Settings(BaseSettings):
     queue_traces: str = "ingest-traces"
     delivery_limit: int = 5
     prefetch: int = 1
+    # preview lanes (docs/architecture.md, "Interactive work first"): users are spread over this
+    # many queues per lane (bounded state; a worker takes one job from each in turn)
+    preview_interactive_shards: int = Field(default=4, ge=1, le=64)
+    preview_bulk_shards: int = Field(default=8, ge=1, le=64)
+    #: a user's uploads beyond this many in the last minute go to the bulk lane without a flag
+    bulk_after_uploads_per_minute: int = Field(default=50, ge=1)
+    #: a user's photos asked for first (prioritize) and not yet rendered, at most
+    prioritize_max_pending: int = Field(default=200, ge=1)
+    #: rows a re-render run queues per transaction (the run resumes from its cursor)
+    rerender_batch: int = Field(default=200, ge=1, le=10_000)
     preview_retry: RetryPolicy = Field(
         default_factory=lambda: RetryPolicy(attempts=3, backoff_s=[10, 30, 60], timeout_s=300)
     )
@@ -129,6 +133,11 @@ class Settings(BaseSettings):
     outbox_poll_s: float = 1.0
     #: published outbox rows are deleted after this long (the table stays bounded)
     outbox_retention_s: float = 300.0
+    #: a row the broker refused waits base * 2^attempts (jittered, capped) before its next try
+    outbox_backoff_base_s: float = 0.5
+    outbox_backoff_max_s: float = 10.0
+    #: the upload service is unready once its relay has failed this long without one confirm
+    outbox_unready_after_s: float = 30.0
 
     # http
     api_tokens: str = ""  # "token=user_id,token2=user2": users
@@ -139,7 +148,7 @@ class Settings(BaseSettings):
     tracing_host: str = "127.0.0.1"
     tracing_port: int = 8081
     #: the metrics listeners: the workers' /metrics and /healthz, and the upload and tracing
-    #: services' /metrics (never on their API port: shared/metrics_listener.py)
+    #: services' /metrics (never on their API port: shared/http/metrics_listener.py)
     metrics_host: str = "127.0.0.1"
     public_url: str = ""  # base URL used in links; empty = relative links
     #: comma-separated peer addresses whose X-Forwarded-Proto is believed (a TLS-terminating proxy)
@@ -156,11 +165,25 @@ class Settings(BaseSettings):
     #: every route that does not stream an upload (JSON bodies, forms)
     http_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
 
+    # per-user quotas and rates, per process (shared/quotas.py): past one, 429 with Retry-After
+    quota_uploads_per_minute: int = Field(default=600, ge=1)
+    quota_bytes_per_day: int = Field(default=100 * 1024**3, ge=1)
+    quota_unconfirmed_proxies: int = Field(default=10_000, ge=1)
+    quota_sse_streams: int = Field(default=20, ge=1)
+    quota_parked_scans_per_minute: int = Field(default=30, ge=1)
+    quota_parked_scans_concurrent: int = Field(default=2, ge=1)
+
     # resumable (tus) uploads: caps on one user's unfinished uploads, their lifetime
     tus_max_incomplete: int = Field(default=20, ge=1)
     tus_max_incomplete_bytes: int = Field(default=20 * 1024**3, ge=1)
     tus_expiry_s: float = Field(default=24 * 3600, gt=0)
-    tus_sweep_s: float = Field(default=300, gt=0)
+    tus_sweep_s: float = Field(default=60, gt=0)
+    tus_max_rows: int = Field(default=5000, ge=1)
+    tus_outcome_keep_s: float = Field(default=600, gt=0)
+    #: Upload-Metadata (tus) or the draft's filename, as received
+    tus_max_metadata_bytes: int = Field(default=4096, ge=256)
+    #: a request's hold on an upload; renewed while its body arrives, so only a crash lets it lapse
+    tus_lease_s: float = Field(default=30, ge=1)
 
     # metrics ports: the workers', and the HTTP services' (apart from their API ports)
     preview_metrics_port: int = 9101
@@ -193,53 +216,70 @@ class Settings(BaseSettings):
         Production refuses (ValueError naming the variable) no tokens, the dev
         token, a repository placeholder, or a token shorter than 32 characters.
         """
-        pairs = parse_token_list("PROPHOTO_API_TOKENS", self.api_tokens)
+        pairs = secrets.parse_token_list("PROPHOTO_API_TOKENS", self.api_tokens)
         if not pairs and self.env == "development":
             pairs[DEV_TOKEN] = "dev"
         if self.env == "production":
             if not pairs:
-                raise ValueError(f"PROPHOTO_API_TOKENS must be set in production; {HOW_TO_MAKE}"
+                raise ValueError(f"PROPHOTO_API_TOKENS must be set in production; {secrets.HOW_TO_MAKE}"
                                  " and set PROPHOTO_API_TOKENS=<token>=<user id>")
             self._refuse_weak("PROPHOTO_API_TOKENS", pairs)
+        self._dev_token_only_here("PROPHOTO_API_TOKENS", pairs)
         return pairs
 
     def operator_tokens(self) -> dict[str, str]:
         """Operator token -> operator id (PROPHOTO_ADMIN_TOKENS; may be empty)."""
-        pairs = parse_token_list("PROPHOTO_ADMIN_TOKENS", self.admin_tokens, bare_user="operator")
+        pairs = secrets.parse_token_list("PROPHOTO_ADMIN_TOKENS", self.admin_tokens, bare_user="operator")
         if not pairs and not self.api_tokens.strip() and self.env == "development":
             pairs[DEV_TOKEN] = "dev"  # one person on a laptop: the dev token also opens the page
         if self.env == "production":
             self._refuse_weak("PROPHOTO_ADMIN_TOKENS", pairs)
+        self._dev_token_only_here("PROPHOTO_ADMIN_TOKENS", pairs)
         return pairs
+
+    def refuse_placeholder_secrets(self) -> None:
+        """In production, ValueError (naming the variable) for a broker, database or S3 password
+        that is a repository placeholder or a product's default. Every service calls it at start."""
+        found = [("PROPHOTO_AMQP_URL", secrets.url_password(u)) for u in self.amqp_url.split(",")]
+        found += [("PROPHOTO_DATABASE_URL", secrets.url_password(self.database_url)),
+                  ("PROPHOTO_S3_SECRET_KEY", self.s3_secret_key)]
+        if self.env == "production":
+            secrets.refuse_placeholder_passwords(found)
+
+    def _dev_token_only_here(self, variable: str, pairs: dict[str, str]) -> None:
+        if DEV_TOKEN in pairs:
+            hosts = {"PROPHOTO_UPLOAD_HOST": self.upload_host, "PROPHOTO_TRACING_HOST": self.tracing_host}
+            secrets.dev_token_only_on_loopback(variable, self.env, hosts)
 
     @staticmethod
     def _refuse_weak(variable: str, pairs: dict[str, str]) -> None:
         for token, user in pairs.items():
-            why = refused_secret(token)
+            why = secrets.refused_secret(token)
             if why is not None:
                 raise ValueError(f"{variable}: the token for {user!r} is refused in production "
-                                 f"because {why}; {HOW_TO_MAKE}")
+                                 f"because {why}; {secrets.HOW_TO_MAKE}")
 
     @property
-    def broker(self) -> BrokerSettings:
-        return BrokerSettings(self.amqp_url, self.publish_timeout_s)
+    def broker(self) -> resources.BrokerSettings:
+        return resources.BrokerSettings(self.amqp_url, self.publish_timeout_s)
 
     @property
-    def database(self) -> DatabaseSettings:
-        return DatabaseSettings(self.database_url)
+    def database(self) -> resources.DatabaseSettings:
+        return resources.DatabaseSettings(self.database_url)
 
     @property
-    def stores(self) -> StoreSettings:
-        s3 = S3Settings(self.s3_endpoint, self.s3_access_key, self.s3_secret_key, self.s3_region,
+    def stores(self) -> resources.StoreSettings:
+        s3 = resources.S3Settings(self.s3_endpoint, self.s3_access_key, self.s3_secret_key, self.s3_region,
                         self.s3_presign_seconds)
-        return StoreSettings(self.temp_store, self.final_store, s3)
+        return resources.StoreSettings(self.temp_store, self.final_store, s3)
 
     @property
-    def connection_limits(self) -> ConnectionLimits:
-        return ConnectionLimits(self.http_max_header_bytes, self.http_max_headers,
-                                self.http_header_timeout_s, self.http_idle_timeout_s,
-                                self.http_body_window_s, self.http_body_min_bytes,
-                                self.http_max_connections)
+    def connection_limits(self) -> resources.ConnectionLimits:
+        return resources.cut(resources.ConnectionLimits, self, "http_")
+
+    @property
+    def quotas(self) -> resources.QuotaSettings:
+        return resources.cut(resources.QuotaSettings, self, "quota_")
 
     def trusted_proxy_hosts(self) -> set[str]:
         return {h.strip() for h in self.trusted_proxies.split(",") if h.strip()}
@@ -247,6 +287,8 @@ class Settings(BaseSettings):
     def retry_policy(self, queue: str) -> RetryPolicy:
         by_queue = {
             self.queue_preview: self.preview_retry,
+            self.queue_preview_bulk: self.preview_retry,
+            self.queue_preview_on_demand: self.preview_retry,
             self.queue_finalize: self.finalize_retry,
             self.queue_enhance: self.enhance_retry,
             self.queue_traces: self.traces_retry,
@@ -259,8 +301,20 @@ class Settings(BaseSettings):
         nodes = [u for u in self.amqp_url.split(",") if u.strip()]
         return 3 if len(nodes) >= 3 else None
 
+    @property
+    def queue_preview_bulk(self) -> str:
+        """The bulk lane's own queue (its retries and replays come back to it)."""
+        return f"{self.queue_preview}.bulk"
+
+    @property
+    def queue_preview_on_demand(self) -> str:
+        """The front of the interactive lane: photos somebody asked for (prioritize)."""
+        return f"{self.queue_preview}.on-demand"
+
     def work_queues(self) -> list[str]:
-        return [self.queue_preview, self.queue_finalize, self.queue_enhance, self.queue_traces]
+        """Every queue with its own retry waits and parking queue (a lane's shards share its)."""
+        return [self.queue_preview_on_demand, self.queue_preview, self.queue_preview_bulk,
+                self.queue_finalize, self.queue_enhance, self.queue_traces]
 
 
 @lru_cache

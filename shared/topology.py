@@ -25,6 +25,19 @@ at start and hands it to what publishes or consumes.
     service instance binds its own exclusive queue and keeps the live worker set
     (HEARTBEAT_FEED).
 
+Preview work waits in lanes (docs/architecture.md, "Interactive work first"):
+
+    on-demand   <p>.on-demand                    (one queue: photos asked for first)
+    interactive <p>  and shards <p>.0 .. <p>.{I-1}
+    bulk        <p>.bulk  and shards <p>.bulk.0 .. <p>.bulk.{B-1}
+
+A job goes to the shard of its user (a stable hash of the user id), so one
+user's backlog fills one shard while a worker takes one job from every
+non-empty shard of a lane in turn. A lane's own queue (`<p>`, `<p>.bulk`) is
+where its retries come back (`<lane>.retry.<d>` dead-letters to it) and
+where replays go; its parking queue `<lane>.failed` is also bound with every
+shard's name, for the broker's own dead-lettering past the delivery limit.
+
 Every work, wait and parking queue is durable and quorum; wait queues are
 named after their delay, so tests can shrink delays without clashing with a
 running stack. A feed's queue is the one exception: private to one process
@@ -34,12 +47,20 @@ fire-and-forget, declared with `declare_feed`.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
-from shared.messages import EnhancePreview, FinalizeIngest, GeneratePreview, Message, TraceEvent
+from shared.messages import (
+    EnhancePreview,
+    FinalizeIngest,
+    GeneratePreview,
+    Lane,
+    Message,
+    TraceEvent,
+)
 from shared.settings import Settings
 
 ATTEMPT_HEADER = "job-attempt"
@@ -49,6 +70,8 @@ PARK_REASON_HEADER = "job-park-reason"
 PARK_ERROR_HEADER = "job-error"
 PARKED_AT_HEADER = "job-parked-at"
 QUEUE_HEADER = "job-queue"
+#: when the job was recorded for its queue (ISO 8601): enqueue-to-start and oldest-job age
+ENQUEUED_HEADER = "job-enqueued-at"
 
 
 @dataclass(frozen=True)
@@ -93,8 +116,9 @@ class Topology:
 
     def queue_for(self, message: Message) -> str:
         """The work queue a message goes to: the one routing table of the pipeline."""
+        if isinstance(message, GeneratePreview):
+            return self.shard_for(message.lane, message.user_id, message.shard)
         queues = {
-            GeneratePreview: self.settings.queue_preview,
             FinalizeIngest: self.settings.queue_finalize,
             EnhancePreview: self.settings.queue_enhance,
             TraceEvent: self.settings.queue_traces,
@@ -105,7 +129,51 @@ class Topology:
         return queue
 
     def work_queues(self) -> list[str]:
+        """The queues with their own retry waits and parking queue (lanes' shards share them)."""
         return self.settings.work_queues()
+
+    def lane_queue(self, lane: Lane) -> str:
+        """A lane's own queue: its retries and replays come back here."""
+        return {Lane.ON_DEMAND: self.settings.queue_preview_on_demand,
+                Lane.INTERACTIVE: self.settings.queue_preview,
+                Lane.BULK: self.settings.queue_preview_bulk}[lane]
+
+    def shards(self, queue: str) -> list[str]:
+        """The shard queues consumed with `queue` (none but a preview lane's)."""
+        count = {self.settings.queue_preview: self.settings.preview_interactive_shards,
+                 self.settings.queue_preview_bulk: self.settings.preview_bulk_shards}.get(queue, 0)
+        return [f"{queue}.{n}" for n in range(count)]
+
+    def lanes(self) -> list[tuple[Lane, list[str]]]:
+        """The preview lanes in the order a worker takes them, each with every queue it reads."""
+        return [(lane, [self.lane_queue(lane), *self.shards(self.lane_queue(lane))]) for lane in Lane]
+
+    def lane_of(self, queue: str) -> Lane | None:
+        """The lane a preview queue (a lane's own or a shard) belongs to; None for other queues."""
+        for lane, queues in self.lanes():
+            if queue in queues:
+                return lane
+        return None
+
+    def worker_queue(self, queue: str) -> str:
+        """The queue the workers of `queue` name themselves by (a lane's: the preview worker's)."""
+        return self.settings.queue_preview if self.lane_of(queue) is not None else queue
+
+    def shard_for(self, lane: Lane, user_id: str, shard: int | None = None) -> str:
+        """The queue a user's job waits in: shard `shard` of the lane when its producer chose
+        one (`shared/lanes.py`), else the one the user id hashes to (the same for one user)."""
+        base = self.lane_queue(lane)
+        shards = self.shards(base)
+        if not shards:
+            return base
+        if shard is not None and 0 <= shard < len(shards):
+            return shards[shard]
+        return shards[self.hashed_shard(lane, user_id)]
+
+    def hashed_shard(self, lane: Lane, user_id: str) -> int:
+        """The shard index a user id hashes to in `lane` (where its search for a free one starts)."""
+        count = len(self.shards(self.lane_queue(lane))) or 1
+        return int.from_bytes(hashlib.blake2b(user_id.encode(), digest_size=8).digest(), "big") % count
 
     def wait_queue(self, queue: str, delay_s: float) -> str:
         return f"{queue}.retry.{_delay_label(delay_s)}"
@@ -121,6 +189,7 @@ class Topology:
         names: list[str] = []
         for q in self.work_queues():
             names.append(q)
+            names.extend(self.shards(q))
             names.extend(name for name, _ in self.wait_queues(q))
             names.append(self.failed_queue(q))
         return names
@@ -203,6 +272,11 @@ class Topology:
             await self._declare_bound(
                 channel, self.failed_queue(queue), self.failed_queue_arguments(), failed, queue
             )
+            for shard in self.shards(queue):
+                await self._declare_bound(channel, shard, self.work_queue_arguments(), main, shard)
+                # the broker dead-letters past the delivery limit with the shard's own name
+                parked = await channel.get_queue(self.failed_queue(queue), ensure=False)
+                await parked.bind(failed, routing_key=shard)
 
     @staticmethod
     async def _declare_bound(

@@ -21,6 +21,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sidecars": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Upload an XMP sidecar (raw body, X-Filename): it joins the original of the same base name, uploaded before or after it */
+        post: operations["post_sidecar_v1_sidecars_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/proxies/{uuid}/sidecar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Attach an XMP sidecar to a proxy (replacing an earlier one) before it is ingested */
+        put: operations["put_sidecar_v1_proxies__uuid__sidecar_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/proxies/{uuid}": {
         parameters: {
             query?: never;
@@ -54,6 +88,23 @@ export interface paths {
         get: operations["list_proxies_v1_proxies_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/proxies/{uuid}/prioritize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Render this pending photo's preview first (the photos on screen); no body */
+        post: operations["prioritize_v1_proxies__uuid__prioritize_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -293,6 +344,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/rerender": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Operators: the latest re-render runs and their progress */
+        get: operations["list_rerenders_v1_rerender_get"];
+        put?: never;
+        /** Operators: render every proxy's preview again (or one user's), on the bulk lane */
+        post: operations["start_rerender_v1_rerender_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rerender/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Operators: one re-render run's progress */
+        get: operations["get_rerender_v1_rerender__run_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reindex": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Operators: re-read every Image's original and sidecar (or one user's) for new fields */
+        post: operations["start_reindex_v1_reindex_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tus/": {
         parameters: {
             query?: never;
@@ -351,6 +454,37 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * ColourView
+         * @description The original's colour and HDR, as its preview's render found them (null until then).
+         *
+         *     `space`: srgb, display-p3, adobe-rgb, prophoto-rgb, rec2020, rgb (another RGB
+         *     profile), cmyk, grey, lab or unknown; `evidence`: icc (an embedded profile),
+         *     exif (ColorSpace / InteropIndex R03) or assumed; `profile`: the embedded
+         *     profile's description; `preview_gamut`: srgb or display-p3, what the preview
+         *     and thumbnail hold; `hdr`: the original holds more than its SDR picture,
+         *     `hdr_format` ultra-hdr, iso-21496-1, apple-gain-map, pq or hlg, with
+         *     `hdr_headroom` in stops when the file states it.
+         */
+        ColourView: {
+            /** Space */
+            space?: string | null;
+            /** Evidence */
+            evidence?: string | null;
+            /** Profile */
+            profile?: string | null;
+            /** Preview Gamut */
+            preview_gamut?: string | null;
+            /**
+             * Hdr
+             * @default false
+             */
+            hdr: boolean;
+            /** Hdr Format */
+            hdr_format?: string | null;
+            /** Hdr Headroom */
+            hdr_headroom?: number | null;
+        };
         /**
          * CullChange
          * @description The fields to set; a field left out keeps its value, `null` clears it.
@@ -471,8 +605,8 @@ export interface components {
             keywords: string[];
             /** Keyword Paths */
             keyword_paths: string[];
-            /** Color Space */
-            color_space: string | null;
+            /** Declared Colour Space */
+            declared_colour_space: string | null;
             /** Bit Depth */
             bit_depth: number | null;
             /** Hdr Gain Map */
@@ -481,6 +615,8 @@ export interface components {
             sources: {
                 [key: string]: string;
             };
+            /** Sidecar Path */
+            sidecar_path: string | null;
             /** Association */
             association: {
                 [key: string]: unknown;
@@ -495,6 +631,7 @@ export interface components {
             preview_url: string | null;
             /** Thumbnail Url */
             thumbnail_url: string | null;
+            colour: components["schemas"]["ColourView"];
             /**
              * Created At
              * Format: date-time
@@ -593,6 +730,18 @@ export interface components {
             /** Altitude */
             altitude?: number | null;
         };
+        /** PrioritizeAnswer */
+        PrioritizeAnswer: {
+            /**
+             * Uuid
+             * Format: uuid
+             */
+            uuid: string;
+            /** Queued */
+            queued: boolean;
+            /** Preview Status */
+            preview_status: string;
+        };
         /**
          * Problem
          * @description RFC 9457 problem details; some answers add fields (`limit`, `errors`, `preview_status`...).
@@ -661,6 +810,7 @@ export interface components {
             preview_url: string | null;
             /** Thumbnail Url */
             thumbnail_url: string;
+            colour: components["schemas"]["ColourView"];
             /** Metadata */
             metadata: {
                 [key: string]: unknown;
@@ -670,6 +820,18 @@ export interface components {
              * Format: date-time
              */
             uploaded_at: string;
+        };
+        /** ReindexAnswer */
+        ReindexAnswer: {
+            /** User Id */
+            user_id: string | null;
+            /** Queued */
+            queued: number;
+        };
+        /** ReindexRequest */
+        ReindexRequest: {
+            /** User Id */
+            user_id?: string | null;
         };
         /** ReplayAnswer */
         ReplayAnswer: {
@@ -683,6 +845,35 @@ export interface components {
             /** Queue */
             queue?: string | null;
         };
+        /** RerenderRequest */
+        RerenderRequest: {
+            /** User Id */
+            user_id?: string | null;
+        };
+        /** RerenderRun */
+        RerenderRun: {
+            /** Id */
+            id: number;
+            /** User Id */
+            user_id: string | null;
+            /** Status */
+            status: string;
+            /** Requested By */
+            requested_by: string;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Finished Queueing At */
+            finished_queueing_at: string | null;
+            /** Total */
+            total: number;
+            /** Queued */
+            queued: number;
+            /** Rendered */
+            rendered: number;
+        };
         /** RetryAnswer */
         RetryAnswer: {
             /**
@@ -694,6 +885,35 @@ export interface components {
             requeued: string;
             /** Removed Parked */
             removed_parked: number;
+        };
+        /**
+         * SidecarAnswer
+         * @description A stored sidecar: the proxy it belongs to (null: it waits for an original of its name)
+         *     and the fields it will set on that Image, over the file's own.
+         */
+        SidecarAnswer: {
+            /** Id */
+            id: number;
+            /** Original Name */
+            original_name: string;
+            /** Size */
+            size: number;
+            /** Sha256 */
+            sha256: string;
+            /** Proxy Uuid */
+            proxy_uuid: string | null;
+            /** Rating */
+            rating: number | null;
+            /** Label */
+            label: string | null;
+            /** Title */
+            title: string | null;
+            /** Caption */
+            caption: string | null;
+            /** Keywords */
+            keywords: string[];
+            /** Keyword Paths */
+            keyword_paths: string[];
         };
         /** Thumbnail */
         Thumbnail: {
@@ -766,6 +986,11 @@ export interface operations {
                  * @example false
                  */
                 keep_copy?: boolean;
+                /**
+                 * @description preview on the bulk lane (a large batch or an import): it waits behind interactive work; without it, a user's uploads beyond the per-minute threshold go there anyway
+                 * @example false
+                 */
+                bulk?: boolean;
             };
             header?: {
                 "content-type"?: string | null;
@@ -848,6 +1073,153 @@ export interface operations {
             };
             /** @description Unsupported Media Type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_sidecar_v1_sidecars_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @example IMG_0001.CR3 */
+                "x-filename"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/rdf+xml": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SidecarAnswer"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    put_sidecar_v1_proxies__uuid__sidecar_put: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @example IMG_0001.CR3 */
+                "x-filename"?: string | null;
+            };
+            path: {
+                /** @example 3f2b8c1e-9d4a-4f6e-b7c2-5a1d0e8f9b34 */
+                uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/rdf+xml": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SidecarAnswer"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1090,6 +1462,65 @@ export interface operations {
             };
             /** @description Unauthorized */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    prioritize_v1_proxies__uuid__prioritize_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3f2b8c1e-9d4a-4f6e-b7c2-5a1d0e8f9b34 */
+                uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Nothing to move: asked for already, rendering, ready or failed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrioritizeAnswer"];
+                };
+            };
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrioritizeAnswer"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1825,6 +2256,205 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_rerenders_v1_rerender_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RerenderRun"][];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    start_rerender_v1_rerender_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RerenderRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RerenderRun"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_rerender_v1_rerender__run_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 12 */
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RerenderRun"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    start_reindex_v1_reindex_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReindexRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReindexAnswer"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

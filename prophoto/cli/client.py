@@ -146,3 +146,6 @@ class Api:
 
     async def replay(self, uuids: list[str] | None, queue: str | None) -> int:
         return await self.call(self.client.replay(uuids, queue))
+
+    async def reindex(self, user_id: str | None) -> int:
+        return await self.call(self.client.reindex(user_id))

@@ -19,6 +19,7 @@ from rich.text import Text
 from prophoto.cli import render
 from prophoto.cli.client import DEFAULT_URL, Api, CliError, Target
 from prophoto.cli.progress import upload_with_progress
+from prophoto.cli.rerender import rerender
 from prophoto.cli.upload import collect
 from shared.settings import DEV_TOKEN
 
@@ -36,6 +37,7 @@ app = typer.Typer(
 )
 failed_app = typer.Typer(help="Jobs parked after their last attempt.", no_args_is_help=True)
 app.add_typer(failed_app, name="failed")
+app.command("rerender")(rerender)
 
 # server text is never rich markup; error lines are never wrapped (one line, greppable)
 out = Console(highlight=False, markup=False)
@@ -94,11 +96,17 @@ def upload(
     wait_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for one preview with --wait.")
     ] = 300.0,
+    bulk: Annotated[
+        bool, typer.Option("--bulk", help="Previews on the bulk lane (an import, a whole archive): "
+                           "behind anyone's interactive uploads. Uploads past the per-minute "
+                           "threshold go there anyway; files big enough for resumable upload "
+                           "follow the threshold only.")
+    ] = False,
 ) -> None:
     """Upload photos; duplicates and rejections are reported with their reasons."""
     target: Target = ctx.obj
     files = _collect(paths, recursive)
-    outcomes = _run(upload_with_progress(target, files, concurrency, wait, wait_timeout, err))
+    outcomes = _run(upload_with_progress(target, files, concurrency, wait, wait_timeout, err, bulk))
     render.upload_summary(out, outcomes, waited=wait)
     problems = [o for o in outcomes if not o.uploaded or (wait and o.status != "ready")]
     if problems:
@@ -187,6 +195,22 @@ def ingest(
     if refused:
         err.print(f"error: {len(refused)} of {len(results)} proxies were refused (reasons above)")
         raise typer.Exit(1)
+
+
+@app.command()
+def reindex(
+    ctx: typer.Context,
+    user: Annotated[str | None, typer.Option(help="One user's Images (default: everyone's).")] = None,
+) -> None:
+    """Operators: read every kept original (and its sidecar) again, to fill new metadata fields."""
+    target: Target = ctx.obj
+
+    async def go() -> int:
+        async with Api(target) as api:
+            return await api.reindex(user)
+
+    queued = _run(go())
+    out.print(f"queued a metadata re-read of {queued} image{'s' if queued != 1 else ''}")
 
 
 @failed_app.command("list")

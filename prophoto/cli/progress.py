@@ -19,7 +19,7 @@ from prophoto.cli.upload import Outcome, follow_all, upload_all
 
 async def upload_with_progress(
     target: Target, files: list[Path], concurrency: int, wait: bool, wait_timeout: float,
-    err: Console,
+    err: Console, bulk: bool = False,
 ) -> list[Outcome]:
     """Upload `files` (and follow their previews with `wait`), drawing bars on `err`."""
     outcomes = [Outcome(path=p, size=p.stat().st_size) for p in files]
@@ -52,7 +52,7 @@ async def upload_with_progress(
                 done["files"] += 1
                 bars.update(files_task, advance=1, info=f"{done['files']}/{len(outcomes)}")
 
-            await upload_all(api, outcomes, concurrency, on_bytes=on_bytes, on_file=on_file)
+            await upload_all(api, outcomes, concurrency, on_bytes=on_bytes, on_file=on_file, bulk=bulk)
             elapsed = time.monotonic() - started
             if wait:
                 pending = [o for o in outcomes if o.uuid]

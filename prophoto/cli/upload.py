@@ -57,7 +57,7 @@ def collect(paths: Iterable[Path], recursive: bool) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-async def upload_one(api: Api, outcome: Outcome, on_bytes: Callable[[int], None]) -> None:
+async def upload_one(api: Api, outcome: Outcome, on_bytes: Callable[[int], None], bulk: bool = False) -> None:
     sent = 0
 
     def count(n: int) -> None:
@@ -69,7 +69,7 @@ async def upload_one(api: Api, outcome: Outcome, on_bytes: Callable[[int], None]
         if outcome.size >= RESUMABLE_BYTES:  # big files go through tus and resume where they stopped
             answer = await upload_resumable(api.http, outcome.path, count)
         else:
-            answer = await api.client.upload(outcome.path, on_bytes=count)
+            answer = await api.client.upload(outcome.path, on_bytes=count, bulk=bulk)
     except ConnectionFailed as exc:
         outcome.result, outcome.reason = "error", transport_line(exc.cause, api.target.url)
         return
@@ -98,6 +98,7 @@ async def upload_all(
     concurrency: int,
     on_bytes: Callable[[int], None],
     on_file: Callable[[Outcome], None],
+    bulk: bool = False,
 ) -> None:
     queue: asyncio.Queue[Outcome] = asyncio.Queue()
     for outcome in outcomes:
@@ -106,7 +107,7 @@ async def upload_all(
     async def worker() -> None:
         while not queue.empty():
             outcome = queue.get_nowait()
-            await upload_one(api, outcome, on_bytes)
+            await upload_one(api, outcome, on_bytes, bulk)
             on_file(outcome)
 
     await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(outcomes))))))

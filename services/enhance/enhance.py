@@ -27,7 +27,7 @@ from shared import imaging, keys
 from shared.db import enhancements
 from shared.db.status import ProxyStatus
 from shared.imaging import ImagingError, Limits, refused
-from shared.imaging.enhance import Enhanced
+from shared.imaging.enhance import Enhanced, render_enhanced
 from shared.imaging.enhance_rules import best_source, enhance_limit
 from shared.messages import EnhancePreview
 from shared.settings import Settings
@@ -123,8 +123,7 @@ async def enhance_preview(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContex
 async def _render(deps: EnhanceDeps, path: Path, target: int, use_original: bool
                   ) -> tuple[Enhanced, list[str]]:
     try:
-        rendered: tuple[Enhanced, list[str]] = await deps.renderer.call(
-            "shared.imaging.enhance", "render_enhanced", path, target, use_original, deps.limits)
+        rendered = await deps.renderer.call(render_enhanced, path, target, use_original, deps.limits)
     except RenderCrashed as exc:  # the input took the render process down: it would again
         raise PermanentError(exc.reason) from exc
     except (ImagingError, asyncio.CancelledError):

@@ -32,7 +32,9 @@ from uuid import UUID
 
 import asyncpg
 
+from services.finalize import sidecar
 from services.finalize.kept_renditions import keep_renditions
+from services.finalize.reindex import reindex
 from services.finalize.verified_copy import copy_verified, final_copy_if_intact
 from shared import exif, keys, naming
 from shared.db import images, ingests, proxies
@@ -64,6 +66,10 @@ def temp_objects(proxy: asyncpg.Record) -> list[str]:
     return list(dict.fromkeys(k for k in found if k))
 
 
+#: what the preview worker found of the original's colour and HDR, kept by the Image
+KEPT_COLOUR = ("colour_space", "colour_profile", "hdr_format", "hdr_headroom")
+
+
 def _crash_point(deps: FinalizeDeps, point: str) -> None:
     if deps.settings.env == "test" and os.environ.get(CRASH_ENV) == point:
         log.warning("test hook: SIGKILL at %s", point)
@@ -72,8 +78,9 @@ def _crash_point(deps: FinalizeDeps, point: str) -> None:
 
 async def finalize(deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext) -> int | None:
     """Run one attempt; returns the Image id, or None when there was nothing to do."""
-    ctx.note.method = "copy"  # what a failed attempt is traced as
-    image_id, ctx.note.size, ctx.note.method = await _finalize(deps, job, ctx)
+    ctx.note.method = "reindex" if job.reindex_image_id else "copy"  # what a failed attempt is traced as
+    work = reindex if job.reindex_image_id else _finalize
+    image_id, ctx.note.size, ctx.note.method = await work(deps, job, ctx)
     ctx.note.reason = None if image_id else "nothing to do"
     return image_id
 
@@ -101,11 +108,13 @@ async def _finalize(
     async with _local_original(deps, proxy) as local:
         read_started = time.perf_counter()
         meta, reader = await _read_metadata(deps, local, proxy)
+    read_ms = (time.perf_counter() - read_started) * 1000
     fallback = reader == "upload-fast-read"
+    side = await sidecar.claim(deps.pool, proxy)
+    normalized = exif.with_person_values(exif.normalize(meta, sidecar.fields_of(side)), person_values(proxy))
     await ctx.report.trace("metadata_extraction", reader, not fallback,
                            "full read failed; the upload's fast read was used" if fallback else None,
-                           (time.perf_counter() - read_started) * 1000, len(meta))
-    normalized = exif.with_person_values(exif.normalize(meta), person_values(proxy))
+                           read_ms, len(meta), fields=exif.found_fields(normalized))
     columns = images.metadata_columns(normalized)
 
     directory = naming.render_directory(deps.settings.schema_pattern, naming.NamingValues(
@@ -120,6 +129,7 @@ async def _finalize(
     )
 
     await copy_verified(deps.temp_store, deps.final_store, proxy, key)
+    side_key = await sidecar.keep(deps.temp_store, deps.final_store, side, key) if side else None
     kept = await keep_renditions(deps.temp_store, deps.final_store, proxy, key)
     _crash_point(deps, "after_copy")
 
@@ -129,8 +139,8 @@ async def _finalize(
         "metadata": normalized | {"mime": proxy["mime"], "format": proxy["format"], "reader": reader},
         "tags": _tags(list(proxy["ingest_tags"] or job.image_tags), normalized["keywords"]),
         "association": dict(proxy["ingest_association"] or {}) or job.association,
-        "sha256": proxy["sha256"], "size": proxy["size"],
-        **kept,
+        "sha256": proxy["sha256"], "size": proxy["size"], "sidecar_path": side_key,
+        **kept, **{column: proxy[column] for column in KEPT_COLOUR},
     })
     _crash_point(deps, "after_insert")
 
@@ -143,9 +153,10 @@ def person_values(proxy: asyncpg.Record) -> dict[str, Any]:
     """What a person set on the proxy through the API, which wins over sidecar and file.
 
     The merge point for ratings (and any `exif.PERSON_FIELDS`) set before the
-    Image exists: a proxy column of that name, when the schema has one.
+    Image exists: the proxy column of that name (culling's PATCH). A rating of
+    0 is "unrated" there, so it leaves the sidecar's or the file's in place.
     """
-    return {name: proxy[name] for name in exif.PERSON_FIELDS if name in proxy.keys()}
+    return {name: proxy[name] for name in exif.PERSON_FIELDS if name in proxy.keys() and proxy[name]}
 
 
 def _tags(requested: list[str], keywords: list[str]) -> list[str]:
@@ -184,6 +195,7 @@ async def _read_metadata(deps: FinalizeDeps, path: Path, proxy: asyncpg.Record) 
 async def _clean_up(deps: FinalizeDeps, proxy: asyncpg.Record) -> None:
     for key in temp_objects(proxy):
         await deps.temp_store.delete(key)
+    await sidecar.release(deps.pool, deps.temp_store, proxy)
     await proxies.delete_ingested(deps.pool, proxy["uuid"])
 
 

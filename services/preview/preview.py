@@ -18,9 +18,10 @@ from pathlib import Path
 
 import asyncpg
 
+from services.preview import render
 from services.preview.render import Outcome
 from shared import imaging, keys
-from shared.db import previews
+from shared.db import previews, proxies
 from shared.db.status import ProxyStatus
 from shared.filetype import HEAD_BYTES, FileType, detect, jpeg_dimensions
 from shared.messages import GeneratePreview
@@ -51,13 +52,16 @@ class PreviewDeps:
 
 
 async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext) -> None:
-    row = await previews.claim_for_preview(deps.pool, job.uuid)
+    row = await previews.claim_for_preview(deps.pool, job.uuid, job.claim, job.rerender_before)
     if row is None:
-        log.info("preview %s: nothing to do (gone, ready or failed)", job.uuid)
+        log.info("preview %s: nothing to do (gone, done, or another copy of the job has it)", job.uuid)
         return
     # the processing event goes out while the render runs: the broker round trips of a job
-    # overlap its render instead of adding to it (one worker renders one image at a time)
-    announced = asyncio.create_task(ctx.report.announce(ProxyStatus.PROCESSING))
+    # overlap its render instead of adding to it (one worker renders one image at a time);
+    # a re-render keeps the status it found (the preview in place is served meanwhile)
+    rendering = row["preview_status"] == ProxyStatus.PROCESSING
+    announced = asyncio.create_task(
+        ctx.report.announce(ProxyStatus.PROCESSING) if rendering else asyncio.sleep(0))
     try:
         async with deps.store.local_copy(row["temp_key"]) as path:  # storage errors are transient
             head = await asyncio.to_thread(_head, path)
@@ -66,6 +70,10 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
                 raise PermanentError("unsupported or corrupt data: the bytes are not a known image format")
             async with deps.cpu:  # held until the render is over, or its process is gone (timeout)
                 outcome = await _render(deps, path, ftype)
+                # while the original is here (its colour space is needed); a failed re-render
+                # keeps the thumbnail and preview it had
+                if outcome.rendered is None and row["preview_status"] != ProxyStatus.READY:
+                    await _degraded_thumbnail(deps, job, ctx, row["exif_thumb_key"], path)
     finally:
         await announced  # before any later status event, so the stream sees them in order
     traced = asyncio.create_task(_trace_attempts(deps, ctx, outcome.attempts))
@@ -75,15 +83,16 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
         await traced
     if rendered is None:
         assert outcome.error is not None
-        await _degraded_thumbnail(deps, job, ctx, row["exif_thumb_key"])
         raise PermanentError(outcome.error.reason)
     pkey, tkey = keys.preview_key(job.uuid), keys.thumb_key(job.uuid)
     done = await previews.mark_preview_ready(deps.pool, job.uuid, pkey, tkey, rendered.width, rendered.height,
-                                    rendered.method, rendered.degraded)
-    if done is None:
-        return  # the proxy was deleted or finished meanwhile
+                                             rendered.method, rendered.degraded, colour_facts(rendered),
+                                             job.claim)
+    if done is None:  # the proxy was deleted or finished meanwhile
+        await _forget_if_deleted(deps, job)
+        return
     uploaded = done["uploaded_at"] or job.uploaded_at
-    if uploaded is not None:
+    if uploaded is not None and job.rerender_before is None:
         deps.metrics.upload_to_ready.observe(max(0.0, (datetime.now(UTC) - uploaded).total_seconds()))
     await ctx.report.announce(ProxyStatus.READY, width=rendered.width, height=rendered.height)
 
@@ -103,11 +112,21 @@ async def _store(deps: PreviewDeps, job: GeneratePreview, outcome: Outcome) -> i
     return rendered
 
 
+async def _forget_if_deleted(deps: PreviewDeps, job: GeneratePreview) -> None:
+    """A DELETE (or an ingest) while this job rendered removed the row and the objects it knew
+    of; what this job wrote afterwards is nobody's: remove it. A row still there (another
+    delivery marked it ready first) keeps them: they are the ones it points at."""
+    if await proxies.load_proxy(deps.pool, job.uuid) is None:
+        await asyncio.gather(deps.store.delete(keys.preview_key(job.uuid)),
+                             deps.store.delete(keys.thumb_key(job.uuid)))
+        log.info("preview %s: the proxy went during the render; its preview and thumbnail removed",
+                 job.uuid)
+
+
 async def _render(deps: PreviewDeps, path: Path, ftype: FileType) -> Outcome:
     try:
-        outcome: Outcome = await deps.renderer.call(
-            "services.preview.render", "render", path, ftype.is_raw, deps.limits, deps.exif_binary,
-            deps.exif_timeout)
+        outcome = await deps.renderer.call(
+            render.render, path, ftype.is_raw, deps.limits, deps.exif_binary, deps.exif_timeout)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # only imaging runs there: whatever failed, this input made it fail
@@ -122,24 +141,35 @@ def _head(path: Path) -> bytes:
         return fh.read(HEAD_BYTES)
 
 
-async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext,
-                              exif_key: str | None) -> None:
-    """Both preview paths failed: a thumbnail from the upload's EXIF thumbnail, if there is one."""
+def colour_facts(rendered: imaging.Rendered) -> previews.ColourFacts:
+    """The proxy's colour and HDR columns from what the render found."""
+    c, h = rendered.colour, rendered.hdr
+    return previews.ColourFacts(c.source if c else None, c.evidence if c else None, c.profile if c else None,
+                                c.output if c else None, h.kind if h else None, h.headroom if h else None)
+
+
+async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext | None,
+                              exif_key: str | None, original: Path | None) -> None:
+    """Both preview paths failed: a thumbnail from the upload's EXIF thumbnail, if there is one,
+    in the original's colour space (read from the original's header when the thumbnail has none)."""
     if not exif_key:
         return
     started = time.perf_counter()
     try:
         data = await deps.store.get_bytes(exif_key)
-        thumb = await deps.renderer.call("shared.imaging.standard", "thumbnail_from_jpeg", data, deps.limits)
+        thumb = await deps.renderer.call(imaging.thumbnail_from_jpeg, data, deps.limits, original)
         await deps.store.put_bytes(keys.thumb_key(job.uuid), thumb, "image/jpeg")
         await previews.set_degraded_thumbnail(deps.pool, job.uuid, keys.thumb_key(job.uuid),
                                              "thumbnail from the EXIF thumbnail; no preview")
-        await ctx.report.trace("thumbnail_generation", "exif-thumbnail", True,
-                               "degraded: no preview could be made",
-                               (time.perf_counter() - started) * 1000, len(thumb), jpeg_dimensions(thumb))
+        if ctx is not None:
+            await ctx.report.trace("thumbnail_generation", "exif-thumbnail", True,
+                                   "degraded: no preview could be made",
+                                   (time.perf_counter() - started) * 1000, len(thumb), jpeg_dimensions(thumb))
     except Exception as exc:
-        await ctx.report.trace("thumbnail_generation", "exif-thumbnail", False, str(exc)[:300],
-                               (time.perf_counter() - started) * 1000)
+        log.warning("preview %s: no thumbnail from the EXIF thumbnail either: %s", job.uuid, exc)
+        if ctx is not None:
+            await ctx.report.trace("thumbnail_generation", "exif-thumbnail", False, str(exc)[:300],
+                                   (time.perf_counter() - started) * 1000)
 
 
 async def _trace_attempts(deps: PreviewDeps, ctx: JobContext, attempts: list[imaging.Attempt]) -> None:
@@ -152,10 +182,15 @@ async def _trace_attempts(deps: PreviewDeps, ctx: JobContext, attempts: list[ima
 
 
 async def record_failure(deps: PreviewDeps, job: GeneratePreview | None, reason: str) -> bool:
-    """The job is parked: the proxy says so (and the harness tells the user's screen)."""
+    """The job is parked: the proxy says so (and the harness tells the user's screen). A job parked
+    after crashes or timeouts made no thumbnail yet: the EXIF thumbnail's is made now, without
+    opening the original again (it is what crashed or stalled)."""
     if job is None:
         return False
-    return await previews.mark_preview_failed(deps.pool, job.uuid, reason) is not None
+    row = await previews.mark_preview_failed(deps.pool, job.uuid, reason)
+    if row is not None and row["thumbnail_path"] is None and row["exif_thumb_key"]:
+        await _degraded_thumbnail(deps, job, None, row["exif_thumb_key"], None)
+    return row is not None
 
 
 async def open_deps(resources: Resources) -> PreviewDeps:

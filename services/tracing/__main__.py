@@ -8,9 +8,9 @@ import sys
 import uvicorn
 
 from services.tracing.app import create_app
+from shared.http.metrics_listener import serve_metrics
 from shared.http.server import server_config
 from shared.logs import setup_logging
-from shared.metrics_listener import serve_metrics
 from shared.settings import DEV_TOKEN, get_settings
 
 

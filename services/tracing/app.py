@@ -19,6 +19,7 @@ from services.tracing import api_examples, handlers, page
 from services.tracing.consumer import TraceConsumer
 from services.tracing.exporter import QueueCollector, TraceMetrics
 from services.tracing.handlers import TracingContext
+from services.tracing.outbox_view import outbox_status
 from services.tracing.queue_status import QueueMonitor
 from services.tracing.retention import RETENTION_EVERY_S, retention_loop
 from services.tracing.workers import activity_by_queue, listen_for_heartbeats
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, *, consume: bool = True,
                retention_every_s: float = RETENTION_EVERY_S) -> FastAPI:
     book = TokenBook.from_settings(settings)  # refuses weak or missing tokens in production
+    settings.refuse_placeholder_secrets()  # CHANGE-ME passwords never reach production
     registry = CollectorRegistry()
     own_jobs = CollectorRegistry()  # only JobMetrics: what the monitor reads about this process
     jobs = JobMetrics(own_jobs)
@@ -59,7 +61,7 @@ def create_app(settings: Settings, *, consume: bool = True,
         topology = Topology(settings)  # the process's one
         await topology.declare(channel)
         await channel.close()
-        publisher = AmqpPublisher(settings.broker, topology)
+        publisher = AmqpPublisher(settings.broker, topology, attempts=3)  # a fresh channel each try
         await publisher.connect(declare=False)
         client = httpx.AsyncClient()
         probe = BrokerProbe(connection, settings.rabbitmq_management_url, settings.amqp_url, client)
@@ -67,7 +69,8 @@ def create_app(settings: Settings, *, consume: bool = True,
         await listen_for_heartbeats(connection, topology, live)
         own = worker_id()  # this process's own consumer counts like any worker
         monitor = QueueMonitor(topology, probe, client,
-                               activity=lambda: activity_by_queue(live.live()))
+                               activity=lambda: activity_by_queue(live.live(), live.silent()),
+                               outbox=lambda: outbox_status(pool, settings))
         collector = QueueCollector(monitor)
         registry.register(collector)
         app.state.ctx = TracingContext(settings, pool, monitor)
@@ -114,9 +117,8 @@ def create_app(settings: Settings, *, consume: bool = True,
     install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS)
     app.include_router(handlers.router)
     app.include_router(page.router)
-    app.add_middleware(RequestGate, limits=BodyLimits(  # nothing here takes an upload
-        settings.http_max_body_bytes, settings.http_max_body_bytes, lambda method, path: False))
-    app.state.metrics_registry = registry  # served apart from the API (shared/metrics_listener.py)
+    app.add_middleware(RequestGate, limits=BodyLimits(settings.http_max_body_bytes))  # no uploads here
+    app.state.metrics_registry = registry  # served apart from the API (shared/http/metrics_listener.py)
     app.mount("/admin/static", StaticFiles(directory=Path(__file__).parent / "static"),
               name="static")
 
@@ -141,10 +143,21 @@ def create_app(settings: Settings, *, consume: bool = True,
     return app
 
 
+#: how long the trace consumer may be missing (subscribing, failing over) before a warning
+CONSUMER_GRACE_S = 15.0
+
+
 async def _monitor_loop(monitor: QueueMonitor, jobs: JobMetrics, settings: Settings,
                         consumer: TraceConsumer | None, task: asyncio.Task[None] | None,
                         beat: Callable[[], None]) -> None:
-    """Refresh the queue gauges, and this consumer's heartbeat while it consumes."""
+    """Refresh the queue gauges, and this consumer's heartbeat while it consumes.
+
+    A consumer still subscribing at start, or re-subscribing after a node loss, is not
+    worth a warning: one is logged once it has been missing `CONSUMER_GRACE_S`, and
+    once more when it is back.
+    """
+    missing_since: float | None = time.monotonic()  # not subscribed yet at start
+    warned = False
     while True:
         if consumer is not None and task is not None:
             missing = await consumer.missing() if not task.done() else ["trace consumer task"]
@@ -152,10 +165,17 @@ async def _monitor_loop(monitor: QueueMonitor, jobs: JobMetrics, settings: Setti
             if not missing:
                 jobs.heartbeat.labels(settings.queue_traces).set(time.time())
                 beat()  # this process's own consumer, in the live worker set
+                if warned:
+                    log.warning("the trace consumer is consuming again")
+                missing_since, warned = None, False
             elif task.done() and not task.cancelled():
                 log.error("the trace consumer stopped: %r", task.exception())
             else:
-                log.warning("the trace consumer is not consuming: %s missing", ", ".join(missing))
+                missing_since = missing_since or time.monotonic()
+                if not warned and time.monotonic() - missing_since >= CONSUMER_GRACE_S:
+                    log.warning("the trace consumer has not been consuming for %.0f s: %s missing",
+                                time.monotonic() - missing_since, ", ".join(missing))
+                    warned = True
         try:
             await monitor.snapshot()
         except Exception:

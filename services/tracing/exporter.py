@@ -40,7 +40,8 @@ class QueueCollector(Collector):
         topo = self.monitor.topology
         depths = self.monitor.depths
         for work in topo.work_queues():
-            kinds = [(work, "work")] + [(name, "wait") for name, _ in topo.wait_queues(work)]
+            kinds = [(work, "work")] + [(name, "shard") for name in topo.shards(work)]
+            kinds += [(name, "wait") for name, _ in topo.wait_queues(work)]
             kinds.append((topo.failed_queue(work), "failed"))
             for name, kind in kinds:
                 depth = depths.get(name)

@@ -56,9 +56,13 @@ def visible_to(caller: Principal) -> str | None:
 
 
 def aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+    """A query's time, UTC when it names no zone; 400 outside the range a query can hold."""
+    if value is None:
+        return None
+    try:
+        return queries.in_range(value)
+    except ValueError as exc:
+        raise ProblemError(400, "Time out of range", f"{value.isoformat()}: {exc}") from exc
 
 
 async def trace_filter(

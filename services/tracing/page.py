@@ -7,7 +7,7 @@ shows a message on the page instead of a JSON error.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.tracing import queries
 from services.tracing.handlers import TracingContext, get_ctx, list_traces, stats_for, trace_json
+from shared.db import previews
 from shared.http.auth import (
     COOKIE,
     QUERY_CREDENTIALS,
@@ -126,10 +127,10 @@ def parse_filters(params: dict[str, str]) -> tuple[queries.TraceFilter, list[str
         stamps[key] = None
         if raw:
             try:
-                stamp = datetime.fromisoformat(raw)
-                stamps[key] = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+                stamps[key] = queries.in_range(datetime.fromisoformat(raw))
             except ValueError:
-                errors.append(f"{key} is not a date and time")
+                errors.append(f"{key} is not a date and time between {queries.EARLIEST.year} "
+                              f"and {queries.LATEST.year}")
     method = (params.get("method") or "").strip()[:128] or None
     return queries.TraceFilter(uuid=uuid, trace_type=trace_type, method=method, success=success,
                                since=stamps["from"], until=stamps["to"]), errors
@@ -185,7 +186,9 @@ async def timeline_page(
         assert start is not None
         row["offset_ms"] = (datetime.fromisoformat(row["created_at"]) - start).total_seconds() * 1e3
     status = await _queue_status(ctx)
-    return render("timeline.html", uuid=str(photo), timeline=rows, status=status)
+    colour = await previews.colour_of(ctx.pool, photo)
+    return render("timeline.html", uuid=str(photo), timeline=rows, status=status,
+                  colour=dict(colour) if colour is not None else None)
 
 
 async def _queue_status(ctx: TracingContext) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -16,12 +16,30 @@ from shared.messages import TraceEvent
 
 COLUMNS = (
     "id, uuid, user_id, trace_type, method, success, reason, duration_ms, result_size, width, height,"
-    " attempt, service, created_at"
+    " attempt, service, created_at, fields"
 )
 
 
 class BadCursor(ValueError):
     """The cursor was not one this service handed out."""
+
+
+#: the times a filter or a cursor may name: inside both PostgreSQL's and Python's ranges in any
+#: zone (year 1 at +01:00 is before year 1 in UTC, which neither can hold)
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def in_range(stamp: datetime) -> datetime:
+    """`stamp` (UTC when it names no zone), or ValueError when it is outside EARLIEST..LATEST."""
+    stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    try:
+        utc = stamp.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("the time is out of range") from exc
+    if not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"the time must be between {EARLIEST.year} and {LATEST.year}")
+    return stamp
 
 
 def encode_cursor(created_at: datetime, row_id: int) -> str:
@@ -33,7 +51,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         stamp, row_id = json.loads(raw)
-        return datetime.fromisoformat(stamp), int(row_id)
+        return in_range(datetime.fromisoformat(stamp)), int(row_id)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise BadCursor("invalid cursor") from exc
 
@@ -42,20 +60,23 @@ async def store_trace_batch(conn: asyncpg.Connection, events: list[tuple[str, Tr
     """Insert (event_key, event) pairs in one statement; redeliveries are ignored. Rows added."""
     if not events:
         return 0
-    cols: list[list[Any]] = [[] for _ in range(14)]
+    cols: list[list[Any]] = [[] for _ in range(15)]
     for key, e in events:
         values = (key, e.uuid, e.user_id, e.trace_type, e.method, e.success, e.reason,
-                  e.duration_ms, e.result_size, e.width, e.height, e.attempt, e.service, e.created_at)
+                  e.duration_ms, e.result_size, e.width, e.height, e.attempt, e.service, e.created_at,
+                  None if e.fields is None else json.dumps(e.fields))
         for col, value in zip(cols, values, strict=True):
             col.append(value)
     status: str = await conn.execute(
         """
         INSERT INTO ingest_traces (event_key, uuid, user_id, trace_type, method, success, reason,
                                    duration_ms, result_size, width, height, attempt, service,
-                                   created_at)
-        SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],
-                             $6::boolean[], $7::text[], $8::float8[], $9::int8[], $10::int4[],
-                             $11::int4[], $12::int4[], $13::text[], $14::timestamptz[])
+                                   created_at, fields)
+        SELECT k, u, us, tt, m, ok, r, d, rs, w, h, a, s, c, f::jsonb
+        FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                    $6::boolean[], $7::text[], $8::float8[], $9::int8[], $10::int4[],
+                    $11::int4[], $12::int4[], $13::text[], $14::timestamptz[], $15::text[])
+             AS t(k, u, us, tt, m, ok, r, d, rs, w, h, a, s, c, f)
         ON CONFLICT (event_key) DO NOTHING
         """,
         *cols,

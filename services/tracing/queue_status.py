@@ -12,6 +12,7 @@ address is configured and any number of replicas count.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,17 +23,28 @@ from shared.broker_probe import BrokerProbe, Depth
 from shared.settings import Settings
 from shared.topology import Topology
 
+#: an idle queue whose last job finished this recently says so (a burst between two page refreshes)
+RECENT_S = 60.0
 STATUSES = ("processing", "idle", "stalled", "pending", "unknown")
 
 
 @dataclass
 class Activity:
-    """What the live workers of one queue report."""
+    """What the workers of one queue report: the live ones, and those that fell silent holding jobs."""
 
     workers: int = 0
     in_progress: float = 0.0
     last_started: float | None = None
     last_finished: float | None = None
+    #: deliveries the live workers hold
+    held: int = 0
+    #: the oldest last-progress time among live workers that hold jobs (None: none holds any)
+    oldest_progress: float | None = None
+    #: workers silent past their missed beats whose last beat held jobs
+    silent_workers: int = 0
+    silent_held: int = 0
+    #: the last beat of the longest-silent of them
+    silent_since: float | None = None
 
 
 @dataclass
@@ -42,27 +54,69 @@ class Judgement:
 
 
 def judge(depth: Depth, activity: Activity | None, ready_since: float | None, now: float,
-          stalled_after_s: float) -> Judgement:
-    """The status rules, in order (docs/observability.md)."""
-    if activity is not None and activity.in_progress > 0:
-        return Judgement("processing", f"{activity.in_progress:g} job(s) in progress")
+          stalled_after_s: float, unreported_since: float | None = None,
+          hung_after_s: float | None = None) -> Judgement:
+    """The status rules, in order (docs/observability.md).
+
+    `hung_after_s`: a live worker holding jobs with no progress for this long
+    is stalled (its loop beats, its jobs do not move: a job past its own
+    timeout that does not give up). A long job within its timeout is not a
+    stall, so the monitor passes the queue's job timeout plus `stalled_after_s`.
+    """
+    act = activity or Activity()
+    silent = _silent_holders(depth, act, now)
+    if silent is not None:
+        return silent
+    if hung_after_s is not None and act.held > 0 and act.oldest_progress is not None \
+            and now - act.oldest_progress >= hung_after_s:
+        return Judgement("stalled", f"{act.held} job(s) held, no progress for "
+                                    f"{now - act.oldest_progress:.0f} s")
+    if act.in_progress > 0:
+        return Judgement("processing", f"{act.in_progress:g} job(s) in progress")
     if depth.ready is None or depth.consumers is None:
         return Judgement("unknown", "the broker did not answer for this queue")
-    if depth.unacked and activity is None:
+    if depth.unacked:
+        # the broker says consumers hold messages while no live worker says it holds a job:
+        # a consumer whose process is frozen, or whose connection is half-open
+        held_for = 0.0 if unreported_since is None else now - unreported_since
+        if held_for >= stalled_after_s:
+            return Judgement("stalled", f"{depth.unacked} message(s) held by consumers that "
+                                        f"report no job, for {held_for:.0f} s")
         return Judgement("processing", f"{depth.unacked} message(s) held by consumers")
     if depth.ready == 0:
         if depth.consumers > 0:
+            last = act.last_finished
+            if last is not None and now - last < RECENT_S:  # a burst between two refreshes
+                return Judgement("idle", f"nothing waiting; last job finished {now - last:.0f} s ago")
             return Judgement("idle", "consumers attached, nothing waiting")
         return Judgement("unknown", "no consumer attached and nothing waiting")
     waiting_since = ready_since if ready_since is not None else now
-    if activity is not None and activity.last_started is not None:
-        waiting_since = max(waiting_since, activity.last_started)
+    if act.last_started is not None:
+        waiting_since = max(waiting_since, act.last_started)
     quiet = now - waiting_since
     if quiet >= stalled_after_s:
         return Judgement("stalled", f"{depth.ready} ready, nothing started for {quiet:.0f} s")
     if depth.consumers == 0:
         return Judgement("pending", f"{depth.ready} ready, no consumer yet")
     return Judgement("pending", f"{depth.ready} ready, {depth.consumers} consumer(s) attached")
+
+
+def _silent_holders(depth: Depth, act: Activity, now: float) -> Judgement | None:
+    """`stalled` while a worker that fell silent holding jobs still has its consumer attached.
+
+    Each worker has one consumer on its queue, so more consumers than live
+    workers means the silent ones are still attached (frozen, not dead): the
+    broker keeps their jobs from everyone else. A killed worker's connection
+    closes, its consumer goes, and its jobs are redelivered: then it is
+    forgotten here.
+    """
+    if not act.silent_workers:
+        return None
+    if depth.consumers is not None and depth.consumers <= act.workers:
+        return None
+    since = now - (act.silent_since or now)
+    return Judgement("stalled", f"{act.silent_workers} worker(s) silent for {since:.0f} s "
+                                f"holding {act.silent_held} job(s)")
 
 
 @dataclass
@@ -73,7 +127,10 @@ class QueueMonitor:
     probe: BrokerProbe
     client: httpx.AsyncClient
     activity: Any = None  # callable returning {queue: Activity} of the live workers
+    outbox: Any = None  # async callable returning the outbox's status (outbox_view.py)
     ready_since: dict[str, float] = field(default_factory=dict)
+    #: since when the broker has counted unacked messages no live worker reports holding
+    unreported_since: dict[str, float] = field(default_factory=dict)
     last: dict[str, Any] | None = None
     depths: dict[str, Depth] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -92,7 +149,7 @@ class QueueMonitor:
             activity: dict[str, Activity] = self.activity() if self.activity else {}
             now = time.time()
             self.depths = depths
-            queues = {q: self._queue_entry(q, depths, activity.get(q), now)
+            queues = {q: self._queue_entry(q, depths, activity.get(topo.worker_queue(q)), now)
                       for q in topo.work_queues()}
             ingest = queues.get(self.settings.queue_finalize, {}).get("jobs", {}).get("pending")
             for entry in queues.values():
@@ -101,7 +158,14 @@ class QueueMonitor:
                 key: _sum(e["jobs"][key] for e in queues.values()) for key in ("pending", "failed")
             }
             totals["ingest_pending"] = ingest
+            outbox: dict[str, Any] | None = None
+            if self.outbox is not None:
+                try:
+                    outbox = await self.outbox()
+                except Exception:  # the database is away: the queues still answer
+                    outbox = None
             self.last = {
+                "outbox": outbox,
                 "broker": self.probe.identity(),
                 "checked_at": now,
                 "stalled_after_s": self.settings.stalled_after_s,
@@ -113,14 +177,22 @@ class QueueMonitor:
     def _queue_entry(self, queue: str, depths: dict[str, Depth], act: Activity | None,
                      now: float) -> dict[str, Any]:
         topo = self.topology
-        work = depths.get(queue, Depth())
+        work = _total([depths.get(q, Depth()) for q in [queue, *topo.shards(queue)]])  # a lane's shards
         if work.ready:
             self.ready_since.setdefault(queue, now)
         elif work.ready == 0:
             self.ready_since.pop(queue, None)
         waits = {name: depths.get(name, Depth()).ready for name, _ in topo.wait_queues(queue)}
         failed = depths.get(topo.failed_queue(queue), Depth()).ready
-        verdict = judge(work, act, self.ready_since.get(queue), now, self.settings.stalled_after_s)
+        if work.unacked and not (act and act.held):
+            self.unreported_since.setdefault(queue, now)
+        else:
+            self.unreported_since.pop(queue, None)
+        hung_after = None
+        with contextlib.suppress(KeyError):  # a queue of its own lane may have no policy here
+            hung_after = self.settings.retry_policy(queue).timeout_s + self.settings.stalled_after_s
+        verdict = judge(work, act, self.ready_since.get(queue), now, self.settings.stalled_after_s,
+                        self.unreported_since.get(queue), hung_after)
         pending = _sum([work.ready, work.unacked or 0, *waits.values()])
         return {
             "broker": {
@@ -132,9 +204,20 @@ class QueueMonitor:
                 "status": verdict.status, "detail": verdict.detail,
                 "workers_reporting": act.workers if act else 0,
                 "in_progress": act.in_progress if act else None,
+                "held": act.held if act else None,
                 "last_started": act.last_started if act else None,
+                "last_progress": act.oldest_progress if act else None,
+                "silent_workers": act.silent_workers if act else 0,
             },
         }
+
+
+def _total(parts: list[Depth]) -> Depth:
+    """One depth for a lane's queues together (unknown when any part is)."""
+    if len(parts) == 1:
+        return parts[0]
+    return Depth(_sum(p.ready for p in parts), _sum(p.unacked for p in parts),
+                 _sum(p.consumers for p in parts))
 
 
 def _sum(values: Any) -> int | None:

@@ -14,13 +14,14 @@ from services.tracing.queue_status import Activity
 from shared.messages import WorkerHeartbeat
 from shared.topology import HEARTBEAT_FEED, Topology
 from shared.worker.consumer import Connection, FeedListener
-from shared.worker.heartbeat import LiveWorkers
+from shared.worker.heartbeat import LiveWorkers, Seen
 
 log = logging.getLogger(__name__)
 
 
-def activity_by_queue(beats: list[WorkerHeartbeat]) -> dict[str, Activity]:
-    """Fold the live workers' beats into what each queue's workers are doing."""
+def activity_by_queue(beats: list[WorkerHeartbeat],
+                      silent: list[Seen] | None = None) -> dict[str, Activity]:
+    """Fold the live workers' beats (and the silent holders') into what each queue's workers do."""
     out: dict[str, Activity] = {}
     for beat in beats:
         act = out.setdefault(beat.queue, Activity())
@@ -31,6 +32,17 @@ def activity_by_queue(beats: list[WorkerHeartbeat]) -> dict[str, Activity]:
             if value:
                 current = getattr(act, attr)
                 setattr(act, attr, value if current is None else max(current, value))
+        if beat.held > 0:
+            act.held += beat.held
+            progress = beat.last_progress or beat.last_started
+            if progress is not None:
+                act.oldest_progress = progress if act.oldest_progress is None \
+                    else min(act.oldest_progress, progress)
+    for seen in silent or []:
+        act = out.setdefault(seen.beat.queue, Activity())
+        act.silent_workers += 1
+        act.silent_held += seen.beat.held
+        act.silent_since = seen.at if act.silent_since is None else min(act.silent_since, seen.at)
     return out
 
 

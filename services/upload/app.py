@@ -17,6 +17,8 @@ from services.upload import examples
 from services.upload.deps import UploadContext
 from services.upload.events import EventHub
 from services.upload.page import install_page
+from services.upload.quotas import UploadQuotas
+from services.upload.rerender import Rerenders
 from services.upload.resumable import tus
 from services.upload.resumable.uploads import Resumable
 from services.upload.routes import ROUTERS
@@ -25,10 +27,12 @@ from shared.availability import DATABASE_ERRORS, until_available
 from shared.broker import AmqpPublisher
 from shared.db import create_pool
 from shared.exif import AsyncExifTool
+from shared.exif.sidecar import MAX_SIDECAR_BYTES
 from shared.http.auth import TokenBook, install_auth
 from shared.http.gate import BodyLimits, RequestGate
 from shared.http.problems import install_problem_handlers
 from shared.http.readiness import readiness
+from shared.lanes import ShardChooser
 from shared.metrics import UploadMetrics
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -41,6 +45,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings) -> FastAPI:
     book = TokenBook.from_settings(settings)  # refuses weak or missing tokens in production
+    settings.refuse_placeholder_secrets()  # CHANGE-ME passwords never reach production
     registry = CollectorRegistry()
     metrics = UploadMetrics(registry)
 
@@ -58,15 +63,18 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning("broker unavailable at start-up (%s); jobs will wait in the outbox", exc)
         temp, final = open_stores(settings.stores)
         relay = OutboxRelay(pool, publisher, poll_s=settings.outbox_poll_s,
-                            on_pending=metrics.outbox_pending.set,
-                            retention_s=settings.outbox_retention_s, exchange=settings.exchange)
+                            retention_s=settings.outbox_retention_s, exchange=settings.exchange,
+                            backoff_base_s=settings.outbox_backoff_base_s,
+                            backoff_max_s=settings.outbox_backoff_max_s)
+        relay.on_backlog = lambda backlog: metrics.observe_outbox(backlog, relay.health)
         spool_dir = Path(tempfile.mkdtemp(prefix="prophoto-spool-"))
         ctx = UploadContext(
             settings=settings, pool=pool, publisher=publisher, topology=topology,
             temp_store=temp, final_store=final,
             exif=AsyncExifTool(settings.exiftool_binary, settings.exiftool_timeout,
                                size=settings.exiftool_pool),
-            metrics=metrics, relay=relay, extras={"spool_dir": spool_dir},
+            metrics=metrics, relay=relay, quotas=UploadQuotas(settings.quotas, pool, metrics),
+            extras={"spool_dir": spool_dir},
         )
         hub = EventHub(topology)
         ctx.extras["events"] = hub
@@ -76,9 +84,15 @@ def create_app(settings: Settings) -> FastAPI:
         await resumable.start()
         app.state.ctx = ctx
         relay.start()
+        ctx.extras["shards"] = ShardChooser(topology)
+        rerenders = Rerenders(ctx)
+        ctx.extras["rerender"] = rerenders
+        await rerenders.start()
         try:
             yield
         finally:
+            await rerenders.stop()
+            await ctx.extras["shards"].close()
             await relay.stop()
             await resumable.stop()
             await hub.stop()
@@ -104,10 +118,11 @@ def create_app(settings: Settings) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(tus.router)
+    uploads = settings.max_upload_bytes + MULTIPART_SLACK
     app.add_middleware(RequestGate, limits=BodyLimits(  # inside TusHeaders: its refusals carry them too
-        settings.http_max_body_bytes, settings.max_upload_bytes + MULTIPART_SLACK, _streams))
+        settings.http_max_body_bytes, lambda method, path: _streams(method, path, uploads)))
     app.add_middleware(tus.TusHeaders)
-    app.state.metrics_registry = registry  # served apart from the API (shared/metrics_listener.py)
+    app.state.metrics_registry = registry  # served apart from the API (shared/http/metrics_listener.py)
     install_page(app)
 
     @app.get("/healthz", include_in_schema=False)
@@ -122,6 +137,8 @@ def create_app(settings: Settings) -> FastAPI:
             "broker": ctx.publisher.ping,
             "storage": ctx.temp_store.ping,
             "events": ctx.extras["events"].consuming,
+            # unready once the relay has failed this long without one confirm
+            "outbox": lambda: ctx.relay.missing(ctx.settings.outbox_unready_after_s),
         })
 
     return app
@@ -131,8 +148,13 @@ def create_app(settings: Settings) -> FastAPI:
 MULTIPART_SLACK = 64 * 1024
 
 
-def _streams(method: str, path: str) -> bool:
-    """The routes that read an upload's bytes as they arrive (the rest take small bodies)."""
-    if method == "POST":
-        return path in ("/v1/uploads", tus.PREFIX, tus.PREFIX + "/")
-    return method == "PATCH" and path.startswith(tus.PREFIX + "/")
+def _streams(method: str, path: str, uploads: int) -> int | None:
+    """The limit of a route that reads its body as it arrives (uploads, sidecars); None for the
+    rest, which take small bodies."""
+    if method == "POST" and path in ("/v1/uploads", tus.PREFIX, tus.PREFIX + "/"):
+        return uploads
+    if method == "PATCH" and path.startswith(tus.PREFIX + "/"):
+        return uploads
+    if (method, path) == ("POST", "/v1/sidecars") or (method == "PUT" and path.endswith("/sidecar")):
+        return MAX_SIDECAR_BYTES
+    return None

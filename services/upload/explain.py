@@ -27,11 +27,12 @@ RULES: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple((re.compile(p, re.I
      r"|ioerror|short read|unexpected end|corrupt|damaged|invalid (jpeg|huffman|data)|bad (huffman|data)"
      r"|decod\w* error|missing .*(scan|frame)",
      "This file is damaged: the image data ends early or cannot be read.", False),
+    (r"no usable embedded preview|libraw|no (embedded )?(preview|image) (found|data)|without a preview",
+     "This RAW file carries no picture we can show: no usable preview inside, and its raw data "
+     "cannot be read.", False),
     (r"not a (known|supported)|unsupported|no renderer could read|not a jpeg|no readable image header"
      r"|cannot identify|unknown (file )?format|is not an image",
      "This file is not a photo we can read.", False),
-    (r"no (embedded )?(preview|image) (found|data)|without a preview|no preview",
-     "This RAW file carries no picture we can show yet.", False),
     (r"budget|too (large|many pixels)|pixel limit|dimensions",
      "This photo is too large to preview.", False),
     (r"timed? ?out|deadline",

@@ -10,11 +10,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from uuid import UUID
 
-from services.upload.deps import UploadContext
+from services.upload.deps import UploadContext, shards_of
 from shared.db import enhancements, ingests, previews, proxies
 from shared.db.status import IngestStatus, ProxyStatus
 from shared.errors import Conflict, NotFound
-from shared.messages import FinalizeIngest, GeneratePreview
+from shared.lanes import preview_job
+from shared.messages import FinalizeIngest, Lane
 from shared.outbox import enqueue
 from shared.worker import parked
 
@@ -31,12 +32,16 @@ async def retry(ctx: UploadContext, user_id: str, uuid: UUID) -> Retried:
     if row is None:
         raise NotFound(f"no proxy {uuid}")
     if row["preview_status"] == ProxyStatus.FAILED and row["ingest_status"] is None:
-        removed = await parked.remove(ctx.topology, ctx.settings.queue_preview, str(uuid))
+        removed = 0
+        for lane in Lane:  # parked in whichever lane it was in
+            removed += await parked.remove(ctx.topology, ctx.topology.lane_queue(lane), str(uuid))
         async with ctx.pool.acquire() as conn, conn.transaction():
             if await previews.reset_failed_preview(conn, uuid, user_id) is None:
                 raise Conflict("the preview is no longer failed", title="Not failed")
+            # somebody is waiting for this one: the interactive lane
+            shard = await shards_of(ctx).choose(conn, Lane.INTERACTIVE, user_id)
             await enqueue(conn, ctx.topology,
-                          GeneratePreview(uuid=uuid, user_id=user_id, uploaded_at=row["uploaded_at"]))
+                          preview_job(uuid, user_id, Lane.INTERACTIVE, row["uploaded_at"], shard=shard))
         ctx.relay.wake()
         return Retried("preview", removed)
     if row["ingest_status"] == IngestStatus.FAILED:
@@ -63,7 +68,7 @@ async def requeue_failed_ingest(ctx: UploadContext, user_id: str, uuid: UUID) ->
 def reset_before_replay(ctx: UploadContext, queue: str) -> Callable[[str], Awaitable[None]]:
     """Before a parked job goes back, put its proxy back in the state the job expects."""
     async def reset(uuid: str) -> None:
-        if queue == ctx.settings.queue_preview:
+        if ctx.topology.lane_of(queue) is not None:
             await previews.reset_failed_preview(ctx.pool, UUID(uuid))
         elif queue == ctx.settings.queue_finalize:
             await ingests.requeue_failed_ingest(ctx.pool, UUID(uuid))

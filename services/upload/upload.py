@@ -22,13 +22,15 @@ from typing import Any
 
 import asyncpg
 
-from services.upload.deps import UploadContext
+from services.upload.deps import UploadContext, shards_of
 from services.upload.intake import Spool
 from shared import exif, keys
 from shared.db import images, proxies
 from shared.errors import Conflict, Invalid, Unsupported
+from shared.exif.sidecar import looks_like_xmp
 from shared.filetype import SUPPORTED_DESCRIPTION, detect, jpeg_dimensions
-from shared.messages import GeneratePreview, TraceEvent
+from shared.lanes import preview_job, upload_lane
+from shared.messages import TraceEvent
 from shared.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -71,22 +73,24 @@ async def _duplicate(ctx: UploadContext, user_id: str, sha256: str, keep_copy: b
 
 async def accept(
     ctx: UploadContext, user_id: str, spool: Spool, original_name: str, claimed_sha256: str | None,
-    keep_copy: bool = False,
+    keep_copy: bool = False, bulk: bool = False,
 ) -> UploadResult:
     """Turn a complete spool into a proxy. The spool is always consumed or removed.
 
     Looks for a duplicate once: here, or before the body when the client
     claimed its hash (the insert's ON CONFLICT catches a concurrent twin).
+    The preview job goes to the bulk lane with `bulk`, or past the user's
+    uploads-per-minute threshold (`shared/lanes.py`).
     """
     try:
-        return await _accept(ctx, user_id, spool, original_name, claimed_sha256, keep_copy)
+        return await _accept(ctx, user_id, spool, original_name, claimed_sha256, keep_copy, bulk)
     finally:
         spool.path.unlink(missing_ok=True)
 
 
 async def _accept(
     ctx: UploadContext, user_id: str, spool: Spool, original_name: str, claimed_sha256: str | None,
-    keep_copy: bool,
+    keep_copy: bool, bulk: bool,
 ) -> UploadResult:
     if spool.size == 0:
         raise Invalid("the body has no bytes", title="Empty upload")
@@ -94,6 +98,9 @@ async def _accept(
         raise Invalid("X-Content-SHA256 does not match the bytes received", title="Checksum mismatch",
                       sha256=spool.sha256)
     ftype = detect(bytes(spool.head))
+    if ftype is None and looks_like_xmp(bytes(spool.head)):
+        raise Unsupported("this is an XMP sidecar, not a photo: send it to POST /v1/sidecars (it joins "
+                          "the original of the same name) or PUT /v1/proxies/{uuid}/sidecar")
     if ftype is None:
         raise Unsupported(f"the bytes are not a supported photo format. {SUPPORTED_DESCRIPTION}")
 
@@ -126,8 +133,9 @@ async def _accept(
                 "exif_thumb_key": thumb_key, "metadata": meta, "uploaded_at": now,
             })
             if row is not None:
-                await enqueue(conn, ctx.topology,
-                              GeneratePreview(uuid=uuid, user_id=user_id, uploaded_at=now))
+                lane = await upload_lane(conn, ctx.settings, user_id, bulk)
+                shard = await shards_of(ctx).choose(conn, lane, user_id)
+                await enqueue(conn, ctx.topology, preview_job(uuid, user_id, lane, now, shard=shard))
                 for event in _intake_traces(uuid, user_id, meta, read_ms, thumb, thumb_ms):
                     await enqueue(conn, ctx.topology, event)
     except BaseException:
@@ -140,10 +148,18 @@ async def _accept(
             raise Conflict("a concurrent upload of the same bytes was removed")
         return UploadResult(False, existing)
     ctx.relay.wake()
+    ctx.quotas.created(user_id)
     inline = None
     if thumb and len(thumb) <= INLINE_THUMB_MAX:
         inline = "data:image/jpeg;base64," + base64.b64encode(thumb).decode()
     return UploadResult(True, row, inline)
+
+
+def _found(meta: dict[str, Any]) -> list[str] | None:
+    try:
+        return exif.found_fields(exif.normalize(meta))
+    except Exception:  # a trace detail: never a reason to fail the upload
+        return None
 
 
 def _intake_traces(uuid: uuidlib.UUID, user_id: str, meta: dict[str, Any], read_ms: float,
@@ -156,7 +172,8 @@ def _intake_traces(uuid: uuidlib.UUID, user_id: str, meta: dict[str, Any], read_
         uuid=uuid, user_id=user_id, trace_type="metadata_extraction",
         method=str(meta.get("_reader", "exiftool")),
         success=error is None, reason=error, duration_ms=round(read_ms, 3),
-        result_size=None if error else len(meta), service="upload")]
+        result_size=None if error else len(meta), service="upload",
+        fields=None if error else _found(meta))]
     if thumb:
         width, height = jpeg_dimensions(thumb) or (None, None)
         events.append(TraceEvent(

@@ -42,6 +42,36 @@ class UploadAnswer(BaseModel):
     metadata: dict[str, Any]
 
 
+class ColourView(BaseModel):
+    """The original's colour and HDR, as its preview's render found them (null until then).
+
+    `space`: srgb, display-p3, adobe-rgb, prophoto-rgb, rec2020, rgb (another RGB
+    profile), cmyk, grey, lab or unknown; `evidence`: icc (an embedded profile),
+    exif (ColorSpace / InteropIndex R03) or assumed; `profile`: the embedded
+    profile's description; `preview_gamut`: srgb or display-p3, what the preview
+    and thumbnail hold; `hdr`: the original holds more than its SDR picture,
+    `hdr_format` ultra-hdr, iso-21496-1, apple-gain-map, pq or hlg, with
+    `hdr_headroom` in stops when the file states it.
+    """
+
+    space: str | None = None
+    evidence: str | None = None
+    profile: str | None = None
+    preview_gamut: str | None = None
+    hdr: bool = False
+    hdr_format: str | None = None
+    hdr_headroom: float | None = None
+
+
+def colour_view(row: asyncpg.Record) -> ColourView:
+    keys = row.keys()
+    return ColourView(
+        space=row["colour_space"], profile=row["colour_profile"],
+        evidence=row["colour_evidence"] if "colour_evidence" in keys else None,
+        preview_gamut=row["preview_gamut"] if "preview_gamut" in keys else None,
+        hdr=row["hdr_format"] is not None, hdr_format=row["hdr_format"], hdr_headroom=row["hdr_headroom"])
+
+
 class ProxyView(BaseModel):
     uuid: UUID
     original_name: str
@@ -63,6 +93,7 @@ class ProxyView(BaseModel):
     rating: int | None
     preview_url: str | None
     thumbnail_url: str
+    colour: ColourView
     metadata: dict[str, Any]
     uploaded_at: datetime
 
@@ -84,8 +115,8 @@ def proxy_view(row: asyncpg.Record) -> ProxyView:
         problem=explain(row["metadata_error"] if row["ingest_status"] == "failed" else row["preview_error"]),
         flag=row["flag"], rating=row["rating"],
         preview_url=f"/v1/proxies/{uuid}/preview" if row["preview_status"] == ProxyStatus.READY else None,
-        thumbnail_url=f"/v1/proxies/{uuid}/thumbnail", metadata=summary(row["metadata"] or {}),
-        uploaded_at=row["uploaded_at"],
+        thumbnail_url=f"/v1/proxies/{uuid}/thumbnail", colour=colour_view(row),
+        metadata=summary(row["metadata"] or {}), uploaded_at=row["uploaded_at"],
     )
 
 
@@ -161,17 +192,23 @@ class ImageView(BaseModel):
     keywords: list[str]
     #: hierarchical keywords, "Places|Japan|Tokyo"
     keyword_paths: list[str]
-    color_space: str | None
+    #: the colour space the file's metadata declares (ICC description, EXIF ColorSpace...); what
+    #: the render found is `colour`
+    declared_colour_space: str | None
     bit_depth: int | None
-    #: the HDR gain map the metadata declares: "ultra-hdr", "apple", or null
+    #: the HDR gain map the metadata declares: "ultra-hdr", "apple-gain-map", or null (the
+    #: render's own finding is `colour.hdr_format`)
     hdr_gain_map: str | None
     #: where each descriptive value came from: embedded | sidecar | person
     sources: dict[str, str]
+    #: the XMP sidecar kept beside the original in the final store (`001-IMG_1234.xmp`)
+    sidecar_path: str | None
     association: dict[str, Any]
     metadata: dict[str, Any]
     original_url: str
     preview_url: str | None
     thumbnail_url: str | None
+    colour: ColourView
     created_at: datetime
 
 
@@ -201,10 +238,12 @@ def image_view(row: asyncpg.Record) -> ImageView:
         caption=row["caption"], creator=row["creator"], copyright=row["copyright"], credit=row["credit"],
         location=row["location"], gps=meta.get("gps"), tags=list(row["tags"] or []),
         keywords=list(row["keywords"] or []), keyword_paths=list(row["keyword_paths"] or []),
-        color_space=row["color_space"], bit_depth=row["bit_depth"], hdr_gain_map=row["hdr_gain_map"],
-        sources=dict(meta.get("sources") or {}), association=dict(row["association"] or {}), metadata=meta,
+        declared_colour_space=row["declared_colour_space"], bit_depth=row["bit_depth"],
+        hdr_gain_map=row["hdr_gain_map"],
+        sources=dict(meta.get("sources") or {}), sidecar_path=row["sidecar_path"],
+        association=dict(row["association"] or {}), metadata=meta,
         original_url=f"/v1/images/{row['id']}/original",
         preview_url=f"/v1/images/{row['id']}/preview" if row["preview_path"] else None,
         thumbnail_url=f"/v1/images/{row['id']}/thumbnail" if row["thumbnail_path"] else None,
-        created_at=row["created_at"],
+        colour=colour_view(row), created_at=row["created_at"],
     )

@@ -19,10 +19,12 @@ async def image_for_proxy(db: Executor, uuid: UUID) -> asyncpg.Record | None:
 METADATA_COLUMNS = (
     "taken_at_local", "taken_at_offset_minutes", "taken_at_zone", "taken_at_zone_source", "rating",
     "label", "title", "caption", "creator", "copyright", "credit", "location", "keywords",
-    "keyword_paths", "lens", "color_space", "bit_depth", "hdr_gain_map", "image_unique_id",
+    "keyword_paths", "lens", "declared_colour_space", "bit_depth", "hdr_gain_map", "image_unique_id",
     "content_identifier",
 )
 _JSON_COLUMNS = ("location",)
+#: what the preview's render found of the original's colour and HDR (migration 0010), from the proxy
+RENDER_COLUMNS = ("colour_space", "colour_profile", "hdr_format", "hdr_headroom")
 
 
 def metadata_columns(normalized: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +52,8 @@ async def insert_image(pool: asyncpg.Pool, uuid: UUID, values: dict[str, Any]) -
     `values` has the base columns and every one of `METADATA_COLUMNS`.
     """
     base = ("user_id", "disk", "path", "original_name", "metadata", "tags", "association", "sha256",
-            "size", "taken_at", "camera_make", "camera_model", "preview_path", "thumbnail_path")
+            "size", "taken_at", "camera_make", "camera_model", "preview_path", "thumbnail_path",
+            "sidecar_path", *RENDER_COLUMNS)
     columns = (*base, *METADATA_COLUMNS)
     casts = {"metadata": "jsonb", "association": "jsonb"}
     params = ", ".join(f"${i + 2}::{casts[c]}" if c in casts else _placeholder(c, i + 2)
@@ -68,6 +71,19 @@ async def insert_image(pool: asyncpg.Pool, uuid: UUID, values: dict[str, Any]) -
             "UPDATE proxy_images SET image_id = $2, updated_at = now() WHERE uuid = $1", uuid, image_id
         )
         return int(image_id)
+
+
+async def image_to_reindex(db: Executor, image_id: int, user_id: str) -> asyncpg.Record | None:
+    return await db.fetchrow("SELECT * FROM images WHERE id = $1 AND user_id = $2", image_id, user_id)
+
+
+async def reindex_batch(db: Executor, user_id: str | None, after_id: int, limit: int) -> list[asyncpg.Record]:
+    """The next Images (every user's, or one user's) after `after_id`, by id."""
+    rows: list[asyncpg.Record] = await db.fetch(
+        """SELECT id, proxy_uuid, user_id FROM images
+           WHERE id > $1 AND ($2::text IS NULL OR user_id = $2) ORDER BY id LIMIT $3""",
+        after_id, user_id, limit)
+    return rows
 
 
 async def update_metadata(db: Executor, image_id: int, values: dict[str, Any]) -> None:

@@ -16,7 +16,8 @@ PROXY_COLUMNS = """
     uuid, user_id, original_name, ext, mime, format, size, sha256, temp_key, exif_thumb_key,
     metadata, preview_status, preview_path, thumbnail_path, preview_width, preview_height,
     preview_method, preview_degraded, preview_error, enhancement_status, enhancement_error,
-    ingest_status, metadata_error, image_id, uploaded_at, created_at, updated_at, flag, rating
+    ingest_status, metadata_error, image_id, uploaded_at, created_at, updated_at, flag, rating,
+    colour_space, colour_evidence, colour_profile, preview_gamut, hdr_format, hdr_headroom
 """
 
 
@@ -115,3 +116,9 @@ async def delete_proxy_for_user(db: Executor, user_id: str, uuid: UUID) -> async
 async def delete_ingested(db: Executor, uuid: UUID) -> None:
     """The proxy became an Image: its row goes (finalize removed its temporary objects first)."""
     await db.execute("DELETE FROM proxy_images WHERE uuid = $1", uuid)
+
+
+async def count_unconfirmed(db: Executor, user_id: str) -> int:
+    """The user's proxies not yet confirmed for ingest (the unconfirmed-proxies quota)."""
+    return int(await db.fetchval(
+        "SELECT count(*) FROM proxy_images WHERE user_id = $1 AND ingest_status IS NULL", user_id))

@@ -14,7 +14,14 @@
 
 from shared.exif.capture import CaptureTime, ZoneSource, capture_time, utc_instant
 from shared.exif.fallback import pillow_thumbnail, read_with_pillow
-from shared.exif.normalize import PERSON_FIELDS, SIDECAR_WINS, normalize, summarize, with_person_values
+from shared.exif.normalize import (
+    PERSON_FIELDS,
+    SIDECAR_WINS,
+    found_fields,
+    normalize,
+    summarize,
+    with_person_values,
+)
 from shared.exif.pool import AsyncExifTool
 from shared.exif.process import EmbeddedTooLarge, ExifTool, ExifToolError, OutputTooLarge
 from shared.exif.tags import ReadMode
@@ -31,6 +38,7 @@ from shared.exif.values import (
 __all__ = [
     "EMBEDDED_TAGS", "MAX_TEXT", "PERSON_FIELDS", "SIDECAR_WINS", "AsyncExifTool", "CaptureTime",
     "EmbeddedTooLarge", "ExifTool", "ExifToolError", "OutputTooLarge", "ReadMode", "ZoneSource",
-    "camera_name", "capture_time", "clean_text", "dimensions", "embedded_previews", "gps", "normalize",
+    "camera_name", "capture_time", "clean_text", "dimensions", "embedded_previews", "found_fields", "gps",
+    "normalize",
     "pillow_thumbnail", "read_with_pillow", "summarize", "utc_instant", "with_person_values",
 ]

@@ -2,9 +2,10 @@
 
 Read from ExifTool's MWG composites where the MWG defines one (Description,
 Creator, Copyright, Keywords, City, State, Country, Location, Rating), so
-EXIF, IPTC and XMP are reconciled as the guidelines say; the others from
-their XMP tag, then IPTC (docs/metadata.md lists each field's tags). Values
-are untrusted: cleaned, capped, never raising.
+EXIF, IPTC and XMP are reconciled as the guidelines say, and nothing the MWG
+set aside (IPTC in a PNG, say) comes back through a side door; the others
+from their XMP tag, then IPTC (docs/metadata.md lists each field's tags).
+Values are untrusted: cleaned, capped, never raising.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def rating(meta: dict[str, Any]) -> int | None:
     value = num(meta.get("Rating"))
     if value is None:
         percent = num(meta.get("RatingPercent"))
-        if percent is None or not 0 <= percent <= 100:
+        if percent is None or not 0 < percent <= 100:  # 0 is Windows' "not rated"
             return None
         value = sum(percent >= step for step in (1, 25, 50, 75, 99))  # 1,25,50,75,99 -> 1..5
     stars = round(value)
@@ -79,11 +80,11 @@ def location(meta: dict[str, Any]) -> dict[str, str] | None:
     shown = meta.get("LocationShown")
     shown = shown[0] if isinstance(shown, list) and shown and isinstance(shown[0], dict) else {}
     out = {
-        "sublocation": _first_text(meta, ("Location", "Sub-location"))
+        "sublocation": _first_text(meta, ("Location",))
         or clean_text(shown.get("Sublocation")),
         "city": _first_text(meta, ("City",)) or clean_text(shown.get("City")),
-        "state": _first_text(meta, ("State", "Province-State")) or clean_text(shown.get("ProvinceState")),
-        "country": _first_text(meta, ("Country", "Country-PrimaryLocationName"))
+        "state": _first_text(meta, ("State",)) or clean_text(shown.get("ProvinceState")),
+        "country": _first_text(meta, ("Country",))
         or clean_text(shown.get("CountryName")),
         "country_code": _first_text(meta, ("CountryCode", "Country-PrimaryLocationCode"), 3)
         or clean_text(shown.get("CountryCode"), 3),
@@ -99,9 +100,9 @@ def describe(meta: dict[str, Any]) -> dict[str, Any]:
         "rating": rating(meta),
         "label": _first_text(meta, ("Label",), 100),
         "title": _first_text(meta, ("Title", "ObjectName", "Headline")),
-        "caption": _first_text(meta, ("Description", "ImageDescription", "Caption-Abstract"), MAX_CAPTION),
-        "creator": _first_text(meta, ("Creator", "Artist", "By-line")),
-        "copyright": _first_text(meta, ("Copyright", "Rights", "CopyrightNotice"), 500),
+        "caption": _first_text(meta, ("Description",), MAX_CAPTION),
+        "creator": _first_text(meta, ("Creator",)),
+        "copyright": _first_text(meta, ("Copyright",), 500),
         "credit": _first_text(meta, ("Credit",)),
         "location": location(meta),
         "keywords": keywords(meta, paths),

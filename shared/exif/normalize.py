@@ -76,6 +76,11 @@ def normalize(meta: dict[str, Any], sidecar: dict[str, Any] | None = None) -> di
     return out
 
 
+def found_fields(normalized: dict[str, Any]) -> list[str]:
+    """The names of the fields that have a value (what a `metadata_extraction` trace lists)."""
+    return [name for name, value in normalized.items() if name != "sources" and not _empty(value)]
+
+
 def with_person_values(normalized: dict[str, Any], person: dict[str, Any]) -> dict[str, Any]:
     """`normalized` with what a person set through the API (`PERSON_FIELDS`), which wins over all."""
     out = dict(normalized)

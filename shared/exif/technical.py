@@ -38,7 +38,7 @@ def exposure_display(seconds: float | None) -> str | None:
     return f"1/{round(1 / seconds)}"
 
 
-def color_space(meta: dict[str, Any]) -> str | None:
+def declared_colour_space(meta: dict[str, Any]) -> str | None:
     """The embedded ICC profile's name, else EXIF ColorSpace, else InteropIndex, else HEIF nclx."""
     profile = clean_text(meta.get("ProfileDescription"), 100)
     if profile:
@@ -77,7 +77,10 @@ def _semantics(meta: dict[str, Any]) -> list[str]:
 
 
 def hdr_gain_map(meta: dict[str, Any]) -> str | None:
-    """Which HDR gain map the metadata declares: "ultra-hdr" (JPEG, XMP Container), "apple", or None.
+    """Which HDR gain map the metadata declares: "ultra-hdr" (JPEG, XMP Container),
+    "apple-gain-map" (HEIC auxiliary image), or None.
+
+    The kinds are the image pipeline's (`shared.imaging.model.Hdr.kind`).
 
     From the metadata only (the full read; `-fast` stops before JPEG
     trailers); whether the pixels are HDR is the image pipeline's call.
@@ -85,7 +88,7 @@ def hdr_gain_map(meta: dict[str, Any]) -> str | None:
     if "GainMap" in _semantics(meta):
         return "ultra-hdr"
     if "hdrgainmap" in str(meta.get("AuxiliaryImageType") or "") or meta.get("HDRGainMapVersion"):
-        return "apple"
+        return "apple-gain-map"
     return None
 
 
@@ -103,7 +106,7 @@ def technical(meta: dict[str, Any]) -> dict[str, Any]:
         "f_number": round(f_number, 2) if f_number and 0 < f_number < 1000 else None,
         "iso": iso if iso and iso < 10_000_000 else None,
         "focal_length_mm": round(focal, 2) if focal and 0 < focal < 100_000 else None,
-        "color_space": color_space(meta),
+        "declared_colour_space": declared_colour_space(meta),
         "bit_depth": bit_depth(meta),
         "hdr_gain_map": hdr_gain_map(meta),
     }

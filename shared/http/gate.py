@@ -3,9 +3,9 @@
 `RequestGate` wraps the application. For every request under `/v1/` (the APIs)
 it looks up the caller first: without a known token (or, where the app takes
 them, a session cookie) the answer is a 401 problem and the body is never
-read. Then the body's size: a route named in `streamed` (an upload) may send up
-to `stream_limit` bytes, read by the route as it goes; every other route at most
-`small_limit`, checked against Content-Length before reading and, for a body
+read. Then the body's size: a route `streamed` names (an upload, a sidecar) may
+send up to the limit it returns, read by the route as it goes; every other route
+at most `small_limit`, checked against Content-Length before reading and, for a body
 without one (chunked), read here up to that limit before the route sees it. A
 refusal says `Connection: close`, so the rest of an oversized body is not
 read either. The caller found here is handed to the route's dependency
@@ -31,12 +31,11 @@ API_PREFIX = "/v1/"
 
 @dataclass(frozen=True)
 class BodyLimits:
-    """Per-route body caps (settings PROPHOTO_HTTP_MAX_BODY_BYTES and PROPHOTO_MAX_UPLOAD_BYTES)."""
+    """Per-route body caps (PROPHOTO_HTTP_MAX_BODY_BYTES, and each streaming route's own)."""
 
     small_limit: int
-    stream_limit: int
-    #: (method, path) -> the route streams an upload's body
-    streamed: Callable[[str, str], bool]
+    #: (method, path) -> the route's own limit when it reads its body as it arrives, else None
+    streamed: Callable[[str, str], int | None] = lambda method, path: None
 
 
 class RequestGate:
@@ -60,12 +59,12 @@ class RequestGate:
                 state[STATE_KEY] = authenticate_headers(scope["app"], headers,
                                                         scope.get("query_string", b""))
             streamed = self.limits.streamed(method, path)
-            limit = self.limits.stream_limit if streamed else self.limits.small_limit
+            limit = self.limits.small_limit if streamed is None else streamed
             length = _length(length_text)
             if length is not None and length > limit:
                 raise ProblemError(413, "Request body too large",
                                    f"this route takes at most {limit} bytes", limit=limit)
-            if has_body and length is None and not streamed:
+            if has_body and length is None and streamed is None:
                 receive = await _buffered(receive, limit)
         except ProblemError as problem:
             await _answer(send, problem, close=has_body)

@@ -74,6 +74,8 @@ def problem_response(status: int, title: str, detail: str | None = None, **extra
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if status == 503:
         headers["Retry-After"] = str(body.pop("retry_after", 5))
+    elif status == 429 and "retry_after" in body:
+        headers["Retry-After"] = str(body["retry_after"])
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or None)
 
 

@@ -26,7 +26,17 @@ synchronous and thread-safe; workers call them in a thread. Errors are
 `ImagingError`, with `permanent=True` when retrying cannot help.
 """
 
-from shared.imaging.model import Attempt, ImagingError, Limits, Rendered, check_pixels, refused
+from shared.imaging.model import (
+    Attempt,
+    ImagingError,
+    Limits,
+    OutOfMemory,
+    Refusal,
+    Rendered,
+    TooManyPixels,
+    check_pixels,
+    refused,
+)
 from shared.imaging.raw import (
     EMBEDDED_ORDER,
     LAST_RESORT_EDGE,
@@ -48,7 +58,10 @@ __all__ = [
     "Embedded",
     "ImagingError",
     "Limits",
+    "OutOfMemory",
+    "Refusal",
     "Rendered",
+    "TooManyPixels",
     "check_pixels",
     "choose_embedded",
     "configure_vips",

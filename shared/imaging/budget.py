@@ -31,7 +31,7 @@ from shared.imaging.decode_cost import (
     pillow_estimate,
 )
 from shared.imaging.jpeg_header import HeaderError
-from shared.imaging.model import ImagingError
+from shared.imaging.model import Refusal
 
 __all__ = [
     "DEFAULT_BUDGET", "Estimate", "HeaderError", "OverBudget", "check", "check_enhance",
@@ -42,7 +42,7 @@ __all__ = [
 DEFAULT_BUDGET = 512 * MB
 
 
-class OverBudget(ImagingError):
+class OverBudget(Refusal):
     """The work would not fit in the job's memory budget (permanent: the header decides it)."""
 
     def __init__(self, needed: int, budget: int, detail: str) -> None:

@@ -57,10 +57,11 @@ def _shrunk(path: Path, source: colour.Colour, target: int, limits: Limits) -> t
     """`target` px wide (never enlarged here), colour-managed as previews are (`shared.imaging.colour`)."""
     gamut = colour.output_gamut(source, Gamut(limits.gamut))
     if source.space is colour.Space.CMYK:  # as previews do it (`vips.cmyk_thumbnail`)
-        image = cmyk_thumbnail(str(path), target, HUGE)
+        image = cmyk_thumbnail(str(path), target, HUGE, lambda cmyk: colour.convert(cmyk, source, gamut))
     else:
-        image = pyvips.Image.thumbnail(str(path), target, height=HUGE, size="down", fail_on="error")
-    return to_srgb_8bit(colour.convert(image, source, gamut)), gamut
+        image = colour.convert(pyvips.Image.thumbnail(str(path), target, height=HUGE, size="down",
+                                                      fail_on="error"), source, gamut)
+    return to_srgb_8bit(image), gamut
 
 
 def _check_budget(path: Path, target: int, limits: Limits) -> None:

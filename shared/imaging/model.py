@@ -17,6 +17,28 @@ class ImagingError(Exception):
         self.attempts: list[Attempt] = []
 
 
+class Refusal(ImagingError):
+    """Refused from the header, before decoding (pixel count, memory budget): permanent, and no
+    other method may try the same image."""
+
+
+class TooManyPixels(Refusal):
+    """The image has more pixels than `Limits.max_pixels`."""
+
+    def __init__(self, width: int, height: int, max_pixels: int) -> None:
+        super().__init__(f"too many pixels: {width}x{height} is {width * height / 1e6:.0f} MP, "
+                         f"the limit is {max_pixels / 1e6:.0f} MP")
+        self.width, self.height, self.max_pixels = width, height, max_pixels
+
+    def __reduce__(self) -> tuple[object, ...]:  # crosses the render process's pipe intact
+        return (type(self), (self.width, self.height, self.max_pixels), self.__dict__)
+
+
+class OutOfMemory(ImagingError, MemoryError):
+    """A decoder's own allocator gave up (LibRaw's): being a `MemoryError`, it retires the render
+    process that raised it (`shared.worker.render_child`)."""
+
+
 @dataclass(frozen=True)
 class Limits:
     preview_max: int = 2048
@@ -86,11 +108,9 @@ class Rendered:
 
 def refused(exc: ImagingError) -> bool:
     """A refusal decided from the header (pixel count, memory budget): no other method may try."""
-    return exc.reason.startswith("too many pixels") or exc.reason.startswith("needs ~")
+    return isinstance(exc, Refusal)
 
 
 def check_pixels(width: int, height: int, limits: Limits) -> None:
     if width * height > limits.max_pixels:
-        raise ImagingError(
-            f"too many pixels: {width}x{height} is {width * height / 1e6:.0f} MP, "
-            f"the limit is {limits.max_pixels / 1e6:.0f} MP")
+        raise TooManyPixels(width, height, limits.max_pixels)

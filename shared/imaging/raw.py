@@ -13,7 +13,15 @@ import pyvips
 
 from shared.imaging import budget, colour
 from shared.imaging.colour import Evidence, Gamut
-from shared.imaging.model import Attempt, ColourNote, ImagingError, Limits, Rendered, check_pixels
+from shared.imaging.model import (
+    Attempt,
+    ColourNote,
+    ImagingError,
+    Limits,
+    OutOfMemory,
+    Rendered,
+    check_pixels,
+)
 from shared.imaging.vips import finish, first_line, header_pixels, to_srgb_8bit
 
 EMBEDDED_ORDER = ("PreviewImage", "JpgFromRaw", "ThumbnailImage")
@@ -159,7 +167,8 @@ def render_libraw(path: Path, limits: Limits, attempts: list[Attempt] | None = N
         reason = f"LibRaw could not decode the RAW: {type(exc).__name__}: {str(exc)[:200]}"
         attempts.append(Attempt("preview_extraction", "raw:libraw", False, reason,
                                 (time.perf_counter() - started) * 1000))
-        raise ImagingError(reason) from exc
+        ran_out = isinstance(exc, (rawpy.LibRawUnsufficientMemoryError, rawpy.LibRawMemPoolOverflowError))
+        raise (OutOfMemory if ran_out else ImagingError)(reason) from exc
     note = ColourNote(colour.Space.OTHER_RGB.value, "libraw", "camera colour matrix", target.value)
     rendered = finish(image, limits, "raw:libraw", attempts, colour=note)
     attempts.insert(len(attempts) - 1, Attempt("preview_extraction", "raw:libraw", True, None,

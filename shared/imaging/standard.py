@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyvips
 
-from shared.imaging import budget, colour, scaled
+from shared.imaging import budget, colour, hdr, scaled
 from shared.imaging.colour import Gamut
 from shared.imaging.model import Attempt, ColourNote, ImagingError, Limits, Rendered, check_pixels, refused
 from shared.imaging.vips import cmyk_thumbnail, finish, first_line, to_srgb_8bit
@@ -36,11 +36,12 @@ def _shrunk(path: str, source: colour.Colour, limits: Limits) -> tuple[pyvips.Im
     `source` after the shrink."""
     target = colour.output_gamut(source, Gamut(limits.gamut))
     if source.space is colour.Space.CMYK:
-        image = cmyk_thumbnail(path, limits.preview_max, limits.preview_max)
+        image = cmyk_thumbnail(path, limits.preview_max, limits.preview_max,
+                               lambda cmyk: colour.convert(cmyk, source, target))
     else:
-        image = pyvips.Image.thumbnail(path, limits.preview_max, height=limits.preview_max, size="down",
-                                       fail_on="error")
-    return to_srgb_8bit(colour.convert(image, source, target)).copy_memory(), colour.note(source, target)
+        image = colour.convert(pyvips.Image.thumbnail(path, limits.preview_max, height=limits.preview_max,
+                                                      size="down", fail_on="error"), source, target)
+    return to_srgb_8bit(image).copy_memory(), colour.note(source, target)
 
 
 def _pillow_preview(path: Path, limits: Limits) -> tuple[pyvips.Image, ColourNote]:
@@ -89,7 +90,7 @@ def render_standard(path: Path, limits: Limits) -> Rendered:
     if scaled.starts_like_jpeg(path):
         started = time.perf_counter()
         try:
-            return scaled.render_scaled(path, limits)
+            return _with_hdr(scaled.render_scaled(path, limits), path)
         except (scaled.Unsuitable, ImagingError) as exc:
             if isinstance(exc, ImagingError) and refused(exc):
                 raise ImagingError(exc.reason) from exc
@@ -110,10 +111,16 @@ def render_standard(path: Path, limits: Limits) -> Rendered:
         attempts.insert(len(attempts) - 1, Attempt(
             "preview_extraction", method, True, None, (time.perf_counter() - started) * 1000,
             len(rendered.preview)))
-        return rendered
+        return _with_hdr(rendered, path)
     error = ImagingError("no usable image data: " + " | ".join(errors))
     error.attempts = attempts
     raise error
+
+
+def _with_hdr(rendered: Rendered, path: Path) -> Rendered:
+    """The SDR rendition is what was rendered; whether the original holds more is recorded."""
+    rendered.hdr = hdr.detect(path)
+    return rendered
 
 
 def thumbnail_from_jpeg(data: bytes, limits: Limits, original: Path | None = None) -> bytes:

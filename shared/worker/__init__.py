@@ -21,7 +21,9 @@ A job module (`services/*/preview.py`, `finalize.py`...) imports only
 * `heartbeat`: the beats a worker publishes and `LiveWorkers`, the set the
   tracing service keeps of them.
 * `render_process`: the capped child process renders run in, as the worker
-  sees it; `render_child`: the child's own side.
+  sees it (`call(fn, *args)`, typed as `fn`); `render_child`: the child's
+  own side; `render_protocol`: the pipe between them and `Failure`, how a
+  call failed.
 
 The package itself imports nothing, so importing `spec` or `context` does
 not pull in the broker client.

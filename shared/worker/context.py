@@ -29,7 +29,7 @@ class Reporter(Protocol):
 
     async def trace(self, step: TraceType, method: str, success: bool, reason: str | None = None,
                     duration_ms: float = 0.0, size: int | None = None,
-                    dims: tuple[int, int] | None = None) -> None: ...
+                    dims: tuple[int, int] | None = None, fields: list[str] | None = None) -> None: ...
 
     async def announce(self, status: str, *, error: str | None = None, width: int | None = None,
                        height: int | None = None, image_id: int | None = None) -> None: ...
@@ -38,7 +38,7 @@ class Reporter(Protocol):
 class _Silent:
     async def trace(self, step: TraceType, method: str, success: bool, reason: str | None = None,
                     duration_ms: float = 0.0, size: int | None = None,
-                    dims: tuple[int, int] | None = None) -> None:
+                    dims: tuple[int, int] | None = None, fields: list[str] | None = None) -> None:
         return None
 
     async def announce(self, status: str, *, error: str | None = None, width: int | None = None,

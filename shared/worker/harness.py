@@ -1,7 +1,8 @@
 """The harness every queue worker runs in.
 
 A worker is a `QueueConsumer` (`shared/worker/consumer.py`, aio-pika) on one work
-queue with manual acks, wrapping a `JobRunner`: the runner decides success /
+queue with manual acks (the preview worker: a `LaneConsumer` on its lanes,
+`shared/worker/lanes.py`, with a runner per lane), wrapping a `JobRunner`: the runner decides success /
 retry / park, and the harness acks only after that decision is safely
 published (or requeues the message when it could not be). `/metrics`,
 `/healthz` and `/readyz` are served beside the consumer on the worker's
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -31,12 +34,14 @@ from starlette.routing import Route
 from shared.broker import connect
 from shared.http.readiness import assess, readiness
 from shared.logs import setup_logging
-from shared.metrics import JobMetrics
+from shared.metrics import JobMetrics, LaneMetrics
 from shared.settings import Settings
 from shared.worker.consumer import QueueConsumer
 from shared.worker.context import JobContext, Middleware
 from shared.worker.heartbeat import Beacon
-from shared.worker.park import Delivery
+from shared.worker.lane_stats import LaneStats
+from shared.worker.lanes import LaneConsumer
+from shared.worker.park import Delivery, own_headers
 from shared.worker.reports import Reports
 from shared.worker.runner import JobRunner, Outcome
 from shared.worker.spec import Resources, WorkerSpec, open_resources
@@ -73,8 +78,12 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
     policy = settings.retry_policy(spec.queue)
     state: dict[str, Any] = {}
 
-    async def consume(msg: AbstractIncomingMessage) -> None:
-        runner: JobRunner[M] = state["runner"]
+    async def consume(msg: AbstractIncomingMessage, queue: str | None = None) -> None:
+        # a lane's queues share its runner: its retry waits and its parking queue
+        runners: dict[str, JobRunner[M]] = state["runners"]
+        runner = runners[state["group"].get(queue, spec.queue)]
+        if queue is not None and "lanes" in state:
+            state["lanes"].started(queue, msg)
         metrics.started(spec.queue)
         started = time.perf_counter()
         outcome = Outcome.REQUEUED
@@ -104,14 +113,24 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
                                       spec.status_field, spec.attempt_trace))
 
         state["resources"] = resources
-        state["runner"] = JobRunner(
-            queue=spec.queue, model=spec.model, work=work, publisher=resources.publisher,
-            topology=resources.topology, policy=policy, on_failed=failed,
+        topology = resources.topology
+        lanes = topology.lanes() if spec.queue == settings.queue_preview else []
+        groups = [topology.lane_queue(lane) for lane, _ in lanes] or [spec.queue]
+        state["group"] = {q: topology.lane_queue(lane) for lane, queues in lanes for q in queues}
+        state["runners"] = {group: JobRunner(
+            queue=group, model=spec.model, work=work, publisher=resources.publisher,
+            topology=topology, policy=settings.retry_policy(group), on_failed=failed,
             delivery_limit=settings.delivery_limit, middleware=middleware,
-        )
+        ) for group in groups}
         # a worker started while the broker is away waits for it (open_resources did already)
         connection = await connect(settings.amqp_url, reconnect_interval=RECONNECT_INTERVAL_S)
-        consumer = QueueConsumer(connection, spec.queue, settings.prefetch, consume)
+        consumer: QueueConsumer | LaneConsumer
+        if lanes:
+            consumer = LaneConsumer(connection, [queues for _, queues in lanes],
+                                    settings.prefetch, consume)
+            state["lanes"] = LaneStats(topology, consumer, LaneMetrics(registry))
+        else:
+            consumer = QueueConsumer(connection, spec.queue, settings.prefetch, consume)
         await consumer.start()
         state["consumer"] = consumer
         beacon = Beacon(resources.publisher, resources.topology, registry, spec.service,
@@ -122,13 +141,17 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
         finally:
             beat.cancel()
             # the jobs under way finish (or their messages go back to the queue) first
-            await consumer.stop(grace_s=min(policy.timeout_s, 60.0))
+            if isinstance(consumer, LaneConsumer):
+                await consumer.stop(grace_s=min(policy.timeout_s, 60.0),
+                                    release=functools.partial(_release, resources))
+            else:
+                await consumer.stop(grace_s=min(policy.timeout_s, 60.0))
             await beacon.leave()  # the tracing service drops this worker at once
             await connection.close()
             await resources.close()
 
     async def consuming() -> list[str]:
-        consumer: QueueConsumer | None = state.get("consumer")
+        consumer: QueueConsumer | LaneConsumer | None = state.get("consumer")
         return ["broker connection"] if consumer is None else await consumer.missing()
 
     async def database() -> list[str]:
@@ -149,7 +172,7 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
 
     async def healthz(_: Request) -> Response:
         """Alive and connected to the broker (readiness says more)."""
-        consumer: QueueConsumer | None = state.get("consumer")
+        consumer: QueueConsumer | LaneConsumer | None = state.get("consumer")
         up = consumer is not None and consumer.connection.connected.is_set()
         return Response(status_code=204 if up else 500)
 
@@ -208,7 +231,24 @@ async def _send(beacon: Beacon) -> None:
         log.debug("heartbeat not sent: %r", exc)
 
 
+async def _release(resources: Resources, msg: AbstractIncomingMessage, queue: str) -> bool:
+    """A held, never started message back to the end of its queue as a fresh copy (confirmed)."""
+    try:
+        await resources.publisher.publish(resources.topology.exchange, queue, msg.body,
+                                          headers=own_headers(dict(msg.headers or {})),
+                                          message_id=msg.message_id)
+    except Exception as exc:
+        log.warning("a held %s message goes back with the channel: %r", queue, exc)
+        return False
+    return True
+
+
 def run_worker(spec: WorkerSpec[M, D], settings: Settings, metrics_port: int) -> None:
     setup_logging(settings.log_level, spec.service)
+    try:
+        settings.refuse_placeholder_secrets()
+    except ValueError as exc:
+        print(f"{spec.service} worker refuses to start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
     app = build_worker_app(spec, settings, metrics_port)
     uvicorn.run(app, host=settings.metrics_host, port=metrics_port, log_level="warning")

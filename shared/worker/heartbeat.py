@@ -6,6 +6,13 @@ seconds, and a last one with `leaving=True` when it stops. The tracing
 service (`LiveWorkers`) keeps the newest beat per worker and forgets a worker
 it has not heard from for three intervals, so 1, 2 or 40 replicas, started by
 compose `--scale`, a k8s Deployment or KEDA, are counted without configuration.
+
+A worker that falls silent while its last beat said it held jobs (frozen,
+its event loop blocked, its host cut off) is not simply forgotten: it is
+kept as *silent* (`LiveWorkers.silent`) with the jobs it held, until it
+beats again, says goodbye, or `SILENT_KEPT_S` pass; the queue monitor
+reports such a queue `stalled` while the broker still counts the worker's
+consumer (services/tracing/queue_status.py).
 Beats are fire-and-forget (not mandatory, not persistent in any queue): a
 missed beat only ages a worker, and an unreachable broker only delays them.
 """
@@ -28,6 +35,8 @@ from shared.topology import Topology
 
 log = logging.getLogger(__name__)
 MISSED_BEATS = 3  # a worker is gone after this many intervals of silence
+#: how long a silent worker that held jobs is remembered (the broker has long requeued them)
+SILENT_KEPT_S = 600.0
 
 
 def worker_id() -> str:
@@ -38,13 +47,16 @@ def read_beat(registry: CollectorRegistry, worker: str, service: str, queue: str
               every_s: float, leaving: bool = False) -> WorkerHeartbeat:
     """A heartbeat from the `JobMetrics` families in `registry` (what /metrics shows)."""
     labels = {"queue": queue}
+    in_progress = registry.get_sample_value("prophoto_jobs_in_progress", labels) or 0.0
+    started = registry.get_sample_value("prophoto_job_last_started_timestamp_seconds", labels)
+    finished = registry.get_sample_value("prophoto_job_last_finished_timestamp_seconds", labels)
+    moved = [t for t in (started, finished) if t]
     return WorkerHeartbeat(
         worker=worker, service=service, queue=queue, every_s=every_s, leaving=leaving,
-        in_progress=registry.get_sample_value("prophoto_jobs_in_progress", labels) or 0.0,
-        last_started=registry.get_sample_value(
-            "prophoto_job_last_started_timestamp_seconds", labels) or None,
-        last_finished=registry.get_sample_value(
-            "prophoto_job_last_finished_timestamp_seconds", labels) or None,
+        in_progress=in_progress, last_started=started or None, last_finished=finished or None,
+        # every delivery starts its job at once (the consumer's prefetch bounds them), so the
+        # jobs in progress are the deliveries held
+        held=round(in_progress), last_progress=max(moved) if moved else None,
     )
 
 
@@ -98,17 +110,30 @@ class LiveWorkers:
 
     def __init__(self) -> None:
         self._workers: dict[str, Seen] = {}
+        self._silent: dict[str, Seen] = {}
 
     def observe(self, beat: WorkerHeartbeat, now: float | None = None) -> None:
+        self._silent.pop(beat.worker, None)
         if beat.leaving:
             self._workers.pop(beat.worker, None)
         else:
             self._workers[beat.worker] = Seen(beat, time.time() if now is None else now)
 
     def live(self, now: float | None = None) -> list[WorkerHeartbeat]:
-        """Beats of the workers still alive; silent ones are forgotten here."""
+        """Beats of the workers still alive; silent ones leave the live set here."""
         now = time.time() if now is None else now
         for worker, seen in list(self._workers.items()):
             if now - seen.at > MISSED_BEATS * seen.beat.every_s:
                 del self._workers[worker]
+                if seen.beat.held > 0:  # it went quiet with jobs in hand: remember it
+                    self._silent[worker] = seen
         return [seen.beat for seen in self._workers.values()]
+
+    def silent(self, now: float | None = None) -> list[Seen]:
+        """Workers that fell silent holding jobs (their last beat, and when it came)."""
+        now = time.time() if now is None else now
+        self.live(now)
+        for worker, seen in list(self._silent.items()):
+            if now - seen.at > SILENT_KEPT_S:
+                del self._silent[worker]
+        return list(self._silent.values())

@@ -10,13 +10,14 @@ either way only that job fails. The worker itself never decodes untrusted
 data, so no input can get it OOM-killed; a dead child is replaced before the
 next job.
 
-`RenderProcess.call` is a coroutine; cancelling it (a job timeout) kills the
-child and waits until it is gone before the cancellation goes on, so the
-caller's concurrency slot is held until the render has really stopped.
-
-Protocol: length-prefixed pickles both ways, (module, function, args) in and
-("ok", result) or ("error", exception) out. Both processes run our code as
-the same user; the pipe is not a trust boundary.
+`RenderProcess.call(fn, *args)` is a coroutine that runs `fn(*args)` in the
+child and returns its result, typed as `fn`'s: `fn` is a module-level
+function, passed by reference (`shared.worker.render_protocol`). A call that
+raised raises the same exception here; when the child says it ran out
+(`Failure.EXHAUSTED`) it is left to exit and the next call starts a fresh
+one. Cancelling a call (a job timeout) kills the child and waits until it is
+gone before the cancellation goes on, so the caller's concurrency slot is
+held until the render has really stopped.
 """
 
 from __future__ import annotations
@@ -27,17 +28,19 @@ import logging
 import os
 import pickle
 import signal
-import struct
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+from shared.imaging.vips import setup_render_process
 from shared.settings import Settings
+from shared.worker.render_protocol import Failure, function_reference, read_frame, write_frame
 
 log = logging.getLogger(__name__)
-_FRAME = struct.Struct(">Q")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class RenderCrashed(Exception):
@@ -49,35 +52,20 @@ class RenderCrashed(Exception):
         self.permanent = True
 
 
-def _write_frame(fh: Any, payload: Any) -> None:
-    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-    fh.write(_FRAME.pack(len(data)) + data)
-    fh.flush()
-
-
-def _read_exact(fh: Any, n: int) -> bytes:
-    chunks, left = [], n
-    while left:
-        chunk = fh.read(left)
-        if not chunk:
-            raise EOFError("the pipe closed")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-def _read_frame(fh: Any) -> Any:
-    (size,) = _FRAME.unpack(_read_exact(fh, _FRAME.size))
-    return pickle.loads(_read_exact(fh, size))  # noqa: S301 - our own child, same user
-
-
 class RenderProcess:
-    """One child process that runs `module.function(*args)` calls, one at a time."""
+    """One child process that runs `fn(*args)` calls, one at a time.
 
-    def __init__(self, cap_bytes: int, setup: str | None = None, env: dict[str, str] | None = None) -> None:
+    `setup` runs once in each child before its size at rest is measured;
+    after a failed call, a child that cannot reserve `headroom_bytes` of
+    address space any more retires (0: never for that reason).
+    """
+
+    def __init__(self, cap_bytes: int, setup: Callable[[], object] | None = None,
+                 env: dict[str, str] | None = None, headroom_bytes: int = 0) -> None:
         self.cap_bytes = cap_bytes
-        self.setup = setup  # "module:function" run once in the child before its first job
+        self.setup = None if setup is None else function_reference(setup)
         self.env = env
+        self.headroom_bytes = headroom_bytes
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = asyncio.Lock()
         self._starting = threading.Lock()
@@ -102,23 +90,25 @@ class RenderProcess:
         if self._proc is not None:
             self.restarts += 1
         proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.worker.render_child", str(self.cap_bytes), self.setup or ""],
+            [sys.executable, "-m", "shared.worker.render_child", str(self.cap_bytes),
+             str(self.headroom_bytes)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env,
         )
-        assert proc.stdout is not None
-        ready = _read_frame(proc.stdout)  # the child says it is ready (and its limit)
+        assert proc.stdin is not None and proc.stdout is not None
+        write_frame(proc.stdin, self.setup)
+        ready = read_frame(proc.stdout)  # the child says it is ready (and its limit)
         if ready[0] != "ready":
             proc.kill()
             raise RuntimeError(f"the render process did not start: {ready!r}")
         self._proc = proc
         return proc
 
-    def _call(self, module: str, function: str, args: tuple[Any, ...]) -> Any:
+    def _call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         proc = self._start()
         assert proc.stdin is not None and proc.stdout is not None
         try:
-            _write_frame(proc.stdin, (module, function, args))
-            kind, value = _read_frame(proc.stdout)
+            write_frame(proc.stdin, (fn, args))
+            answer = read_frame(proc.stdout)
         except (EOFError, OSError, pickle.UnpicklingError) as exc:
             code = proc.wait()
             reason = _death(code)
@@ -126,21 +116,24 @@ class RenderProcess:
                 self.on_crash(reason)
             raise RenderCrashed(f"the render process died ({reason}): the input needed more than the"
                                 f" {self.cap_bytes // 2**20} MB hard cap or crashed the decoder") from exc
-        if kind == "error":
-            from shared.worker.render_child import exhausted
+        if answer[0] == "ok":
+            return answer[1]
+        _, failure, error = answer
+        if failure is Failure.EXHAUSTED:  # the child retires after answering: the next job gets a new one
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        raise error
 
-            if exhausted(value):  # the child retires after such an error: the next job gets a new one
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=10)
-            raise value
-        return value
-
-    async def call(self, module: str, function: str, *args: Any) -> Any:
-        """Run `module.function(*args)` in the child; a cancellation kills the child first."""
+    async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run `fn(*args)` in the child; a cancellation kills the child first."""
+        if kwargs:
+            raise TypeError("render calls take positional arguments only")
+        function_reference(fn)
         async with self._lock:
-            task = asyncio.ensure_future(asyncio.to_thread(self._call, module, function, args))
+            task = asyncio.ensure_future(asyncio.to_thread(self._call, fn, args))
             try:
-                return await asyncio.shield(task)
+                result: R = await asyncio.shield(task)
+                return result
             except asyncio.CancelledError:
                 self.kill()
                 with contextlib.suppress(BaseException):
@@ -177,7 +170,12 @@ def _death(code: int) -> str:
 
 
 def for_settings(settings: Settings) -> RenderProcess:
-    """A worker's render process: capped at its size at rest plus `render_cap_factor` x the budget."""
-    cap = int(settings.render_cap_factor * settings.job_memory_mb * 2**20)
+    """A worker's render process: capped at its size at rest plus `render_cap_factor` x the budget.
+
+    After a failed call it must still be able to reserve one job's budget (at most its cap), or
+    it retires.
+    """
+    budget = settings.job_memory_mb * 2**20
+    cap = int(settings.render_cap_factor * budget)
     env = dict(os.environ) | {"PROPHOTO_VIPS_CONCURRENCY": str(settings.vips_concurrency)}
-    return RenderProcess(cap, setup="shared.imaging.vips:setup_render_process", env=env)
+    return RenderProcess(cap, setup=setup_render_process, env=env, headroom_bytes=min(budget, cap))

@@ -45,12 +45,12 @@ class JobReporter:
 
     async def trace(self, step: TraceType, method: str, success: bool, reason: str | None = None,
                     duration_ms: float = 0.0, size: int | None = None,
-                    dims: tuple[int, int] | None = None) -> None:
+                    dims: tuple[int, int] | None = None, fields: list[str] | None = None) -> None:
         width, height = dims or (None, None)
         event = TraceEvent(uuid=self.job.uuid, user_id=self.job.user_id, trace_type=step,
                            method=method, success=success, reason=reason,
                            duration_ms=round(duration_ms, 3), result_size=size, width=width,
-                           height=height, attempt=self.attempt, service=self.service)
+                           height=height, attempt=self.attempt, service=self.service, fields=fields)
         try:
             await publish_trace(self.publisher, self.topology, event)
         except Exception as exc:

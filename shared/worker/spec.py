@@ -58,7 +58,9 @@ class Resources:
 async def open_resources(settings: Settings, registry: CollectorRegistry) -> Resources:
     """Everything a worker needs; waits (with backoff) for a broker or database that is away."""
     topology = Topology(settings)
-    publisher = AmqpPublisher(settings.broker, topology)
+    # its own publishes (retries, parking, traces, status, heartbeats) try 3 times, each on a
+    # fresh channel: a node loss costs a pause, not a requeued job or a lost trace
+    publisher = AmqpPublisher(settings.broker, topology, attempts=3)
     await until_available("broker", lambda: publisher.connect(declare=True), errors=BROKER_ERRORS)
     pool = await until_available("database", lambda: create_pool(settings.database),
                                  errors=DATABASE_ERRORS)

@@ -41,6 +41,20 @@ async def test_killing_the_node_that_leads_the_preview_queue_loses_and_doubles_n
     assert report.ready == 24 and report.images == 24
 
 
+async def test_a_node_restart_with_work_in_both_preview_lanes_loses_and_doubles_nothing(
+    tmp_path: Path, own_postgres: OwnPostgres, rabbit_cluster: RabbitCluster
+):
+    # every other upload on the bulk lane, one worker: both lanes hold work when the leader of
+    # the bulk lane's queue dies and comes back
+    config = SoakConfig(uploads=32, clients=4, preview_workers=1, fault_every_s=1.0,
+                        node_down_s=4.0, pace_s=0.05, bulk_every=2, seed=3,
+                        fault_plan=("kill bulk leader node",))
+    report = await soak(config, own_postgres, rabbit_cluster, tmp_path)
+    assert "leader of the preview queue (bulk lane)" in report.faults[0].detail
+    assert report.problems() == [], report.render()
+    assert report.ready == 32 and report.images == 32
+
+
 async def test_killing_the_upload_services_node_loses_and_doubles_nothing(
     tmp_path: Path, own_postgres: OwnPostgres, rabbit_cluster: RabbitCluster
 ):

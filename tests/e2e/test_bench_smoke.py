@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 @pytest.mark.parametrize("module,name", [("bench.upload", "upload"), ("bench.tus", "tus"),
                                          ("bench.pipeline", "pipeline"),
                                          ("bench.finalize", "finalize"), ("bench.raw", "raw"),
-                                         ("bench.hostile", "hostile")])
+                                         ("bench.hostile", "hostile"), ("bench.colour", "colour"),
+                                         ("bench.lanes", "lanes")])
 def test_the_benchmark_runs_end_to_end_and_saves_its_figures(tmp_path, migrated, module, name):
     if name == "raw" and not (CORPUS / "raw").is_dir():
         pytest.skip(f"the RAW benchmark reads the corpus's RAWs, not present at {CORPUS}")
@@ -44,6 +45,16 @@ def test_the_benchmark_runs_end_to_end_and_saves_its_figures(tmp_path, migrated,
         embedded = [r for r in result["files"] if r.get("embedded")]
         assert embedded and all(r["ms"]["p50"] > 0 and r["baseline_ms"] > 0 for r in embedded)
         assert "embedded path: worst file" in run.stdout
+    elif name == "lanes":
+        assert result["alone_rate"] > 0 and result["mixed"]["bulk_rate"] > 0
+        assert result["mixed"]["upload_to_ready_s"]["n"] > 0 and result["mixed"]["on_demand_s"]["n"] > 0
+        assert result["ratios"]["small_user_vs_alone_on_half"] > 0
+        assert "small bulk user beside a big one" in run.stdout
+    elif name == "colour":
+        assert set(result["tagged"]) == {"p3.jpg", "adobe-exif.jpg", "cmyk.jpg", "prophoto16.tiff"}
+        assert all(r["srgb_ratio"] > 0 and r["display-p3_ratio"] > 0 for r in result["tagged"].values())
+        assert 0 < result["srgb_overhead"] < 0.05
+        assert "colour work on sRGB inputs" in run.stdout
     elif name == "hostile":
         assert result["render"]["ratio"] > 0 and result["rss"]["preview"]["peak_mb"] > 0
         assert result["uploads"][0]["upload_ms"]["p99"] > 0

@@ -139,7 +139,10 @@ async def test_the_debug_page_finds_an_uploaded_photos_traces_and_shows_queue_he
                 assert "tok-oscar" not in cookies[0]["value"]  # a signed session, not the token
 
                 health = page.locator("#health .queue")
-                assert await health.count() == 4
+                assert await health.count() == 5  # four work queues and the upload outbox
+                outbox = page.locator("#health #outbox")
+                assert (await outbox.get_attribute("class") or "").split()[1] in (
+                    "status-idle", "status-processing")
                 preview = page.locator(f'#health .queue[data-queue="{settings.queue_preview}"]')
                 # with an upload, its GeneratePreview job waits: no preview worker runs here
                 assert await preview.get_attribute("class") in (
@@ -150,6 +153,22 @@ async def test_the_debug_page_finds_an_uploaded_photos_traces_and_shows_queue_he
                 assert "RabbitMQ" in await page.locator("#broker").inner_text()
                 await page.wait_for_function(
                     "document.getElementById('refreshed').textContent.startsWith('refreshed ')")
+
+                # without a reload: a parked failure turns its card amber with the count, and
+                # a new photo's traces appear in the table and the stats
+                total = int(await page.locator("#stat-total").inner_text())
+                later = uuid.uuid4()
+                await publish_attempts(settings, topology, later)
+                await wait_for_traces(tracing_server, later, 3)
+                parker = AmqpPublisher(settings.broker, Topology(settings))
+                await parker.connect(declare=False)
+                await parker.publish(topology.failed_exchange, settings.queue_finalize, b"{}")
+                await parker.close()
+                finalize = f'#health .queue[data-queue="{settings.queue_finalize}"]'
+                await page.locator(f"{finalize}.has-parked").wait_for(timeout=15000)
+                assert "1 parked" in (await page.locator(f"{finalize} .qstatus").inner_text()).lower()
+                await page.locator(f'#traces tr[data-uuid="{later}"]').first.wait_for(timeout=15000)
+                assert int(await page.locator("#stat-total").inner_text()) >= total + 3
 
                 await page.fill("#f-uuid", str(photo))
                 await page.click("#f-apply")

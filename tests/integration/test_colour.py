@@ -51,7 +51,7 @@ def test_every_format_and_colour_space_is_converted_within_the_bounds(colour_cas
         scores[name] = (round(mean, 2), round(p95, 2), rendered.method)
         if mean >= MEAN or p95 >= P95:
             misses.append(name)
-    assert len(scores) >= 17
+    assert len(scores) >= 18
     assert not misses, {name: scores[name] for name in misses}
 
 
@@ -107,3 +107,29 @@ def test_the_degraded_thumbnail_takes_the_originals_colour_space(colour_cases, t
     assert mean < MEAN and p95 < P95, (mean, p95)
     plain = imaging.thumbnail_from_jpeg(bytes(small), limits)  # nothing says Adobe RGB: taken as sRGB
     assert colour_set.score(plain, "srgb", colour_set.reference(case, (480, 360), "srgb"))[0] > 2.0
+
+
+def test_jpeg_xl_decodes_are_estimated_and_held_to_the_budget(colour_cases):
+    from shared.imaging import budget
+
+    path = colour_cases["p3-lossless.jxl"].path
+    estimate = budget.estimate(path)
+    assert estimate.detail.startswith("JPEG XL 480x360") and estimate.nbytes >= 480 * 360 * 3 * 4
+    with pytest.raises(imaging.ImagingError, match=r"needs ~\d+ MB, the budget is 1 MB \(JPEG XL 480x360"):
+        imaging.render_standard(path, imaging.Limits(memory_budget=1024 * 1024))
+
+
+def test_libraw_decodes_in_display_p3_agree_with_its_srgb_decodes():
+    """LibRaw converts from the camera itself: its P3 output, read through the P3 profile, is its sRGB
+    output where sRGB can show it (the RAW holds few colours outside sRGB)."""
+    import pyvips
+
+    path = CORPUS / "raw/Nikon_uncompressed.nef"
+    srgb = imaging.render_libraw(path, imaging.Limits(preview_max=EDGE))
+    p3 = imaging.render_libraw(path, imaging.Limits(preview_max=EDGE, gamut="display-p3"))
+    assert p3.colour is not None and p3.colour.output == "display-p3" and colour_set.tagged_p3(p3.preview)
+    assert srgb.colour is not None and srgb.colour.output == "srgb" and not colour_set.tagged_p3(srgb.preview)
+    as_srgb = pyvips.Image.new_from_buffer(p3.preview, "").icc_transform("srgb", embedded=True,
+                                                                           intent="relative")
+    mean, _ = colour_set.score(srgb.preview, "srgb", as_srgb)
+    assert mean < 1.5, mean

@@ -12,7 +12,7 @@ import pytest
 
 from shared.broker import AmqpPublisher
 from shared.db import create_pool
-from shared.messages import GeneratePreview
+from shared.messages import GeneratePreview, Lane
 from shared.migrate import migrate
 from shared.outbox import OutboxRelay, enqueue
 from shared.topology import Topology
@@ -30,7 +30,9 @@ async def queue_depth(settings, expected: int, timeout: float = 10.0) -> int:
         channel = await connection.channel()
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            queue = await channel.declare_queue(settings.queue_preview, passive=True)
+            # every job is one user's: one shard of the interactive lane
+            queue = await channel.declare_queue(Topology(settings).shard_for(Lane.INTERACTIVE, "outbox"),
+                                                passive=True)
             depth: int = queue.declaration_result.message_count
             if depth >= expected or asyncio.get_running_loop().time() > deadline:
                 return depth

@@ -68,6 +68,15 @@ def test_promtool_accepts_the_config_and_every_rule_file() -> None:
     assert len(rule_expressions()) >= 15 and len(dashboard_expressions()) >= 20
 
 
+@needs_prometheus
+def test_the_alert_rules_fire_as_their_promtool_unit_tests_say() -> None:
+    tests = sorted((PROMETHEUS_DIR / "tests").glob("*.test.yml"))
+    assert tests
+    result = subprocess.run(["promtool", "test", "rules", *(p.name for p in tests)],
+                            cwd=PROMETHEUS_DIR / "tests", capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_grafana_provisioning_points_at_the_dashboards_and_prometheus() -> None:
     provisioning = REPO / "deploy" / "grafana" / "provisioning"
     source = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())

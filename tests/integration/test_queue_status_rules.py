@@ -27,10 +27,56 @@ STALL = 30.0
         (Depth(ready=3, consumers=1), Activity(workers=1, last_started=NOW - 90), NOW - 90,
          "stalled"),  # consumers attached but nothing started for 90 s
         (Depth(ready=0, unacked=2, consumers=1), None, None, "processing"),  # management API
+        # a worker fell silent holding 2 jobs and its consumer is still attached: frozen
+        (Depth(ready=0, consumers=1), Activity(silent_workers=1, silent_held=2,
+                                               silent_since=NOW - 16), None, "stalled"),
+        (Depth(ready=0, consumers=2), Activity(workers=1, silent_workers=1, silent_held=2,
+                                               silent_since=NOW - 16), None, "stalled"),
+        # ... but its consumer is gone (killed: its jobs went back to the queue): forgotten
+        (Depth(ready=0, consumers=1), Activity(workers=1, silent_workers=1, silent_held=2,
+                                               silent_since=NOW - 16), None, "idle"),
+        (Depth(ready=None, consumers=None), Activity(silent_workers=1, silent_held=1,
+                                                     silent_since=NOW - 20), None, "stalled"),
     ],
 )
 def test_worker_status_follows_the_documented_rules(depth, activity, ready_since, expected):
     assert judge(depth, activity, ready_since, NOW, STALL).status == expected
+
+
+def test_unacked_messages_no_live_worker_reports_are_a_stall_after_the_threshold():
+    held = Depth(ready=0, unacked=2, consumers=1)  # a half-open consumer, seen by the broker
+    assert judge(held, None, None, NOW, STALL, unreported_since=NOW - 5).status == "processing"
+    verdict = judge(held, None, None, NOW, STALL, unreported_since=NOW - 31)
+    assert verdict.status == "stalled" and "report no job" in verdict.detail
+
+
+def test_a_live_worker_holding_jobs_past_its_timeout_without_progress_is_stalled():
+    wedged = Activity(workers=1, in_progress=2, held=2, last_started=NOW - 400,
+                      oldest_progress=NOW - 400)
+    depth = Depth(ready=0, consumers=1)
+    assert judge(depth, wedged, None, NOW, STALL, hung_after_s=500).status == "processing"
+    verdict = judge(depth, wedged, None, NOW, STALL, hung_after_s=330)
+    assert verdict.status == "stalled" and "no progress for 400 s" in verdict.detail
+
+
+def test_a_worker_silent_with_jobs_in_hand_is_kept_until_it_beats_again():
+    from services.tracing.workers import activity_by_queue
+    from shared.messages import WorkerHeartbeat
+    from shared.worker.heartbeat import LiveWorkers
+
+    def beat(worker: str, **kw: object) -> WorkerHeartbeat:
+        return WorkerHeartbeat(worker=worker, service="preview", queue="q", every_s=5.0,
+                               **kw)  # type: ignore[arg-type]
+
+    live = LiveWorkers()
+    live.observe(beat("frozen", in_progress=2, held=2, last_progress=NOW - 20), now=NOW - 20)
+    live.observe(beat("idle-and-gone"), now=NOW - 20)
+    live.observe(beat("busy", in_progress=1, held=1, last_progress=NOW - 1), now=NOW)
+    act = activity_by_queue(live.live(now=NOW), live.silent(now=NOW))["q"]
+    assert (act.workers, act.held, act.silent_workers, act.silent_held) == (1, 1, 1, 2)
+    assert act.silent_since == NOW - 20 and act.oldest_progress == NOW - 1
+    live.observe(beat("frozen", in_progress=2, held=2, last_progress=NOW - 20), now=NOW + 1)
+    assert live.silent(now=NOW + 1) == []  # it beats again: live, not silent
 
 
 def test_live_workers_are_summed_per_queue_and_silent_or_leaving_ones_are_dropped():

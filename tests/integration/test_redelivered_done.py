@@ -45,7 +45,9 @@ async def publish(settings: Settings, msg: Message) -> None:
 async def depths(settings: Settings, queue: str) -> dict[str, int]:
     """Messages waiting in `queue`, its wait queues and its parking queue."""
     topology = Topology(settings)
-    names = [queue, *(n for n, _ in topology.wait_queues(queue)), topology.failed_queue(queue)]
+    lane = topology.lane_of(queue)  # a preview lane's shard retries and parks with its lane
+    group = queue if lane is None else topology.lane_queue(lane)
+    names = [queue, *(n for n, _ in topology.wait_queues(group)), topology.failed_queue(group)]
     connection = await aio_pika.connect(settings.amqp_url)
     async with connection:
         channel = await connection.channel()
@@ -133,9 +135,9 @@ async def test_a_redelivered_preview_job_already_done_is_acked_and_leaves_the_pr
             return None
         return (*row.values(), sha(await temp_store.get_bytes(row["preview_path"])))
 
+    job = GeneratePreview(uuid=proxy.uuid, user_id=proxy.user_id)
     before, after = await done_then_redelivered(
-        preview_workers, settings, settings.queue_preview,
-        GeneratePreview(uuid=proxy.uuid, user_id=proxy.user_id), preview)
+        preview_workers, settings, Topology(settings).queue_for(job), job, preview)
     assert after == before  # not claimed again: same row (attempts, updated_at), same object
 
 

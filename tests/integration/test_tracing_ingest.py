@@ -41,7 +41,8 @@ def event(photo: uuid.UUID, attempt: int, success: bool = True) -> TraceEvent:
     return TraceEvent(uuid=photo, user_id="alice", trace_type="thumbnail_generation",
                       method="vips_thumbnail", success=success,
                       reason=None if success else "decoder said <no>", duration_ms=attempt * 10.0,
-                      result_size=100 + attempt, attempt=attempt, service="preview")
+                      result_size=100 + attempt, attempt=attempt, service="preview",
+                      fields=["taken_at", "lens"] if attempt == 2 else None)
 
 
 async def test_published_trace_events_become_rows_in_batches(settings, topology: Topology, pool):
@@ -58,6 +59,7 @@ async def test_published_trace_events_become_rows_in_batches(settings, topology:
         await publisher.close()
     try:
         assert [r["attempt"] for r in rows] == list(range(1, 11))
+        assert rows[1]["fields"] == ["taken_at", "lens"] and rows[0]["fields"] is None
         failed = next(r for r in rows if not r["success"])
         assert failed["reason"] == "decoder said <no>"
         assert failed["method"] == "vips_thumbnail" and failed["service"] == "preview"

@@ -188,7 +188,7 @@ async def test_an_expired_upload_is_410_and_the_sweeper_removes_its_bytes_and_ro
             patch = await c.patch(url, content=b"x" * 10, headers=PATCH | {"Upload-Offset": "1000"})
             assert head.status_code == patch.status_code == 410
             removed = await server.app.state.ctx.extras["tus"].sweep()  # type: ignore[attr-defined]
-            assert removed == 1
+            assert removed >= 1  # every expired row of the shared test database goes, ours among them
             assert (await c.head(url, headers=V)).status_code == 404
     upload_id = url.rsplit("/", 1)[1]
     assert await pool.fetchval("SELECT count(*) FROM tus_uploads WHERE id = $1", upload_id) == 0

@@ -16,9 +16,10 @@ import httpx
 import pytest
 from PIL import Image
 
+from shared.http.metrics_listener import serve_metrics
 from shared.messages import GeneratePreview
-from shared.metrics_listener import serve_metrics
 from shared.storage import open_store
+from shared.topology import Topology
 from tests.conftest import make_settings
 from tests.fixtures.upload import UploadServer, free_port, serve
 
@@ -40,13 +41,16 @@ def jpeg_bytes(width: int = 640, height: int = 480, exif: bool = True) -> bytes:
 
 
 async def queued_jobs(settings, queue: str | None = None) -> list[dict]:
+    """The jobs waiting in `queue`, or in any preview lane's queues (left queued)."""
+    names = [queue] if queue else [q for _, queues in Topology(settings).lanes() for q in queues]
     conn = await aio_pika.connect(settings.amqp_url)
     out = []
     async with conn:
         ch = await conn.channel()
-        q = await ch.declare_queue(queue or settings.queue_preview, passive=True)
-        while (m := await q.get(no_ack=False, fail=False)) is not None:
-            out.append(json.loads(m.body))
+        for name in names:
+            q = await ch.declare_queue(name, passive=True)
+            while (m := await q.get(no_ack=False, fail=False)) is not None:
+                out.append(json.loads(m.body))
         # the channel closes without acks: the jobs stay queued
     return out
 
@@ -280,7 +284,8 @@ async def test_readiness_reports_database_broker_and_storage(upload_server):
     async with upload_server.client(None) as c:
         r = await c.get("/readyz")
     assert r.status_code == 200
-    assert r.json()["checks"] == {"database": True, "broker": True, "storage": True, "events": True}
+    assert r.json()["checks"] == {"database": True, "broker": True, "storage": True, "events": True,
+                                  "outbox": True}
 
 
 async def test_metrics_are_not_on_the_public_api_port_but_on_the_metrics_listener(upload_server):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.messages import Lane
 from tests.conftest import make_settings
 from tests.fixtures.outages import SwitchableProxy
 from tests.fixtures.upload import serve
@@ -33,11 +34,13 @@ async def test_an_upload_while_the_broker_is_down_is_published_once_it_returns(
             r = await c.post("/v1/uploads", files={"file": ("down.jpg", jpeg_bytes(), "image/jpeg")})
         assert r.status_code == 201, r.text
         uuid = r.json()["uuid"]
+        # one upload: the interactive lane, in its user's shard
+        preview_queue = topology.shard_for(Lane.INTERACTIVE, settings.tokens()["tok-alice"])
         await asyncio.sleep(1.5)
         assert await queued_jobs(topology.settings) == []  # nothing got through ...
         pending = await pool.fetchval(
             "SELECT count(*) FROM outbox WHERE published_at IS NULL AND message_id = $1"
-            " AND routing_key = $2", uuid, topology.settings.queue_preview)
+            " AND routing_key = $2", uuid, preview_queue)
         assert pending == 1  # ... but the job is durably recorded (its traces beside it)
         await proxy.up()
         jobs = await wait_for_jobs(topology.settings, 1, timeout=30)
@@ -45,7 +48,7 @@ async def test_an_upload_while_the_broker_is_down_is_published_once_it_returns(
         for _ in range(50):  # the row is marked when the relay's batch commits, just after the publish
             published = await pool.fetchval(
                 "SELECT published_at IS NOT NULL FROM outbox WHERE message_id = $1"
-                " AND routing_key = $2", uuid, topology.settings.queue_preview)
+                " AND routing_key = $2", uuid, preview_queue)
             if published:
                 break
             await asyncio.sleep(0.2)

@@ -6,6 +6,7 @@ machines do not have; `kubectl kustomize` (offline) checks the kustomization.
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from shared.topology import Topology
 from tests.fixtures.deploy import (
     REPO,
     SERVICES,
@@ -91,6 +93,8 @@ def test_configmap_and_secret_hold_only_settings_fields_and_load(
     assert settings.env == "production"
     with pytest.raises(ValueError, match=r"PROPHOTO_API_TOKENS.*refused in production"):
         settings.tokens()  # the Secret's placeholders never start a production service
+    with pytest.raises(ValueError, match=r"PROPHOTO_AMQP_URL.*refused in production"):
+        settings.refuse_placeholder_secrets()  # nor its broker, database and S3 passwords
     assert settings.preview_retry.backoff_s == [10, 30, 60]
 
 
@@ -109,8 +113,12 @@ def test_each_deployment_runs_its_module_with_probes_resources_and_no_root(
         assert set(container["resources"][kind]) == {"cpu", "memory"}
     sources = {next(iter(s.values()))["name"] for s in container["envFrom"]}
     assert sources == set(by_kind("ConfigMap")) | set(by_kind("Secret"))
+    password = secrets.token_urlsafe(24)
     filled = {"PROPHOTO_API_TOKENS": f"{secrets.token_urlsafe(32)}=photographer",  # as an operator
-              "PROPHOTO_ADMIN_TOKENS": secrets.token_urlsafe(32)}             # fills the Secret
+              "PROPHOTO_ADMIN_TOKENS": secrets.token_urlsafe(32),             # fills the Secret
+              "PROPHOTO_AMQP_URL": f"amqp://prophoto:{password}@rabbitmq:5672/",
+              "PROPHOTO_DATABASE_URL": f"postgresql://prophoto:{password}@postgres:5432/prophoto",
+              "PROPHOTO_S3_SECRET_KEY": password}
     settings = settings_from_env(settings_env() | filled, monkeypatch)
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     port = next(p for p in container["ports"] if p["name"] == "http")
@@ -161,7 +169,7 @@ def test_the_migrate_job_runs_the_migration_module() -> None:
     require_module("shared.migrate")
 
 
-def test_keda_scales_the_preview_deployment_on_the_preview_queue_length(
+def test_keda_scales_the_preview_deployment_on_the_sum_of_every_preview_lane(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # KEDA's CRDs are not in the Kubernetes schemas: check the structure KEDA reads
@@ -176,9 +184,16 @@ def test_keda_scales_the_preview_deployment_on_the_preview_queue_length(
     assert trigger["type"] == "rabbitmq"
     meta = trigger["metadata"]
     assert meta["mode"] == "QueueLength" and int(meta["value"]) > 0
-    assert meta["protocol"] in ("amqp", "http", "auto")
+    # several queues: a regex, which KEDA evaluates only over the management API, summed
+    assert meta["protocol"] == "http" and meta["useRegex"] == "true" and meta["operation"] == "sum"
     settings = settings_from_env(settings_env(), monkeypatch)
-    assert meta["queueName"] == settings.queue_preview == "ingest-preview"
+    topology = Topology(settings)
+    pattern = re.compile(meta["queueName"])
+    lane_queues = [q for _, queues in topology.lanes() for q in queues]
+    assert len(lane_queues) == 3 + settings.preview_interactive_shards + settings.preview_bulk_shards
+    assert all(pattern.search(q) for q in lane_queues), lane_queues
+    others = [q for q in topology.all_queues() if q not in lane_queues]
+    assert others and not any(pattern.search(q) for q in others), "waits and parked ones are not work"
     assert "host" not in meta, "the connection string belongs in the Secret"
 
     auth = by_kind("TriggerAuthentication")[trigger["authenticationRef"]["name"]]
@@ -187,7 +202,8 @@ def test_keda_scales_the_preview_deployment_on_the_preview_queue_length(
     assert ref["parameter"] == "host"
     secret = by_kind("Secret")[ref["name"]]
     assert ref["key"] in secret["stringData"]
-    assert secret["stringData"][ref["key"]].startswith("amqp://")
+    assert secret["stringData"][ref["key"]].startswith("http://")
+    assert secret["stringData"][ref["key"]].endswith(":15672/")
 
 
 def test_every_container_runs_the_projects_image_at_the_kustomizations_pinned_tag() -> None:
@@ -326,7 +342,8 @@ def test_a_broker_database_or_store_in_the_namespace_answers_the_services_and_ke
         assert ingress_allowed(preview, BROKER.labels, port)
         assert not ingress_allowed(EXTERNAL, BROKER.labels, port)
         assert not ingress_allowed(NEIGHBOUR, BROKER.labels, port)
-    assert ingress_allowed(KEDA, BROKER.labels, 5672)
+    assert ingress_allowed(KEDA, BROKER.labels, 15672)  # the management API: it sums the lanes
+    assert not ingress_allowed(KEDA, BROKER.labels, 5672)
     assert not ingress_allowed(KEDA, BROKER.labels, 5432)
 
 

@@ -11,6 +11,8 @@ from services.upload.explain import FALLBACK, explain
     ("VipsJpeg: Premature end of input file", "damaged", False),
     ("LibRawIOError: b'Input/output error'", "damaged", False),
     ("unsupported or corrupt data: the bytes are not a known image format", "damaged", False),
+    ("no usable image data: no usable embedded preview and LibRaw could not decode the RAW: "
+     "LibRawFileUnsupportedError: b'Unsupported file format or not RAW file'", "RAW file", False),
     ("no renderer could read the source: libvips: x | Pillow: y", "not a photo we can read", False),
     ("the decode would need 4.1 GB, over the budget of 1 GB", "too large", False),
     ("render timed out after 60 s", "took too long", True),

@@ -1,8 +1,10 @@
-// The debug page's only script: copy buttons and the 10 s health-bar refresh.
-// Every value from the API goes in through textContent, never innerHTML.
+// The debug page's only script: copy buttons and the refresh of the health bar, the stats and
+// the trace table together (every REFRESH_MS). Values from the API go in through textContent;
+// the stats and the table are the page's own server-rendered (escaped) sections, swapped whole.
 "use strict";
 (function () {
-  const REFRESH_MS = 10000;
+  const REFRESH_MS = 5000;
+  const CARD_STATUSES = ["processing", "idle", "stalled", "pending"];
 
   document.addEventListener("click", function (event) {
     const button = event.target.closest("button.copy");
@@ -24,23 +26,52 @@
 
   function shown(value) { return value === null || value === undefined ? "?" : String(value); }
 
-  function queueCard(name, q) {
-    const card = document.createElement("div");
-    card.className = "queue status-" + (["processing", "idle", "stalled", "pending"].includes(q.worker.status) ? q.worker.status : "unknown");
-    card.dataset.queue = name;
-    card.title = q.worker.detail || "";
-    const title = document.createElement("div"); title.className = "qname"; title.textContent = name;
-    const status = document.createElement("div"); status.className = "qstatus"; status.textContent = q.worker.status;
-    const detail = document.createElement("div"); detail.className = "qdetail"; detail.textContent = q.worker.detail || "";
+  function card(name, label, status, detail, pairs, parked) {
+    const el = document.createElement("div");
+    el.className = "queue status-" + (CARD_STATUSES.includes(status) ? status : "unknown") +
+      (parked && status !== "stalled" ? " has-parked" : "");
+    el.dataset.queue = name;
+    el.title = detail || "";
+    const title = document.createElement("div"); title.className = "qname"; title.textContent = label;
+    const state = document.createElement("div"); state.className = "qstatus";
+    state.textContent = status + (parked ? " · " + parked + " parked" : "");
+    const text = document.createElement("div"); text.className = "qdetail"; text.textContent = detail || "";
     const list = document.createElement("dl");
-    [["pending", q.jobs.pending], ["ingest pending", q.jobs.ingest_pending], ["failed (parked)", q.jobs.failed],
-     ["consumers", q.broker.consumers]].forEach(function (pair) {
+    pairs.forEach(function (pair) {
       const dt = document.createElement("dt"); dt.textContent = pair[0];
       const dd = document.createElement("dd"); dd.textContent = shown(pair[1]);
       list.appendChild(dt); list.appendChild(dd);
     });
-    card.appendChild(title); card.appendChild(status); card.appendChild(detail); card.appendChild(list);
-    return card;
+    el.appendChild(title); el.appendChild(state); el.appendChild(text); el.appendChild(list);
+    return el;
+  }
+
+  function queueCard(name, q) {
+    return card(name, name, q.worker.status, q.worker.detail,
+      [["pending", q.jobs.pending], ["ingest pending", q.jobs.ingest_pending], ["failed (parked)", q.jobs.failed],
+       ["consumers", q.broker.consumers]], q.jobs.failed || 0);
+  }
+
+  function outboxCard(o) {
+    const el = card("outbox", "upload outbox", o.status, o.detail,
+      [["waiting", o.pending], ["refused", o.failing], ["oldest, s", o.oldest_age_s]], 0);
+    el.id = "outbox";
+    return el;
+  }
+
+  // the stats tiles and the trace table, as the server renders them for this very URL
+  function refreshSections() {
+    fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (r) { if (!r.ok) throw new Error(r.status + " " + r.statusText); return r.text(); })
+      .then(function (html) {
+        const fresh = new DOMParser().parseFromString(html, "text/html");
+        [["section.stats"], ["#traces tbody"], ["nav.pages"]].forEach(function (sel) {
+          const now = document.querySelector(sel[0]);
+          const next = fresh.querySelector(sel[0]);
+          if (now && next) now.replaceWith(document.importNode(next, true));
+        });
+      })
+      .catch(function () { /* the health bar's stamp already says when refreshing fails */ });
   }
 
   function refresh() {
@@ -50,6 +81,7 @@
       .then(function (r) { if (!r.ok) throw new Error(r.status + " " + r.statusText); return r.json(); })
       .then(function (data) {
         const cards = Object.keys(data.queues).map(function (name) { return queueCard(name, data.queues[name]); });
+        if (data.outbox) cards.push(outboxCard(data.outbox));
         const footer = bar.querySelector("p.refreshed");
         bar.replaceChildren.apply(bar, cards.concat(footer ? [footer] : []));
         const stamp = document.getElementById("refreshed");
@@ -68,6 +100,6 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     refresh();
-    setInterval(refresh, REFRESH_MS);
+    setInterval(function () { refresh(); if (document.getElementById("traces")) refreshSections(); }, REFRESH_MS);
   });
 })();

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from services.upload.examples import tus
 from services.upload.examples.culling import culling_examples
+from services.upload.examples.lanes import lanes_examples
 from services.upload.examples.values import (
     BAD_IMAGE_ID,
     BAD_UUID,
@@ -192,3 +193,4 @@ EXAMPLES: dict[str, Operation] = {
 }
 EXAMPLES |= tus.tus_examples(UPLOAD, PROXY)
 EXAMPLES |= culling_examples(PROXY, UNAUTHORIZED, NO_PROXY, BAD_UUID, BAD_IMAGE_ID)
+EXAMPLES |= lanes_examples(UNAUTHORIZED, NO_PROXY, BAD_UUID)

@@ -11,7 +11,7 @@ from shared.apidocs import Example, problem
 UUID = "3f2b8c1e-9d4a-4f6e-b7c2-5a1d0e8f9b34"
 OTHER = "c91e4d27-0b6f-4a83-9e15-7f2d3a6b8c40"
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-SUPPORTED = ("Supported: JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC/HEIF, AVIF and camera RAW "
+SUPPORTED = ("Supported: JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC/HEIF, AVIF, JPEG XL and camera RAW "
              "(CR2, CR3, CRW, NEF, NRW, ARW, SR2, SRF, DNG, RAF, ORF, RW2, PEF, SRW, X3F, 3FR, IIQ, "
              "ERF, MRW, KDC, DCR, MOS).")
 
@@ -20,7 +20,7 @@ PARAMETERS: dict[str, Any] = {
     "uuid": UUID, "image_id": 4812, "limit": 50, "status": "ready", "camera": "Canon EOS R5",
     "tag": "wedding", "day": "2025-06-14", "flag": "pick", "min_rating": 3, "keep_copy": False,
     "taken_from": "2025-06-01T00:00:00Z", "taken_to": "2025-07-01T00:00:00Z",
-    "queue": "preview", "x-filename": "IMG_0001.CR3", "x-content-sha256": SHA,
+    "queue": "preview", "run_id": 12, "bulk": False, "x-filename": "IMG_0001.CR3", "x-content-sha256": SHA,
 } | tus.PARAMETERS
 
 SUMMARY = {"camera_make": "Canon", "camera_model": "Canon EOS R5", "lens": "RF24-70mm F2.8 L IS USM",
@@ -32,13 +32,15 @@ UPLOAD: dict[str, Any] = {"uuid": UUID, "status": "pending", "duplicate": False,
           "thumbnail": {"url": f"/v1/proxies/{UUID}/thumbnail",
                         "inline": "data:image/jpeg;base64,/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAA4KCw0LCQ4N"},
           "metadata": SUMMARY}
+COLOUR = {"space": "adobe-rgb", "evidence": "exif", "profile": "Adobe RGB (1998), from EXIF",
+          "preview_gamut": "srgb", "hdr": False, "hdr_format": None, "hdr_headroom": None}
 PROXY = {"uuid": UUID, "original_name": "IMG_0001.CR3", "format": "cr3", "mime": "image/x-canon-cr3",
          "size": 47_316_992, "sha256": SHA, "preview_status": "ready", "preview_error": None,
          "preview_width": 2048, "preview_height": 1365, "preview_method": "embedded:JpgFromRaw",
          "preview_degraded": None, "enhancement_status": None, "ingest_status": None,
          "metadata_error": None, "problem": None, "flag": None, "rating": None,
          "preview_url": f"/v1/proxies/{UUID}/preview",
-         "thumbnail_url": f"/v1/proxies/{UUID}/thumbnail", "metadata": SUMMARY,
+         "thumbnail_url": f"/v1/proxies/{UUID}/thumbnail", "colour": COLOUR, "metadata": SUMMARY,
          "uploaded_at": "2025-06-14T18:02:11.408Z"}
 FAILED_PROXY = PROXY | {"uuid": OTHER, "original_name": "IMG_0002.jpg", "format": "jpeg",
                         "mime": "image/jpeg", "size": 6_204_118, "preview_status": "failed",
@@ -47,11 +49,13 @@ FAILED_PROXY = PROXY | {"uuid": OTHER, "original_name": "IMG_0002.jpg", "format"
                         "problem": {"message": "This file is damaged: the image data ends early or cannot "
                                     "be read.", "technical": "VipsJpeg: Premature end of input file",
                                     "retryable": False},
-                        "thumbnail_url": f"/v1/proxies/{OTHER}/thumbnail"}
+                        "thumbnail_url": f"/v1/proxies/{OTHER}/thumbnail",
+                        "colour": {"space": None, "evidence": None, "profile": None, "preview_gamut": None,
+                                   "hdr": False, "hdr_format": None, "hdr_headroom": None}}
 _IMAGE_META = {
     "camera_make": "Canon", "camera_model": "Canon EOS R5", "camera": "Canon EOS R5",
     "lens": "Canon RF 24-70mm F2.8L IS USM", "exposure_time": 0.004, "exposure_display": "1/250",
-    "f_number": 2.8, "iso": 400, "focal_length_mm": 50.0, "color_space": "sRGB", "bit_depth": 14,
+    "f_number": 2.8, "iso": 400, "focal_length_mm": 50.0, "declared_colour_space": "sRGB", "bit_depth": 14,
     "hdr_gain_map": None, "taken_at": "2025-06-14T16:32:07.450000+02:00",
     "taken_at_local": "2025-06-14T16:32:07.450000", "taken_at_offset": "+02:00", "taken_at_zone": None,
     "taken_at_zone_source": "offset",
@@ -76,11 +80,14 @@ IMAGE = {"id": 4812, "proxy_uuid": UUID, "path": "shoots/2025/06/Canon-EOS-R5/00
                                       "country": "France", "country_code": "FR"},
          "gps": {"latitude": 48.8583701, "longitude": 2.2944813, "altitude": 35.2},
          "tags": ["wedding", "ceremony", "Paris"], "keywords": ["wedding", "Paris"],
-         "keyword_paths": ["Places|France|Paris"], "color_space": "sRGB", "bit_depth": 14,
-         "hdr_gain_map": None, "sources": _IMAGE_META["sources"], "association": {"album": 42},
+         "keyword_paths": ["Places|France|Paris"], "declared_colour_space": "sRGB", "bit_depth": 14,
+         "hdr_gain_map": None, "sources": _IMAGE_META["sources"],
+         "sidecar_path": "shoots/2025/06/Canon-EOS-R5/001-IMG_0001.xmp", "association": {"album": 42},
          "metadata": _IMAGE_META,
          "original_url": "/v1/images/4812/original", "preview_url": "/v1/images/4812/preview",
-         "thumbnail_url": "/v1/images/4812/thumbnail", "created_at": "2025-06-14T18:05:40.112Z"}
+         "thumbnail_url": "/v1/images/4812/thumbnail",
+         "colour": COLOUR | {"preview_gamut": None, "evidence": None},
+         "created_at": "2025-06-14T18:05:40.112Z"}
 EVENT = {"uuid": UUID, "field": "preview", "status": "ready", "error": None, "preview_width": 2048,
          "preview_height": 1365}
 SSE_STREAM = (

@@ -68,7 +68,7 @@ def _integer(raw: str | None, name: str) -> int | None:
     if raw is None:
         return None
     value = raw.split(";")[0].strip()
-    if not value.isdigit() or len(value) > 15:
+    if not (value.isascii() and value.isdigit()) or len(value) > 15:
         raise ProblemError(400, f"Invalid {name}", f"{name} is a non-negative integer")
     return int(value)
 

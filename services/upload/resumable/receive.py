@@ -5,7 +5,9 @@ Crash-safe order (see `uploads.py` for the whole protocol):
    cut off first) while they update the resumed SHA-256;
 2. the partial object is made durable (`commit`), then the new offset, the
    backend state and the hash state are recorded in one UPDATE: a crash
-   before it leaves the old offset, whose bytes and hash state still match.
+   before it leaves the old offset, whose bytes and hash state still match;
+3. only then is what the old state alone named removed (`committed`: an S3
+   tail); a crash before that leaves an orphan the sweeper removes.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
 from services.upload.batches import ThreadBatches
+from services.upload.resumable.sha256state import ResumableSha256
 from shared.db import tus
 from shared.errors import ChecksumMismatch, Conflict, Invalid
-from shared.sha256state import ResumableSha256
 from shared.storage.partial import PartialStore
 
 CHECKSUMS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1, "md5": hashlib.md5}
@@ -68,12 +71,12 @@ class _Hashing:
         await self._batches.abandon()
 
 
-async def receive(conn: asyncpg.Connection, partials: PartialStore, row: asyncpg.Record, body: Body,
-                  checksum: Checksum | None) -> asyncpg.Record:
+async def receive(pool: asyncpg.Pool, lease: UUID, partials: PartialStore, row: asyncpg.Record,
+                  body: Body, checksum: Checksum | None) -> asyncpg.Record:
     """Append the body at the row's offset; returns the row as recorded afterwards.
 
-    `conn` is the connection that holds the upload's lock: the offset is
-    recorded on it, with no second connection taken from the pool.
+    No connection is held while the body arrives: the offset is recorded in one
+    statement at the end, only while the request still holds `lease`.
     """
     upload_id, offset = row["id"], row["offset"]
     remaining = row["length"] - offset
@@ -112,8 +115,9 @@ async def receive(conn: asyncpg.Connection, partials: PartialStore, row: asyncpg
         raise
     sha = hashing.sha256
     recorded = await tus.record_append(
-        conn, upload_id, offset, offset + received, storage, sha.state(),
+        pool, upload_id, lease, offset, offset + received, storage, sha.state(),
         sha.hexdigest() if final else None)
-    if recorded is None:  # pragma: no cover - the lock makes this impossible
+    if recorded is None:  # the lease lapsed (renewals failed) and another request took the upload
         raise Conflict("the upload moved during the request", title="Offset mismatch")
+    await writer.committed()  # only now may what the old state named go (an S3 tail)
     return recorded

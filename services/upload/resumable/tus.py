@@ -69,8 +69,23 @@ def _version(tus_resumable: str | None) -> None:
                            f"send Tus-Resumable: {TUS_VERSION}", supported=TUS_VERSION)
 
 
-def parse_metadata(raw: str | None) -> dict[str, str]:
-    """`key base64,key2 base64,flag` -> dict; values decoded as UTF-8."""
+def decimal(raw: str, name: str) -> int:
+    """A header's non-negative decimal integer: ASCII digits only (`str.isdigit` also takes
+    `²` and other scripts' digits, which `int` then refuses), at most 18 of them."""
+    value = raw.strip()
+    if not (value.isascii() and value.isdigit()):
+        raise ProblemError(400, f"Invalid {name}", f"{name} is a non-negative decimal integer")
+    if len(value) > 18:
+        raise ProblemError(413, f"{name} too large", f"{name} has more than 18 digits")
+    return int(value)
+
+
+def parse_metadata(raw: str | None, limit: int) -> dict[str, str]:
+    """`key base64,key2 base64,flag` -> dict; values decoded as UTF-8, without NUL (the database
+    cannot store it); at most `limit` bytes of header."""
+    if raw is not None and len(raw) > limit:
+        raise ProblemError(413, "Upload-Metadata too large",
+                           f"Upload-Metadata may be at most {limit} bytes", limit=limit)
     result: dict[str, str] = {}
     for item in filter(None, (p.strip() for p in (raw or "").split(","))):
         key, _, value = item.partition(" ")
@@ -79,6 +94,8 @@ def parse_metadata(raw: str | None) -> dict[str, str]:
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise ProblemError(400, "Invalid Upload-Metadata",
                                f"the value of {key!r} is not base64 of UTF-8 text") from exc
+        if "\x00" in key or "\x00" in result[key]:
+            raise ProblemError(400, "Invalid Upload-Metadata", f"the value of {key!r} contains NUL")
     return result
 
 
@@ -154,14 +171,16 @@ async def create(
     if ietf_draft.is_draft(request):
         return await ietf_draft.create(request, tus(ctx), user, PREFIX)
     _version(tus_resumable)
-    if upload_length is None or not upload_length.isdigit():
+    if upload_length is None:
         detail = ("Upload-Defer-Length is not supported: send Upload-Length"
                   if upload_defer_length is not None else "send Upload-Length (a non-negative integer)")
         raise ProblemError(400, "Missing Upload-Length", detail)
+    length = decimal(upload_length, "Upload-Length")
     with_body = bool(content_length) or content_type is not None
     if with_body:
         _body_type(content_type)
-    row = await tus(ctx).create(user, int(upload_length), parse_metadata(upload_metadata))
+    metadata = parse_metadata(upload_metadata, ctx.settings.tus_max_metadata_bytes)
+    row = await tus(ctx).create(user, length, metadata)
     location = {"Location": f"{PREFIX}/{row['id']}"}
     if not with_body and row["length"] > 0:
         return Response(status_code=201, headers=_offset_headers(row) | location)
@@ -202,10 +221,11 @@ async def patch(
         return await ietf_draft.append(request, tus(ctx), user, upload_id)
     _version(tus_resumable)
     _body_type(content_type)
-    if upload_offset is None or not upload_offset.isdigit():
+    if upload_offset is None:
         raise ProblemError(400, "Missing Upload-Offset", "send Upload-Offset (a non-negative integer)")
+    offset = decimal(upload_offset, "Upload-Offset")
     body = request_body(request)
-    outcome = await tus(ctx).append(user, upload_id, int(upload_offset), body, _checksum(upload_checksum))
+    outcome = await tus(ctx).append(user, upload_id, offset, body, _checksum(upload_checksum))
     return _done(outcome, 200, {})
 
 

@@ -7,8 +7,22 @@ they speak.
 
 from fastapi import APIRouter
 
-from services.upload.routes import cull, enhance, failed, images, ingest, kept, preview, proxies, uploads
+from services.upload.routes import (
+    cull,
+    enhance,
+    failed,
+    images,
+    ingest,
+    kept,
+    preview,
+    proxies,
+    reindex,
+    rerender,
+    sidecars,
+    uploads,
+)
 
 #: in the order the OpenAPI document lists them
 ROUTERS: tuple[APIRouter, ...] = tuple(
-    m.router for m in (uploads, proxies, cull, failed, preview, ingest, images, kept, enhance))
+    m.router for m in (uploads, sidecars, proxies, cull, failed, preview, ingest, images, kept, enhance,
+                       rerender, reindex))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
@@ -16,6 +17,7 @@ from shared.db import proxies, status
 from shared.db.status import ProxyStatus
 from shared.http.auth import CurrentUser
 from shared.http.problems import ProblemError, responses
+from shared.quotas import Slot
 
 router = APIRouter(prefix="/v1")
 #: statuses that are still moving, per field; a stream ends once none of them applies
@@ -59,8 +61,21 @@ async def events(uuid: UUID, request: Request, ctx: Ctx, user: CurrentUser) -> S
     row = await proxies.get_proxy_for_user(ctx.pool, user, uuid)
     if row is None:
         raise ProblemError(404, "Not found", f"no proxy {uuid}")
-    return StreamingResponse(_stream(request, ctx, user, uuid), media_type="text/event-stream",
+    slot = ctx.quotas.open_stream(user)  # 429 past PROPHOTO_QUOTA_SSE_STREAMS
+    stream = _released(_stream(request, ctx, user, uuid), slot)
+    # a stream never started (its client left first) has no `finally` to run: its slot goes
+    # back when the generator is collected
+    weakref.finalize(stream, slot.release)
+    return StreamingResponse(stream, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _released(events: AsyncIterator[str], slot: Slot) -> AsyncIterator[str]:
+    try:
+        async for event in events:
+            yield event
+    finally:
+        slot.release()
 
 
 async def _stream(request: Request, ctx: UploadContext, user: str, uuid: UUID) -> AsyncIterator[str]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from services.upload.deps import Ctx
 from services.upload.discard import discard
+from services.upload.prioritize import prioritize as prioritize_work
 from services.upload.retry import retry as retry_work
 from services.upload.views import ProxyPage, ProxyView, proxy_view
 from shared.db import proxies
@@ -69,6 +70,26 @@ async def list_proxies(
 async def delete_proxy(uuid: UUID, ctx: Ctx, user: CurrentUser) -> Response:
     await discard(ctx, user, uuid)
     return Response(status_code=204)
+
+
+class PrioritizeAnswer(BaseModel):
+    uuid: UUID
+    #: true when a copy of the preview job went to the front of the interactive lane now
+    queued: bool
+    preview_status: str
+
+
+@router.post("/proxies/{uuid}/prioritize", status_code=202, response_model=PrioritizeAnswer,
+             responses={200: {"model": PrioritizeAnswer,
+                              "description": "Nothing to move: asked for already, rendering, ready or "
+                                             "failed"},
+                        **responses(401, 404, 422)},
+             summary="Render this pending photo's preview first (the photos on screen); no body")
+async def prioritize(uuid: UUID, response: Response, ctx: Ctx, user: CurrentUser) -> PrioritizeAnswer:
+    done = await prioritize_work(ctx, user, uuid)
+    if not done.queued:
+        response.status_code = 200
+    return PrioritizeAnswer(uuid=uuid, queued=done.queued, preview_status=done.preview_status)
 
 
 class RetryAnswer(BaseModel):

@@ -43,12 +43,16 @@ async def upload(
     x_content_sha256: Annotated[str | None, Header()] = None,
     keep_copy: Annotated[bool, Query(description="store it even when the same bytes are a kept Image "
                                                  "(otherwise the answer is 200 naming that Image)")] = False,
+    bulk: Annotated[bool, Query(description="preview on the bulk lane (a large batch or an import): "
+                                "it waits behind interactive work; without it, a user's uploads "
+                                "beyond the per-minute threshold go there anyway")] = False,
 ) -> UploadAnswer:
     started = time.perf_counter()
     outcome = "rejected"
     try:
         answer = await _upload(
-            request, ctx, user, content_type, content_length, x_filename, x_content_sha256, keep_copy
+            request, ctx, user, content_type, content_length, x_filename, x_content_sha256, keep_copy,
+            bulk,
         )
         outcome = "duplicate" if answer.duplicate else "created"
         if answer.duplicate:
@@ -64,10 +68,12 @@ async def upload(
 async def _upload(
     request: Request, ctx: UploadContext, user: str, content_type: str | None,
     content_length: int | None, x_filename: str | None, claimed_sha: str | None, keep_copy: bool,
+    bulk: bool,
 ) -> UploadAnswer:
     limit = ctx.settings.max_upload_bytes
     if content_length is not None and content_length > limit + 64 * 1024:
         raise ProblemError(413, "Upload too large", f"the limit is {limit} bytes", limit=limit)
+    await ctx.quotas.before_upload(user, content_length or 0)
     if claimed_sha is not None:
         claimed_sha = claimed_sha.strip().lower()
         if len(claimed_sha) != 64 or any(c not in "0123456789abcdef" for c in claimed_sha):
@@ -97,7 +103,8 @@ async def _upload(
     except BaseException:
         spool.discard()
         raise
-    return answer_for(await accept(ctx, user, spool, clean_filename(filename), claimed_sha, keep_copy))
+    return answer_for(await accept(ctx, user, spool, clean_filename(filename), claimed_sha, keep_copy,
+                                   bulk))
 
 
 def answer_for(result: UploadResult) -> UploadAnswer:

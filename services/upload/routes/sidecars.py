@@ -1,0 +1,81 @@
+"""XMP sidecars: `POST /v1/sidecars` beside the originals of a batch, `PUT /v1/proxies/{uuid}/sidecar`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel
+
+from services.upload.deps import Ctx
+from services.upload.intake import clean_filename
+from services.upload.sidecars import accept_sidecar
+from shared.errors import Invalid, TooLarge
+from shared.exif import normalize
+from shared.exif.sidecar import MAX_SIDECAR_BYTES
+from shared.http.auth import CurrentUser
+from shared.http.problems import responses
+
+router = APIRouter(prefix="/v1")
+
+
+class SidecarAnswer(BaseModel):
+    """A stored sidecar: the proxy it belongs to (null: it waits for an original of its name)
+    and the fields it will set on that Image, over the file's own."""
+
+    id: int
+    original_name: str
+    size: int
+    sha256: str
+    proxy_uuid: UUID | None
+    rating: int | None
+    label: str | None
+    title: str | None
+    caption: str | None
+    keywords: list[str]
+    keyword_paths: list[str]
+
+
+def sidecar_answer(row: asyncpg.Record) -> SidecarAnswer:
+    fields = normalize(dict(row["metadata"] or {}))
+    return SidecarAnswer(
+        id=row["id"], original_name=row["original_name"], size=row["size"], sha256=row["sha256"],
+        proxy_uuid=row["proxy_uuid"], rating=fields["rating"], label=fields["label"], title=fields["title"],
+        caption=fields["caption"], keywords=fields["keywords"], keyword_paths=fields["keyword_paths"])
+
+
+async def _body(request: Request) -> bytes:
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_SIDECAR_BYTES:
+            raise TooLarge(f"an XMP sidecar may be {MAX_SIDECAR_BYTES} bytes", limit=MAX_SIDECAR_BYTES)
+    return bytes(data)
+
+
+_SIDECAR_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/rdf+xml": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+@router.post("/sidecars", status_code=201, response_model=SidecarAnswer, openapi_extra=_SIDECAR_BODY,
+             responses=responses(400, 401, 413, 422),
+             summary="Upload an XMP sidecar (raw body, X-Filename): it joins the original of the same "
+                     "base name, uploaded before or after it")
+async def post_sidecar(request: Request, ctx: Ctx, user: CurrentUser,
+                       x_filename: Annotated[str | None, Header()] = None) -> SidecarAnswer:
+    name = clean_filename(x_filename)
+    if not name or "." not in name:
+        raise Invalid("name the sidecar in X-Filename (IMG_1234.xmp), as its original is named",
+                      title="Missing X-Filename")
+    return sidecar_answer(await accept_sidecar(ctx, user, name, await _body(request)))
+
+
+@router.put("/proxies/{uuid}/sidecar", response_model=SidecarAnswer, openapi_extra=_SIDECAR_BODY,
+            responses=responses(400, 401, 404, 409, 413, 422),
+            summary="Attach an XMP sidecar to a proxy (replacing an earlier one) before it is ingested")
+async def put_sidecar(uuid: UUID, request: Request, ctx: Ctx, user: CurrentUser,
+                      x_filename: Annotated[str | None, Header()] = None) -> SidecarAnswer:
+    name = clean_filename(x_filename) or f"{uuid}.xmp"
+    return sidecar_answer(await accept_sidecar(ctx, user, name, await _body(request), uuid))

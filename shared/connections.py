@@ -1,0 +1,117 @@
+"""Connections to the broker: one node or a cluster.
+
+`PROPHOTO_AMQP_URL` is one URL or a comma-separated list of cluster nodes.
+`connect()` gives a robust connection that tries the nodes in order, and when
+its node goes away (or a connection attempt fails) it moves on to the next
+one, round the list, every `reconnect_interval` seconds, for as long as it
+takes: a service that starts while the broker is away waits for it instead
+of exiting. aio-pika restores channels, declared queues and consumers on the
+new node; quorum queues keep every confirmed message while a majority of
+their members live, and deliveries that were unacked on the lost node are
+redelivered (handlers are idempotent, so a redelivery is done once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aio_pika
+from aio_pika import RobustConnection
+from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+from yarl import URL
+
+
+def amqp_urls(amqp_url: str) -> list[str]:
+    """The nodes named in `PROPHOTO_AMQP_URL` (comma-separated), in order."""
+    urls = [u.strip() for u in amqp_url.split(",") if u.strip()]
+    if not urls:
+        raise ValueError("PROPHOTO_AMQP_URL names no broker")
+    return urls
+
+
+class FailoverConnection(RobustConnection):
+    """A robust connection that moves to the next cluster node whenever its node is lost.
+
+    aio-pika reports both a lost connection and a failed connection attempt
+    through `_on_connection_close`; the next attempt then uses the next URL.
+    """
+
+    nodes: tuple[URL, ...] = ()
+
+    def __init__(self, url: URL, loop: asyncio.AbstractEventLoop | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(url, loop=loop, **kwargs)
+        self.node_index = self.nodes.index(URL(url)) if URL(url) in self.nodes else 0
+        self.failovers = 0
+
+    async def _on_connection_close(self, closing: asyncio.Future[Any]) -> None:
+        if len(self.nodes) > 1 and not self.close_called:
+            self.node_index = (self.node_index + 1) % len(self.nodes)
+            self.url = self.nodes[self.node_index]
+            self.failovers += 1
+        await super()._on_connection_close(closing)
+
+
+def failover_class(amqp_url: str) -> type[FailoverConnection]:
+    """A `FailoverConnection` over the nodes of `amqp_url` (for `connect_robust`)."""
+    nodes = tuple(URL(u) for u in amqp_urls(amqp_url))
+    return type("FailoverConnection", (FailoverConnection,), {"nodes": nodes})
+
+
+async def connect(amqp_url: str, *, timeout: float = 10.0, reconnect_interval: float = 1.0,
+                  wait: bool = True, first: int = 0) -> AbstractRobustConnection:
+    """A robust connection to the first node of `amqp_url` that answers.
+
+    With `wait` it keeps trying (every node, round the list) until one
+    answers; without, it raises when the first attempt at each node failed.
+    `first` is the index of the node to try first (the list is taken round).
+    """
+    urls = amqp_urls(amqp_url)
+    first %= len(urls)
+    urls = urls[first:] + urls[:first]
+    if not wait:
+        last: Exception | None = None
+        for url in urls:
+            try:
+                return await aio_pika.connect_robust(
+                    url, timeout=timeout, reconnect_interval=reconnect_interval,
+                    connection_class=failover_class(amqp_url))
+            except Exception as exc:
+                last = exc
+        assert last is not None
+        raise last
+    return await aio_pika.connect_robust(
+        urls[0], timeout=timeout, reconnect_interval=reconnect_interval, fail_fast=False,
+        connection_class=failover_class(amqp_url))
+
+
+async def connect_once(amqp_url: str, timeout: float = 10.0) -> aio_pika.abc.AbstractConnection:
+    """A plain (not robust) connection to the first node that answers, for one-off work."""
+    last: Exception | None = None
+    for url in amqp_urls(amqp_url):
+        try:
+            return await aio_pika.connect(url, timeout=timeout)
+        except Exception as exc:
+            last = exc
+    assert last is not None
+    raise last
+
+
+async def subscribed(queue: AbstractQueue | None, consumer_tag: str | None) -> bool:
+    """Whether the broker still delivers to consumer `consumer_tag` on `queue`.
+
+    The broker can cancel a consumer on its own (`basic.cancel`: its queue was
+    deleted, or its quorum queue lost its members) while the connection and
+    the channel stay open. aio-pika re-subscribes with the same tag once the
+    queue can be consumed again (it tries every reconnect interval); until
+    then the process is alive and idle, and readiness must say so.
+    """
+    if queue is None or consumer_tag is None:
+        return False
+    try:
+        channel = await queue.channel.get_underlay_channel()
+    except Exception:  # not opened yet, or closed: not consuming
+        return False
+    consumers: dict[str, object] = getattr(channel, "consumers", {})  # aiormq's, not in its ABC
+    return not channel.is_closed and consumer_tag in consumers
