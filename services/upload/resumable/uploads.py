@@ -8,8 +8,8 @@ every third of `PROPHOTO_TUS_LEASE_S` while the body arrives, and the offset
 is recorded only under the same token. No database connection is held while
 a client sends, however slowly; a crashed process's lease lapses after
 `PROPHOTO_TUS_LEASE_S`. Two PATCHes at the same offset cannot both write:
-one wins, the other is told the upload is busy (423) or that the offset moved
-(409).
+one wins, the other is told the upload is busy (`Busy`) or that the offset
+moved (`Conflict`).
 
 An append is `receive.receive` (bytes, hash, durable, recorded); after the
 last byte `finish.finish` runs the same acceptance as `POST /v1/uploads`.
