@@ -18,9 +18,8 @@ interactive user uploads over HTTP. In one run:
    D's 200 (queued after C's) on 2 workers: D finishes within 1.3x of its
    time alone on half the workers.
 
-Users are spread over the bulk lane's shards by a hash of their id; the
-report names each user's shard (two users in one shard share its turn: see
-docs/architecture.md). Prints the figures and every target with met/MISSED;
+Each user's jobs go to one shard of the bulk lane, chosen as every producer
+chooses it (`shared.lanes.ShardChooser`); the report names each user's shard. Prints the figures and every target with met/MISSED;
 saves JSON under bench/results/; returns the missed lines.
 """
 
@@ -62,7 +61,7 @@ async def seed(env: dict[str, str], user: str, count: int, data: bytes) -> list[
     """`count` proxies of `user` with their originals, their jobs on the bulk lane (as an import)."""
     from shared.broker import AmqpPublisher
     from shared.db import proxies
-    from shared.lanes import preview_job, publish_bulk
+    from shared.lanes import ShardChooser, preview_job, publish_bulk
     from shared.messages import Lane
     from shared.storage import open_store
     from shared.topology import Topology
@@ -73,7 +72,9 @@ async def seed(env: dict[str, str], user: str, count: int, data: bytes) -> list[
     publisher = AmqpPublisher(settings.broker, topology)
     await publisher.connect(declare=True)
     conn = await asyncpg.connect(settings.database_url)
+    chooser = ShardChooser(topology)
     uuids: list[uuid.UUID] = []
+    shards: list[int | None] = []
     try:
         now = datetime.now(UTC)
         for _ in range(count):
@@ -86,8 +87,11 @@ async def seed(env: dict[str, str], user: str, count: int, data: bytes) -> list[
                 "sha256": hashlib.sha256(body).hexdigest(), "temp_key": key, "exif_thumb_key": None,
                 "metadata": "{}", "uploaded_at": now})
             uuids.append(proxy)
-        await publish_bulk(publisher, topology, (preview_job(u, user, Lane.BULK, now) for u in uuids))
+            shards.append(await chooser.choose(conn, Lane.BULK, user))  # as any producer does
+        await publish_bulk(publisher, topology, (preview_job(u, user, Lane.BULK, now, shard=s)
+                                                 for u, s in zip(uuids, shards, strict=True)))
     finally:
+        await chooser.close()
         await conn.close()
         await publisher.close()
         await store.close()
@@ -165,19 +169,12 @@ async def interactive(env: dict[str, str], url: str, data: bytes, uploads: int, 
     return {"upload_to_ready_s": percentiles(upload_s), "on_demand_s": percentiles(ask_s)}
 
 
-def shard_of(env: dict[str, str], user: str) -> str:
-    from shared.messages import Lane
-    from shared.topology import Topology
-
-    return Topology(settings_for(env)).shard_for(Lane.BULK, user).rsplit(".", 1)[-1]
-
-
 def measure(env: dict[str, str], url: str, quick: bool) -> dict[str, Any]:
     data = photo(0.3, name="lanes-0.3mp").read_bytes()
     n_alone, n_backlog, n_b, n_ask = (40, 120, 3, 2) if quick else (1000, 3000, 20, 10)
     n_big, n_small = (60, 12) if quick else (2000, 200)
     stack = Stack(env)
-    result: dict[str, Any] = {"photo_bytes": len(data), "shards": {u: shard_of(env, u) for u in USERS.values()}}
+    result: dict[str, Any] = {"photo_bytes": len(data)}
 
     async def phase_alone() -> float:
         await seed(env, USERS["a"] + "-alone", n_alone, data)
@@ -214,6 +211,8 @@ def measure(env: dict[str, str], url: str, quick: bool) -> dict[str, Any]:
             await seed(env, USERS["d"], n_small, data)  # ... D's behind it
             together = await wait_done(conn, USERS["d"], n_small, 1200) - t0
             await wait_done(conn, USERS["c"], n_big, 1200)
+            result["shards"] = {r["user_id"]: r["shard"] for r in await conn.fetch(
+                "SELECT user_id, shard FROM lane_shards WHERE lane LIKE '%.bulk' ORDER BY user_id")}
         finally:
             await conn.close()
         return {"alone_on_one_worker_s": alone, "with_big_backlog_on_two_s": together}

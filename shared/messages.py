@@ -66,6 +66,8 @@ class GeneratePreview(ProxyCommand):
     claim: UUID | None = None
     #: a re-render: previews rendered before this instant are rendered again
     rerender_before: datetime | None = None
+    #: the lane's shard its producer chose for the user (`shared/lanes.py`); None: by hash
+    shard: int | None = None
 
 
 class FinalizeIngest(ProxyCommand):

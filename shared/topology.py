@@ -117,7 +117,7 @@ class Topology:
     def queue_for(self, message: Message) -> str:
         """The work queue a message goes to: the one routing table of the pipeline."""
         if isinstance(message, GeneratePreview):
-            return self.shard_for(message.lane, message.user_id)
+            return self.shard_for(message.lane, message.user_id, message.shard)
         queues = {
             FinalizeIngest: self.settings.queue_finalize,
             EnhancePreview: self.settings.queue_enhance,
@@ -159,14 +159,21 @@ class Topology:
         """The queue the workers of `queue` name themselves by (a lane's: the preview worker's)."""
         return self.settings.queue_preview if self.lane_of(queue) is not None else queue
 
-    def shard_for(self, lane: Lane, user_id: str) -> str:
-        """The queue a user's job waits in: always the same shard of the lane for one user."""
+    def shard_for(self, lane: Lane, user_id: str, shard: int | None = None) -> str:
+        """The queue a user's job waits in: shard `shard` of the lane when its producer chose
+        one (`shared/lanes.py`), else the one the user id hashes to (the same for one user)."""
         base = self.lane_queue(lane)
         shards = self.shards(base)
         if not shards:
             return base
-        digest = hashlib.blake2b(user_id.encode(), digest_size=8).digest()
-        return shards[int.from_bytes(digest, "big") % len(shards)]
+        if shard is not None and 0 <= shard < len(shards):
+            return shards[shard]
+        return shards[self.hashed_shard(lane, user_id)]
+
+    def hashed_shard(self, lane: Lane, user_id: str) -> int:
+        """The shard index a user id hashes to in `lane` (where its search for a free one starts)."""
+        count = len(self.shards(self.lane_queue(lane))) or 1
+        return int.from_bytes(hashlib.blake2b(user_id.encode(), digest_size=8).digest(), "big") % count
 
     def wait_queue(self, queue: str, delay_s: float) -> str:
         return f"{queue}.retry.{_delay_label(delay_s)}"

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from services.upload import examples
 from services.upload.deps import UploadContext
 from services.upload.events import EventHub
+from services.upload.janitor import Janitor
 from services.upload.page import install_page
 from services.upload.quotas import UploadQuotas
 from services.upload.rerender import Rerenders
@@ -32,6 +33,7 @@ from shared.http.auth import TokenBook, install_auth
 from shared.http.gate import BodyLimits, RequestGate
 from shared.http.problems import install_problem_handlers
 from shared.http.readiness import readiness
+from shared.lanes import ShardChooser
 from shared.metrics import UploadMetrics
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -83,13 +85,18 @@ def create_app(settings: Settings) -> FastAPI:
         await resumable.start()
         app.state.ctx = ctx
         relay.start()
+        ctx.extras["shards"] = ShardChooser(topology)
         rerenders = Rerenders(ctx)
         ctx.extras["rerender"] = rerenders
         await rerenders.start()
+        janitor = Janitor(pool, temp, settings.janitor_every_s)  # expired proxies, dead spools
+        janitor.start()
         try:
             yield
         finally:
+            await janitor.stop()
             await rerenders.stop()
+            await ctx.extras["shards"].close()
             await relay.stop()
             await resumable.stop()
             await hub.stop()

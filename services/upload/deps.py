@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from services.upload.quotas import UploadQuotas
 from shared.broker import AmqpPublisher
 from shared.exif import AsyncExifTool
+from shared.lanes import ShardChooser
 from shared.metrics import UploadMetrics
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -31,6 +32,12 @@ class UploadContext:
     relay: OutboxRelay
     quotas: UploadQuotas
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+def shards_of(ctx: UploadContext) -> ShardChooser:
+    """The process's chooser of a user's shard in a preview lane (`shared/lanes.py`)."""
+    chooser: ShardChooser = ctx.extras["shards"]
+    return chooser
 
 
 async def get_ctx(request: Request) -> UploadContext:  # a coroutine: no worker thread

@@ -19,7 +19,7 @@ import contextlib
 import logging
 from typing import Any
 
-from services.upload.deps import UploadContext
+from services.upload.deps import UploadContext, shards_of
 from shared.db import rerender
 from shared.lanes import preview_job, publish_bulk
 from shared.messages import Lane
@@ -82,8 +82,9 @@ class Rerenders:
             if not rows:
                 await rerender.finish(conn, run_id)
                 return False
-            jobs = [preview_job(r["uuid"], r["user_id"], Lane.BULK, r["uploaded_at"], run["started_at"])
-                    for r in rows]
+            chooser = shards_of(ctx)
+            jobs = [preview_job(r["uuid"], r["user_id"], Lane.BULK, r["uploaded_at"], run["started_at"],
+                                await chooser.choose(conn, Lane.BULK, r["user_id"])) for r in rows]
             await publish_bulk(ctx.publisher, ctx.topology, jobs)
             await rerender.advance(conn, run_id, rows[-1]["uuid"], len(rows))
         return True

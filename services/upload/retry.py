@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from uuid import UUID
 
-from services.upload.deps import UploadContext
+from services.upload.deps import UploadContext, shards_of
 from shared.db import enhancements, ingests, previews, proxies
 from shared.db.status import IngestStatus, ProxyStatus
 from shared.errors import Conflict, NotFound
@@ -39,8 +39,9 @@ async def retry(ctx: UploadContext, user_id: str, uuid: UUID) -> Retried:
             if await previews.reset_failed_preview(conn, uuid, user_id) is None:
                 raise Conflict("the preview is no longer failed", title="Not failed")
             # somebody is waiting for this one: the interactive lane
+            shard = await shards_of(ctx).choose(conn, Lane.INTERACTIVE, user_id)
             await enqueue(conn, ctx.topology,
-                          preview_job(uuid, user_id, Lane.INTERACTIVE, row["uploaded_at"]))
+                          preview_job(uuid, user_id, Lane.INTERACTIVE, row["uploaded_at"], shard=shard))
         ctx.relay.wake()
         return Retried("preview", removed)
     if row["ingest_status"] == IngestStatus.FAILED:

@@ -16,13 +16,13 @@ import logging
 import time
 import uuid as uuidlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from services.upload.deps import UploadContext
+from services.upload.deps import UploadContext, shards_of
 from services.upload.intake import Spool
 from shared import exif, keys
 from shared.db import images, proxies
@@ -131,10 +131,12 @@ async def _accept(
                 "ext": ftype.ext, "mime": ftype.mime, "format": ftype.format,
                 "size": spool.size, "sha256": spool.sha256, "temp_key": key,
                 "exif_thumb_key": thumb_key, "metadata": meta, "uploaded_at": now,
+                "expires_at": now + timedelta(days=ctx.settings.proxy_expiry_days),
             })
             if row is not None:
                 lane = await upload_lane(conn, ctx.settings, user_id, bulk)
-                await enqueue(conn, ctx.topology, preview_job(uuid, user_id, lane, now))
+                shard = await shards_of(ctx).choose(conn, lane, user_id)
+                await enqueue(conn, ctx.topology, preview_job(uuid, user_id, lane, now, shard=shard))
                 for event in _intake_traces(uuid, user_id, meta, read_ms, thumb, thumb_ms):
                     await enqueue(conn, ctx.topology, event)
     except BaseException:

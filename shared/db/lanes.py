@@ -57,3 +57,30 @@ async def preview_state(db: Executor, user_id: str, uuid: UUID) -> asyncpg.Recor
     return await db.fetchrow(
         "SELECT preview_status, preview_prioritized_at FROM proxy_images WHERE uuid = $1 AND user_id = $2",
         uuid, user_id)
+
+
+async def assigned_shard(db: Executor, lane: str, user_id: str) -> int | None:
+    """The shard the user's jobs of `lane` go to, if one was chosen."""
+    shard: int | None = await db.fetchval(
+        "SELECT shard FROM lane_shards WHERE lane = $1 AND user_id = $2", lane, user_id)
+    return shard
+
+
+async def shared_with_others(db: Executor, lane: str, user_id: str, shard: int, within_s: float) -> bool:
+    """Whether another user sent jobs to `shard` of `lane` in the last `within_s` seconds."""
+    found: bool = await db.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM lane_shards WHERE lane = $1 AND shard = $3 AND user_id <> $2
+                          AND used_at > now() - make_interval(secs => $4))""",
+        lane, user_id, shard, within_s)
+    return found
+
+
+async def use_shard(db: Executor, lane: str, user_id: str, shard: int) -> None:
+    """Record (or refresh) the user's shard; rows unused for a day go (a few at a time)."""
+    await db.execute(
+        """INSERT INTO lane_shards (lane, user_id, shard) VALUES ($1, $2, $3)
+           ON CONFLICT (lane, user_id) DO UPDATE SET shard = EXCLUDED.shard, used_at = now()""",
+        lane, user_id, shard)
+    await db.execute(
+        """DELETE FROM lane_shards WHERE ctid IN (SELECT ctid FROM lane_shards
+                                                   WHERE used_at < now() - interval '1 day' LIMIT 20)""")
