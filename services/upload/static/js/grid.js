@@ -132,7 +132,9 @@ function fill(el, item, index) {
 
 export function statusText(item) {
   if (item.status === "kept") return `already kept as ${item.keptPath}`;
-  if (item.problem && /failed/.test(item.status)) return item.problem.message;
+  if (item.problem && /failed/.test(item.status)) {
+    return item.problem.message + (item.problem.retryable ? " (R tries again)" : "");
+  }
   if (item.status === "ready" && expiresSoon(item)) return `expires ${item.expires.toLocaleDateString()}`;
   return item.status === "ready" ? "" : item.status;
 }
