@@ -820,6 +820,8 @@ export interface components {
              * Format: date-time
              */
             uploaded_at: string;
+            /** Expires At */
+            expires_at?: string | null;
         };
         /** ReindexAnswer */
         ReindexAnswer: {
@@ -947,6 +949,8 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
+            /** Expires At */
+            expires_at?: string | null;
         };
         /**
          * ZoneSource
