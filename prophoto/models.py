@@ -44,6 +44,8 @@ class Upload(Model):
     format: str
     thumbnail: Thumbnail
     metadata: dict[str, Any]
+    #: an unconfirmed proxy is removed at this time unless confirmed (ingested) first
+    expires_at: datetime | None = None
 
 
 class Explained(Model):
@@ -99,6 +101,8 @@ class Proxy(Model):
     colour: Colour = Colour()
     metadata: dict[str, Any]
     uploaded_at: datetime
+    #: an unconfirmed proxy is removed at this time unless confirmed (ingested) first
+    expires_at: datetime | None = None
 
 
 class ProxyPage(Model):

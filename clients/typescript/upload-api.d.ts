@@ -881,6 +881,8 @@ export interface components {
              * Format: date-time
              */
             uploaded_at: string;
+            /** Expires At */
+            expires_at?: string | null;
         };
         /** ReindexAnswer */
         ReindexAnswer: {
@@ -1008,6 +1010,8 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
+            /** Expires At */
+            expires_at?: string | null;
         };
         /**
          * ZoneSource

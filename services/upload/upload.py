@@ -16,7 +16,7 @@ import logging
 import time
 import uuid as uuidlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,7 @@ async def _accept(
                 "ext": ftype.ext, "mime": ftype.mime, "format": ftype.format,
                 "size": spool.size, "sha256": spool.sha256, "temp_key": key,
                 "exif_thumb_key": thumb_key, "metadata": meta, "uploaded_at": now,
+                "expires_at": now + timedelta(days=ctx.settings.proxy_expiry_days),
             })
             if row is not None:
                 lane = await upload_lane(conn, ctx.settings, user_id, bulk)

@@ -40,6 +40,8 @@ class UploadAnswer(BaseModel):
     format: str
     thumbnail: Thumbnail
     metadata: dict[str, Any]
+    #: an unconfirmed proxy is removed (objects and all) at this time unless confirmed first
+    expires_at: datetime | None = None
 
 
 class ColourView(BaseModel):
@@ -96,6 +98,8 @@ class ProxyView(BaseModel):
     colour: ColourView
     metadata: dict[str, Any]
     uploaded_at: datetime
+    #: an unconfirmed proxy is removed (objects and all) at this time unless confirmed first
+    expires_at: datetime | None = None
 
 
 class ProxyPage(BaseModel):
@@ -117,7 +121,13 @@ def proxy_view(row: asyncpg.Record) -> ProxyView:
         preview_url=f"/v1/proxies/{uuid}/preview" if row["preview_status"] == ProxyStatus.READY else None,
         thumbnail_url=f"/v1/proxies/{uuid}/thumbnail", colour=colour_view(row),
         metadata=summary(row["metadata"] or {}), uploaded_at=row["uploaded_at"],
+        expires_at=_expiry(row),
     )
+
+
+def _expiry(row: asyncpg.Record) -> datetime | None:
+    """When the proxy expires: only while nobody has confirmed it."""
+    return row["expires_at"] if row["ingest_status"] is None else None
 
 
 def kept_answer(image: asyncpg.Record) -> UploadAnswer:
@@ -136,7 +146,7 @@ def upload_answer(row: asyncpg.Record, duplicate: bool, inline: str | None) -> U
         original_name=row["original_name"], size=row["size"], sha256=row["sha256"],
         format=row["format"],
         thumbnail=Thumbnail(url=f"/v1/proxies/{row['uuid']}/thumbnail", inline=inline),
-        metadata=summary(row["metadata"] or {}),
+        metadata=summary(row["metadata"] or {}), expires_at=_expiry(row),
     )
 
 
