@@ -4,6 +4,8 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+#: what running needs, without the test extras (`make test` installs those)
+RUN_STAMP := $(VENV)/.installed-run
 
 CHAOS_UPLOADS ?= 300
 
@@ -13,7 +15,13 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUN_STAMP)
+
+$(RUN_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	@touch $(RUN_STAMP)
 
 install: $(STAMP)
 
@@ -21,9 +29,11 @@ install: $(STAMP)
 system-deps:
 	@bash scripts/system-deps.sh
 
-## start the whole pipeline on the embedded defaults (filesystem store under ./var)
-run: $(STAMP)
-	@bash scripts/system-deps.sh --quiet
+## start the whole pipeline on the embedded defaults (filesystem store under ./var); installs only
+## what running needs (Python packages without the test extras; ExifTool and libvips)
+run: $(RUN_STAMP)
+	@echo "the page: http://127.0.0.1:$${PROPHOTO_UPLOAD_PORT:-8080}/  (sign in with dev-token; ready once the services below have started)"
+	@bash scripts/system-deps.sh --quiet --run
 	@bash scripts/services-up.sh
 	$(BIN)/prophoto dev
 

@@ -41,6 +41,13 @@ from prophoto.models import (
 )
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+#: the one setting naming the server, for this client, the blocking one and the `prophoto` CLI
+URL_ENV = "PROPHOTO_URL"
+
+
+def server_url() -> str:
+    """$PROPHOTO_URL, else the local development server."""
+    return os.environ.get(URL_ENV) or DEFAULT_URL
 CHUNK = 1024 * 1024
 Step = Literal["preview", "enhancement", "ingest"]
 #: the statuses after which a step does not move again
@@ -57,10 +64,10 @@ Source = str | os.PathLike[str] | bytes
 class AsyncClient(CullingCalls):
     """One connection pool to the upload service; close it (or use `async with`)."""
 
-    def __init__(self, url: str = DEFAULT_URL, token: str = "", *, timeout: float = 30.0,
+    def __init__(self, url: str | None = None, token: str = "", *, timeout: float = 30.0,
                  transport: httpx.AsyncBaseTransport | None = None, max_connections: int = 16,
                  user_agent: str = "prophoto-client") -> None:
-        self.url = url.rstrip("/")
+        self.url = (url or server_url()).rstrip("/")
         self.http = httpx.AsyncClient(
             base_url=self.url,
             headers={"Authorization": f"Bearer {token}", "User-Agent": user_agent},

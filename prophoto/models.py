@@ -44,6 +44,8 @@ class Upload(Model):
     format: str
     thumbnail: Thumbnail
     metadata: dict[str, Any]
+    #: an unconfirmed proxy is removed at this time unless confirmed (ingested) first
+    expires_at: datetime | None = None
 
 
 class Explained(Model):
@@ -99,6 +101,8 @@ class Proxy(Model):
     colour: Colour = Colour()
     metadata: dict[str, Any]
     uploaded_at: datetime
+    #: an unconfirmed proxy is removed at this time unless confirmed (ingested) first
+    expires_at: datetime | None = None
 
 
 class ProxyPage(Model):
@@ -183,6 +187,9 @@ class Image(Model):
     hdr_gain_map: str | None = None  # "ultra-hdr", "apple-gain-map"
     sources: dict[str, str] = Field(default_factory=dict)  # field -> embedded | sidecar | person
     sidecar_path: str | None = None  # the XMP sidecar beside the original
+    pair_kind: Literal["raw+jpeg", "live-photo"] | None = None
+    paired_image_id: int | None = None  # the other half of a RAW+JPEG pair
+    live_video_path: str | None = None  # a Live Photo's movie, beside the photo
     association: dict[str, Any]
     metadata: dict[str, Any]
     original_url: str

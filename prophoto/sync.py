@@ -16,7 +16,7 @@ from uuid import UUID
 
 import httpx
 
-from prophoto.aio import DEFAULT_URL, AsyncClient, Source, Step
+from prophoto.aio import AsyncClient, Source, Step
 from prophoto.culling import KEEP, Flag
 from prophoto.models import (
     Enhancement,
@@ -39,7 +39,7 @@ T = TypeVar("T")
 class Client:
     """Blocking twin of `AsyncClient`: same methods, same models, same exceptions."""
 
-    def __init__(self, url: str = DEFAULT_URL, token: str = "", *, timeout: float = 30.0,
+    def __init__(self, url: str | None = None, token: str = "", *, timeout: float = 30.0,
                  transport: httpx.AsyncBaseTransport | None = None, max_connections: int = 16,
                  user_agent: str = "prophoto-client") -> None:
         self._loop = asyncio.new_event_loop()

@@ -51,11 +51,16 @@ def sidecar_temp_key(token: str) -> str:
     return f"{TEMP_PREFIX}/sidecars/{token}.xmp"
 
 
-def final_sidecar_key(original_key: str) -> str:
-    """The sidecar beside its original: `001-IMG_1234.CR3` -> `001-IMG_1234.xmp`."""
+def companion_temp_key(token: str, ext: str) -> str:
+    """An uploaded companion file (a Live Photo's movie), until its photo's Image keeps it."""
+    return f"{TEMP_PREFIX}/companions/{token}.{ext}"
+
+
+def companion_key(original_key: str, ext: str) -> str:
+    """A companion beside its original: `001-IMG_1234.CR3` -> `001-IMG_1234.xmp` (ext "xmp")."""
     head, slash, name = original_key.rpartition("/")
     stem, dot, _ = name.rpartition(".")
-    return f"{head}{slash}{stem if dot else name}.xmp"
+    return f"{head}{slash}{stem if dot else name}.{ext}"
 
 
 def final_key(directory: str, sequence: int, original_name: str) -> str:

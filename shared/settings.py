@@ -166,6 +166,8 @@ class Settings(BaseSettings):
     http_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
 
     # per-user quotas and rates, per process (shared/quotas.py): past one, 429 with Retry-After
+    proxy_expiry_days: float = Field(default=30, gt=0)  # unconfirmed proxies: services/upload/janitor.py
+    janitor_every_s: float = Field(default=300, gt=0)
     quota_uploads_per_minute: int = Field(default=600, ge=1)
     quota_bytes_per_day: int = Field(default=100 * 1024**3, ge=1)
     quota_unconfirmed_proxies: int = Field(default=10_000, ge=1)

@@ -55,6 +55,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/live-videos": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Upload a Live Photo's movie (raw body, X-Filename) after its photo: kept beside it */
+        post: operations["post_live_video_v1_live_videos_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/proxies/{uuid}/live-video": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Attach a Live Photo's movie to its photo's proxy (replacing an earlier one) */
+        put: operations["put_live_video_v1_proxies__uuid__live_video_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/proxies/{uuid}": {
         parameters: {
             query?: never;
@@ -617,6 +651,12 @@ export interface components {
             };
             /** Sidecar Path */
             sidecar_path: string | null;
+            /** Pair Kind */
+            pair_kind: ("raw+jpeg" | "live-photo") | null;
+            /** Paired Image Id */
+            paired_image_id: number | null;
+            /** Live Video Path */
+            live_video_path: string | null;
             /** Association */
             association: {
                 [key: string]: unknown;
@@ -684,6 +724,27 @@ export interface components {
             path: string;
             /** Url */
             url: string;
+        };
+        /**
+         * LiveVideoAnswer
+         * @description A stored Live Photo movie and the photo's proxy it will be kept with.
+         */
+        LiveVideoAnswer: {
+            /** Id */
+            id: number;
+            /** Original Name */
+            original_name: string;
+            /** Size */
+            size: number;
+            /** Sha256 */
+            sha256: string;
+            /**
+             * Proxy Uuid
+             * Format: uuid
+             */
+            proxy_uuid: string;
+            /** Content Identifier */
+            content_identifier: string | null;
         };
         /** ParkedItem */
         ParkedItem: {
@@ -820,6 +881,8 @@ export interface components {
              * Format: date-time
              */
             uploaded_at: string;
+            /** Expires At */
+            expires_at?: string | null;
         };
         /** ReindexAnswer */
         ReindexAnswer: {
@@ -947,6 +1010,8 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
+            /** Expires At */
+            expires_at?: string | null;
         };
         /**
          * ZoneSource
@@ -1228,6 +1293,171 @@ export interface operations {
                 };
             };
             /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_live_video_v1_live_videos_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @example IMG_0001.CR3 */
+                "x-filename"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "video/quicktime": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveVideoAnswer"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    put_live_video_v1_proxies__uuid__live_video_put: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @example IMG_0001.CR3 */
+                "x-filename"?: string | null;
+            };
+            path: {
+                /** @example 3f2b8c1e-9d4a-4f6e-b7c2-5a1d0e8f9b34 */
+                uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "video/quicktime": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveVideoAnswer"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
             422: {
                 headers: {
                     [name: string]: unknown;

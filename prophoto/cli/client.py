@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 import httpx
 
 from prophoto import ApiError, AsyncClient, ConnectionFailed
+from prophoto.aio import DEFAULT_URL, URL_ENV
 
-DEFAULT_URL = "http://127.0.0.1:8080"
+__all__ = ["DEFAULT_URL", "URL_ENV"]
 T = TypeVar("T")
 
 #: tests put an `httpx.MockTransport` here to stand in for the server
@@ -63,7 +64,7 @@ def transport_line(exc: httpx.TransportError, url: str) -> str:
     if isinstance(exc, httpx.ConnectError):
         return (
             f"cannot connect to {url} ({_reason(exc)}): is the upload service running? "
-            "(`prophoto dev`, or set --url / PROPHOTO_URL)"
+            f"(`prophoto dev`, or set --url / {URL_ENV})"
         )
     if isinstance(exc, httpx.TimeoutException):
         return f"{url} did not answer in time ({type(exc).__name__})"
@@ -137,9 +138,19 @@ class Api:
             return [p.model_dump(mode="json")
                     async for p in self.client.proxies(status=status, page_size=page)]
 
-    async def ingest(self, uuids: list[str]) -> list[dict[str, Any]]:
-        answer = await self.call(self.client.ingest(uuids))
+    async def ingest(self, uuids: list[str], tags: list[str] | None = None) -> list[dict[str, Any]]:
+        answer = await self.call(self.client.ingest(uuids, tags=tags or ()))
         return [r.model_dump(mode="json") for r in answer.results]
+
+    async def cull(self, uuid: str, change: dict[str, Any]) -> dict[str, Any]:
+        return (await self.call(self.client.cull(uuid, **change))).model_dump(mode="json")
+
+    async def wait_kept(self, uuid: str, timeout: float) -> tuple[str, str | None]:
+        """Until the proxy is an Image: ("ingested", its path) or ("failed", the reason)."""
+        event = await self.call(self.client.wait(uuid, step="ingest", timeout=timeout))
+        if event.status == "ingested" and event.image_id:
+            return "ingested", (await self.call(self.client.image(event.image_id))).path
+        return event.status, event.error
 
     async def failed(self, queue: str | None = None) -> list[dict[str, Any]]:
         return [p.model_dump(mode="json") for p in await self.call(self.client.failed(queue))]

@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.text import Text
 
 from prophoto.cli import render
-from prophoto.cli.client import DEFAULT_URL, Api, CliError, Target
+from prophoto.cli.client import DEFAULT_URL, URL_ENV, Api, CliError, Target
+from prophoto.cli.cull import cull, resolve
 from prophoto.cli.progress import upload_with_progress
 from prophoto.cli.rerender import rerender
 from prophoto.cli.upload import collect
@@ -59,7 +60,8 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 def main(
     ctx: typer.Context,
     url: Annotated[
-        str, typer.Option(envvar="PROPHOTO_URL", help="Upload service base URL.")
+        str, typer.Option(envvar=URL_ENV, help="The server (the one setting the CLI and the Python "
+                          "client share).")
     ] = DEFAULT_URL,
     token: Annotated[
         str | None,
@@ -133,7 +135,7 @@ def _collect(paths: list[Path], recursive: bool) -> list[Path]:
 def status(
     ctx: typer.Context,
     uuid: Annotated[
-        str | None, typer.Argument(help="One proxy; without it, a table of proxies.")
+        str | None, typer.Argument(help="One photo (file name or id); without it, a table.")
     ] = None,
     state: Annotated[
         str | None,
@@ -150,7 +152,8 @@ def status(
     async def go() -> None:
         async with Api(target) as api:
             if uuid:
-                render.proxy_detail(out, await api.get_proxy(uuid))
+                full = uuid if len(uuid) == 36 else str(resolve(await api.all_proxies(), [uuid])[0]["uuid"])
+                render.proxy_detail(out, await api.get_proxy(full))
             else:
                 page = await api.list_proxies(state, limit)
                 render.proxy_table(out, page.get("items", []), more=bool(page.get("next_cursor")))
@@ -158,43 +161,77 @@ def status(
     _run(go())
 
 
+#: more than this many photos chosen by a flag (not named one by one) asks first
+HANDFUL = 5
+
+
 @app.command()
 def ingest(
     ctx: typer.Context,
-    uuids: Annotated[
-        list[str] | None, typer.Argument(help="Proxies to move to permanent storage.")
+    photos: Annotated[
+        list[str] | None, typer.Argument(help="File names or ids (as `prophoto status` shows them).")
     ] = None,
     all_ready: Annotated[
-        bool, typer.Option("--all-ready", help="Every proxy whose preview is ready.")
+        bool, typer.Option("--all-ready", help="Every photo whose preview is ready.")
     ] = False,
+    picked: Annotated[
+        bool, typer.Option("--picked", help="Every picked photo (`prophoto cull --pick`, the page's P).")
+    ] = False,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", "-t", help="A tag for the Images (repeat for more).")
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Until each is kept, with its path.")] = False,
+    wait_timeout: Annotated[float, typer.Option(help="Seconds to wait for one photo with --wait.")] = 300.0,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help=f"No question for more than {HANDFUL}.")] = False,
 ) -> None:
-    """Confirm proxies: each becomes a finalize job (202 queued, or refused with a reason)."""
+    """Keep photos: each is confirmed and becomes a permanent Image (or is refused with a reason)."""
     target: Target = ctx.obj
-    if bool(uuids) == all_ready:
-        err.print("error: give UUIDs or --all-ready (one of the two)")
+    if sum((bool(photos), all_ready, picked)) != 1:
+        err.print("error: give file names or ids, --all-ready or --picked (one of the three)")
+        raise typer.Exit(1)
+
+    async def chosen() -> list[dict[str, Any]]:
+        async with Api(target) as api:
+            if photos:
+                return resolve(await api.all_proxies(), photos)
+            if all_ready:
+                return await api.all_proxies("ready")
+            return [p for p in await api.all_proxies() if p.get("flag") == "pick"
+                    and (p.get("ingest_status") in (None, "failed"))]
+
+    wanted = _run(chosen())
+    if not wanted:
+        out.print("nothing to keep: " + ("no proxy has a ready preview" if all_ready
+                                         else "no photo is picked"))
+        return
+    # a question (answered from stdin; no answer is no) before a flag keeps more than a handful
+    if not photos and len(wanted) > HANDFUL and not yes and not typer.confirm(
+            f"Keep {len(wanted)} photos as permanent Images? (--yes skips this question)"):
+        err.print("error: nothing kept")
         raise typer.Exit(1)
 
     async def go() -> list[dict[str, Any]]:
+        names = {str(p["uuid"]): p["original_name"] for p in wanted}
         async with Api(target) as api:
-            wanted = list(uuids or [])
-            if all_ready:
-                wanted = [str(p["uuid"]) for p in await api.all_proxies("ready")]
-                if not wanted:
-                    return []
+            uuids = list(names)
             results: list[dict[str, Any]] = []
-            for start in range(0, len(wanted), 500):
-                results.extend(await api.ingest(wanted[start : start + 500]))
+            for start in range(0, len(uuids), 500):
+                results.extend(await api.ingest(uuids[start : start + 500], list(tag or [])))
+            for r in results:
+                r["file"] = names.get(str(r["uuid"]), "")
+                if wait and r.get("status") == "queued":
+                    r["status"], r["reason"] = await api.wait_kept(str(r["uuid"]), wait_timeout)
             return results
 
     results = _run(go())
-    if not results:
-        out.print("nothing to ingest: no proxy has a ready preview")
-        return
     render.ingest_table(out, results)
-    refused = [r for r in results if r.get("status") != "queued"]
+    refused = [r for r in results if r.get("status") not in ("queued", "ingested")]
     if refused:
-        err.print(f"error: {len(refused)} of {len(results)} proxies were refused (reasons above)")
+        err.print(f"error: {len(refused)} of {len(results)} photos were not kept (reasons above)")
         raise typer.Exit(1)
+
+
+app.command("cull")(cull)
 
 
 @app.command()
@@ -225,7 +262,12 @@ def failed_list(
 
     async def go() -> list[dict[str, Any]]:
         async with Api(target) as api:
-            return await api.failed(queue)
+            jobs = await api.failed(queue)
+            if jobs:  # file names for the table (a job whose proxy is gone keeps its id only)
+                names = {str(p["uuid"]): p["original_name"] for p in await api.all_proxies()}
+                for job in jobs:
+                    job["file"] = names.get(str(job.get("uuid")), "")
+            return jobs
 
     render.failed_table(out, _run(go()))
 
@@ -245,7 +287,11 @@ def failed_replay(
 
     async def go() -> int:
         async with Api(target) as api:
-            return await api.replay(list(uuids or []) or None, queue)
+            named = list(uuids or [])
+            if any(len(u) != 36 for u in named):  # file names or short ids, as the tables show
+                known = await api.all_proxies()
+                named = [u if len(u) == 36 else str(resolve(known, [u])[0]["uuid"]) for u in named]
+            return await api.replay(named or None, queue)
 
     replayed = _run(go())
     out.print(f"replayed {replayed} parked job(s)")

@@ -83,22 +83,39 @@ def upload_rate(console: Console, outcomes: Iterable[Outcome], elapsed: float) -
         )
 
 
+def _short(uuid: Any) -> str:
+    return str(uuid or "")[:8]
+
+
+def _problem(p: dict[str, Any]) -> str:
+    """A failure in words, once (the technical reason is in `prophoto status ID`)."""
+    problem = p.get("problem")
+    if isinstance(problem, dict) and problem.get("message"):
+        return str(problem["message"])
+    return str(p.get("preview_error") or p.get("metadata_error") or "")
+
+
+def _stars(rating: Any) -> str:
+    return "*" * int(rating) if isinstance(rating, int) and rating > 0 else ""
+
+
 def proxy_table(console: Console, items: list[dict[str, Any]], more: bool) -> None:
+    """File name first, an eight-character id the other commands take, then the cull and the
+    preview; readable at 80 columns."""
     if not items:
         console.print("no proxies")
         return
-    table = Table()
-    _columns(table, "uuid", "name", "preview", "ingest", "size", "uploaded", "error")
+    table = Table(pad_edge=False)
+    table.add_column("file", overflow="fold", ratio=3)
+    table.add_column("id", no_wrap=True, min_width=8)
+    table.add_column("preview", no_wrap=True)
+    table.add_column("flag", no_wrap=True)
+    table.add_column("stars", no_wrap=True)
+    table.add_column("problem", overflow="fold", ratio=3)
     for p in items:
-        table.add_row(
-            _t(p.get("uuid")),
-            _t(p.get("original_name")),
-            _status(p.get("preview_status")),
-            _status(p.get("ingest_status")),
-            _t(decimal(int(p.get("size") or 0))),
-            _t(str(p.get("uploaded_at") or "")[:19]),
-            _t(p.get("preview_error") or p.get("metadata_error")),
-        )
+        state = f"ingest {p['ingest_status']}" if p.get("ingest_status") else p.get("preview_status")
+        table.add_row(_t(p.get("original_name")), _t(_short(p.get("uuid"))), _status(state),
+                      _t(p.get("flag") or ""), _t(_stars(p.get("rating")), "yellow"), _t(_problem(p)))
     console.print(table)
     if more:
         console.print("(more proxies exist: raise --limit or filter with --status)")
@@ -121,29 +138,33 @@ def proxy_detail(console: Console, proxy: dict[str, Any]) -> None:
 
 
 def ingest_table(console: Console, results: list[dict[str, Any]]) -> None:
-    table = Table()
-    _columns(table, "uuid", "status", "reason")
+    table = Table(pad_edge=False)
+    table.add_column("file", overflow="fold", ratio=2)
+    table.add_column("id", no_wrap=True, min_width=8)
+    table.add_column("status", no_wrap=True)
+    table.add_column("kept as / reason", overflow="fold", ratio=3)
     for r in results:
-        table.add_row(_t(r.get("uuid")), _status(r.get("status")), _t(r.get("reason")))
+        table.add_row(_t(r.get("file")), _t(_short(r.get("uuid"))), _status(r.get("status")),
+                      _t(r.get("reason")))
     console.print(table)
     counts = Counter(str(r.get("status")) for r in results)
     console.print(Text(", ".join(f"{n} {s}" for s, n in sorted(counts.items()))))
 
 
 def failed_table(console: Console, items: list[dict[str, Any]]) -> None:
+    """One reason per job: the error when there is one (the kind of failure otherwise)."""
     if not items:
         console.print("no parked jobs")
         return
-    table = Table()
-    _columns(table, "queue", "uuid", "reason", "error", "parked at", "attempt")
+    table = Table(pad_edge=False)
+    table.add_column("file", overflow="fold", ratio=2)
+    table.add_column("id", no_wrap=True, min_width=8)
+    table.add_column("step", no_wrap=True)
+    table.add_column("why", overflow="fold", ratio=4)
+    table.add_column("try", no_wrap=True)
     for i in items:
-        table.add_row(
-            _t(i.get("queue")),
-            _t(i.get("uuid")),
-            _t(i.get("reason")),
-            _t(i.get("error")),
-            _t(i.get("parked_at")),
-            _t(i.get("attempt")),
-        )
+        table.add_row(_t(i.get("file") or ""), _t(_short(i.get("uuid"))),
+                      _t(str(i.get("queue") or "").removeprefix("ingest-")),
+                      _t(i.get("error") or i.get("reason")), _t(i.get("attempt")))
     console.print(table)
-    console.print(f"{len(items)} parked job(s); `prophoto failed replay [UUID...]` sends them back")
+    console.print(f"{len(items)} parked job(s); `prophoto failed replay [ID...]` sends them back")

@@ -70,14 +70,23 @@ class Supervisor:
         self.width = len("supervisor")
         self.stopping = asyncio.Event()
         self.exit_code = 0
+        self.output_lost = False
 
     # -- output -------------------------------------------------------------
     def emit(self, name: str, line: str, colour: str = "1") -> None:
+        if self.output_lost:
+            return
         prefix = f"{name:<{self.width}} |"
         if self.colour:
             prefix = f"\x1b[{colour}m{prefix}\x1b[0m"
-        self.out.write(f"{prefix} {line}\n")
-        self.out.flush()
+        try:
+            self.out.write(f"{prefix} {line}\n")
+            self.out.flush()
+        except (OSError, ValueError):
+            # whatever read us is gone (a closed terminal, a killed parent's pipe): lines are
+            # dropped from now on, but the children's output is still drained and a stop
+            # request still stops them, instead of both dying with the first failed write
+            self.output_lost = True
 
     def say(self, line: str) -> None:
         self.emit("supervisor", line)
@@ -237,10 +246,8 @@ class Supervisor:
             ready = await _wait_http(f"{upload_url}/healthz", 60.0, self.stopping)
             if self.stopping.is_set():
                 return
-            self.say(
-                f"upload API  {upload_url}  (OpenAPI {upload_url}/docs)"
-                + ("" if ready else "  [not answering /healthz yet]")
-            )
+            self.say(f"web page    {upload_url}/" + ("" if ready else "  [not answering /healthz yet]"))
+            self.say(f"upload API  {upload_url}  (OpenAPI {upload_url}/docs)")
         if any(c.name == "tracing" for c in self.children):
             self.say(f"debug page  http://127.0.0.1:{settings.tracing_port}/admin/ingest-traces")
         tokens = settings.tokens()

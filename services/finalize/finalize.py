@@ -34,6 +34,7 @@ import asyncpg
 
 from services.finalize import sidecar
 from services.finalize.kept_renditions import keep_renditions
+from services.finalize.pairs import link_pair
 from services.finalize.reindex import reindex
 from services.finalize.verified_copy import copy_verified, final_copy_if_intact
 from shared import exif, keys, naming
@@ -95,7 +96,8 @@ async def _finalize(
     if proxy["user_id"] != job.user_id:
         raise PermanentError("the job's user does not own the proxy")
     done = await images.image_for_proxy(deps.pool, job.uuid)
-    if done is not None:  # crashed after the insert: only the clean-up is left
+    if done is not None:  # crashed after the insert: the pairing and the clean-up are left
+        await link_pair(deps.pool, deps.final_store, done["id"])
         await _clean_up(deps, proxy)
         await ctx.report.announce(INGESTED, image_id=done["id"])
         return done["id"], proxy["size"], "cleanup-only"
@@ -130,23 +132,46 @@ async def _finalize(
 
     await copy_verified(deps.temp_store, deps.final_store, proxy, key)
     side_key = await sidecar.keep(deps.temp_store, deps.final_store, side, key) if side else None
+    movie_key = await _keep_movie(deps, proxy, normalized, key)
     kept = await keep_renditions(deps.temp_store, deps.final_store, proxy, key)
     _crash_point(deps, "after_copy")
 
     image_id = await images.insert_image(deps.pool, job.uuid, columns | {
         "user_id": proxy["user_id"], "disk": deps.final_store.disk, "path": key,
         "original_name": proxy["original_name"],
-        "metadata": normalized | {"mime": proxy["mime"], "format": proxy["format"], "reader": reader},
+        "metadata": normalized | {"mime": proxy["mime"], "format": proxy["format"], "reader": reader,
+                                  "preview_size": _preview_size(proxy)},
         "tags": _tags(list(proxy["ingest_tags"] or job.image_tags), normalized["keywords"]),
         "association": dict(proxy["ingest_association"] or {}) or job.association,
         "sha256": proxy["sha256"], "size": proxy["size"], "sidecar_path": side_key,
+        "live_video_path": movie_key, "pair_kind": "live-photo" if movie_key else None,
         **kept, **{column: proxy[column] for column in KEPT_COLOUR},
     })
     _crash_point(deps, "after_insert")
+    await link_pair(deps.pool, deps.final_store, image_id)
 
     await _clean_up(deps, proxy)
     await ctx.report.announce(INGESTED, image_id=image_id)
     return image_id, proxy["size"], "copy"
+
+
+async def _keep_movie(deps: FinalizeDeps, proxy: asyncpg.Record, normalized: dict[str, Any],
+                      key: str) -> str | None:
+    """A Live Photo's movie beside the photo, unless both name a ContentIdentifier and they differ."""
+    movie = await sidecar.claim(deps.pool, proxy, "live-video")
+    if movie is None:
+        return None
+    theirs, ours = (movie["metadata"] or {}).get("ContentIdentifier"), normalized.get("content_identifier")
+    if theirs and ours and theirs != ours:
+        log.warning("the movie %s is not %s's Live Photo (ContentIdentifier differs); not kept",
+                    movie["original_name"], proxy["original_name"])
+        return None
+    return await sidecar.keep(deps.temp_store, deps.final_store, movie, key)
+
+
+def _preview_size(proxy: asyncpg.Record) -> list[int] | None:
+    width, height = proxy["preview_width"], proxy["preview_height"]
+    return [width, height] if width and height else None
 
 
 def person_values(proxy: asyncpg.Record) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The XMP sidecar of a proxy being finalized: claimed, kept beside the original, then released.
+"""A proxy's companion files (its XMP sidecar, a Live Photo's movie): claimed, kept beside the
+original, then released.
 
 Order, as for the original: the sidecar is claimed (attached to the proxy,
 so a redelivered job finds the same one), copied beside the final original
@@ -24,9 +25,9 @@ from shared.storage import ObjectNotFound, ObjectStore
 log = logging.getLogger(__name__)
 
 
-async def claim(pool: asyncpg.Pool, proxy: asyncpg.Record) -> asyncpg.Record | None:
+async def claim(pool: asyncpg.Pool, proxy: asyncpg.Record, kind: str = "xmp") -> asyncpg.Record | None:
     return await sidecars.claim_for_proxy(pool, proxy["user_id"], proxy["uuid"],
-                                          base_name(proxy["original_name"]))
+                                          base_name(proxy["original_name"]), kind)
 
 
 def fields_of(sidecar: asyncpg.Record | None) -> dict[str, Any] | None:
@@ -36,8 +37,9 @@ def fields_of(sidecar: asyncpg.Record | None) -> dict[str, Any] | None:
 
 async def keep(temp: ObjectStore, final: ObjectStore, sidecar: asyncpg.Record,
                original_key: str) -> str | None:
-    """Copy the sidecar beside the original (`001-IMG_1234.xmp`); its final key, or None if it is lost."""
-    key = keys.final_sidecar_key(original_key)
+    """Copy the companion beside the original (`001-IMG_1234.xmp`, `001-IMG_1234.mov`); its final
+    key, or None if it is lost."""
+    key = keys.companion_key(original_key, sidecar["temp_key"].rsplit(".", 1)[-1])
     try:
         await final.copy_from(temp, sidecar["temp_key"], key)
     except ObjectNotFound:
@@ -54,8 +56,7 @@ async def keep(temp: ObjectStore, final: ObjectStore, sidecar: asyncpg.Record,
 
 
 async def release(pool: asyncpg.Pool, temp: ObjectStore, proxy: asyncpg.Record) -> None:
-    """After the Image is committed: the temp object, then the row."""
-    sidecar = await sidecars.attached_to(pool, proxy["uuid"])
-    if sidecar is not None:
+    """After the Image is committed: each companion's temp object, then its row."""
+    for sidecar in await sidecars.attached_to(pool, proxy["uuid"]):
         await temp.delete(sidecar["temp_key"])
         await sidecars.delete_sidecar(pool, sidecar["id"])

@@ -1,5 +1,5 @@
 """Examples for every operation and answer of the tracing API, keyed by operation
-(see `services/upload/api_examples.py`; values as the service sends them)."""
+(see `services/upload/examples/`; values as the service sends them)."""
 
 from __future__ import annotations
 

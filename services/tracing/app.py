@@ -27,7 +27,7 @@ from shared.apidocs import install_api_docs
 from shared.availability import DATABASE_ERRORS, until_available
 from shared.broker import AmqpPublisher, connect
 from shared.broker_probe import BrokerProbe
-from shared.db import create_pool
+from shared.db import create_pool, sessions
 from shared.http.auth import TokenBook, install_auth
 from shared.http.gate import BodyLimits, RequestGate
 from shared.http.problems import install_problem_handlers
@@ -114,7 +114,10 @@ def create_app(settings: Settings, *, consume: bool = True,
         redoc_url=None,
     )
     install_problem_handlers(app)
-    install_auth(app, book, cookies=True)  # the debug page signs in with a session cookie
+    async def revoked(session_id: str) -> bool:  # logout ends a session server-side
+        return await sessions.is_revoked(app.state.ctx.pool, session_id)
+
+    install_auth(app, book, cookies=True, revoked=revoked)  # the debug page signs in with a cookie
     install_api_docs(app, api_examples.EXAMPLES, api_examples.PARAMETERS)
     app.include_router(handlers.router)
     app.include_router(page.router)

@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from services.tracing import queries
 from services.tracing.handlers import TracingContext, get_ctx, list_traces, stats_for, trace_json
 from shared import tags
-from shared.db import previews
+from shared.db import previews, sessions
 from shared.http.auth import (
     COOKIE,
     QUERY_CREDENTIALS,
@@ -54,12 +54,12 @@ def render(name: str, code: int = 200, **values: Any) -> HTMLResponse:
     })
 
 
-def authenticate(request: Request, creds: HTTPAuthorizationCredentials | None) -> Response | None:
+async def authenticate(request: Request, creds: HTTPAuthorizationCredentials | None) -> Response | None:
     """None when the caller is an operator; otherwise the page to send instead."""
     if any(k.lower() in QUERY_CREDENTIALS for k in request.query_params):
         return render("login.html", code=400, next=request.url.path,
                       error="Tokens do not go in the URL: sign in with the form.")
-    principal = principal_of(request, creds)
+    principal = await principal_of(request, creds)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if principal is None:
         return render("login.html", code=401, error=None, next=here)
@@ -103,7 +103,11 @@ async def login(request: Request, token: Annotated[str, Form(max_length=512)] = 
 
 
 @router.post("/admin/logout")
-async def logout() -> Response:
+async def logout(request: Request) -> Response:
+    # the cookie ends here for every copy of it, not only in this browser
+    principal = token_book(request).session(request.cookies.get(COOKIE))
+    if principal is not None and principal.session:
+        await sessions.revoke(get_ctx(request).pool, principal.session, principal.expires)
     redirect = RedirectResponse("/admin/ingest-traces", status_code=303)
     redirect.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return redirect
@@ -149,7 +153,7 @@ async def debug_page(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    denied = authenticate(request, creds)
+    denied = await authenticate(request, creds)
     if denied is not None:
         return denied
     ctx: TracingContext = get_ctx(request)
@@ -179,7 +183,7 @@ async def timeline_page(
     uuid: str,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Response:
-    denied = authenticate(request, creds)
+    denied = await authenticate(request, creds)
     if denied is not None:
         return denied
     ctx: TracingContext = get_ctx(request)

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from services.upload import examples
 from services.upload.deps import UploadContext
 from services.upload.events import EventHub
+from services.upload.janitor import Janitor
 from services.upload.page import install_page
 from services.upload.quotas import UploadQuotas
 from services.upload.rerender import Rerenders
@@ -88,9 +89,12 @@ def create_app(settings: Settings) -> FastAPI:
         rerenders = Rerenders(ctx)
         ctx.extras["rerender"] = rerenders
         await rerenders.start()
+        janitor = Janitor(pool, temp, settings.janitor_every_s)  # expired proxies, dead spools
+        janitor.start()
         try:
             yield
         finally:
+            await janitor.stop()
             await rerenders.stop()
             await ctx.extras["shards"].close()
             await relay.stop()

@@ -1,6 +1,6 @@
 """Received bytes handed to a thread a batch at a time, so the event loop only gathers them.
 
-Both ways a body arrives (`intake.Spool` for a direct upload, `resumable_receive`
+Both ways a body arrives (`intake.Spool` for a direct upload, `resumable.receive`
 for a tus or draft append) hash what they receive, and the spool also writes
 it. OpenSSL and file writes release the GIL, so in a thread that work runs on
 the second core while the loop keeps receiving. `ThreadBatches` keeps the

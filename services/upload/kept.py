@@ -42,7 +42,8 @@ async def delete_image(ctx: UploadContext, user: str, image_id: int) -> bool:
     row = await images.get_image_for_user(ctx.pool, user, image_id)
     if row is None:
         return False
-    for column in ("path", *RENDITION_COLUMNS.values()):
+    # its companions (XMP sidecar, Live Photo movie) go with it
+    for column in ("path", *RENDITION_COLUMNS.values(), "sidecar_path", "live_video_path"):
         if row[column]:
             await ctx.final_store.delete(row[column])
     return await images.delete_image_for_user(ctx.pool, user, image_id) is not None

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid as uuidlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,9 @@ async def _accept(
         raise Invalid("X-Content-SHA256 does not match the bytes received", title="Checksum mismatch",
                       sha256=spool.sha256)
     ftype = detect(bytes(spool.head))
+    if ftype is None and bytes(spool.head[4:12]) in _MOVIE_BRANDS:
+        raise Unsupported("this is a movie, not a photo: a Live Photo's movie goes to POST /v1/live-videos "
+                          "(after its photo) or PUT /v1/proxies/{uuid}/live-video")
     if ftype is None and looks_like_xmp(bytes(spool.head)):
         raise Unsupported("this is an XMP sidecar, not a photo: send it to POST /v1/sidecars (it joins "
                           "the original of the same name) or PUT /v1/proxies/{uuid}/sidecar")
@@ -131,6 +134,7 @@ async def _accept(
                 "ext": ftype.ext, "mime": ftype.mime, "format": ftype.format,
                 "size": spool.size, "sha256": spool.sha256, "temp_key": key,
                 "exif_thumb_key": thumb_key, "metadata": meta, "uploaded_at": now,
+                "expires_at": now + timedelta(days=ctx.settings.proxy_expiry_days),
             })
             if row is not None:
                 lane = await upload_lane(conn, ctx.settings, user_id, bulk)
@@ -153,6 +157,10 @@ async def _accept(
     if thumb and len(thumb) <= INLINE_THUMB_MAX:
         inline = "data:image/jpeg;base64," + base64.b64encode(thumb).decode()
     return UploadResult(True, row, inline)
+
+
+#: ISO-BMFF brands of movies (QuickTime, MP4), told apart from HEIC/AVIF photos
+_MOVIE_BRANDS = {b"ftypqt  ", b"ftypisom", b"ftypmp41", b"ftypmp42", b"ftypM4V "}
 
 
 def _found(meta: dict[str, Any]) -> list[str] | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -40,6 +40,8 @@ class UploadAnswer(BaseModel):
     format: str
     thumbnail: Thumbnail
     metadata: dict[str, Any]
+    #: an unconfirmed proxy is removed (objects and all) at this time unless confirmed first
+    expires_at: datetime | None = None
 
 
 class ColourView(BaseModel):
@@ -96,6 +98,8 @@ class ProxyView(BaseModel):
     colour: ColourView
     metadata: dict[str, Any]
     uploaded_at: datetime
+    #: an unconfirmed proxy is removed (objects and all) at this time unless confirmed first
+    expires_at: datetime | None = None
 
 
 class ProxyPage(BaseModel):
@@ -117,7 +121,13 @@ def proxy_view(row: asyncpg.Record) -> ProxyView:
         preview_url=f"/v1/proxies/{uuid}/preview" if row["preview_status"] == ProxyStatus.READY else None,
         thumbnail_url=f"/v1/proxies/{uuid}/thumbnail", colour=colour_view(row),
         metadata=summary(row["metadata"] or {}), uploaded_at=row["uploaded_at"],
+        expires_at=_expiry(row),
     )
+
+
+def _expiry(row: asyncpg.Record) -> datetime | None:
+    """When the proxy expires: only while nobody has confirmed it."""
+    return row["expires_at"] if row["ingest_status"] is None else None
 
 
 def kept_answer(image: asyncpg.Record) -> UploadAnswer:
@@ -136,7 +146,7 @@ def upload_answer(row: asyncpg.Record, duplicate: bool, inline: str | None) -> U
         original_name=row["original_name"], size=row["size"], sha256=row["sha256"],
         format=row["format"],
         thumbnail=Thumbnail(url=f"/v1/proxies/{row['uuid']}/thumbnail", inline=inline),
-        metadata=summary(row["metadata"] or {}),
+        metadata=summary(row["metadata"] or {}), expires_at=_expiry(row),
     )
 
 
@@ -203,6 +213,11 @@ class ImageView(BaseModel):
     sources: dict[str, str]
     #: the XMP sidecar kept beside the original in the final store (`001-IMG_1234.xmp`)
     sidecar_path: str | None
+    #: "raw+jpeg": `paired_image_id` is the other half of the frame; "live-photo": `live_video_path`
+    #: is the movie kept beside this photo
+    pair_kind: Literal["raw+jpeg", "live-photo"] | None
+    paired_image_id: int | None
+    live_video_path: str | None
     association: dict[str, Any]
     metadata: dict[str, Any]
     original_url: str
@@ -241,6 +256,8 @@ def image_view(row: asyncpg.Record) -> ImageView:
         declared_colour_space=row["declared_colour_space"], bit_depth=row["bit_depth"],
         hdr_gain_map=row["hdr_gain_map"],
         sources=dict(meta.get("sources") or {}), sidecar_path=row["sidecar_path"],
+        pair_kind=row["pair_kind"], paired_image_id=row["paired_image_id"],
+        live_video_path=row["live_video_path"],
         association=dict(row["association"] or {}), metadata=meta,
         original_url=f"/v1/images/{row['id']}/original",
         preview_url=f"/v1/images/{row['id']}/preview" if row["preview_path"] else None,

@@ -53,7 +53,7 @@ async def insert_image(pool: asyncpg.Pool, uuid: UUID, values: dict[str, Any]) -
     """
     base = ("user_id", "disk", "path", "original_name", "metadata", "tags", "association", "sha256",
             "size", "taken_at", "camera_make", "camera_model", "preview_path", "thumbnail_path",
-            "sidecar_path", *RENDER_COLUMNS)
+            "sidecar_path", "live_video_path", "pair_kind", *RENDER_COLUMNS)
     columns = (*base, *METADATA_COLUMNS)
     casts = {"metadata": "jsonb", "association": "jsonb"}
     params = ", ".join(f"${i + 2}::{casts[c]}" if c in casts else _placeholder(c, i + 2)

@@ -100,14 +100,15 @@ async def mark_preview_failed(db: Executor, uuid: UUID, error: str) -> asyncpg.R
 
 async def reset_failed_preview(db: Executor, uuid: UUID, user_id: str | None = None
                                ) -> asyncpg.Record | None:
-    """failed -> pending with a fresh attempt count, before a retry or a replay sends the job again.
+    """failed -> pending with a fresh attempt count, before a retry or a replay sends the job again
+    (and it may be asked for first again).
 
     `user_id` limits it to the owner's proxy (the API's retry); a replay of a
     parked job, already filtered by owner, passes None.
     """
     return await db.fetchrow(
         f"""UPDATE proxy_images SET preview_status = 'pending', preview_error = NULL,
-                   preview_attempts = 0, updated_at = now()
+                   preview_attempts = 0, preview_prioritized_at = NULL, updated_at = now()
             WHERE uuid = $1 AND ($2::text IS NULL OR user_id = $2) AND preview_status = 'failed'
             RETURNING {PROXY_COLUMNS}""",
         uuid, user_id,

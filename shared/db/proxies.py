@@ -17,7 +17,7 @@ PROXY_COLUMNS = """
     metadata, preview_status, preview_path, thumbnail_path, preview_width, preview_height,
     preview_method, preview_degraded, preview_error, enhancement_status, enhancement_error,
     ingest_status, metadata_error, image_id, uploaded_at, created_at, updated_at, flag, rating,
-    colour_space, colour_evidence, colour_profile, preview_gamut, hdr_format, hdr_headroom
+    colour_space, colour_evidence, colour_profile, preview_gamut, hdr_format, hdr_headroom, expires_at
 """
 
 
@@ -33,13 +33,13 @@ async def insert_proxy(db: Executor, values: dict[str, Any]) -> asyncpg.Record |
     """Insert a new proxy; None when the same user uploaded the same bytes concurrently."""
     return await db.fetchrow(
         f"""INSERT INTO proxy_images (uuid, user_id, original_name, ext, mime, format, size, sha256,
-                temp_key, exif_thumb_key, metadata, uploaded_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                temp_key, exif_thumb_key, metadata, uploaded_at, expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
             ON CONFLICT (user_id, sha256) DO NOTHING
             RETURNING {PROXY_COLUMNS}""",
         values["uuid"], values["user_id"], values["original_name"], values["ext"],
         values["mime"], values["format"], values["size"], values["sha256"], values["temp_key"],
-        values["exif_thumb_key"], values["metadata"], values["uploaded_at"],
+        values["exif_thumb_key"], values["metadata"], values["uploaded_at"], values.get("expires_at"),
     )
 
 
@@ -122,3 +122,20 @@ async def count_unconfirmed(db: Executor, user_id: str) -> int:
     """The user's proxies not yet confirmed for ingest (the unconfirmed-proxies quota)."""
     return int(await db.fetchval(
         "SELECT count(*) FROM proxy_images WHERE user_id = $1 AND ingest_status IS NULL", user_id))
+
+
+async def expire_unconfirmed(db: Executor, limit: int) -> list[asyncpg.Record]:
+    """Unconfirmed proxies past their expiry -> gone (up to `limit`); returns the deleted rows,
+    whose objects the caller then removes."""
+    rows: list[asyncpg.Record] = await db.fetch(
+        f"""DELETE FROM proxy_images WHERE uuid IN (
+                SELECT uuid FROM proxy_images WHERE ingest_status IS NULL AND expires_at <= now()
+                 ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+            RETURNING {PROXY_COLUMNS}""", limit)
+    return rows
+
+
+async def known_uuids(db: Executor, uuids: list[UUID]) -> set[UUID]:
+    """Those of `uuids` that still have a proxy row."""
+    rows = await db.fetch("SELECT uuid FROM proxy_images WHERE uuid = ANY($1::uuid[])", uuids)
+    return {r["uuid"] for r in rows}

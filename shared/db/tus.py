@@ -114,3 +114,10 @@ async def delete_leased(conn: Conn, token: UUID, upload_ids: list[UUID]) -> int:
                             "RETURNING id", upload_ids, token)
     return len(done)
 
+
+
+async def states_of(conn: Conn, upload_ids: list[UUID]) -> dict[UUID, asyncpg.Record]:
+    """id -> (storage, state, leased) of those of `upload_ids` that still have a row."""
+    rows = await conn.fetch("""SELECT id, storage, state, coalesce(lease_until > now(), false) AS leased
+                                 FROM tus_uploads WHERE id = ANY($1::uuid[])""", upload_ids)
+    return {r["id"]: r for r in rows}

@@ -24,9 +24,10 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -54,6 +55,9 @@ class Principal:
 
     user_id: str
     operator: bool = False
+    #: a browser session's id and expiry (epoch seconds); None for a bearer token
+    session: str | None = field(default=None, compare=False)
+    expires: int = field(default=0, compare=False)
 
 
 def _digest(token: str) -> bytes:
@@ -88,8 +92,8 @@ class TokenBook:
     # --- browser sessions (the debug page) ---
     def issue_session(self, principal: Principal, now: float | None = None) -> str:
         expires = int((now if now is not None else time.time()) + SESSION_SECONDS)
-        body = json.dumps({"u": principal.user_id, "o": principal.operator, "e": expires},
-                          separators=(",", ":")).encode()
+        body = json.dumps({"u": principal.user_id, "o": principal.operator, "e": expires,
+                           "s": secrets.token_urlsafe(16)}, separators=(",", ":")).encode()
         payload = base64.urlsafe_b64encode(body).decode().rstrip("=")
         return f"{payload}.{self._sign(payload)}"
 
@@ -103,21 +107,37 @@ class TokenBook:
         try:
             data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
             user, operator, expires = str(data["u"]), bool(data["o"]), int(data["e"])
+            session = str(data["s"])  # a cookie from before sessions had ids: sign in again
         except (ValueError, KeyError, TypeError):
             return None
         if expires <= (now if now is not None else time.time()):
             return None
-        return Principal(user, operator)
+        return Principal(user, operator, session, expires)
 
     def _sign(self, payload: str) -> str:
         mac = hmac.new(self._session_key, payload.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
-def install_auth(app: FastAPI, book: TokenBook, *, cookies: bool = False) -> None:
-    """Make `book` the app's token book; `cookies=True` also accepts session cookies."""
+Revoked = Callable[[str], Awaitable[bool]]
+
+
+def install_auth(app: FastAPI, book: TokenBook, *, cookies: bool = False,
+                 revoked: Revoked | None = None) -> None:
+    """Make `book` the app's token book; `cookies=True` also accepts session cookies, except
+    those `revoked` (a session id -> ended server-side, e.g. by logout) refuses."""
     app.state.auth = book
     app.state.auth_cookies = cookies
+    app.state.session_revoked = revoked
+
+
+async def live_session(app: Any, principal: Principal | None) -> Principal | None:
+    """`principal`, unless it is a browser session its owner ended."""
+    revoked: Revoked | None = getattr(app.state, "session_revoked", None)
+    if principal is not None and principal.session and revoked is not None \
+            and await revoked(principal.session):
+        return None
+    return principal
 
 
 def token_book(request: Request) -> TokenBook:
@@ -131,17 +151,18 @@ def refuse_query_credentials(request: Request) -> None:
         _refuse_named(named[0])
 
 
-def principal_of(request: Request, creds: HTTPAuthorizationCredentials | None) -> Principal | None:
+async def principal_of(request: Request,
+                       creds: HTTPAuthorizationCredentials | None) -> Principal | None:
     """The caller by bearer token, or by session cookie where the app accepts one."""
     book = token_book(request)
     if creds is not None and creds.scheme.lower() == "bearer":
         return book.lookup(creds.credentials)
     if getattr(request.app.state, "auth_cookies", False):
-        return book.session(request.cookies.get(COOKIE))
+        return await live_session(request.app, book.session(request.cookies.get(COOKIE)))
     return None
 
 
-def authenticate_headers(app: Any, headers: Mapping[str, str], query: bytes) -> Principal:
+async def authenticate_headers(app: Any, headers: Mapping[str, str], query: bytes) -> Principal:
     """The caller of a request by its headers alone (no body is read), or a 401 ProblemError."""
     if query and any(k.lower() in QUERY_CREDENTIALS for k, _ in parse_qsl(query.decode("latin-1"))):
         _refuse_named(next(k for k, _ in parse_qsl(query.decode("latin-1"))
@@ -152,7 +173,7 @@ def authenticate_headers(app: Any, headers: Mapping[str, str], query: bytes) -> 
     if scheme.lower() == "bearer" and token.strip():
         principal = book.lookup(token.strip())
     elif cookies and COOKIE in (jar := cookie_parser(headers.get("cookie", ""))):
-        principal = book.session(jar[COOKIE])
+        principal = await live_session(app, book.session(jar[COOKIE]))
     else:
         raise ProblemError(401, "Missing bearer token", "send Authorization: Bearer <token>")
     if principal is None:
@@ -179,7 +200,7 @@ async def current_principal(
     if creds is None and not (getattr(request.app.state, "auth_cookies", False)
                               and COOKIE in request.cookies):
         raise ProblemError(401, "Missing bearer token", "send Authorization: Bearer <token>")
-    principal = principal_of(request, creds)
+    principal = await principal_of(request, creds)
     if principal is None:
         raise ProblemError(401, "Invalid token", "the bearer token is not known")
     return principal

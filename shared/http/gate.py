@@ -56,8 +56,8 @@ class RequestGate:
         try:
             if path.startswith(API_PREFIX) and method != "OPTIONS":
                 state = scope.setdefault("state", {})
-                state[STATE_KEY] = authenticate_headers(scope["app"], headers,
-                                                        scope.get("query_string", b""))
+                state[STATE_KEY] = await authenticate_headers(scope["app"], headers,
+                                                              scope.get("query_string", b""))
             streamed = self.limits.streamed(method, path)
             limit = self.limits.small_limit if streamed is None else streamed
             length = _length(length_text)

@@ -2,7 +2,11 @@
 
 - `model`: limits, results, attempts and `ImagingError` (no libvips).
 - `vips`: process set-up (`configure_vips`) and the steps every renderer
-  shares: header probe, the one sRGB conversion, encode and thumbnail.
+  shares: header probe, encode and thumbnail.
+- `colour` and `icc`: the source's colour space (profile, else EXIF, else
+  sRGB) and the one conversion to the output gamut (sRGB or Display P3);
+  `hdr`, `hdr_boxes`: gain maps and HDR transfers found in a file's
+  structure; `hdr_tone`: the SDR rendition of a PQ or HLG picture.
 - `scaled`: the JPEG fast path: one libjpeg-turbo decode at the smallest M/8
   scale that covers the preview (simplejpeg), Lanczos3 to size; CMYK,
   12-bit, lossless, arithmetic-coded and refused files go to `standard`'s
@@ -21,13 +25,16 @@
   untrusted libvips loaders are blocked; `fail_on=error` makes truncated data
   an error instead of a grey picture; animations use their first frame.
 
-Output is 8-bit sRGB JPEG with metadata stripped. Every function here is
-synchronous and thread-safe; workers call them in a thread. Errors are
+Output is 8-bit JPEG with metadata stripped: sRGB, or Display P3 carrying
+its profile in that setting (docs/preview.md, "Colour"). Every function here
+is synchronous and thread-safe; workers call them in a thread. Errors are
 `ImagingError`, with `permanent=True` when retrying cannot help.
 """
 
 from shared.imaging.model import (
     Attempt,
+    ColourNote,
+    Hdr,
     ImagingError,
     Limits,
     OutOfMemory,
@@ -55,7 +62,9 @@ __all__ = [
     "EMBEDDED_ORDER",
     "LAST_RESORT_EDGE",
     "Attempt",
+    "ColourNote",
     "Embedded",
+    "Hdr",
     "ImagingError",
     "Limits",
     "OutOfMemory",

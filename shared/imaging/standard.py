@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyvips
 
-from shared.imaging import budget, colour, hdr, scaled
+from shared.imaging import budget, colour, hdr, hdr_tone, scaled
 from shared.imaging.colour import Gamut
 from shared.imaging.model import Attempt, ColourNote, ImagingError, Limits, Rendered, check_pixels, refused
 from shared.imaging.vips import cmyk_thumbnail, finish, first_line, to_srgb_8bit
@@ -26,9 +26,23 @@ def _vips_preview(path: Path, limits: Limits) -> tuple[pyvips.Image, ColourNote]
         raise ImagingError(f"the image header is unreadable: {exc}") from exc
     source = colour.of_image(head)
     try:
+        heif = str(head.get("vips-loader")).startswith("heifload")
+        if heif and source.evidence is not colour.Evidence.ICC:
+            found = hdr.detect(path)  # an nclx-signalled PQ or HLG picture: no profile to convert from
+            if found is not None and found.kind in ("pq", "hlg"):
+                return _tone_mapped(str(path), found.kind, limits)
         return _shrunk(str(path), source, limits)
     except pyvips.Error as exc:
         raise ImagingError(f"libvips could not decode the image: {first_line(exc)}") from exc
+
+
+def _tone_mapped(path: str, transfer: str, limits: Limits) -> tuple[pyvips.Image, ColourNote]:
+    """A PQ or HLG HEIF/AVIF's SDR rendition (`hdr_tone`), always sRGB."""
+    image = pyvips.Image.thumbnail(path, limits.preview_max, height=limits.preview_max, size="down",
+                                   fail_on="error")
+    note = ColourNote(colour.Space.REC2020.value, "cicp", f"Rec. 2020 {transfer.upper()}, tone-mapped",
+                      Gamut.SRGB.value)
+    return hdr_tone.to_sdr(image, transfer).copy_memory(), note
 
 
 def _shrunk(path: str, source: colour.Colour, limits: Limits) -> tuple[pyvips.Image, ColourNote]:

@@ -129,5 +129,10 @@ class ObjectStore(abc.ABC):
             await self.download(key, local)
             yield local
 
+    async def sweep_staging(self, older_than_s: float) -> int:
+        """Remove the store's own temporary files untouched for `older_than_s` (a killed
+        upload's spool); how many went. Stores without such files have nothing to do."""
+        return 0
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         pass

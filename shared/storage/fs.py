@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -41,6 +43,19 @@ class FileStore(ObjectStore):
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
+
+    async def sweep_staging(self, older_than_s: float) -> int:
+        def sweep() -> int:
+            cutoff = time.time() - older_than_s
+            removed = 0
+            for path in self._staging.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        removed += 1
+            return removed
+
+        return await asyncio.to_thread(sweep)
 
     def _temp_file(self) -> tuple[int, str]:
         # Temp files live in .staging, never beside the object: any name there

@@ -13,7 +13,10 @@ restart of the service, so its bytes live in the temp store, not in memory:
 Each backend keeps what it needs between requests in a JSON-able `state`
 dict that the caller stores with its offset. An `Append` is committed (new
 state) or rolled back (old state still valid); only after the caller records
-the new state do the new bytes count.
+the new state do the new bytes count, and only then does `committed` remove
+what the old state named and the new one does not (an S3 tail). A crash at
+any point leaves the recorded state whole: objects no state names are
+orphans, which `orphans` finds for the sweeper.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ class Append(abc.ABC):
     async def rollback(self) -> None:
         """Forget this request's bytes; the old state stays valid."""
 
+    async def committed(self) -> None:  # noqa: B027 - most backends replace nothing
+        """The caller recorded the state `commit` returned: remove what only the old one named."""
+
 
 class PartialStore(abc.ABC):
     @abc.abstractmethod
@@ -66,6 +72,23 @@ class PartialStore(abc.ABC):
     @abc.abstractmethod
     async def discard(self, upload_id: str, state: dict[str, Any]) -> None:
         """Remove whatever the partial object holds; safe to repeat."""
+
+    async def finished(self, upload_id: str) -> None:  # noqa: B027 - a file store has nothing left
+        """The outcome of the assembled upload is recorded: remove what `assemble` left in the
+        store (kept until then so that a crash during acceptance can assemble again)."""
+
+    def named(self, upload_id: str, state: dict[str, Any]) -> set[str]:
+        """The store keys `state` needs (the rest under the upload's prefix are orphans)."""
+        return {partial_key(upload_id)}
+
+    @staticmethod
+    async def listed(store: ObjectStore) -> dict[str, list[str]]:
+        """Every partial-upload object in `store` (the temp store), by upload id."""
+        found: dict[str, list[str]] = {}
+        for key in await store.list(keys.partial_key("")):
+            upload_id = key.rsplit("/", 1)[1].split(".tail-", 1)[0]
+            found.setdefault(upload_id, []).append(key)
+        return found
 
 
 # -- file store -----------------------------------------------------------------

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from minio.datatypes import Part
-from minio.error import S3Error
+from minio.error import InvalidResponseError, S3Error
 
 from shared import keys
 from shared.storage.base import ObjectNotFound
@@ -38,6 +38,7 @@ class _S3Append(Append):
         self.state = state
         self.parts: list[list[Any]] = [list(p) for p in state.get("parts", [])]
         self.buffer = bytearray(tail)
+        self.obsolete: str | None = None
 
     async def write(self, chunk: bytes) -> None:
         self.buffer += chunk
@@ -63,9 +64,14 @@ class _S3Append(Append):
             new_tail = keys.partial_tail_key(self.upload_id, uuidlib.uuid4().hex[:8])
             await self.owner.store.put_bytes(new_tail, bytes(self.buffer))
         self.buffer = bytearray()
-        if old_tail and old_tail != new_tail:
-            await self.owner.store.delete(old_tail)
+        # the old tail stays until the caller has recorded the new state (`committed`): a crash
+        # before that leaves the recorded state whole, and the new tail an orphan to sweep
+        self.obsolete = old_tail if old_tail and old_tail != new_tail else None
         return {"mpu": self.state["mpu"], "parts": self.parts, "tail": new_tail}
+
+    async def committed(self) -> None:
+        if self.obsolete:
+            await self.owner.store.delete(self.obsolete)  # if this fails, the sweeper removes it
 
     async def rollback(self) -> None:
         self.buffer = bytearray()
@@ -98,10 +104,13 @@ class S3Partials(PartialStore):
         try:
             await self.store._run(self.store._client._complete_multipart_upload, self.store.bucket,
                                   name, state["mpu"], parts)
-        except S3Error as exc:
-            if exc.code == "NoSuchUpload":  # completed (and consumed) before a crash
-                raise ObjectNotFound(partial_key(upload_id)) from exc
-            raise
+        except (S3Error, InvalidResponseError) as exc:
+            # completed before a crash (S3 says NoSuchUpload; some servers fail otherwise): the
+            # whole object is there unless acceptance consumed it too
+            if await self.store.stat(partial_key(upload_id)) is None:
+                if isinstance(exc, S3Error) and exc.code == "NoSuchUpload":
+                    raise ObjectNotFound(partial_key(upload_id)) from exc
+                raise
         fd, tmp = tempfile.mkstemp(dir=spool_dir, prefix="tus-")
         os.close(fd)
         try:
@@ -110,8 +119,14 @@ class S3Partials(PartialStore):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+        return Path(tmp)  # the completed object stays until the outcome is recorded (`finished`)
+
+    async def finished(self, upload_id: str) -> None:
         await self.store.delete(partial_key(upload_id))
-        return Path(tmp)
+
+    def named(self, upload_id: str, state: dict[str, Any]) -> set[str]:
+        tail = state.get("tail")
+        return {partial_key(upload_id), *([tail] if tail else [])}
 
     async def discard(self, upload_id: str, state: dict[str, Any]) -> None:
         if state.get("tail"):

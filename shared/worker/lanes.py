@@ -41,16 +41,16 @@ from shared.broker import subscribed
 from shared.worker.consumer import CLOSE_TIMEOUT_S
 
 log = logging.getLogger(__name__)
-
 LaneHandler = Callable[[AbstractIncomingMessage, str], Awaitable[None]]
 #: sends a held message's copy back to its queue, confirmed; False when it could not
 Release = Callable[[AbstractIncomingMessage, str], Awaitable[bool]]
 
 
 def _stale(message: AbstractIncomingMessage) -> bool:
+    """Whether the message came on a channel that has closed since (the broker has it back)."""
     try:
-        channel = message.channel
-    except ChannelInvalidStateError:  # aio-pika raises once the channel is closed
+        channel = message.channel  # aio-pika raises for a closed channel
+    except ChannelInvalidStateError:
         return True
     return bool(getattr(channel, "is_closed", False))
 
@@ -120,15 +120,13 @@ class LaneConsumer:
                 while (picked := self.next_job()) is None:
                     self._arrived.clear()
                     await self._arrived.wait()
-                task = asyncio.create_task(self._run(*picked))
-            except asyncio.CancelledError:
+            except Exception:  # never a silent stop: the held messages are the broker's again
+                log.exception("%s: choosing the next job failed; dropping what is held", self.name)
+                self.held.clear()
                 self._slots.release()
-                raise
-            except Exception:
-                self._slots.release()
-                log.exception("%s: dispatching the next job failed; going on", self.name)
                 await asyncio.sleep(0.1)
                 continue
+            task = asyncio.create_task(self._run(*picked))
             self._busy.add(task)
             task.add_done_callback(self._busy.discard)
 
@@ -158,6 +156,8 @@ class LaneConsumer:
             return ["broker connection"]
         if self._channel is None or self._channel.is_closed:
             return [f"{self.name} channel"]
+        if self._dispatcher is None or self._dispatcher.done():
+            return [f"{self.name} dispatcher"]
         for name, (queue, tag) in self._queues.items():
             if not await subscribed(queue, tag):
                 return [f"{self.name} ({name})"]

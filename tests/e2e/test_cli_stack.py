@@ -77,7 +77,9 @@ def test_status_shows_ones_own_proxy_and_another_users_token_gets_a_404_line(
     assert mine.returncode == 0, mine.stderr
     assert "mine.jpg" in mine.stdout and "preview_status" in mine.stdout
     listing = dev_stack.cli("status", "--limit", "500")
-    assert uid in listing.stdout
+    assert re.search(rf"mine\.jpg.*{uid[:8]}", listing.stdout), listing.stdout  # the file, a short id
+    by_name = dev_stack.cli("status", "mine.jpg")
+    assert by_name.returncode == 0 and uid in by_name.stdout
     theirs = dev_stack.cli("status", uid, token="tok-bob")
     assert theirs.returncode == 1
     assert theirs.stderr.strip() == f"error: 404 Not found: no proxy {uid}"
@@ -113,6 +115,6 @@ def test_ingest_queues_a_proxy_whose_preview_is_ready(dev_stack: DevStack, tmp_p
     upload = dev_stack.cli("upload", "--wait", "--wait-timeout", "60",
                            str(photo(tmp_path / "i.jpg")))
     uid = uploaded_uuid(upload.stdout, "i.jpg")
-    result = dev_stack.cli("ingest", uid)
+    result = dev_stack.cli("ingest", uid[:8], "--tag", "cli", "--wait")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(rf"{uid}.*queued", result.stdout), result.stdout
+    assert re.search(rf"i\.jpg.*{uid[:8]}.*ingested.*shoots/", result.stdout), result.stdout

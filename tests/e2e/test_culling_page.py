@@ -17,7 +17,6 @@ import hashlib
 import io
 import os
 import uuid as uuidlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,8 +30,7 @@ from tests.conftest import REPO
 from tests.e2e.test_web_page import CHROMIUM, shots
 from tests.fixtures.proxies import *  # noqa: F403
 from tests.fixtures.proxies import wait_until
-from tests.fixtures.upload import UploadServer, serve
-from tests.fixtures.workers import ServiceWorkers
+from tests.fixtures.upload import UploadServer
 
 pytestmark = pytest.mark.e2e
 
@@ -40,20 +38,6 @@ AXE = REPO / "tests" / "e2e" / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 RAW_AND_HEIC = ("raw/canon-r6.cr3", "raw/Canon-R6-pruned.CR3", "raw/stubs/CanonRaw.cr2",
                 "other/Stonehenge.heic", "other/spring_1440x960.heic",
                 "raw/nikon_z_9_high_efficiency_compressed_dx_cropped_max_overexposed.dng")
-
-
-@pytest.fixture
-async def stack(settings: Settings, topology: object, migrated: str) -> AsyncIterator[UploadServer]:
-    preview = ServiceWorkers(settings, "preview", "PROPHOTO_PREVIEW_METRICS_PORT")
-    finalize = ServiceWorkers(settings, "finalize", "PROPHOTO_FINALIZE_METRICS_PORT")
-    preview.start()
-    finalize.start()
-    try:
-        async for server in serve(settings):
-            yield server
-    finally:
-        preview.stop()
-        finalize.stop()
 
 
 def shoot(corpus: Path, folder: Path) -> list[Path]:

@@ -13,36 +13,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from shared.settings import Settings
 from tests.conftest import REPO
-from tests.fixtures.proxies import ServiceWorkers
-from tests.fixtures.upload import UploadServer, serve
+from tests.fixtures.upload import UploadServer
 from tests.integration.test_tus import padded_jpeg
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
 PHOTOS = ("Canon_40D.jpg", "Nikon_D70.jpg")
-
-
-@pytest.fixture
-async def stack(settings: Settings, topology: object, migrated: str) -> AsyncIterator[UploadServer]:
-    preview = ServiceWorkers(settings, "preview", "PROPHOTO_PREVIEW_METRICS_PORT")
-    finalize = ServiceWorkers(settings, "finalize", "PROPHOTO_FINALIZE_METRICS_PORT")
-    # started (and answering) before the page: under load a cold worker takes seconds
-    preview.start()
-    finalize.start()
-    try:
-        async for server in serve(settings):
-            yield server
-    finally:
-        preview.stop()
-        finalize.stop()
 
 
 def shots(tmp_path: Path) -> Path:

@@ -133,3 +133,22 @@ def test_libraw_decodes_in_display_p3_agree_with_its_srgb_decodes():
                                                                            intent="relative")
     mean, _ = colour_set.score(srgb.preview, "srgb", as_srgb)
     assert mean < 1.5, mean
+
+
+@pytest.mark.parametrize("transfer", ["pq", "hlg"])
+def test_a_pq_or_hlg_avif_gets_an_sdr_rendition_that_looks_like_the_photo(transfer, tmp_path: Path):
+    """Made from an SDR photo with its white at the HDR reference white: the SDR rendition must come
+    back to the photo (what is above the tone curve's knee is rolled off a little); read as coded,
+    the same file is the flat, washed-out picture a non-HDR decoder shows."""
+    import pyvips
+
+    path, original = colour_set.hdr_avif(CORPUS, tmp_path, transfer)
+    limits = imaging.Limits(preview_max=480)  # the original's size: nothing resized
+    rendered = imaging.render_standard(path, limits)
+    assert rendered.hdr == imaging.Hdr(transfer) and rendered.colour is not None
+    assert (rendered.colour.source, rendered.colour.evidence, rendered.colour.output) == ("rec2020", "cicp", "srgb")
+    mean, p95 = colour_set.score(rendered.preview, "srgb", original)
+    assert mean < 1.5 and p95 < 3.5, (mean, p95)
+    coded = pyvips.Image.new_from_file(str(path))
+    flat = (coded.extract_band(0, n=3) / 257).cast("uchar").copy(interpretation="srgb").jpegsave_buffer(Q=95)
+    assert colour_set.score(bytes(flat), "srgb", original)[0] > 10

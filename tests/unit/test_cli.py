@@ -207,9 +207,10 @@ def test_status_without_uuid_lists_proxies_with_the_status_filter(server: Any) -
     assert "a.jpg" in result.stdout and "more proxies exist" in result.stdout
 
 
-def test_ingest_needs_uuids_or_all_ready_but_not_both() -> None:
-    assert "give UUIDs or --all-ready" in one_error_line(run("ingest"))
+def test_ingest_needs_photos_all_ready_or_picked_but_only_one_of_them() -> None:
+    assert "give file names or ids, --all-ready or --picked" in one_error_line(run("ingest"))
     assert run("ingest", "u-1", "--all-ready").exit_code == 1
+    assert run("ingest", "--picked", "--all-ready").exit_code == 1
 
 
 def test_ingest_all_ready_pages_through_ready_proxies_and_reports_refusals(server: Any) -> None:
@@ -230,23 +231,90 @@ def test_ingest_all_ready_pages_through_ready_proxies_and_reports_refusals(serve
     result = run("ingest", "--all-ready")
     assert result.exit_code == 1
     assert "preview is not ready" in result.stdout
-    assert "1 of 2 proxies were refused" in result.stderr
+    assert "1 of 2 photos were not kept" in result.stderr
 
 
-def test_failed_list_shows_parked_jobs_for_the_chosen_queue(server: Any) -> None:
-    seen = server(lambda r: httpx.Response(200, json={"items": [
-        {"queue": "ingest-preview", "uuid": "u-9", "reason": "permanent", "error": "bad JPEG",
-         "parked_at": "2026-01-01T00:00:00Z", "attempt": 3}]}))
+def many(n: int, **fields: Any) -> list[dict[str, Any]]:
+    return [proxy_body(uuid=uuidlib.uuid4(), original_name=f"IMG_{i:04d}.jpg", **fields) for i in range(n)]
+
+
+def test_ingest_of_more_than_a_handful_by_a_flag_asks_first_and_keeps_nothing_without_a_yes(
+        server: Any) -> None:
+    rows = many(8)
+    seen = server(lambda r: httpx.Response(200, json={"items": rows, "next_cursor": None}))
+    result = CliRunner().invoke(app, ["ingest", "--all-ready", "--tag", "x"], input="n\n")
+    assert result.exit_code == 1 and "Keep 8 photos" in result.stdout
+    assert [r.method for r in seen] == ["GET"]  # nothing confirmed
+
+
+def test_ingest_picked_with_tags_and_yes_confirms_exactly_the_picked_and_names_the_files(
+        server: Any) -> None:
+    rows = many(3, flag="pick") + many(4) + many(1, flag="reject")
+    picked = [r["uuid"] for r in rows[:3]]
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={"items": rows, "next_cursor": None})
+        body = json.loads(request.content)
+        assert body["uuids"] == picked and body["tags"] == ["wedding", "ceremony"]
+        return httpx.Response(202, json={"queued": 3, "refused": 0, "results": [
+            {"uuid": u, "status": "queued", "reason": None} for u in picked]})
+
+    server(handle)
+    result = run("ingest", "--picked", "-t", "wedding", "--tag", "ceremony")
+    assert result.exit_code == 0, result.output
+    assert "IMG_0000.jpg" in result.stdout and picked[0][:8] in result.stdout
+    assert picked[0] not in result.stdout  # a short id, not the whole uuid
+
+
+def test_cull_names_photos_by_file_name_or_short_id_and_sends_the_flag_and_rating(server: Any) -> None:
+    rows = many(3)
+    patched: list[tuple[str, dict[str, Any]]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={"items": rows, "next_cursor": None})
+        uid = request.url.path.rsplit("/", 1)[-1]
+        patched.append((uid, json.loads(request.content)))
+        row = next(r for r in rows if r["uuid"] == uid)
+        return httpx.Response(200, json=row | json.loads(request.content))
+
+    server(handle)
+    result = run("cull", "IMG_0001.jpg", rows[2]["uuid"][:8], "--pick", "--rating", "4")
+    assert result.exit_code == 0, result.output
+    assert patched == [(rows[1]["uuid"], {"flag": "pick", "rating": 4}),
+                       (rows[2]["uuid"], {"flag": "pick", "rating": 4})]
+    assert "****" in result.stdout
+    unknown = run("cull", "nope.jpg", "--reject")
+    assert unknown.exit_code == 1 and "nope.jpg" in unknown.stderr
+    assert run("cull", "IMG_0001.jpg", "--rating", "6").exit_code == 2
+    assert run("cull", "IMG_0001.jpg", "--pick", "--reject").exit_code == 2
+
+
+def test_failed_list_shows_parked_jobs_for_the_chosen_queue_with_file_names_and_one_reason(
+        server: Any) -> None:
+    row = proxy_body(original_name="broken.jpg")
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/proxies":
+            return httpx.Response(200, json={"items": [row], "next_cursor": None})
+        return httpx.Response(200, json={"items": [
+            {"queue": "ingest-preview", "uuid": row["uuid"], "reason": "bad JPEG", "error": "bad JPEG",
+             "parked_at": "2026-01-01T00:00:00Z", "attempt": 3}]})
+
+    seen = server(handle)
     result = run("failed", "list", "--queue", "preview")
     assert result.exit_code == 0
     assert seen[0].url.params["queue"] == "preview"
-    assert "bad JPEG" in result.stdout and "1 parked job(s)" in result.stdout
+    assert "broken.jpg" in result.stdout and "1 parked job(s)" in result.stdout
+    assert result.stdout.count("bad JPEG") == 1
 
 
 def test_failed_replay_sends_the_uuids_and_reports_how_many_went_back(server: Any) -> None:
     seen = server(lambda r: httpx.Response(200, json={"replayed": 1}))
-    result = run("failed", "replay", "u-1", "u-2")
-    assert json.loads(seen[0].content) == {"uuids": ["u-1", "u-2"]}
+    u1, u2 = str(uuidlib.uuid4()), str(uuidlib.uuid4())
+    result = run("failed", "replay", u1, u2)
+    assert json.loads(seen[0].content) == {"uuids": [u1, u2]}
     assert "replayed 1 parked job(s)" in result.stdout
     assert result.exit_code == 1  # one of the two had nothing parked
     assert "1 of the given proxies had no parked job" in result.stderr

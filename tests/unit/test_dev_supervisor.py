@@ -88,3 +88,23 @@ async def test_a_stop_request_terminates_every_child_and_exits_0() -> None:
     assert all(c.proc is not None and _gone(c.proc.pid) for c in children)
     assert "SIGTERM: stopping every service" in out.getvalue()
     assert "exited with code" not in out.getvalue()  # a requested stop is not a death
+
+
+class _GonePipe(io.StringIO):
+    """Output whose reader has gone away, as after the terminal or the parent process died."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+async def test_a_stop_request_still_stops_every_child_when_the_output_pipe_is_gone() -> None:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    children = [Child(f"web-{i}", "http.server", env, "32", args=["0", "--bind", "127.0.0.1"])
+                for i in range(2)]
+    supervisor = Supervisor(env, out=_GonePipe(), stop_timeout=5)
+
+    asyncio.get_running_loop().call_later(1.5, supervisor.request_stop)
+    code = await asyncio.wait_for(supervisor.supervise(children), timeout=30)
+
+    assert code == 0 and supervisor.output_lost
+    assert all(c.proc is not None and _gone(c.proc.pid) for c in children)

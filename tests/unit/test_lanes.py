@@ -60,3 +60,33 @@ def test_shards_share_their_lanes_retry_waits_and_parking_queue() -> None:
         for shard in topo.shards(base):
             assert shard in queues and f"{shard}.failed" not in queues
     assert not any(".bulk.0.retry" in q for q in queues)
+
+
+class _Held:
+    """A delivered message as the lane consumer sees it; `closed`: its channel has gone since."""
+
+    def __init__(self, name: str, closed: bool = False) -> None:
+        self.name, self.closed = name, closed
+
+    @property
+    def channel(self) -> object:
+        if self.closed:  # as aio-pika answers for a message of a closed channel
+            from aio_pika.exceptions import ChannelInvalidStateError
+
+            raise ChannelInvalidStateError
+        return self
+
+
+def test_the_lane_consumer_skips_what_a_lost_channel_delivered_and_takes_lanes_in_order() -> None:
+    from collections import deque
+
+    from shared.worker.lanes import LaneConsumer
+
+    consumer = LaneConsumer(None, [["first"], ["i", "i.0"], ["b", "b.0", "b.1"]], 1, None)  # type: ignore[arg-type]
+    consumer.held = {"b.0": deque([_Held("b0")]), "b.1": deque([_Held("b1")]),
+                     "i.0": deque([_Held("gone", closed=True), _Held("i0")]),
+                     "first": deque([_Held("lost", closed=True)])}
+    order = []
+    while (picked := consumer.next_job()) is not None:
+        order.append(picked[1].name)  # type: ignore[attr-defined]
+    assert order == ["i0", "b0", "b1"]  # the messages of the closed channel are the broker's again

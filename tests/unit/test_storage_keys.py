@@ -65,3 +65,12 @@ def test_a_key_that_could_escape_or_confuse_a_store_is_refused(key: str, why: st
 
 def test_invalid_key_is_a_value_error_so_callers_can_map_it_to_400() -> None:
     assert issubclass(InvalidKey, ValueError)
+
+
+def test_a_kept_images_renditions_sit_in_a_hidden_folder_beside_its_original() -> None:
+    from shared.keys import kept_rendition_key
+
+    original = "shoots/2025/06/Canon-EOS-R5/001-IMG_0001.CR3"
+    assert kept_rendition_key(original, "preview") == \
+        "shoots/2025/06/Canon-EOS-R5/.renditions/001-IMG_0001.CR3.preview.jpg"
+    assert kept_rendition_key("001-a.jpg", "thumb") == ".renditions/001-a.jpg.thumb.jpg"

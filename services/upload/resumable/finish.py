@@ -63,10 +63,12 @@ async def finish(ctx: UploadContext, partials: PartialStore, row: asyncpg.Record
         if existing is None:
             lost = Gone(f"the bytes are gone: {exc}", title="Upload lost")
             await tus.record_outcome(ctx.pool, upload_id, TusState.REJECTED, None, record(lost), keep)
+            await partials.finished(str(upload_id))
             raise lost from exc
         done = await tus.record_outcome(ctx.pool, upload_id, TusState.ACCEPTED, existing["uuid"], None,
                                         keep)
         assert done is not None
+        await partials.finished(str(upload_id))
         return Outcome(done, proxy=existing, duplicate=True)
     spool = _Assembled(path=path, limit=row["length"], size=row["length"],
                        head=bytearray(_head(path)), digest=row["sha256"])
@@ -75,11 +77,13 @@ async def finish(ctx: UploadContext, partials: PartialStore, row: asyncpg.Record
                               keep_copy=wants_copy(row["metadata"]))
     except DomainError as exc:
         await tus.record_outcome(ctx.pool, upload_id, TusState.REJECTED, None, record(exc), keep)
+        await partials.finished(str(upload_id))
         raise
     # a kept Image is found again by the uuid of the proxy it was made from
     named = result.proxy["uuid"] if result.proxy else result.kept["proxy_uuid"] if result.kept else None
     done = await tus.record_outcome(ctx.pool, upload_id, TusState.ACCEPTED, named, None, keep)
     assert done is not None
+    await partials.finished(str(upload_id))  # only now: a crash above assembles again
     return Outcome(done, result=result, proxy=result.proxy, duplicate=not result.created, kept=result.kept)
 
 

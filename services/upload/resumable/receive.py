@@ -5,7 +5,9 @@ Crash-safe order (see `uploads.py` for the whole protocol):
    cut off first) while they update the resumed SHA-256;
 2. the partial object is made durable (`commit`), then the new offset, the
    backend state and the hash state are recorded in one UPDATE: a crash
-   before it leaves the old offset, whose bytes and hash state still match.
+   before it leaves the old offset, whose bytes and hash state still match;
+3. only then is what the old state alone named removed (`committed`: an S3
+   tail); a crash before that leaves an orphan the sweeper removes.
 """
 
 from __future__ import annotations
@@ -117,4 +119,5 @@ async def receive(pool: asyncpg.Pool, lease: UUID, partials: PartialStore, row: 
         sha.hexdigest() if final else None)
     if recorded is None:  # the lease lapsed (renewals failed) and another request took the upload
         raise Conflict("the upload moved during the request", title="Offset mismatch")
+    await writer.committed()  # only now may what the old state named go (an S3 tail)
     return recorded

@@ -8,8 +8,8 @@ every third of `PROPHOTO_TUS_LEASE_S` while the body arrives, and the offset
 is recorded only under the same token. No database connection is held while
 a client sends, however slowly; a crashed process's lease lapses after
 `PROPHOTO_TUS_LEASE_S`. Two PATCHes at the same offset cannot both write:
-one wins, the other is told the upload is busy (423) or that the offset moved
-(409).
+one wins, the other is told the upload is busy (`Busy`) or that the offset
+moved (`Conflict`).
 
 An append is `receive.receive` (bytes, hash, durable, recorded); after the
 last byte `finish.finish` runs the same acceptance as `POST /v1/uploads`.
@@ -52,6 +52,7 @@ class Resumable:
         self.ctx = ctx
         self.partials: PartialStore = open_partials(ctx.temp_store)
         self._sweeper: asyncio.Task[None] | None = None
+        self._suspects: set[str] = set()  # orphans seen at the last sweep (`sweep_orphans`)
 
     async def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="tus-sweeper")
@@ -227,15 +228,46 @@ class Resumable:
                 break
         return removed
 
+    async def sweep_orphans(self) -> int:
+        """Remove partial-upload objects no recorded state names (a crash between writing and
+        recording left them): one that was an orphan at the previous sweep too, and whose
+        upload no request holds now, goes. Two sightings a sweep apart keep the objects a
+        creation or an append is about to record."""
+        listed = await PartialStore.listed(self.ctx.temp_store)
+        ids = [uuidlib.UUID(i) for i in listed if _is_uuid(i)]
+        rows = await tus.states_of(self.ctx.pool, ids)
+        orphans: set[str] = set()
+        for upload_id in ids:
+            row = rows.get(upload_id)
+            if row is not None and row["leased"]:
+                continue
+            named: set[str] = set()
+            if row is not None and row["state"] == TusState.RECEIVING:
+                named = self.partials.named(str(upload_id), row["storage"])
+            orphans.update(k for k in listed[str(upload_id)] if k not in named)
+        doomed, self._suspects = orphans & self._suspects, orphans - self._suspects
+        for key in doomed:
+            await self.ctx.temp_store.delete(key)
+        return len(doomed)
+
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(self.ctx.settings.tus_sweep_s)
             try:
                 n = await self.sweep()
-                if n:
-                    log.info("removed %d expired resumable uploads", n)
+                orphans = await self.sweep_orphans()
+                if n or orphans:
+                    log.info("removed %d expired resumable uploads, %d orphaned objects", n, orphans)
             except Exception:
                 log.exception("resumable upload sweep failed")
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuidlib.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _busy() -> Busy:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from services.upload.deps import Ctx, UploadContext
+from services.upload.jpeg_answer import stored_jpeg
 from services.upload.kept import delete_image, image_for, rendition_key
 from shared.http.auth import CurrentUser
-from shared.http.problems import ProblemError, responses
-from shared.storage import ObjectNotFound
+from shared.http.problems import responses
 
 router = APIRouter(prefix="/v1")
 ImageId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -19,15 +19,8 @@ JPEG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/jpeg": {}}}, 3
 
 
 async def _serve(ctx: UploadContext, key: str) -> Response:
-    url = await ctx.final_store.presigned_get(key, ctx.settings.s3_presign_seconds)
-    if url:
-        return RedirectResponse(url, status_code=307)
-    try:
-        data = await ctx.final_store.get_bytes(key)
-    except ObjectNotFound as exc:
-        raise ProblemError(404, "Not found", "the image is not in the store") from exc
-    # a kept rendition never changes under its key: the browser may keep it
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+    # a kept rendition never changes under its key: the browser may keep it a day
+    return await stored_jpeg(ctx.final_store, key, ctx.settings.s3_presign_seconds, 86400)
 
 
 @router.get("/images/{image_id}/preview", responses={**JPEG, **responses(401, 404)},

@@ -10,9 +10,10 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from services.upload.deps import Ctx, UploadContext
+from services.upload.jpeg_answer import stored_jpeg
 from shared.db import proxies, status
 from shared.db.status import ProxyStatus
 from shared.http.auth import CurrentUser
@@ -115,14 +116,7 @@ async def _stream(request: Request, ctx: UploadContext, user: str, uuid: UUID) -
 
 
 async def _serve(ctx: UploadContext, key: str) -> Response:
-    url = await ctx.temp_store.presigned_get(key, ctx.settings.s3_presign_seconds)
-    if url:
-        return RedirectResponse(url, status_code=307)
-    try:
-        data = await ctx.temp_store.get_bytes(key)
-    except FileNotFoundError as exc:
-        raise ProblemError(404, "Not found", "the image is not in the store") from exc
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})
+    return await stored_jpeg(ctx.temp_store, key, ctx.settings.s3_presign_seconds, 300)
 
 
 @router.get("/proxies/{uuid}/preview", responses={200: {"content": {"image/jpeg": {}}},

@@ -1,4 +1,6 @@
-"""XMP sidecars: `POST /v1/sidecars` beside the originals of a batch, `PUT /v1/proxies/{uuid}/sidecar`."""
+"""Companion files: XMP sidecars (`POST /v1/sidecars` beside the originals of a batch,
+`PUT /v1/proxies/{uuid}/sidecar`) and Live Photo movies (`POST /v1/live-videos`,
+`PUT /v1/proxies/{uuid}/live-video`)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pydantic import BaseModel
 
 from services.upload.deps import Ctx
 from services.upload.intake import clean_filename
+from services.upload.live_video import accept_live_video
 from services.upload.sidecars import accept_sidecar
 from shared.errors import Invalid, TooLarge
 from shared.exif import normalize
@@ -79,3 +82,45 @@ async def put_sidecar(uuid: UUID, request: Request, ctx: Ctx, user: CurrentUser,
                       x_filename: Annotated[str | None, Header()] = None) -> SidecarAnswer:
     name = clean_filename(x_filename) or f"{uuid}.xmp"
     return sidecar_answer(await accept_sidecar(ctx, user, name, await _body(request), uuid))
+
+
+class LiveVideoAnswer(BaseModel):
+    """A stored Live Photo movie and the photo's proxy it will be kept with."""
+
+    id: int
+    original_name: str
+    size: int
+    sha256: str
+    proxy_uuid: UUID
+    content_identifier: str | None
+
+
+def live_video_answer(row: asyncpg.Record) -> LiveVideoAnswer:
+    return LiveVideoAnswer(id=row["id"], original_name=row["original_name"], size=row["size"],
+                           sha256=row["sha256"], proxy_uuid=row["proxy_uuid"],
+                           content_identifier=(row["metadata"] or {}).get("ContentIdentifier"))
+
+
+_MOVIE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "video/quicktime": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+@router.post("/live-videos", status_code=201, response_model=LiveVideoAnswer, openapi_extra=_MOVIE_BODY,
+             responses=responses(400, 401, 413, 415, 422),
+             summary="Upload a Live Photo's movie (raw body, X-Filename) after its photo: kept beside it")
+async def post_live_video(request: Request, ctx: Ctx, user: CurrentUser,
+                          x_filename: Annotated[str | None, Header()] = None) -> LiveVideoAnswer:
+    name = clean_filename(x_filename)
+    if not name or "." not in name:
+        raise Invalid("name the movie in X-Filename (IMG_1234.MOV), as its photo is named",
+                      title="Missing X-Filename")
+    return live_video_answer(await accept_live_video(ctx, user, name, request.stream()))
+
+
+@router.put("/proxies/{uuid}/live-video", response_model=LiveVideoAnswer, openapi_extra=_MOVIE_BODY,
+            responses=responses(400, 401, 404, 409, 413, 415),
+            summary="Attach a Live Photo's movie to its photo's proxy (replacing an earlier one)")
+async def put_live_video(uuid: UUID, request: Request, ctx: Ctx, user: CurrentUser,
+                         x_filename: Annotated[str | None, Header()] = None) -> LiveVideoAnswer:
+    name = clean_filename(x_filename) or f"{uuid}.mov"
+    return live_video_answer(await accept_live_video(ctx, user, name, request.stream(), uuid))

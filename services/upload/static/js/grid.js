@@ -132,8 +132,17 @@ function fill(el, item, index) {
 
 export function statusText(item) {
   if (item.status === "kept") return `already kept as ${item.keptPath}`;
-  if (item.problem && /failed/.test(item.status)) return item.problem.message;
+  if (item.problem && /failed/.test(item.status)) {
+    return item.problem.message + (item.problem.retryable ? " (R tries again)" : "");
+  }
+  if (item.status === "ready" && expiresSoon(item)) return `expires ${item.expires.toLocaleDateString()}`;
   return item.status === "ready" ? "" : item.status;
+}
+
+// the server removes a photo nobody confirmed (PROPHOTO_PROXY_EXPIRY_DAYS): say so a week ahead
+const WARN_MS = 7 * 24 * 3600 * 1000;
+function expiresSoon(item) {
+  return item.expires instanceof Date && item.expires.getTime() - Date.now() < WARN_MS;
 }
 
 function describe(item) {

@@ -39,6 +39,7 @@ export function applyProxy(item, row) {
   item.meta = row.metadata || {};
   item.colour = row.colour || null;
   item.problem = row.problem;
+  item.expires = row.expires_at ? new Date(row.expires_at) : null;  // unconfirmed proxies expire
   const before = item.status;
   item.status = row.ingest_status ? "ingest " + row.ingest_status : row.preview_status;
   if (before !== item.status) item.version++;

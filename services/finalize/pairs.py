@@ -1,0 +1,58 @@
+"""RAW+JPEG pairs: linked when the second of the two becomes an Image; the pair's preview.
+
+A RAW and a JPEG (or HEIC) of the same frame, the same ImageUniqueID or the
+same base name and capture time to the second, name each other
+(`paired_image_id`, `pair_kind` "raw+jpeg"), whichever finalizes first. The
+RAW's preview was rendered from its embedded image, often smaller than the
+camera's JPEG: when the JPEG's preview is at least as large (long edge), the
+RAW Image shows a copy of it (`metadata.preview_source` "camera-jpeg").
+Idempotent: a redelivered job finds the pair linked and copies the same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+
+from services.finalize.kept_renditions import RENDITIONS
+from shared import keys
+from shared.db import pairs
+from shared.storage import ObjectNotFound, ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+def _long_edge(size: Any) -> int:
+    return max(int(v) for v in size) if isinstance(size, list) and size else 0
+
+
+async def link_pair(pool: asyncpg.Pool, final: ObjectStore, image_id: int) -> int | None:
+    """Pair the Image with its other half if it is there; the partner's id, or None."""
+    me = await pairs.pairing_facts(pool, image_id)
+    if me is None or me["paired_image_id"] is not None:
+        return me["paired_image_id"] if me else None
+    partner = await pairs.partner_of(pool, me)
+    if partner is None or not await pairs.link(pool, me["id"], partner["id"], "raw+jpeg"):
+        return None
+    raw, jpeg = (me, partner) if me["is_raw"] else (partner, me)
+    if jpeg["preview_path"] and _long_edge(jpeg["preview_size"]) >= _long_edge(raw["preview_size"]):
+        await _show_camera_jpeg(pool, final, raw, jpeg)
+    return int(partner["id"])
+
+
+async def _show_camera_jpeg(pool: asyncpg.Pool, final: ObjectStore, raw: asyncpg.Record,
+                            jpeg: asyncpg.Record) -> None:
+    shown: dict[str, Any] = {"preview_source": "camera-jpeg"}
+    for rendition, column in RENDITIONS.items():
+        target = keys.kept_rendition_key(raw["path"], rendition)
+        shown[column] = raw[column]
+        if not jpeg[column]:
+            continue
+        try:
+            await final.copy_from(final, jpeg[column], target)
+            shown[column] = target
+        except ObjectNotFound:
+            log.info("image %s has no %s to lend its RAW", jpeg["id"], rendition)
+    await pairs.set_renditions(pool, raw["id"], shown)
