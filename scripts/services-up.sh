@@ -2,6 +2,13 @@
 # Make sure the local RabbitMQ and PostgreSQL answer; start them when they do not.
 set -uo pipefail
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# The AMQP handshake itself: a node whose acceptors are stuck (file handles
+# exhausted) keeps its port open and still answers rabbitmqctl, but never sends
+# Connection.Start (a frame of type 1) to a client's protocol header.
+amqp_answers() {
+  timeout 15 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5672; printf "AMQP\x00\x00\x09\x01" >&3; head -c 1 <&3' 2>/dev/null \
+    | od -An -tx1 | grep -q 01
+}
 
 # Debian's `rabbitmq-server` starts the node through `su rabbitmq`, which gives
 # it 1024 open files: a test suite's connections plus a few hundred quorum
@@ -19,7 +26,7 @@ start_rabbit() {
 # Only the default node is stopped when it is wedged: test clusters run
 # other nodes on this machine, which must survive this script.
 stop_default_rabbit() {
-  timeout 30 rabbitmqctl stop >/dev/null 2>&1 && return
+  timeout 30 rabbitmqctl stop >/dev/null 2>&1 && ! port_open 5672 && return
   local pid
   pid=$(ss -ltnpH 'sport = :5672' 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
   [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
@@ -41,13 +48,13 @@ for i in $(seq 1 60); do
   if port_open 5432 && port_open 5672; then
     # RabbitMQ opens the port before it accepts connections; a wedged node
     # keeps the port open and answers nothing, so it is restarted
-    if command -v rabbitmqctl >/dev/null && ! timeout 90 rabbitmqctl await_startup >/dev/null 2>&1; then
+    if command -v rabbitmqctl >/dev/null && ! { timeout 90 rabbitmqctl await_startup >/dev/null 2>&1 && amqp_answers; }; then
       echo "RabbitMQ does not answer; restarting it"
       stop_default_rabbit
       sleep 3
       start_rabbit
       for j in $(seq 1 60); do port_open 5672 && break; sleep 1; done
-      timeout 120 rabbitmqctl await_startup >/dev/null 2>&1 || { echo "RabbitMQ did not start" >&2; exit 1; }
+      timeout 120 rabbitmqctl await_startup >/dev/null 2>&1 && amqp_answers || { echo "RabbitMQ did not start" >&2; exit 1; }
     fi
     exit 0
   fi
