@@ -4,8 +4,9 @@ tus and culling operations come from their own modules)."""
 from __future__ import annotations
 
 from services.upload.examples import tus
+from services.upload.examples.companions import companion_examples
 from services.upload.examples.culling import culling_examples
-from services.upload.examples.lanes import lanes_examples
+from services.upload.examples.lanes import OPERATORS_ONLY, lanes_examples
 from services.upload.examples.values import (
     BAD_IMAGE_ID,
     BAD_UUID,
@@ -180,7 +181,7 @@ EXAMPLES: dict[str, Operation] = {
         200: [Example("One parked preview job", {"items": [
             {"queue": "ingest-preview", "uuid": OTHER, "reason": "permanent",
              "error": "VipsJpeg: Premature end of input file", "parked_at": "2025-06-14T18:02:13.951Z",
-             "attempt": 1}]})],
+             "attempt": 1, "tags": ["ingest", f"proxy:{OTHER}", "user:studio-7"]}]})],
         401: UNAUTHORIZED,
         422: [problem(422, "Unknown queue", "use one of ['enhance', 'finalize', 'ingest', 'preview']")],
     }),
@@ -194,3 +195,4 @@ EXAMPLES: dict[str, Operation] = {
 EXAMPLES |= tus.tus_examples(UPLOAD, PROXY)
 EXAMPLES |= culling_examples(PROXY, UNAUTHORIZED, NO_PROXY, BAD_UUID, BAD_IMAGE_ID)
 EXAMPLES |= lanes_examples(UNAUTHORIZED, NO_PROXY, BAD_UUID)
+EXAMPLES |= companion_examples(UNAUTHORIZED, NO_PROXY, BAD_UUID, OPERATORS_ONLY)
