@@ -59,6 +59,14 @@ function card(item, index) {
   path.className = "path";
   path.textContent = item.keptPath;
   li.append(button, path);
+  if (item.image.pair_kind) {
+    const badge = document.createElement("span");
+    badge.className = "pair-badge";
+    badge.textContent = item.image.pair_kind === "raw+jpeg" ? "RAW+JPEG" : "LIVE";
+    badge.title = item.image.pair_kind === "raw+jpeg" ? "A RAW and a JPEG of the same frame"
+      : "A Live Photo, kept with its movie";
+    li.append(badge);
+  }
   button.addEventListener("click", () => open(index));
   if (item.image.thumbnail_url) {
     blobUrl(item.image.thumbnail_url).then((url) => { item.thumb = url; img.src = url; }).catch(() => {});

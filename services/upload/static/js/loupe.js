@@ -143,13 +143,15 @@ function details(item) {
       : m.rating > 0 ? "★".repeat(m.rating) + " (in the file)" : "none"],
     ["Flag", item.flag || "none"],
   ];
-  if (m.title) rows.push(["Title", m.title]);
-  if (m.caption) rows.push(["Caption", m.caption]);
+  const title = (item.image && item.image.title) || m.title;
+  const caption = (item.image && item.image.caption) || m.caption;
+  if (title) rows.push(["Title", title]);
+  if (caption) rows.push(["Caption", caption]);
   const colour = item.colour || (item.image && item.image.colour) || null;
   if (colour && colour.space) rows.push(["Colour", colour.space + (colour.preview_gamut ? ` (preview ${colour.preview_gamut})` : "")]);
   if (colour && colour.hdr) rows.push(["HDR", colour.hdr_format || "yes"]);
-  const pair = item.image && item.image.association && item.image.association.pair;
-  if (pair) rows.push(["Pair", String(pair.kind || pair)]);
+  const pair = item.image && item.image.pair_kind;
+  if (pair) rows.push(["Pair", pair === "raw+jpeg" ? "RAW + JPEG of one frame" : "Live Photo (with its movie)"]);
   if (item.keptPath) rows.push(["Kept as", item.keptPath]);
   const list = document.createElement("dl");
   for (const [name, value] of rows) {
