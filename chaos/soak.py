@@ -282,6 +282,9 @@ class Soak:
         self.accepted: dict[int, tuple[str, str]] = {}  # index -> (uuid, sha256)
         self.started = 0.0
         prefix = f"soak{uuidlib.uuid4().hex[:8]}"
+        # a photographer of its own per run: runs sharing a database (the tests of one module) upload
+        # the same seeded photos, which a kept Image of the same user would answer as duplicates
+        self.user = f"soak-user-{prefix}"
         ports = free_ports(7)
         store = f"file://{workdir / 'store'}"
         self.settings = Settings(
@@ -289,7 +292,7 @@ class Soak:
             temp_store=store, final_store=store, exchange=prefix,
             queue_preview=f"{prefix}-ingest-preview", queue_finalize=f"{prefix}-ingest",
             queue_enhance=f"{prefix}-ingest-enhance", queue_traces=f"{prefix}-ingest-traces",
-            api_tokens=f"{TOKEN}=soak-user", upload_port=ports[0], tracing_port=ports[1],
+            api_tokens=f"{TOKEN}={self.user}", upload_port=ports[0], tracing_port=ports[1],
             preview_metrics_port=ports[2], finalize_metrics_port=ports[3],
             enhance_metrics_port=ports[4], upload_metrics_port=ports[5],
             tracing_metrics_port=ports[6], publish_timeout_s=5.0, outbox_poll_s=0.5,
@@ -420,7 +423,7 @@ class Soak:
                     # the queue the soak's uploads wait in: its user's shard of a lane
                     bulk = kind == "kill bulk leader node" or (self.config.bulk_every and self.rnd.random() < 0.5)
                     lane = Lane.BULK if bulk else Lane.INTERACTIVE
-                    queue = Topology(self.settings).shard_for(lane, "soak-user")
+                    queue = Topology(self.settings).shard_for(lane, self.user)
                     node = await asyncio.to_thread(self.cluster.leader, queue)
                     why = f"leader of the preview queue ({lane} lane)"
             await asyncio.to_thread(self.cluster.kill, node)
