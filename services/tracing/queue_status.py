@@ -213,11 +213,16 @@ class QueueMonitor:
 
 
 def _total(parts: list[Depth]) -> Depth:
-    """One depth for a lane's queues together (unknown when any part is)."""
+    """One depth for a lane's queues together (unknown when any part is).
+
+    Messages add up across the queues; consumers do not: every worker of the lane attaches one
+    consumer to each of its queues, so the most on any one queue is the number of workers attached
+    (a sum would count each worker once per shard, and hide a silent worker's consumer)."""
     if len(parts) == 1:
         return parts[0]
+    consumers = [p.consumers for p in parts]
     return Depth(_sum(p.ready for p in parts), _sum(p.unacked for p in parts),
-                 _sum(p.consumers for p in parts))
+                 None if any(c is None for c in consumers) else max(c for c in consumers if c is not None))
 
 
 def _sum(values: Any) -> int | None:
