@@ -139,7 +139,7 @@ async def test_the_debug_page_finds_an_uploaded_photos_traces_and_shows_queue_he
                 assert "tok-oscar" not in cookies[0]["value"]  # a signed session, not the token
 
                 health = page.locator("#health .queue")
-                assert await health.count() == 5  # four work queues and the upload outbox
+                assert await health.count() == 7  # six work queues (three preview lanes) and the outbox
                 outbox = page.locator("#health #outbox")
                 assert (await outbox.get_attribute("class") or "").split()[1] in (
                     "status-idle", "status-processing")
