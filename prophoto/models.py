@@ -245,3 +245,5 @@ class ParkedJob(Model):
     error: str | None = None
     parked_at: str | None = None
     attempt: int
+    #: the job's tags (`ingest`, `proxy:{uuid}`, `user:{id}`), for filtering with `?tag=`
+    tags: list[str] = []

@@ -760,6 +760,8 @@ export interface components {
             parked_at: string | null;
             /** Attempt */
             attempt: number;
+            /** Tags */
+            tags: string[];
         };
         /** ParkedPage */
         ParkedPage: {
@@ -1833,6 +1835,11 @@ export interface operations {
             query?: {
                 /** @example preview */
                 queue?: string | null;
+                /**
+                 * @description only jobs with this tag: `ingest`, `proxy:<uuid>` or `user:<id>`
+                 * @example wedding
+                 */
+                tag?: string | null;
             };
             header?: never;
             path?: never;
