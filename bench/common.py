@@ -152,8 +152,8 @@ def clean_up(env: dict[str, str]) -> None:
     import aio_pika
     import asyncpg
 
+    from shared.broker.topology import Topology
     from shared.settings import Settings
-    from shared.topology import Topology
 
     settings = Settings(**{k.removeprefix("PROPHOTO_").lower(): v for k, v in env.items()
                            if k.startswith("PROPHOTO_") and k.removeprefix("PROPHOTO_").lower()

@@ -134,9 +134,9 @@ async def queue_and_wait(settings: Any, user: str, uuids: list[str], timeout: fl
     """Confirm every proxy, publish its job, wait for all Images; timings on the database clock."""
     import asyncpg
 
-    from shared.broker import AmqpPublisher, publish_command
+    from shared.broker.publisher import AmqpPublisher, publish_command
+    from shared.broker.topology import Topology
     from shared.messages import FinalizeIngest
-    from shared.topology import Topology
 
     conn = await asyncpg.connect(settings.database_url)
     publisher = AmqpPublisher(settings.broker, Topology(settings))

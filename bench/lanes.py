@@ -59,12 +59,12 @@ READY_SQL = ("SELECT count(*) FILTER (WHERE preview_status = 'ready'),"
 
 async def seed(env: dict[str, str], user: str, count: int, data: bytes) -> list[uuid.UUID]:
     """`count` proxies of `user` with their originals, their jobs on the bulk lane (as an import)."""
-    from shared.broker import AmqpPublisher
+    from shared.broker.publisher import AmqpPublisher
+    from shared.broker.topology import Topology
     from shared.db import proxies
     from shared.lanes import ShardChooser, preview_job, publish_bulk
     from shared.messages import Lane
     from shared.storage import open_store
-    from shared.topology import Topology
 
     settings = settings_for(env)
     store = open_store(settings.temp_store, settings.stores.s3)

@@ -42,9 +42,9 @@ from PIL import Image
 
 from chaos.infra import OwnPostgres, RabbitCluster
 from chaos.soak import TOKEN, Stack, unique_jpeg
+from shared.broker.topology import Topology
 from shared.messages import Lane
 from shared.settings import Settings
-from shared.topology import Topology
 
 OPERATOR = "chaos-operator-0123456789abcdef"
 

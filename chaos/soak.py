@@ -42,11 +42,11 @@ import psutil
 from PIL import Image
 
 from chaos.infra import OwnPostgres, RabbitCluster
-from shared.broker import connect_once
+from shared.broker.publisher import connect_once
+from shared.broker.topology import PARK_REASON_HEADER, Topology
 from shared.keys import TEMP_PREFIX
 from shared.messages import Lane
 from shared.settings import Settings
-from shared.topology import PARK_REASON_HEADER, Topology
 
 PROPHOTO = str(Path(sys.executable).with_name("prophoto"))
 TOKEN = "chaos-token-0123456789abcdef"

@@ -1,7 +1,7 @@
 """Live queue health: depths from the broker, activity from the workers' heartbeats.
 
 Nothing here reads a jobs table. Queue depths come from the broker through
-`shared.broker_probe` (passive declares over AMQP; RabbitMQ's management API
+`shared.broker.probe` (passive declares over AMQP; RabbitMQ's management API
 adds unacked counts when `rabbitmq_management_url` is set). Worker activity
 (jobs in progress, last job started and finished) comes from the heartbeats
 every worker publishes on the events exchange (shared/worker/heartbeat.py):
@@ -19,9 +19,9 @@ from typing import Any
 
 import httpx
 
-from shared.broker_probe import BrokerProbe, Depth
+from shared.broker.probe import BrokerProbe, Depth
+from shared.broker.topology import Topology
 from shared.settings import Settings
-from shared.topology import Topology
 
 #: an idle queue whose last job finished this recently says so (a burst between two page refreshes)
 RECENT_S = 60.0

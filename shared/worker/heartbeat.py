@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
-from shared.broker import Publisher, encode
+from shared.broker.publisher import Publisher, encode
+from shared.broker.topology import Topology
 from shared.messages import WorkerHeartbeat
-from shared.topology import Topology
 
 log = logging.getLogger(__name__)
 MISSED_BEATS = 3  # a worker is gone after this many intervals of silence

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from chaos.infra import RabbitCluster
-from shared.broker import AmqpPublisher, PublishFailed
+from shared.broker.publisher import AmqpPublisher, PublishFailed
 from shared.resource_settings import BrokerSettings
 from tests.chaos.test_cluster_faults import declared, queued_ids
 

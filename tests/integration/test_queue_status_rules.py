@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.tracing.queue_status import Activity, judge
-from shared.broker_probe import Depth
+from shared.broker.probe import Depth
 
 NOW = 1_000_000.0
 STALL = 30.0
@@ -101,7 +101,7 @@ def test_live_workers_are_summed_per_queue_and_silent_or_leaving_ones_are_droppe
 async def test_the_management_api_adds_unacked_counts_when_configured():
     import httpx
 
-    from shared.broker_probe import BrokerProbe
+    from shared.broker.probe import BrokerProbe
 
     seen: list[httpx.Request] = []
 
@@ -125,7 +125,7 @@ async def test_the_management_api_adds_unacked_counts_when_configured():
 async def test_the_nodes_prometheus_endpoints_add_unacked_counts_from_whichever_node_leads():
     import httpx
 
-    from shared.broker_probe import BrokerProbe
+    from shared.broker.probe import BrokerProbe
 
     # what a 3.10 node's /metrics/detailed answers (abridged): only the leader reports a queue
     leader = """# TYPE rabbitmq_detailed_queue_messages_ready gauge
