@@ -1,7 +1,7 @@
 """Settings for every service, read from `PROPHOTO_*` environment variables.
 
-Defaults are the original system's (preview 2048 px q85, thumbnail 400x400
-q80, 8 MB embedded-preview cap, retry 10/30/60 s). Build them with
+Defaults are the original system's (8 MB embedded-preview cap, retry 10/30/60 s;
+renditions: `shared/imaging/renditions.py`). Build them with
 `get_settings()` at start-up, never at import time. An adapter gets only its
 resource's part (`settings.database`, `settings.stores`; see
 `shared/resource_settings.py`).
@@ -63,16 +63,16 @@ class Settings(LimitSettings):
     s3_region: str = "us-east-1"
     s3_presign_seconds: int = 900
 
-    # imaging (the original system's defaults)
-    preview_max_dimension: int = 2048
+    # imaging; the preview's and thumbnail's size and quality: `shared.imaging.renditions`' unless set
+    preview_max_dimension: int | None = None
     #: previews, thumbnails and enhances in sRGB, or Display P3 (tagged) for sources wider than
     #: sRGB; sRGB sources stay untagged sRGB either way (docs/preview.md, "Colour")
     preview_gamut: Literal["srgb", "display-p3"] = "srgb"
-    preview_quality: int = 85
+    preview_quality: int | None = None
     max_preview_size: int = 8 * 1024 * 1024
-    thumbnail_width: int = 400
-    thumbnail_height: int = 400
-    thumbnail_quality: int = 80
+    thumbnail_width: int | None = None
+    thumbnail_height: int | None = None
+    thumbnail_quality: int | None = None
     raw_min_embedded_edge: int = 800
     max_upload_bytes: int = 500 * 1024 * 1024
     max_pixels: int = 150_000_000
