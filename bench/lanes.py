@@ -25,7 +25,6 @@ saves JSON under bench/results/; returns the missed lines.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import time
@@ -42,6 +41,7 @@ from bench.common import (
     Target,
     check_targets,
     clean_up,
+    main_of,
     percentiles,
     photo,
     save,
@@ -265,11 +265,5 @@ def run(quick: bool = False) -> dict[str, Any]:
     return result | {"missed": missed}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small backlogs only (smoke run)")
-    run(quick=parser.parse_args().quick)
-
-
 if __name__ == "__main__":
-    main()
+    main_of(run, __doc__, "small backlogs only (smoke run)")
