@@ -3,16 +3,14 @@ the RAW path, hostile input, colour management's cost, the preview lanes."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from bench import colour, finalize, hostile, lanes, pipeline, raw, tus, upload
+from bench.common import command_line
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smoke run with a few images")
-    args = parser.parse_args()
+    args = command_line(__doc__, "smoke run with a few images").parse_args()
     missed: list[str] = []
     for bench in (upload, tus, pipeline, finalize, raw, hostile, colour, lanes):
         missed += bench.run(quick=args.quick).get("missed", [])

@@ -16,14 +16,13 @@ interleaved, median of rounds. Prints a table, saves JSON under bench/results/.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import CACHE, Target, check_targets, photo, save
+from bench.common import CACHE, Target, check_targets, main_of, photo, save
 
 TARGET_SRGB_OVERHEAD = 0.05
 COLORD = Path("/usr/share/color/icc/colord")
@@ -120,11 +119,5 @@ def report(r: dict[str, Any]) -> None:
               f" ({row['srgb_ratio']:.2f}x)  P3 {row['display-p3_ms']:7.1f} ms ({row['display-p3_ratio']:.2f}x)")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    run(parser.parse_args().quick)
-
-
 if __name__ == "__main__":
-    main()
+    main_of(run, __doc__, "fewer runs (smoke run)")

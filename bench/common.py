@@ -1,8 +1,10 @@
-"""Helpers shared by the benchmarks: test photos, percentiles, a stack in subprocesses."""
+"""Helpers shared by the benchmarks: test photos, percentiles, a stack in subprocesses (`upload_stack`), the command line."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,8 +155,8 @@ def clean_up(env: dict[str, str]) -> None:
     import aio_pika
     import asyncpg
 
+    from shared.broker.topology import Topology
     from shared.settings import Settings
-    from shared.topology import Topology
 
     settings = Settings(**{k.removeprefix("PROPHOTO_").lower(): v for k, v in env.items()
                            if k.startswith("PROPHOTO_") and k.removeprefix("PROPHOTO_").lower()
@@ -181,6 +184,17 @@ def clean_up(env: dict[str, str]) -> None:
         url = env.get(key, "")
         if url.startswith("file://") and Path(url[len("file://"):]).is_relative_to(CACHE / "store"):
             shutil.rmtree(url[len("file://"):], ignore_errors=True)
+
+
+async def fetch_value(db_url: str, sql: str, *args: Any) -> Any:
+    """One value of one query, on a connection of its own (opened and closed here)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
 
 
 async def await_all(conn: Any, count_sql: str, uuids: list[str], what: str, timeout: float) -> None:
@@ -244,6 +258,32 @@ def upload_env(tag: str, **overrides: str) -> tuple[dict[str, str], str]:
     return env, f"http://127.0.0.1:{port}"
 
 
+@dataclass
+class UploadStack:
+    """A run's stack with its upload service answering (`upload_stack`)."""
+
+    env: dict[str, str]
+    url: str
+    stack: Stack
+    upload: subprocess.Popen[bytes]
+
+
+@contextlib.contextmanager
+def upload_stack(tag: str, **overrides: str) -> Iterator[UploadStack]:
+    """The set-up most benchmarks share: a run's environment (`upload_env`), the upload service
+    started and answering `/healthz`; on the way out every service stopped and the run's
+    queues, database and files removed (`clean_up`)."""
+    env, url = upload_env(tag, **overrides)
+    stack = Stack(env)
+    try:
+        upload = stack.start("upload")
+        wait_http(f"{url}/healthz", timeout=60)
+        yield UploadStack(env, url, stack, upload)
+    finally:
+        stack.stop()
+        clean_up(env)
+
+
 def wait_http(url: str, timeout: float = 30.0) -> None:
     import httpx
 
@@ -293,70 +333,21 @@ class Target:
         return f"{self.name:<52}{self.value:>10.2f}{self.unit:<3} target {self.op} {self.limit:g}{self.unit}  {verdict}"
 
 
+def command_line(doc: str | None, quick: str) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring as the description, `--quick` for a smoke run."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=quick)
+    return parser
+
+
+def main_of(run: Callable[..., object], doc: str | None, quick: str) -> None:
+    """What `python -m bench.<name> [--quick]` does: one run of the benchmark."""
+    run(quick=command_line(doc, quick).parse_args().quick)
+
+
 def check_targets(targets: list[Target]) -> list[str]:
     """Print every target line; return the lines of the missed ones (`make bench` fails on them)."""
     print("targets:")
     for t in targets:
         print("  " + t.line())
     return [t.line() for t in targets if not t.met]
-
-
-class LeanClient:
-    """A minimal HTTP/1.1 keep-alive client for timing uploads.
-
-    httpx spends about 25 ms of its own CPU sending a 10 MB body (measured on a
-    server that only drains the body: 44 ms p50 through httpx, 18 ms through a
-    plain socket, 19 ms with curl), which would be charged to the server. This
-    sends the head and the body with one write each and reads a
-    Content-Length answer, like curl or a browser.
-    """
-
-    def __init__(self, url: str, headers: dict[str, str]) -> None:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(url)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.headers = headers
-        self._conn: tuple[Any, Any] | None = None
-
-    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        status, _, answer = await self.request("POST", path, body, headers)
-        return status, answer
-
-    async def request(self, method: str, path: str, body: bytes | memoryview,
-                      headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-        """Any method; the answer's status, headers (lower-case names) and body."""
-        for attempt in (1, 2):  # a keep-alive connection the server closed is opened again once
-            if self._conn is None:
-                self._conn = await asyncio.open_connection(self.host, self.port)
-            reader, writer = self._conn
-            head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}",
-                    f"Content-Length: {len(body)}"]
-            head += [f"{k}: {v}" for k, v in (self.headers | headers).items()]
-            try:
-                writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
-                writer.write(body)
-                await writer.drain()
-                status_line = await reader.readline()
-                if not status_line:
-                    raise ConnectionResetError("closed")
-            except (ConnectionError, OSError):
-                await self.close()
-                if attempt == 2:
-                    raise
-                continue
-            status = int(status_line.split()[1])
-            answer_headers: dict[str, str] = {}
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                answer_headers[name.strip().lower()] = value.strip()
-            answer = await reader.readexactly(int(answer_headers.get("content-length", 0)))
-            if answer_headers.get("connection", "").lower() == "close":
-                await self.close()
-            return status, answer_headers, answer
-        raise AssertionError("unreachable")
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            self._conn[1].close()
-            self._conn = None

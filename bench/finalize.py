@@ -23,7 +23,6 @@ worker drains the queue.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import io
@@ -46,6 +45,7 @@ from bench.common import (
     bench_env,
     clean_up,
     free_port,
+    main_of,
     percentiles,
     photo,
     save,
@@ -134,9 +134,9 @@ async def queue_and_wait(settings: Any, user: str, uuids: list[str], timeout: fl
     """Confirm every proxy, publish its job, wait for all Images; timings on the database clock."""
     import asyncpg
 
-    from shared.broker import AmqpPublisher, publish_command
+    from shared.broker.publisher import AmqpPublisher, publish_command
+    from shared.broker.topology import Topology
     from shared.messages import FinalizeIngest
-    from shared.topology import Topology
 
     conn = await asyncpg.connect(settings.database_url)
     publisher = AmqpPublisher(settings.broker, Topology(settings))
@@ -364,11 +364,5 @@ def report(r: dict[str, Any]) -> None:
         row("S3 / file store (p50)", f"{ratios['s3_vs_file_p50']:.1f}x")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a few images only (smoke run)")
-    run(quick=parser.parse_args().quick)
-
-
 if __name__ == "__main__":
-    main()
+    main_of(run, __doc__, "a few images only (smoke run)")

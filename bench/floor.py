@@ -24,8 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-PREVIEW = 2048
-THUMB = 400
+from shared.imaging.renditions import PREVIEW as _PREVIEW
+from shared.imaging.renditions import THUMBNAIL as _THUMBNAIL
+
+PREVIEW = _PREVIEW.long_edge  # the floors make what the workers make
+THUMB = _THUMBNAIL.width
 
 
 def pyvips_outputs(path: Path) -> tuple[bytes, bytes]:

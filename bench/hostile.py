@@ -25,29 +25,27 @@ import asyncio
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
+from bench.client import TOKEN, LeanClient, post_photo
 from bench.common import (
-    LeanClient,
-    Stack,
-    clean_up,
+    command_line,
+    fetch_value,
     free_port,
     percentiles,
     photo,
     save,
     unique_copy,
-    upload_env,
+    upload_stack,
     wait_http,
 )
+from bench.rss import PeakRss
 
-TOKEN = {"Authorization": "Bearer bench-token"}
 BUDGET_MB = 128
 TARGETS = {"render_process_vs_in_process": 0.97, "upload_p99_ms": 150.0}
 
@@ -106,38 +104,6 @@ def render_cost(files: list[Path], rounds: int) -> dict[str, float]:
 
 # ---- peak RSS across the hostile corpus ---------------------------------------------
 
-class TreeRss:
-    """Peak RSS of a process plus its children (the worker and its render process), sampled."""
-
-    def __init__(self, pid: int) -> None:
-        self.proc = psutil.Process(pid)
-        self.peak = 0
-        self.rest = self.now()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def now(self) -> int:
-        total = 0
-        for p in [self.proc, *self.proc.children(recursive=True)]:
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.now())
-            time.sleep(0.005)
-
-    def stop(self) -> dict[str, float]:
-        self._stop.set()
-        self._thread.join()
-        return {"rest_mb": self.rest / 2**20, "peak_mb": self.peak / 2**20,
-                "growth_mb": (self.peak - self.rest) / 2**20}
-
-
 def hostile_corpus() -> dict[str, bytes]:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from shared.imaging import budget
@@ -185,16 +151,15 @@ async def _settle(db_url: str, uuids: list[str], column: str, timeout: float) ->
 
 
 def peak_rss(quick: bool) -> dict[str, Any]:
-    env, url = upload_env("hostile", PROPHOTO_JOB_MEMORY_MB=str(BUDGET_MB))
-    stack = Stack(env)
     corpus = hostile_corpus()
-    try:
-        stack.start("upload")
-        preview = stack.start("preview", {"PROPHOTO_PREVIEW_METRICS_PORT": str(free_port())})
-        enhance = stack.start("enhance", {"PROPHOTO_ENHANCE_METRICS_PORT": str(free_port())})
-        wait_http(f"{url}/healthz", timeout=60)
+    with upload_stack("hostile", PROPHOTO_JOB_MEMORY_MB=str(BUDGET_MB)) as up:
+        env, url = up.env, up.url
+        ports = {"preview": free_port(), "enhance": free_port()}
+        preview = up.stack.start("preview", {"PROPHOTO_PREVIEW_METRICS_PORT": str(ports["preview"])})
+        enhance = up.stack.start("enhance", {"PROPHOTO_ENHANCE_METRICS_PORT": str(ports["enhance"])})
+        for port in ports.values():
+            wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
         time.sleep(5)  # the render processes start beside the workers
-        rss = {"preview": TreeRss(preview.pid), "enhance": TreeRss(enhance.pid)}
 
         async def go() -> None:
             async with httpx.AsyncClient(base_url=url, headers=TOKEN, timeout=120) as client:
@@ -209,13 +174,14 @@ def peak_rss(quick: bool) -> dict[str, Any]:
                 if asked:
                     await _settle(env["PROPHOTO_DATABASE_URL"], asked, "enhancement_status", 300)
 
-        asyncio.run(go())
-        result = {name: r.stop() for name, r in rss.items()}
+        # each worker with its render process, from at rest to its peak
+        with PeakRss(preview.pid, children=True) as in_preview, PeakRss(enhance.pid, children=True) as in_enhance:
+            asyncio.run(go())
+        result: dict[str, Any] = {
+            name: {"rest_mb": r.before_mb, "peak_mb": r.peak_mb, "growth_mb": r.growth_mb}
+            for name, r in (("preview", in_preview), ("enhance", in_enhance))}
         result["restarted"] = [name for name, p in (("preview", preview), ("enhance", enhance))
                                if p.poll() is not None]
-    finally:
-        stack.stop()
-        clean_up(env)
     result["budget_mb"] = BUDGET_MB
     return result
 
@@ -223,12 +189,9 @@ def peak_rss(quick: bool) -> dict[str, Any]:
 # ---- small uploads beside huge embedded data ----------------------------------------
 
 def loaded_uploads(pool: int, samples: int) -> dict[str, Any]:
-    env, url = upload_env("exif", PROPHOTO_EXIFTOOL_POOL=str(pool))
-    stack = Stack(env)
     small = photo(1, name="1mp").read_bytes()
-    try:
-        stack.start("upload")
-        wait_http(f"{url}/healthz", timeout=60)
+    with upload_stack("exif", PROPHOTO_EXIFTOOL_POOL=str(pool)) as up:
+        env, url = up.env, up.url
 
         async def go() -> list[float]:
             client = LeanClient(url, TOKEN)
@@ -236,11 +199,8 @@ def loaded_uploads(pool: int, samples: int) -> dict[str, Any]:
             try:
                 for _ in range(samples):
                     started = time.perf_counter()
-                    status, answer = await client.post("/v1/uploads", unique_copy(small), {
-                        "Content-Type": "application/octet-stream", "X-Filename": "small.jpg"})
+                    await post_photo(client, unique_copy(small), "small.jpg")
                     times.append(time.perf_counter() - started)
-                    if status != 201:
-                        raise RuntimeError(f"upload answered {status}: {answer[:200]!r}")
                     await asyncio.sleep(0.05)
             finally:
                 await client.close()
@@ -259,22 +219,13 @@ def loaded_uploads(pool: int, samples: int) -> dict[str, Any]:
             flood.terminate()
             flood.wait()
         heavy = asyncio.run(_count_heavy(env["PROPHOTO_DATABASE_URL"]))
-    finally:
-        stack.stop()
-        clean_up(env)
     return {"pool": pool, "heavy_uploads": heavy,
             "upload_ms": {k: (v * 1000 if k != "n" else v) for k, v in percentiles(times).items()}}
 
 
 async def _count_heavy(db_url: str) -> int:
     """How many 30 MB-embedded files the other client got in (the flood was real)."""
-    import asyncpg
-
-    conn = await asyncpg.connect(db_url)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM proxy_images WHERE size > 20000000"))
-    finally:
-        await conn.close()
+    return int(await fetch_value(db_url, "SELECT count(*) FROM proxy_images WHERE size > 20000000"))
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -342,8 +293,7 @@ def flood(url: str, clients: int = 2) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a few images only (smoke run)")
+    parser = command_line(__doc__, "a few images only (smoke run)")
     parser.add_argument("--flood", metavar="URL", help=argparse.SUPPRESS)  # the flooding client
     args = parser.parse_args()
     if args.flood:

@@ -25,7 +25,6 @@ saves JSON under bench/results/; returns the missed lines.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import time
@@ -42,6 +41,7 @@ from bench.common import (
     Target,
     check_targets,
     clean_up,
+    main_of,
     percentiles,
     photo,
     save,
@@ -59,12 +59,12 @@ READY_SQL = ("SELECT count(*) FILTER (WHERE preview_status = 'ready'),"
 
 async def seed(env: dict[str, str], user: str, count: int, data: bytes) -> list[uuid.UUID]:
     """`count` proxies of `user` with their originals, their jobs on the bulk lane (as an import)."""
-    from shared.broker import AmqpPublisher
+    from shared.broker.publisher import AmqpPublisher
+    from shared.broker.topology import Topology
     from shared.db import proxies
     from shared.lanes import ShardChooser, preview_job, publish_bulk
     from shared.messages import Lane
     from shared.storage import open_store
-    from shared.topology import Topology
 
     settings = settings_for(env)
     store = open_store(settings.temp_store, settings.stores.s3)
@@ -265,11 +265,5 @@ def run(quick: bool = False) -> dict[str, Any]:
     return result | {"missed": missed}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small backlogs only (smoke run)")
-    run(quick=parser.parse_args().quick)
-
-
 if __name__ == "__main__":
-    main()
+    main_of(run, __doc__, "small backlogs only (smoke run)")

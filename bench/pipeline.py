@@ -28,66 +28,36 @@ missed lines: `make bench` fails on them), and saves JSON under bench/results/.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import contextlib
 import io
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-import psutil
 
 from bench import floor, hostile
+from bench.client import TOKEN, LeanClient, post_photo
 from bench.common import (
-    LeanClient,
     Stack,
     Target,
     await_all,
     camera_photo,
     check_targets,
-    clean_up,
+    fetch_value,
     free_port,
+    main_of,
     percentiles,
     photo,
     save,
     unique_copy,
-    upload_env,
+    upload_stack,
     wait_http,
 )
-
-TOKEN = {"Authorization": "Bearer bench-token"}
-
-
-class RssSampler:
-    def __init__(self, pids: list[int]) -> None:
-        self.procs = [psutil.Process(p) for p in pids]
-        self.peak = {p: 0 for p in pids}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for p in self.procs:
-                try:
-                    self.peak[p.pid] = max(self.peak[p.pid], p.memory_info().rss)
-                except psutil.Error:
-                    pass
-            time.sleep(0.01)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def peaks_mb(self) -> list[float]:
-        return [v / 2**20 for v in self.peak.values()]
+from bench.rss import PeakRss
 
 
 async def upload_all(url: str, bodies: list[tuple[str, bytes]], concurrency: int) -> list[tuple[str, float, float]]:
@@ -103,10 +73,7 @@ async def upload_all(url: str, bodies: list[tuple[str, bytes]], concurrency: int
             while not queue.empty():
                 name, body = queue.get_nowait()
                 started = time.perf_counter()
-                status, answer = await client.post("/v1/uploads", body, {
-                    "Content-Type": "application/octet-stream", "X-Filename": name})
-                if status != 201:
-                    raise RuntimeError(f"upload answered {status}: {answer[:200]!r}")
+                answer = await post_photo(client, body, name)
                 out.append((json.loads(answer)["uuid"], time.perf_counter() - started, time.monotonic()))
         finally:
             await client.close()
@@ -116,11 +83,7 @@ async def upload_all(url: str, bodies: list[tuple[str, bytes]], concurrency: int
 
 
 async def db_now(db_url: str) -> float:
-    conn = await asyncpg.connect(db_url)
-    try:
-        return float(await conn.fetchval("SELECT extract(epoch FROM clock_timestamp())"))
-    finally:
-        await conn.close()
+    return float(await fetch_value(db_url, "SELECT extract(epoch FROM clock_timestamp())"))
 
 
 async def wait_ready(db_url: str, uuids: list[str], timeout: float) -> dict[str, float]:
@@ -160,12 +123,13 @@ def throughput(env: dict[str, str], url: str, files: list[Path], workers: int, r
     uuids = [u for u, _, _ in uploaded]
     procs = start_workers(stack, workers)
     started = asyncio.run(db_now(env["PROPHOTO_DATABASE_URL"]))
-    with RssSampler([p.pid for p in procs]) as rss:
+    with contextlib.ExitStack() as sampling:
+        rss = [sampling.enter_context(PeakRss(p.pid, every_s=0.01)) for p in procs]
         seen = asyncio.run(wait_ready(env["PROPHOTO_DATABASE_URL"], uuids, timeout=900))
     elapsed = max(seen.values()) - started
     stack.stop()
     return {"workers": workers, "images": len(uuids), "seconds": elapsed,
-            "images_per_s": len(uuids) / elapsed, "peak_rss_mb": rss.peaks_mb()}
+            "images_per_s": len(uuids) / elapsed, "peak_rss_mb": [r.peak_mb for r in rss]}
 
 
 def drain(env: dict[str, str], uuids: list[str]) -> None:
@@ -203,12 +167,8 @@ def backlog(env: dict[str, str], url: str, count: int, workers: int) -> dict[str
 
 
 async def pending(db_url: str, uuids: list[str]) -> int:
-    conn = await asyncpg.connect(db_url)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM proxy_images WHERE uuid = ANY($1::uuid[])"
-                                       " AND preview_status IN ('pending', 'processing')", uuids))
-    finally:
-        await conn.close()
+    return int(await fetch_value(db_url, "SELECT count(*) FROM proxy_images WHERE uuid = ANY($1::uuid[])"
+                                 " AND preview_status IN ('pending', 'processing')", uuids))
 
 
 def loaded_uploads(env: dict[str, str], url: str, files: list[Path], samples: int,
@@ -318,14 +278,11 @@ def upload_to_ready(env: dict[str, str], url: str, files: list[Path]) -> dict[st
 def run(quick: bool = False) -> dict[str, Any]:
     from shared.settings import Settings
 
-    env, url = upload_env("pipe")
     files = [photo(24, name="24mp"), photo(45, name="45mp")]
     rounds = 1 if quick else 8
-    stack = Stack(env)
-    stack.start("upload")
     result: dict[str, Any] = {"files": [f.name for f in files], "rounds": rounds}
-    try:
-        wait_http(f"{url}/healthz")
+    with upload_stack("pipe") as up:
+        env, url = up.env, up.url
         alone = asyncio.run(upload_all(url, [("alone.jpg", unique_copy(
             photo(4, 1_000_000, "1mb").read_bytes())) for _ in range(4 if quick else 40)], 1))
         drain(env, [u for u, _, _ in alone])  # its jobs must not land in the throughput run
@@ -345,9 +302,6 @@ def run(quick: bool = False) -> dict[str, Any]:
         result["enhance_loaded"] = loaded_enhance(env, url, files, 3 if quick else 12, 4 if quick else 30)
         result["upload_to_ready"] = upload_to_ready(env, url, files * (1 if quick else 3))
         result["backlog"] = backlog(env, url, 50 if quick else 5000, 2)
-    finally:
-        stack.stop()
-        clean_up(env)
     one = result["one_worker"]["images_per_s"]
     result["ratios"] = {
         "pipeline_vs_floor": one / result["floor"]["floor_per_s"],
@@ -436,11 +390,5 @@ def report(r: dict[str, Any]) -> None:
         f"{b['first_chunk_per_s']:.1f}/{b['last_chunk_per_s']:.1f}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a few images only (smoke run)")
-    run(quick=parser.parse_args().quick)
-
-
 if __name__ == "__main__":
-    main()
+    main_of(run, __doc__, "a few images only (smoke run)")

@@ -13,14 +13,13 @@ path would cost if the preview were already a file). Target: under 100 ms.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import CORPUS, percentiles, save
+from bench.common import CORPUS, main_of, percentiles, save
 
 TARGET_MS = 100.0
 
@@ -130,11 +129,5 @@ def report(r: dict[str, Any]) -> None:
               f"median {r['embedded_median_p50_ms']:.1f} ms (target < {TARGET_MS:.0f} ms: {met})")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="two runs per file")
-    run(quick=parser.parse_args().quick)
-
-
 if __name__ == "__main__":
-    main()
+    main_of(run, __doc__, "two runs per file")

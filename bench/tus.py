@@ -4,7 +4,7 @@ The real upload service (child process, real PostgreSQL, RabbitMQ, ExifTool,
 file store) on loopback, in one run:
 - throughput of a 100 MB photo sent through tus in 5 MB PATCHes against the
   same size sent as one direct `POST /v1/uploads` (the same lean HTTP/1.1
-  client, `bench.common.LeanClient`, on one keep-alive connection; alternating
+  client, `bench.client.LeanClient`, on one keep-alive connection; alternating
   runs, medians); target: tus / direct >= 0.8;
 - the server's RSS growth during the tus upload; target: < 30 MB;
 - a tus upload sent as one PATCH through a proxy that drops the connection at
@@ -16,7 +16,6 @@ A missed target is listed in the result's `missed` (which fails `make bench`);
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import socket
 import statistics
@@ -27,20 +26,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import psutil
 
-from bench.common import (
-    LeanClient,
-    Stack,
-    clean_up,
-    photo,
-    save,
-    unique_copy,
-    upload_env,
-    wait_http,
-)
+from bench.client import TOKEN, LeanClient, post_photo
+from bench.common import command_line, photo, save, unique_copy, upload_stack
+from bench.rss import PeakRss
 
-AUTH = {"Authorization": "Bearer bench-token"}
 TUS = {"Tus-Resumable": "1.0.0"}
 PATCH = TUS | {"Content-Type": "application/offset+octet-stream"}
 CHUNK = 5 * 1024 * 1024
@@ -61,10 +51,7 @@ def _pieces(data: bytes, step: int = 1024 * 1024) -> Iterator[bytes]:
 
 async def direct(client: LeanClient, data: bytes) -> float:
     started = time.perf_counter()
-    status, answer = await client.post("/v1/uploads", data, {
-        "Content-Type": "application/octet-stream", "X-Filename": "direct.jpg"})
-    if status != 201:
-        raise RuntimeError(f"direct upload answered {status}: {answer[:200]!r}")
+    await post_photo(client, data, "direct.jpg")
     return time.perf_counter() - started
 
 
@@ -88,31 +75,6 @@ async def tus(client: LeanClient, data: bytes) -> float:
         if status not in (200, 204):
             raise RuntimeError(f"tus PATCH answered {status}: {answer[:200]!r}")
     return time.perf_counter() - started
-
-
-class PeakRss:
-    def __init__(self, pid: int) -> None:
-        self.proc = psutil.Process(pid)
-        self.before = self.peak = self.proc.memory_info().rss
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._done.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(0.005)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-    @property
-    def growth_mb(self) -> float:
-        return (self.peak - self.before) / 2**20
 
 
 def cutting_proxy(upstream: int, cut_after: int) -> int:
@@ -151,16 +113,16 @@ def cutting_proxy(upstream: int, cut_after: int) -> int:
 
 
 def resume_after_cut(url: str, port: int, data: bytes) -> dict[str, Any]:
-    with httpx.Client(base_url=url, headers=AUTH, timeout=300) as client:
+    with httpx.Client(base_url=url, headers=TOKEN, timeout=300) as client:
         upload = create(client, len(data))
     proxy = cutting_proxy(port, cut_after=len(data) // 2)
     try:
         httpx.patch(f"http://127.0.0.1:{proxy}{upload}", content=_pieces(data), timeout=300,
-                    headers=AUTH | PATCH | {"Upload-Offset": "0"})
+                    headers=TOKEN | PATCH | {"Upload-Offset": "0"})
         raise RuntimeError("the cut connection answered")
     except httpx.TransportError:
         pass
-    with httpx.Client(base_url=url, headers=AUTH, timeout=300) as client:
+    with httpx.Client(base_url=url, headers=TOKEN, timeout=300) as client:
         offset = int(client.head(upload, headers=TUS).headers["Upload-Offset"])
         r = client.patch(upload, content=bytes(memoryview(data)[offset:]),
                          headers=PATCH | {"Upload-Offset": str(offset)})
@@ -173,11 +135,7 @@ def resume_after_cut(url: str, port: int, data: bytes) -> dict[str, Any]:
 def run(quick: bool = False) -> dict[str, Any]:
     size = (20 if quick else 100) * 2**20
     rounds = 1 if quick else 3
-    env, url = upload_env("tus", PROPHOTO_MAX_UPLOAD_BYTES=str(400 * 2**20))
-    stack = Stack(env)
-    proc = stack.start("upload")
-    try:
-        wait_http(f"{url}/healthz")
+    with upload_stack("tus", PROPHOTO_MAX_UPLOAD_BYTES=str(400 * 2**20)) as up:
         direct_s: list[float] = []
         tus_s: list[float] = []
         growth: list[float] = []
@@ -186,23 +144,20 @@ def run(quick: bool = False) -> dict[str, Any]:
         async def timed() -> None:
             # one keep-alive connection for both, with a client that costs little of its own
             # (httpx's CPU per request and per MB was charged to the 21 tus requests)
-            client = LeanClient(url, AUTH)
+            client = LeanClient(up.url, TOKEN)
             try:
                 await tus(client, body_of(8 * 2**20))  # warm-up: connections, ExifTool, imports
                 for _ in range(rounds):
                     direct_s.append(await direct(client, body_of(size)))
                     data = body_of(size)
-                    with PeakRss(proc.pid) as rss:
+                    with PeakRss(up.upload.pid) as rss:
                         tus_s.append(await tus(client, data))
                     growth.append(rss.growth_mb)
             finally:
                 await client.close()
 
         asyncio.run(timed())
-        resume = resume_after_cut(url, int(env["PROPHOTO_UPLOAD_PORT"]), body_of(size))
-    finally:
-        stack.stop()
-        clean_up(env)
+        resume = resume_after_cut(up.url, int(up.env["PROPHOTO_UPLOAD_PORT"]), body_of(size))
     mb = size / 2**20
     result = {
         "bytes": size, "chunk_bytes": CHUNK, "rounds": rounds,
@@ -241,9 +196,7 @@ def report(result: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="20 MB, one round (smoke run)")
-    args = parser.parse_args()
+    args = command_line(__doc__, "20 MB, one round (smoke run)").parse_args()
     result = run(quick=args.quick)
     sys.exit(1 if result["missed"] and not args.quick else 0)  # a quick run is a smoke test
 

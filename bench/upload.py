@@ -11,42 +11,31 @@ Prints a table and saves JSON under bench/results/.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
+from bench.client import TOKEN, LeanClient, post_photo
 from bench.common import (
     CORPUS,
-    LeanClient,
-    Stack,
-    clean_up,
+    main_of,
     percentiles,
     photo,
     save,
     unique_copy,
-    upload_env,
-    wait_http,
+    upload_stack,
 )
-
-TOKEN = {"Authorization": "Bearer bench-token"}
+from bench.rss import PeakRss
 
 
 async def _one(client: LeanClient, data: bytes, name: str) -> float:
     started = time.perf_counter()
-    status, answer = await client.post("/v1/uploads", data,
-                                       {"Content-Type": "application/octet-stream", "X-Filename": name})
-    elapsed = time.perf_counter() - started
-    if status != 201:
-        raise RuntimeError(f"upload answered {status}: {answer[:200]!r}")
-    return elapsed
+    await post_photo(client, data, name)
+    return time.perf_counter() - started
 
 
 async def measure(url: str, data: bytes, name: str, count: int, concurrency: int) -> list[float]:
@@ -54,7 +43,7 @@ async def measure(url: str, data: bytes, name: str, count: int, concurrency: int
     the head, one for the body), not httpx: httpx spends about 25 ms of its own CPU sending a
     10 MB body (a server that only drains it answers in 44 ms through httpx, 18 ms through a
     plain socket), and on a two-core machine that CPU is taken from the server being measured
-    and charged to it (bench/common.py, `LeanClient`)."""
+    and charged to it (bench/client.py, `LeanClient`)."""
     bodies = [unique_copy(data) for _ in range(count)]
     samples: list[float] = []
     queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -99,7 +88,6 @@ def floor(store_root: Path, data: bytes, count: int) -> list[float]:
 
 
 def rss_during_big_upload(url: str, pid: int, size: int) -> dict[str, float]:
-    proc = psutil.Process(pid)
     base = unique_copy(photo(24, name="rss-seed").read_bytes())  # never a duplicate of an earlier run
     chunk = 1024 * 1024
 
@@ -111,34 +99,18 @@ def rss_during_big_upload(url: str, pid: int, size: int) -> dict[str, float]:
             yield pad
             sent += chunk
 
-    before = proc.memory_info().rss
-    peak = before
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, proc.memory_info().rss)
-            time.sleep(0.005)
-
-    t = threading.Thread(target=sample)
-    t.start()
-    started = time.perf_counter()
-    r = httpx.post(f"{url}/v1/uploads", content=body(), timeout=300,
-                   headers=TOKEN | {"Content-Type": "image/jpeg", "X-Filename": "big.jpg"})
-    elapsed = time.perf_counter() - started
-    done.set()
-    t.join()
+    with PeakRss(pid) as rss:
+        started = time.perf_counter()
+        r = httpx.post(f"{url}/v1/uploads", content=body(), timeout=300,
+                       headers=TOKEN | {"Content-Type": "image/jpeg", "X-Filename": "big.jpg"})
+        elapsed = time.perf_counter() - started
     if r.status_code != 201:
         raise RuntimeError(f"200 MB upload answered {r.status_code}: {r.text[:200]}")
-    return {"bytes": size, "seconds": elapsed, "rss_before_mb": before / 2**20,
-            "rss_peak_mb": peak / 2**20, "rss_growth_mb": (peak - before) / 2**20}
+    return {"bytes": size, "seconds": elapsed, "rss_before_mb": rss.before_mb,
+            "rss_peak_mb": rss.peak_mb, "rss_growth_mb": rss.growth_mb}
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    env, url = upload_env("up", PROPHOTO_MAX_UPLOAD_BYTES=str(400 * 2**20))
-    stack = Stack(env)
-    proc = stack.start("upload")
     files: dict[str, Path] = {
         "1MB jpeg": photo(4, 1_000_000, "1mb"),
         "10MB jpeg": photo(24, 10_000_000, "10mb"),
@@ -150,24 +122,20 @@ def run(quick: bool = False) -> dict[str, Any]:
     counts = {"1MB jpeg": 60, "10MB jpeg": 40, "25MB jpeg": 20, "RAW (CR3)": 30}
     if quick:
         counts = {k: 4 for k in counts}
-    store_root = Path(env["PROPHOTO_TEMP_STORE"][len("file://"):])
     rows: list[dict[str, Any]] = []
-    try:
-        wait_http(f"{url}/healthz")
+    with upload_stack("up", PROPHOTO_MAX_UPLOAD_BYTES=str(400 * 2**20)) as up:
+        store_root = Path(up.env["PROPHOTO_TEMP_STORE"][len("file://"):])
         for label, path in files.items():
             data = path.read_bytes()
             base = percentiles(floor(store_root, data, counts[label]))
             for conc in (1, 8):
-                samples = asyncio.run(measure(url, data, path.name, counts[label], conc))
+                samples = asyncio.run(measure(up.url, data, path.name, counts[label], conc))
                 stats = percentiles(samples)
                 rows.append({"file": label, "bytes": len(data), "concurrency": conc,
                              "upload_ms": {k: v * 1000 if k != "n" else v for k, v in stats.items()},
                              "store_write_ms": {k: v * 1000 if k != "n" else v for k, v in base.items()},
                              "p50_vs_store_write": stats["p50"] / base["p50"]})
-        big = rss_during_big_upload(url, proc.pid, (20 if quick else 200) * 2**20)
-    finally:
-        stack.stop()
-        clean_up(env)
+        big = rss_during_big_upload(up.url, up.upload.pid, (20 if quick else 200) * 2**20)
     result = {"rows": rows, "big_upload": big,
               "targets": {"10MB p50 ms": 50, "10MB p99 ms": 150, "200MB rss growth mb": 30}}
     report(result)
@@ -187,13 +155,5 @@ def report(result: dict[str, Any]) -> None:
           f"{b['rss_before_mb']:.0f} -> {b['rss_peak_mb']:.0f} MB (+{b['rss_growth_mb']:.1f} MB)")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a few uploads only (smoke run)")
-    args = parser.parse_args()
-    run(quick=args.quick)
-    sys.exit(0)
-
-
 if __name__ == "__main__":
-    main()
+    main_of(run, __doc__, "a few uploads only (smoke run)")

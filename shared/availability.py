@@ -15,7 +15,7 @@ from typing import TypeVar
 import aiormq.exceptions
 import asyncpg
 
-from shared.broker import PublishFailed
+from shared.broker.publisher import PublishFailed
 from shared.db import DatabaseUnreachable
 
 log = logging.getLogger(__name__)

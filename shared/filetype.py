@@ -186,32 +186,13 @@ def _ascii(h: bytes, endian: str, entry: tuple[int, int, int] | None) -> str:
     return raw.split(b"\0", 1)[0].decode("ascii", "replace").strip()
 
 
-
-#: JPEG start-of-frame markers (baseline, extended, progressive, lossless, arithmetic variants)
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
 def jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a JPEG's start-of-frame header, without decoding; None if absent."""
-    if data[:2] != b"\xff\xd8":
+    """(width, height) from a JPEG's start-of-frame header, without decoding; None if absent
+    (`shared.imaging.jpeg_header` parses it)."""
+    from shared.imaging import jpeg_header
+
+    try:
+        frame = jpeg_header.read(data)
+    except jpeg_header.HeaderError:
         return None
-    i = 2
-    while i + 4 <= len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length field
-            i += 2
-            continue
-        length = int.from_bytes(data[i + 2:i + 4], "big")
-        if marker in _SOF and i + 9 <= len(data):
-            height = int.from_bytes(data[i + 5:i + 7], "big")
-            width = int.from_bytes(data[i + 7:i + 9], "big")
-            return (width, height) if width and height else None
-        if marker == 0xDA or length < 2:  # scan data (or a broken header) before any frame
-            return None
-        i += 2 + length
-    return None
+    return frame.width, frame.height

@@ -29,13 +29,13 @@ from uuid import UUID
 
 from aio_pika.abc import AbstractChannel, AbstractConnection
 
-from shared.broker import Publisher, connect_once, publish_command
+from shared.broker.publisher import Publisher, connect_once, publish_command
+from shared.broker.topology import Topology
 from shared.db import lanes as lanes_db
 from shared.db.lanes import uploads_in_last_minute
 from shared.db.pool import Executor
 from shared.messages import GeneratePreview, Lane, new_claim
 from shared.settings import Settings
-from shared.topology import Topology
 
 
 async def upload_lane(db: Executor, settings: Settings, user_id: str, bulk: bool) -> Lane:

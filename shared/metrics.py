@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 JOB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10)
 if TYPE_CHECKING:
+    from shared.broker.outbox import RelayHealth
     from shared.db.outbox import Backlog
-    from shared.outbox import RelayHealth
 
 READY_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600)
 
@@ -157,7 +157,7 @@ class UploadMetrics:
         )
 
     def observe_outbox(self, backlog: Backlog, health: RelayHealth) -> None:
-        """The relay's view after each pass (shared/outbox.py)."""
+        """The relay's view after each pass (shared/broker/outbox.py)."""
         self.outbox_pending.set(backlog.pending)
         self.outbox_oldest_age.set(backlog.oldest_age_s)
         self.outbox_failing_rows.set(backlog.failing)

@@ -1,7 +1,7 @@
 """Settings for every service, read from `PROPHOTO_*` environment variables.
 
-Defaults are the original system's (preview 2048 px q85, thumbnail 400x400
-q80, 8 MB embedded-preview cap, retry 10/30/60 s). Build them with
+Defaults are the original system's (8 MB embedded-preview cap, retry 10/30/60 s;
+renditions: `shared/imaging/renditions.py`). Build them with
 `get_settings()` at start-up, never at import time. An adapter gets only its
 resource's part (`settings.database`, `settings.stores`; see
 `shared/resource_settings.py`).
@@ -18,8 +18,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared import resource_settings as resources
 from shared import tokens as secrets
 from shared.exif.tags import ReadMode
+from shared.limits import LimitSettings
 
 DEV_TOKEN = "dev-token"  # noqa: S105 - only accepted when env=development
+
+
 class RetryPolicy(BaseSettings):
     """How often one kind of job is tried and how long it waits in between."""
 
@@ -39,7 +42,10 @@ class RetryPolicy(BaseSettings):
         return self
 
 
-class Settings(BaseSettings):
+class Settings(LimitSettings):
+    """Every `PROPHOTO_*` variable; the limits on a connection, a user and an unfinished upload
+    are inherited from `shared/limits.py`."""
+
     model_config = SettingsConfigDict(env_prefix="PROPHOTO_", env_nested_delimiter="__", extra="ignore")
 
     #: production unless told otherwise: `make run`/`prophoto dev` set development, tests set test
@@ -57,16 +63,16 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_presign_seconds: int = 900
 
-    # imaging (the original system's defaults)
-    preview_max_dimension: int = 2048
+    # imaging; the preview's and thumbnail's size and quality: `shared.imaging.renditions`' unless set
+    preview_max_dimension: int | None = None
     #: previews, thumbnails and enhances in sRGB, or Display P3 (tagged) for sources wider than
     #: sRGB; sRGB sources stay untagged sRGB either way (docs/preview.md, "Colour")
     preview_gamut: Literal["srgb", "display-p3"] = "srgb"
-    preview_quality: int = 85
+    preview_quality: int | None = None
     max_preview_size: int = 8 * 1024 * 1024
-    thumbnail_width: int = 400
-    thumbnail_height: int = 400
-    thumbnail_quality: int = 80
+    thumbnail_width: int | None = None
+    thumbnail_height: int | None = None
+    thumbnail_quality: int | None = None
     raw_min_embedded_edge: int = 800
     max_upload_bytes: int = 500 * 1024 * 1024
     max_pixels: int = 150_000_000
@@ -153,39 +159,6 @@ class Settings(BaseSettings):
     public_url: str = ""  # base URL used in links; empty = relative links
     #: comma-separated peer addresses whose X-Forwarded-Proto is believed (a TLS-terminating proxy)
     trusted_proxies: str = ""
-
-    # connection and body limits, applied before any work (shared/http/server.py, shared/http/gate.py)
-    http_max_header_bytes: int = Field(default=32 * 1024, ge=1024)
-    http_max_headers: int = Field(default=100, ge=10)
-    http_header_timeout_s: float = Field(default=10.0, gt=0)
-    http_idle_timeout_s: int = Field(default=15, ge=1)
-    http_body_window_s: float = Field(default=20.0, gt=0)
-    http_body_min_bytes: int = Field(default=1024, ge=0)
-    http_max_connections: int = Field(default=2000, ge=10)
-    #: every route that does not stream an upload (JSON bodies, forms)
-    http_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
-
-    # per-user quotas and rates, per process (shared/quotas.py): past one, 429 with Retry-After
-    proxy_expiry_days: float = Field(default=30, gt=0)  # unconfirmed proxies: services/upload/janitor.py
-    janitor_every_s: float = Field(default=300, gt=0)
-    quota_uploads_per_minute: int = Field(default=600, ge=1)
-    quota_bytes_per_day: int = Field(default=100 * 1024**3, ge=1)
-    quota_unconfirmed_proxies: int = Field(default=10_000, ge=1)
-    quota_sse_streams: int = Field(default=20, ge=1)
-    quota_parked_scans_per_minute: int = Field(default=30, ge=1)
-    quota_parked_scans_concurrent: int = Field(default=2, ge=1)
-
-    # resumable (tus) uploads: caps on one user's unfinished uploads, their lifetime
-    tus_max_incomplete: int = Field(default=20, ge=1)
-    tus_max_incomplete_bytes: int = Field(default=20 * 1024**3, ge=1)
-    tus_expiry_s: float = Field(default=24 * 3600, gt=0)
-    tus_sweep_s: float = Field(default=60, gt=0)
-    tus_max_rows: int = Field(default=5000, ge=1)
-    tus_outcome_keep_s: float = Field(default=600, gt=0)
-    #: Upload-Metadata (tus) or the draft's filename, as received
-    tus_max_metadata_bytes: int = Field(default=4096, ge=256)
-    #: a request's hold on an upload; renewed while its body arrives, so only a crash lets it lapse
-    tus_lease_s: float = Field(default=30, ge=1)
 
     # metrics ports: the workers', and the HTTP services' (apart from their API ports)
     preview_metrics_port: int = 9101
@@ -277,14 +250,6 @@ class Settings(BaseSettings):
         s3 = resources.S3Settings(self.s3_endpoint, self.s3_access_key, self.s3_secret_key, self.s3_region,
                         self.s3_presign_seconds)
         return resources.StoreSettings(self.temp_store, self.final_store, s3)
-
-    @property
-    def connection_limits(self) -> resources.ConnectionLimits:
-        return resources.cut(resources.ConnectionLimits, self, "http_")
-
-    @property
-    def quotas(self) -> resources.QuotaSettings:
-        return resources.cut(resources.QuotaSettings, self, "quota_")
 
     def trusted_proxy_hosts(self) -> set[str]:
         return {h.strip() for h in self.trusted_proxies.split(",") if h.strip()}

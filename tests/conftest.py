@@ -14,11 +14,11 @@ import aio_pika
 import asyncpg
 import pytest
 
+from shared.broker.topology import Topology
 from shared.db import create_pool
 from shared.migrate import migrate
 from shared.resource_settings import DatabaseSettings
 from shared.settings import RetryPolicy, Settings
-from shared.topology import Topology
 from tests.fixtures.services import endpoints
 
 pytest_plugins: list[str] = ["tests.fixtures.breakable", "tests.fixtures.upload", "tests.fixtures.tracing", "tests.fixtures.preview", "tests.fixtures.s3"]

@@ -3,7 +3,7 @@
 Both are waited for (backoff from 1 s doubling to 30 s, saying so at each
 try, giving up after about five minutes): a database or broker still
 starting is not an error. The same code the services use does the work
-(`shared.migrate.migrate`, `shared.broker.declare_topology`).
+(`shared.migrate.migrate`, `shared.broker.publisher.declare_topology`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 
 async def prepare_backends(settings: Settings, say: Callable[[str], None], backoff_s: float) -> None:
-    from shared.broker import declare_topology
+    from shared.broker.publisher import declare_topology
     from shared.migrate import migrate
 
     applied = await wait_for(f"the database {redact(settings.database_url)}",

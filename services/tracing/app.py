@@ -25,8 +25,9 @@ from services.tracing.retention import RETENTION_EVERY_S, retention_loop
 from services.tracing.workers import activity_by_queue, listen_for_heartbeats
 from shared.apidocs import install_api_docs
 from shared.availability import DATABASE_ERRORS, until_available
-from shared.broker import AmqpPublisher, connect
-from shared.broker_probe import BrokerProbe
+from shared.broker.probe import BrokerProbe
+from shared.broker.publisher import AmqpPublisher, connect
+from shared.broker.topology import Topology
 from shared.db import create_pool, sessions
 from shared.http.auth import TokenBook, install_auth
 from shared.http.gate import BodyLimits, RequestGate
@@ -34,7 +35,6 @@ from shared.http.problems import install_problem_handlers
 from shared.http.readiness import Check, readiness
 from shared.metrics import JobMetrics
 from shared.settings import Settings
-from shared.topology import Topology
 from shared.worker.heartbeat import LiveWorkers, read_beat, worker_id
 
 log = logging.getLogger(__name__)

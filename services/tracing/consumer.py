@@ -21,10 +21,10 @@ import asyncpg
 from pydantic import ValidationError
 
 from services.tracing import queries
-from shared.broker import Publisher
+from shared.broker.publisher import Publisher
+from shared.broker.topology import Topology
 from shared.messages import TraceEvent
 from shared.metrics import JobMetrics
-from shared.topology import Topology
 from shared.worker.consumer import Connection, Incoming, QueueConsumer
 from shared.worker.park import Delivery, park
 

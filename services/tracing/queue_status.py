@@ -1,7 +1,7 @@
 """Live queue health: depths from the broker, activity from the workers' heartbeats.
 
 Nothing here reads a jobs table. Queue depths come from the broker through
-`shared.broker_probe` (passive declares over AMQP; RabbitMQ's management API
+`shared.broker.probe` (passive declares over AMQP; RabbitMQ's management API
 adds unacked counts when `rabbitmq_management_url` is set). Worker activity
 (jobs in progress, last job started and finished) comes from the heartbeats
 every worker publishes on the events exchange (shared/worker/heartbeat.py):
@@ -19,9 +19,9 @@ from typing import Any
 
 import httpx
 
-from shared.broker_probe import BrokerProbe, Depth
+from shared.broker.probe import BrokerProbe, Depth
+from shared.broker.topology import Topology
 from shared.settings import Settings
-from shared.topology import Topology
 
 #: an idle queue whose last job finished this recently says so (a burst between two page refreshes)
 RECENT_S = 60.0
@@ -102,21 +102,30 @@ def judge(depth: Depth, activity: Activity | None, ready_since: float | None, no
 
 
 def _silent_holders(depth: Depth, act: Activity, now: float) -> Judgement | None:
-    """`stalled` while a worker that fell silent holding jobs still has its consumer attached.
+    """`stalled` while a worker that fell silent still has its consumer attached.
 
     Each worker has one consumer on its queue, so more consumers than live
     workers means the silent ones are still attached (frozen, not dead): the
-    broker keeps their jobs from everyone else. A killed worker's connection
-    closes, its consumer goes, and its jobs are redelivered: then it is
-    forgotten here.
+    jobs the broker handed them wait in a process that runs nothing, and it
+    hands them more up to the prefetch, whatever their last beat held (a
+    worker frozen while idle is the common case: the jobs arrive after it
+    froze). A killed worker's connection closes, its consumer goes, and its
+    jobs are redelivered: then it is not counted. When the broker did not
+    answer, only a silent worker whose last beat held jobs is a stall.
     """
     if not act.silent_workers:
         return None
-    if depth.consumers is not None and depth.consumers <= act.workers:
+    if depth.consumers is None:
+        if not act.silent_held:
+            return None
+    elif depth.consumers <= act.workers:
         return None
     since = now - (act.silent_since or now)
-    return Judgement("stalled", f"{act.silent_workers} worker(s) silent for {since:.0f} s "
-                                f"holding {act.silent_held} job(s)")
+    held = f"{act.silent_held} job(s) held at the last beat"
+    if depth.unacked:
+        held += f"; the broker counts {depth.unacked} unacked"
+    return Judgement("stalled", f"{act.silent_workers} worker(s) silent for {since:.0f} s with "
+                                f"their consumer attached ({held})")
 
 
 @dataclass

@@ -11,8 +11,8 @@ import logging
 from pydantic import ValidationError
 
 from services.tracing.queue_status import Activity
+from shared.broker.topology import HEARTBEAT_FEED, Topology
 from shared.messages import WorkerHeartbeat
-from shared.topology import HEARTBEAT_FEED, Topology
 from shared.worker.consumer import Connection, FeedListener
 from shared.worker.heartbeat import LiveWorkers, Seen
 

@@ -25,7 +25,9 @@ from services.upload.resumable.uploads import Resumable
 from services.upload.routes import ROUTERS
 from shared.apidocs import install_api_docs
 from shared.availability import DATABASE_ERRORS, until_available
-from shared.broker import AmqpPublisher
+from shared.broker.outbox import OutboxRelay
+from shared.broker.publisher import AmqpPublisher
+from shared.broker.topology import Topology
 from shared.db import create_pool
 from shared.exif import AsyncExifTool
 from shared.exif.sidecar import MAX_SIDECAR_BYTES
@@ -35,10 +37,8 @@ from shared.http.problems import install_problem_handlers
 from shared.http.readiness import readiness
 from shared.lanes import ShardChooser
 from shared.metrics import UploadMetrics
-from shared.outbox import OutboxRelay
 from shared.settings import Settings
 from shared.storage import open_stores
-from shared.topology import Topology
 
 log = logging.getLogger(__name__)
 

@@ -9,14 +9,14 @@ import asyncpg
 from fastapi import Depends, Request
 
 from services.upload.quotas import UploadQuotas
-from shared.broker import AmqpPublisher
+from shared.broker.outbox import OutboxRelay
+from shared.broker.publisher import AmqpPublisher
+from shared.broker.topology import Topology
 from shared.exif import AsyncExifTool
 from shared.lanes import ShardChooser
 from shared.metrics import UploadMetrics
-from shared.outbox import OutboxRelay
 from shared.settings import Settings
 from shared.storage import ObjectStore
-from shared.topology import Topology
 
 
 @dataclass

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from services.upload.deps import UploadContext
+from shared.broker.outbox import enqueue
 from shared.db import enhancements, proxies
 from shared.db.status import IN_FLIGHT, ProxyStatus
 from shared.errors import Conflict, NotFound, Refused
 from shared.imaging.enhance_rules import Source, best_source, enhance_limit, output_budget_error
 from shared.messages import EnhancePreview, ProxyStatusChanged
-from shared.outbox import enqueue
 from shared.worker.reports import announce
 
 

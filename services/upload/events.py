@@ -19,9 +19,9 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
-from shared.broker import connect
+from shared.broker.publisher import connect
+from shared.broker.topology import STATUS_FEED, Topology
 from shared.messages import ProxyStatusChanged
-from shared.topology import STATUS_FEED, Topology
 from shared.worker.consumer import Connection, FeedListener
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ from uuid import UUID
 import asyncpg
 
 from services.upload.deps import UploadContext
+from shared.broker.outbox import enqueue
 from shared.db import images, ingests, proxies
 from shared.db.status import IN_FLIGHT, INGESTING, IngestStatus
 from shared.messages import FinalizeIngest
-from shared.outbox import enqueue
 
 
 @dataclass

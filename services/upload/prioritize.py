@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from services.upload.deps import UploadContext
+from shared.broker.outbox import enqueue
 from shared.db import lanes
 from shared.db.status import ProxyStatus
 from shared.errors import NotFound, Refused
 from shared.lanes import preview_job
 from shared.messages import Lane
-from shared.outbox import enqueue
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ of one file, short enough not to hold them back for long.
 from __future__ import annotations
 
 from services.upload.deps import UploadContext
+from shared.broker.outbox import enqueue
 from shared.db import images
 from shared.messages import FinalizeIngest
-from shared.outbox import enqueue
 
 BATCH = 500
 

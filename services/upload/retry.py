@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from services.upload.deps import UploadContext, shards_of
+from shared.broker.outbox import enqueue
 from shared.db import enhancements, ingests, previews, proxies
 from shared.db.status import IngestStatus, ProxyStatus
 from shared.errors import Conflict, NotFound
 from shared.lanes import preview_job
 from shared.messages import FinalizeIngest, Lane
-from shared.outbox import enqueue
 from shared.worker import parked
 
 

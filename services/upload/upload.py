@@ -25,13 +25,13 @@ import asyncpg
 from services.upload.deps import UploadContext, shards_of
 from services.upload.intake import Spool
 from shared import exif, keys
+from shared.broker.outbox import enqueue
 from shared.db import images, proxies
 from shared.errors import Conflict, Invalid, Unsupported
 from shared.exif.sidecar import looks_like_xmp
 from shared.filetype import SUPPORTED_DESCRIPTION, detect, jpeg_dimensions
 from shared.lanes import preview_job, upload_lane
 from shared.messages import TraceEvent
-from shared.outbox import enqueue
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The `outbox` table: jobs recorded in their producer's transaction, until the broker confirms them.
 
-The relay (shared/outbox.py) claims due rows oldest first (fewest attempts
+The relay (shared/broker/outbox.py) claims due rows oldest first (fewest attempts
 first), marks them published or failed (with a per-row time of the next
 try), and prunes published rows after their retention; monitors read the
 backlog (count and the oldest row's age) from here too.

@@ -35,9 +35,11 @@ from pathlib import Path
 
 from shared.imaging import jpeg_header
 from shared.imaging.jpeg_header import HeaderError, JpegHeader
+from shared.imaging.renditions import PREVIEW
 
 MB = 1024 * 1024
-PREVIEW_EDGE = 2048
+#: the default preview's long edge (`shared.imaging.renditions`); a render passes its own
+PREVIEW_EDGE = PREVIEW.long_edge
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The one JPEG frame-header parser: what the budget and the fast path need to know before decoding.
+"""The one JPEG frame-header parser: what the budget and the fast path need to know before decoding
+(and `shared.filetype.jpeg_dimensions` for a thumbnail's size).
 
 `read(data)` walks the marker segments from SOI to the first frame header
 (SOFn) and returns its size, precision, kind and the sampling factors of
@@ -69,6 +70,8 @@ def read(data: bytes | mmap.mmap) -> JpegHeader:
         (length,) = struct.unpack_from(">H", data, pos + 2)
         if marker in KINDS:
             return _frame(data, pos, end, marker)
+        if length < 2:
+            raise HeaderError("a JPEG segment length is broken")
         pos += 2 + length
     raise HeaderError("no JPEG frame header found")
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.imaging import renditions
+from shared.imaging.renditions import Spec
+
 
 class ImagingError(Exception):
     """An image could not be rendered; `permanent` when retrying cannot help (bad data, limits)."""
@@ -41,11 +44,8 @@ class OutOfMemory(ImagingError, MemoryError):
 
 @dataclass(frozen=True)
 class Limits:
-    preview_max: int = 2048
-    preview_quality: int = 85
-    thumb_width: int = 400
-    thumb_height: int = 400
-    thumb_quality: int = 80
+    #: what a render makes (`shared.imaging.renditions`): the preview first, the others cut from it
+    renditions: tuple[Spec, ...] = field(default_factory=lambda: renditions.SPECS)
     max_pixels: int = 150_000_000
     max_embedded_bytes: int = 8 * 1024 * 1024
     min_embedded_edge: int = 800
@@ -54,10 +54,27 @@ class Limits:
     #: what outputs may hold: "srgb", or "display-p3" for sources wider than sRGB (`colour.Gamut`)
     gamut: str = "srgb"
 
+    @property
+    def preview(self) -> Spec:
+        return self.renditions[0]
+
+    @property
+    def preview_max(self) -> int:
+        """The preview's long edge: what every render path decodes for."""
+        return self.renditions[0].long_edge
+
+    @property
+    def preview_quality(self) -> int:
+        return self.renditions[0].quality
+
+    @property
+    def thumbnail(self) -> Spec:
+        """The thumbnail's spec (the degraded thumbnail is made to it)."""
+        return renditions.named(self.renditions, renditions.THUMBNAIL.name)
+
     @classmethod
     def from_settings(cls, s: Any) -> Limits:
-        return cls(s.preview_max_dimension, s.preview_quality, s.thumbnail_width, s.thumbnail_height,
-                   s.thumbnail_quality, s.max_pixels, s.max_preview_size, s.raw_min_embedded_edge,
+        return cls(renditions.configured(s), s.max_pixels, s.max_preview_size, s.raw_min_embedded_edge,
                    s.job_memory_mb * 1024 * 1024, s.preview_gamut)
 
 
@@ -95,15 +112,31 @@ class Hdr:
 
 @dataclass
 class Rendered:
-    preview: bytes
-    thumbnail: bytes
-    width: int
-    height: int
+    #: each rendition's JPEG and size, by spec name, in the order of `Limits.renditions`
+    renditions: dict[str, bytes]
+    sizes: dict[str, tuple[int, int]]
     method: str
     degraded: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     colour: ColourNote | None = None
     hdr: Hdr | None = None
+
+    @property
+    def preview(self) -> bytes:
+        return self.renditions[renditions.PREVIEW.name]
+
+    @property
+    def thumbnail(self) -> bytes:
+        return self.renditions[renditions.THUMBNAIL.name]
+
+    @property
+    def width(self) -> int:
+        """The preview's."""
+        return self.sizes[renditions.PREVIEW.name][0]
+
+    @property
+    def height(self) -> int:
+        return self.sizes[renditions.PREVIEW.name][1]
 
 
 def refused(exc: ImagingError) -> bool:

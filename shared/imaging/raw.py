@@ -126,7 +126,8 @@ def render_embedded(chosen: Embedded, orientation: int | None, limits: Limits,
                                 (time.perf_counter() - started) * 1000))
         raise ImagingError(reason) from exc
     rendered = finish(image, limits, method, attempts, degraded, note)
-    attempts.insert(len(attempts) - 1, Attempt("preview_extraction", method, True, degraded,
+    cuts = len(limits.renditions) - 1  # the attempts `finish` added, after the preview's
+    attempts.insert(len(attempts) - cuts, Attempt("preview_extraction", method, True, degraded,
                                                (time.perf_counter() - started) * 1000,
                                                len(rendered.preview)))
     return rendered
@@ -171,7 +172,8 @@ def render_libraw(path: Path, limits: Limits, attempts: list[Attempt] | None = N
         raise (OutOfMemory if ran_out else ImagingError)(reason) from exc
     note = ColourNote(colour.Space.OTHER_RGB.value, "libraw", "camera colour matrix", target.value)
     rendered = finish(image, limits, "raw:libraw", attempts, colour=note)
-    attempts.insert(len(attempts) - 1, Attempt("preview_extraction", "raw:libraw", True, None,
+    cuts = len(limits.renditions) - 1
+    attempts.insert(len(attempts) - cuts, Attempt("preview_extraction", "raw:libraw", True, None,
                                                (time.perf_counter() - started) * 1000,
                                                len(rendered.preview)))
     return rendered

@@ -122,7 +122,8 @@ def render_standard(path: Path, limits: Limits) -> Rendered:
                 raise ImagingError(exc.reason) from exc
             continue
         rendered = finish(image, limits, method, attempts, colour=note)
-        attempts.insert(len(attempts) - 1, Attempt(
+        cuts = len(limits.renditions) - 1  # the attempts `finish` added, after the preview's
+        attempts.insert(len(attempts) - cuts, Attempt(
             "preview_extraction", method, True, None, (time.perf_counter() - started) * 1000,
             len(rendered.preview)))
         return _with_hdr(rendered, path)
@@ -138,27 +139,29 @@ def _with_hdr(rendered: Rendered, path: Path) -> Rendered:
 
 
 def thumbnail_from_jpeg(data: bytes, limits: Limits, original: Path | None = None) -> bytes:
-    """The degraded thumbnail: the small EXIF thumbnail cover-cropped to size, colour-managed.
+    """The degraded thumbnail: the small EXIF thumbnail made to the thumbnail's spec, colour-managed.
 
     An EXIF thumbnail is in its photo's colour space but rarely says so: unless
     it carries a profile, the original's header (profile, EXIF ColorSpace) is
     read for it, when libvips can read that much of a file it could not render.
     """
+    spec = limits.thumbnail
     try:
-        budget.check(data, limits.memory_budget, max(limits.thumb_width, limits.thumb_height))
+        budget.check(data, limits.memory_budget, spec.long_edge)
     except budget.HeaderError as exc:
         raise ImagingError(f"the EXIF thumbnail is not a readable JPEG: {exc}") from exc
     try:
-        image = pyvips.Image.thumbnail_buffer(data, limits.thumb_width, height=limits.thumb_height,
-                                              crop="centre", size="both")
+        image = pyvips.Image.thumbnail_buffer(data, spec.width, height=spec.height,
+                                              crop="centre" if spec.crop else "none",
+                                              size="both" if spec.crop else "down")
         source = colour.of_image(image)
         if source.evidence is colour.Evidence.ASSUMED and original is not None:
             source = _original_colour(original, source)
         image, note = colour.prepare(image, source, limits.gamut)
         image = to_srgb_8bit(image)
-        if (image.width, image.height) != (limits.thumb_width, limits.thumb_height):
-            image = image.resize(limits.thumb_width / image.width, vscale=limits.thumb_height / image.height)
-        return colour.encode_jpeg(image, limits.thumb_quality, note.output)
+        if spec.crop and (image.width, image.height) != (spec.width, spec.height):
+            image = image.resize(spec.width / image.width, vscale=spec.height / image.height)
+        return colour.encode_jpeg(image, spec.quality, note.output)
     except pyvips.Error as exc:
         raise ImagingError(f"the EXIF thumbnail is not decodable: {first_line(exc)}") from exc
 

@@ -11,6 +11,7 @@ os.environ.setdefault("VIPS_WARNING", "0")
 import pyvips
 
 from shared.imaging.model import Attempt, ColourNote, Limits, Rendered
+from shared.imaging.renditions import THUMBNAIL, Spec
 
 
 def configure_vips(concurrency: int = 1) -> None:
@@ -209,20 +210,25 @@ def shrink_upright(image: pyvips.Image, width: int, height: int, orientation: in
 
 def finish(preview: pyvips.Image, limits: Limits, method: str, attempts: list[Attempt],
            degraded: str | None = None, colour: ColourNote | None = None) -> Rendered:
-    """Encode the preview (colour-managed already: `colour` says to what), cut the thumbnail
-    from it, encode that; a Display P3 preview and its thumbnail carry the P3 profile."""
+    """Encode the preview (colour-managed already: `colour` says to what), cut every other
+    rendition of `limits.renditions` from it and encode those; in Display P3, all carry its profile.
+    Each cut is one attempt (the thumbnail's is `from-preview`, another's `from-preview:<name>`)."""
     from shared.imaging.colour import encode_jpeg
 
     gamut = colour.output if colour is not None else "srgb"
     preview = to_srgb_8bit(preview).copy_memory()
-    preview_jpeg = encode_jpeg(preview, limits.preview_quality, gamut)
+    first, *others = limits.renditions
+    made = {first.name: encode_jpeg(preview, first.quality, gamut)}
+    sizes = {first.name: (preview.width, preview.height)}
+    for spec in others:
+        size = spec.size_for(preview.width, preview.height)
 
-    def thumb() -> bytes:
-        t = cover_crop(preview, limits.thumb_width, limits.thumb_height)
-        return encode_jpeg(t, limits.thumb_quality, gamut)
+        def cut(spec: Spec = spec, size: tuple[int, int] = size) -> bytes:
+            image = cover_crop(preview, *size) if spec.crop else shrink_upright(preview, *size)
+            return encode_jpeg(image, spec.quality, gamut)
 
-    thumb_jpeg, ms = timed(thumb)
-    attempts.append(Attempt("thumbnail_generation", "from-preview", True, None, ms, len(thumb_jpeg),
-                            limits.thumb_width, limits.thumb_height))  # thumb() makes exactly this size
-    return Rendered(preview_jpeg, thumb_jpeg, preview.width, preview.height, method, degraded,
-                    attempts, colour)
+        made[spec.name], ms = timed(cut)
+        sizes[spec.name] = size
+        how = "from-preview" if spec.name == THUMBNAIL.name else f"from-preview:{spec.name}"
+        attempts.append(Attempt("thumbnail_generation", how, True, None, ms, len(made[spec.name]), *size))
+    return Rendered(made, sizes, method, degraded, attempts, colour)

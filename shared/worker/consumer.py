@@ -35,10 +35,10 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from shared.broker import subscribed
-from shared.topology import Feed, Topology
+from shared.broker.publisher import subscribed
+from shared.broker.topology import Feed, Topology
 
-#: a robust connection, as `shared.broker.connect` opens it
+#: a robust connection, as `shared.broker.publisher.connect` opens it
 Connection = AbstractRobustConnection
 #: one delivery: `body`, `headers`, `message_id`, and `ack()`, `nack(requeue=...)`, `reject(...)`
 Incoming = AbstractIncomingMessage

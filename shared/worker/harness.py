@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from shared.broker import connect
+from shared.broker.publisher import connect
 from shared.http.readiness import assess, readiness
 from shared.logs import setup_logging
 from shared.metrics import JobMetrics, LaneMetrics

@@ -14,9 +14,9 @@ from datetime import datetime
 
 from aio_pika.abc import AbstractIncomingMessage
 
+from shared.broker.topology import ENQUEUED_HEADER, Topology
 from shared.messages import Lane
 from shared.metrics import LaneMetrics
-from shared.topology import ENQUEUED_HEADER, Topology
 from shared.worker.lanes import LaneConsumer
 
 RANKS = 3

@@ -2,7 +2,7 @@
 
 RabbitMQ 3.x quorum queues have no message priorities, and a priority only
 reorders what is still in a queue anyway. So each lane is a set of queues
-(a lane's own queue and its per-user shards, `shared/topology.py`), and the
+(a lane's own queue and its per-user shards, `shared/broker/topology.py`), and the
 choice is made here, among the messages this process holds: every queue is
 consumed with a prefetch of one (per consumer, the only QoS quorum queues
 take), so at most one message per queue waits here while a job runs, and
@@ -37,7 +37,7 @@ from aio_pika.abc import (
 )
 from aio_pika.exceptions import ChannelInvalidStateError
 
-from shared.broker import subscribed
+from shared.broker.publisher import subscribed
 from shared.worker.consumer import CLOSE_TIMEOUT_S
 
 log = logging.getLogger(__name__)

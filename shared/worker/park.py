@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import tags
-from shared.broker import Publisher
-from shared.topology import (
+from shared.broker.publisher import Publisher
+from shared.broker.topology import (
     ATTEMPT_HEADER,
     PARK_ERROR_HEADER,
     PARK_REASON_HEADER,

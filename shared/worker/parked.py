@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from aio_pika.abc import AbstractIncomingMessage
 
 from shared import tags
-from shared.broker import Publisher, connect_once
-from shared.topology import ATTEMPT_HEADER, Topology
+from shared.broker.publisher import Publisher, connect_once
+from shared.broker.topology import ATTEMPT_HEADER, Topology
 from shared.worker.park import describe_parked
 
 MAX_SCAN = 10_000

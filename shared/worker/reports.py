@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from shared.broker import Publisher, publish_status, publish_trace
+from shared.broker.publisher import Publisher, publish_status, publish_trace
+from shared.broker.topology import Topology
 from shared.db.status import ProxyStatus
 from shared.messages import ProxyCommand, ProxyStatusChanged, StatusField, TraceEvent, TraceType
-from shared.topology import Topology
 from shared.worker.context import JobContext, Middleware
 
 log = logging.getLogger(__name__)

@@ -37,9 +37,9 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from shared import tags
-from shared.broker import Publisher
+from shared.broker.publisher import Publisher
+from shared.broker.topology import ATTEMPT_HEADER, FIRST_ATTEMPT_HEADER, LAST_ERROR_HEADER, Topology
 from shared.settings import RetryPolicy
-from shared.topology import ATTEMPT_HEADER, FIRST_ATTEMPT_HEADER, LAST_ERROR_HEADER, Topology
 from shared.worker.context import JobContext, Middleware, PermanentError
 from shared.worker.park import Delivery, attempt_of, own_headers, park
 

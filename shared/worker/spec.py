@@ -16,12 +16,12 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 from shared.availability import BROKER_ERRORS, DATABASE_ERRORS, until_available
-from shared.broker import AmqpPublisher
+from shared.broker.publisher import AmqpPublisher
+from shared.broker.topology import Topology
 from shared.db import create_pool
 from shared.messages import StatusField, TraceType
 from shared.settings import Settings
 from shared.storage import ObjectStore, open_stores
-from shared.topology import Topology
 from shared.worker.context import JobContext
 
 M = TypeVar("M", bound=BaseModel)

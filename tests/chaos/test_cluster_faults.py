@@ -12,8 +12,8 @@ import aio_pika
 import pytest
 
 from chaos.infra import RabbitCluster
-from shared.broker import AmqpPublisher, PublishFailed, connect, connect_once
-from shared.topology import Topology
+from shared.broker.publisher import AmqpPublisher, PublishFailed, connect, connect_once
+from shared.broker.topology import Topology
 from tests.conftest import make_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.broker import AmqpPublisher, publish_trace
+from shared.broker.publisher import AmqpPublisher, publish_trace
+from shared.broker.topology import Topology
 from shared.http.auth import COOKIE
 from shared.messages import TraceEvent
-from shared.topology import Topology
 from tests.fixtures.tracing import *  # noqa: F403
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

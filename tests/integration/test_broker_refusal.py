@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.broker.topology import Topology
 from shared.settings import Settings
-from shared.topology import Topology
 from tests.conftest import AMQP_URL, make_settings, settings_env
 from tests.fixtures.outages import SwitchableProxy, eventually
 from tests.fixtures.tracing import start_tracing

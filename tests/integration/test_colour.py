@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from shared import imaging
-from shared.imaging import colour
+from shared.imaging import colour, renditions
 from shared.imaging.enhance import render_enhanced
 from tests.conftest import CORPUS
 from tests.fixtures import colour_set
@@ -37,7 +37,7 @@ def _expected(case: colour_set.Case, gamut: str) -> str:
 
 @pytest.mark.parametrize("gamut", ["srgb", "display-p3"])
 def test_every_format_and_colour_space_is_converted_within_the_bounds(colour_cases, gamut):
-    limits = imaging.Limits(preview_max=EDGE, gamut=gamut)
+    limits = imaging.Limits(renditions.with_preview_edge(EDGE), gamut=gamut)
     misses, scores = [], {}
     for name, case in colour_cases.items():
         rendered = imaging.render_standard(case.path, limits)
@@ -59,7 +59,7 @@ def test_the_bound_can_fail_without_colour_management(colour_cases):
     """The check has teeth: the same pixels read as sRGB (no conversion) miss it."""
     for name in ("p3.png", "adobe-exif.jpg", "prophoto16.tiff"):
         case = colour_cases[name]
-        rendered = imaging.render_standard(case.path, imaging.Limits(preview_max=EDGE))
+        rendered = imaging.render_standard(case.path, imaging.Limits(renditions.with_preview_edge(EDGE)))
         untagged = colour_set.reference(
             colour_set.Case(name, case.path, "srgb", "srgb", False), (rendered.width, rendered.height), "srgb")
         mean, _ = colour_set.score(rendered.preview, "srgb", untagged)
@@ -74,7 +74,7 @@ def test_an_embedded_raw_preview_takes_the_raws_exif_colour_space(colour_cases, 
     bare = pyvips.Image.new_from_file(str(case.path)).jpegsave_buffer(Q=95, strip=True)  # no EXIF, no ICC
     embedded = imaging.probe_embedded("PreviewImage", bytes(bare))
     assert embedded is not None
-    limits = imaging.Limits(preview_max=EDGE, gamut=gamut)
+    limits = imaging.Limits(renditions.with_preview_edge(EDGE), gamut=gamut)
     adobe = colour.detect(None, 65535, "R03")
     rendered = imaging.render_embedded(embedded, None, limits, raw_colour=adobe)
     out = _expected(case, gamut)
@@ -101,7 +101,8 @@ def test_the_degraded_thumbnail_takes_the_originals_colour_space(colour_cases, t
     import pyvips
 
     small = pyvips.Image.new_from_file(str(case.path)).jpegsave_buffer(Q=95, strip=True)
-    limits = imaging.Limits(thumb_width=480, thumb_height=360)  # the whole picture: no crop to follow
+    # the whole picture: no crop to follow
+    limits = imaging.Limits(renditions.replaced(renditions.SPECS, "thumbnail", width=480, height=360))
     thumb = imaging.thumbnail_from_jpeg(bytes(small), limits, case.path)
     mean, p95 = colour_set.score(thumb, "srgb", colour_set.reference(case, (480, 360), "srgb"))
     assert mean < MEAN and p95 < P95, (mean, p95)
@@ -125,8 +126,8 @@ def test_libraw_decodes_in_display_p3_agree_with_its_srgb_decodes():
     import pyvips
 
     path = CORPUS / "raw/Nikon_uncompressed.nef"
-    srgb = imaging.render_libraw(path, imaging.Limits(preview_max=EDGE))
-    p3 = imaging.render_libraw(path, imaging.Limits(preview_max=EDGE, gamut="display-p3"))
+    srgb = imaging.render_libraw(path, imaging.Limits(renditions.with_preview_edge(EDGE)))
+    p3 = imaging.render_libraw(path, imaging.Limits(renditions.with_preview_edge(EDGE), gamut="display-p3"))
     assert p3.colour is not None and p3.colour.output == "display-p3" and colour_set.tagged_p3(p3.preview)
     assert srgb.colour is not None and srgb.colour.output == "srgb" and not colour_set.tagged_p3(srgb.preview)
     as_srgb = pyvips.Image.new_from_buffer(p3.preview, "").icc_transform("srgb", embedded=True,
@@ -143,7 +144,7 @@ def test_a_pq_or_hlg_avif_gets_an_sdr_rendition_that_looks_like_the_photo(transf
     import pyvips
 
     path, original = colour_set.hdr_avif(CORPUS, tmp_path, transfer)
-    limits = imaging.Limits(preview_max=480)  # the original's size: nothing resized
+    limits = imaging.Limits(renditions.with_preview_edge(480))  # the original's size: nothing resized
     rendered = imaging.render_standard(path, limits)
     assert rendered.hdr == imaging.Hdr(transfer) and rendered.colour is not None
     assert (rendered.colour.source, rendered.colour.evidence, rendered.colour.output) == ("rec2020", "cicp", "srgb")

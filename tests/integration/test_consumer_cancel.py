@@ -18,10 +18,10 @@ import aio_pika
 import httpx
 import pytest
 
-from shared.broker import AmqpPublisher, publish_command, publish_status, publish_trace
+from shared.broker.publisher import AmqpPublisher, publish_command, publish_status, publish_trace
+from shared.broker.topology import Topology
 from shared.messages import FinalizeIngest, ProxyStatusChanged
 from shared.settings import Settings
-from shared.topology import Topology
 from tests.conftest import make_settings, settings_env
 from tests.fixtures.outages import eventually
 from tests.fixtures.tracing import start_tracing

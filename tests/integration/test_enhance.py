@@ -12,9 +12,9 @@ import pytest
 import pyvips
 from PIL import Image
 
+from shared.broker.topology import Topology
 from shared.imaging import Limits
 from shared.imaging import enhance as render
-from shared.topology import Topology
 from tests.conftest import make_settings
 from tests.fixtures.proxies import *  # noqa: F403
 from tests.fixtures.proxies import distinct, drain, make_proxy, wait_until

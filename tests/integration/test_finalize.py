@@ -170,9 +170,9 @@ async def test_a_finalize_that_keeps_failing_is_parked_and_the_proxy_keeps_its_f
 async def test_a_job_for_a_proxy_already_ingested_and_cleaned_up_is_acknowledged_as_done(
     settings, pool, temp_store, finalize_workers, corpus
 ):
-    from shared.broker import AmqpPublisher, publish_command
+    from shared.broker.publisher import AmqpPublisher, publish_command
+    from shared.broker.topology import Topology
     from shared.messages import FinalizeIngest
-    from shared.topology import Topology
 
     finalize_workers.start()
     publisher = AmqpPublisher(settings.broker, Topology(settings))

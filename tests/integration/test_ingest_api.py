@@ -427,8 +427,8 @@ async def test_retry_of_a_proxy_whose_ingest_has_not_failed_is_a_409_and_queues_
 
 async def park(settings: Settings, uuid: uuidlib.UUID, user_id: str) -> None:
     """A finalize job in `<queue>.failed`, as the worker leaves it after its last attempt."""
+    from shared.broker.topology import PARK_REASON_HEADER, Topology
     from shared.messages import FinalizeIngest
-    from shared.topology import PARK_REASON_HEADER, Topology
 
     conn = await aio_pika.connect(settings.amqp_url)
     async with conn:

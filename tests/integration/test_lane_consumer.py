@@ -9,9 +9,9 @@ import uuid
 import aio_pika
 import pytest
 
-from shared.broker import AmqpPublisher, connect
+from shared.broker.publisher import AmqpPublisher, connect
+from shared.broker.topology import Topology
 from shared.messages import Lane
-from shared.topology import Topology
 from shared.worker.lanes import LaneConsumer
 
 pytestmark = pytest.mark.integration

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from prophoto import AsyncClient
+from shared.broker.topology import Topology
 from shared.db import rerender
 from shared.messages import Lane
-from shared.topology import Topology
 from tests.conftest import REPO, make_settings
 from tests.fixtures.upload import serve
 from tests.integration.test_upload_api import queued_jobs

@@ -9,8 +9,8 @@ import json
 import aio_pika
 import pytest
 
+from shared.broker.topology import PARK_REASON_HEADER, QUEUE_HEADER, Topology
 from shared.messages import Lane
-from shared.topology import PARK_REASON_HEADER, QUEUE_HEADER, Topology
 from tests.integration.test_retry_mechanism import publisher, wait_for, workers  # noqa: F401
 
 pytestmark = pytest.mark.integration

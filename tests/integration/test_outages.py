@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.broker import AmqpPublisher, publish_trace
+from shared.broker.publisher import AmqpPublisher, publish_trace
 from tests.conftest import AMQP_URL, DATABASE_URL, REPO, make_settings, settings_env
 from tests.fixtures.outages import SwitchableProxy, eventually
 from tests.fixtures.tracing import start_tracing

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from shared.broker import AmqpPublisher
+from shared.broker.outbox import OutboxRelay, enqueue
+from shared.broker.publisher import AmqpPublisher
+from shared.broker.topology import Topology
 from shared.db import create_pool
 from shared.db import outbox as rows_db
 from shared.messages import FinalizeIngest
-from shared.outbox import OutboxRelay, enqueue
-from shared.topology import Topology
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.integration

@@ -10,12 +10,12 @@ import aio_pika
 import asyncpg
 import pytest
 
-from shared.broker import AmqpPublisher
+from shared.broker.outbox import OutboxRelay, enqueue
+from shared.broker.publisher import AmqpPublisher
+from shared.broker.topology import Topology
 from shared.db import create_pool
 from shared.messages import GeneratePreview, Lane
 from shared.migrate import migrate
-from shared.outbox import OutboxRelay, enqueue
-from shared.topology import Topology
 from tests.conftest import DATABASE_URL, make_settings
 
 pytestmark = pytest.mark.integration

@@ -23,11 +23,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared.broker import AmqpPublisher
+from shared.broker.outbox import OutboxRelay, enqueue
+from shared.broker.publisher import AmqpPublisher
+from shared.broker.topology import Topology
 from shared.db import create_pool
 from shared.messages import FinalizeIngest
-from shared.outbox import OutboxRelay, enqueue
-from shared.topology import Topology
 from tests.conftest import DATABASE_URL, make_settings
 from tests.fixtures.outages import SwitchableProxy, eventually
 from tests.fixtures.proxies import drain

@@ -9,8 +9,8 @@ from typing import Any
 import aio_pika
 import pytest
 
-from shared.broker import AmqpPublisher, PublishFailed
-from shared.topology import ATTEMPT_HEADER, PARK_REASON_HEADER, Topology
+from shared.broker.publisher import AmqpPublisher, PublishFailed
+from shared.broker.topology import ATTEMPT_HEADER, PARK_REASON_HEADER, Topology
 from shared.worker import parked
 from shared.worker.park import Delivery, park
 

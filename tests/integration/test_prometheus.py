@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from shared.broker import AmqpPublisher
+from shared.broker.publisher import AmqpPublisher
 from tests.conftest import make_settings
 from tests.fixtures.tracing import *  # noqa: F403
 from tests.fixtures.tracing import free_port, start_tracing
@@ -151,7 +151,7 @@ async def test_prometheus_scrapes_the_services_and_every_rule_and_panel_evaluate
 ):
     worker = fake_worker_metrics
     settings = make_settings(tmp_path, queue_poll_s=0.5)
-    from shared.topology import Topology
+    from shared.broker.topology import Topology
     topology = Topology(settings)
     channel = await amqp.channel()
     await topology.declare(channel)

@@ -7,8 +7,8 @@ import asyncio
 import aio_pika
 import pytest
 
-from shared.broker import AmqpPublisher, connect
-from shared.topology import Topology
+from shared.broker.publisher import AmqpPublisher, connect
+from shared.broker.topology import Topology
 from shared.worker.consumer import QueueConsumer
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ import aio_pika
 import httpx
 import pytest
 
-from shared.broker import AmqpPublisher
-from shared.topology import Topology
+from shared.broker.publisher import AmqpPublisher
+from shared.broker.topology import Topology
 from shared.worker.heartbeat import Beacon
 from tests.conftest import make_settings
 from tests.fixtures.tracing import *  # noqa: F403

@@ -21,11 +21,11 @@ from typing import Any
 import aio_pika
 import pytest
 
-from shared.broker import AmqpPublisher, publish_command
+from shared.broker.publisher import AmqpPublisher, publish_command
+from shared.broker.topology import Topology
 from shared.db import enhancements
 from shared.messages import EnhancePreview, FinalizeIngest, GeneratePreview, Message
 from shared.settings import Settings
-from shared.topology import Topology
 from tests.fixtures.proxies import *  # noqa: F403
 from tests.fixtures.proxies import make_proxy, wait_until
 from tests.fixtures.workers import ServiceWorkers

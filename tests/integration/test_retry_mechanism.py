@@ -14,9 +14,9 @@ from pathlib import Path
 import aio_pika
 import pytest
 
-from shared.broker import AmqpPublisher
+from shared.broker.publisher import AmqpPublisher
+from shared.broker.topology import PARK_ERROR_HEADER, PARK_REASON_HEADER, Topology
 from shared.settings import Settings
-from shared.topology import PARK_ERROR_HEADER, PARK_REASON_HEADER, Topology
 from tests.conftest import REPO, settings_env
 from tests.fixtures.workers import stop_processes
 

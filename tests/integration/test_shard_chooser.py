@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
-from shared.broker import AmqpPublisher
+from shared.broker.publisher import AmqpPublisher
+from shared.broker.topology import Topology
 from shared.lanes import ShardChooser
 from shared.messages import Lane
-from shared.topology import Topology
 
 pytestmark = pytest.mark.integration
 

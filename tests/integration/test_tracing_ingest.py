@@ -11,10 +11,10 @@ import asyncpg
 import httpx
 import pytest
 
-from shared.broker import AmqpPublisher, publish_trace
+from shared.broker.publisher import AmqpPublisher, publish_trace
+from shared.broker.topology import PARK_ERROR_HEADER, PARK_REASON_HEADER, Topology
 from shared.messages import TraceEvent
 from shared.resource_settings import DatabaseSettings
-from shared.topology import PARK_ERROR_HEADER, PARK_REASON_HEADER, Topology
 from tests.conftest import make_settings
 from tests.fixtures.tracing import *  # noqa: F403
 from tests.fixtures.tracing import start_tracing

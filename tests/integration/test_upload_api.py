@@ -16,10 +16,10 @@ import httpx
 import pytest
 from PIL import Image
 
+from shared.broker.topology import Topology
 from shared.http.metrics_listener import serve_metrics
 from shared.messages import GeneratePreview
 from shared.storage import open_store
-from shared.topology import Topology
 from tests.conftest import make_settings
 from tests.fixtures.upload import UploadServer, free_port, serve
 

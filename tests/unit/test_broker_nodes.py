@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from yarl import URL
 
-from shared.broker import amqp_urls, failover_class
+from shared.broker.publisher import amqp_urls, failover_class
+from shared.broker.topology import Topology
 from shared.settings import Settings
-from shared.topology import Topology
 
 THREE = "amqp://u:p@a:5672/,amqp://u:p@b:5672/, amqp://u:p@c:5672/"
 

@@ -1,7 +1,7 @@
 """One route to the broker: services reach it only through `shared`, and the topology alone declares.
 
 These read the source (no broker needed): an import of the AMQP client in a
-service, a queue declared with arguments outside `shared/topology.py`, or a
+service, a queue declared with arguments outside `shared/broker/topology.py`, or a
 queue argument spelled elsewhere fails here, naming the file and line.
 """
 
@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 AMQP_CLIENTS = ("aio_pika", "aiormq", "pamqp")
-TOPOLOGY = ROOT / "shared" / "topology.py"
+TOPOLOGY = ROOT / "shared" / "broker" / "topology.py"
 
 
 def _modules(*packages: str) -> list[Path]:
@@ -64,7 +64,7 @@ def queue_arguments(source: str) -> list[str]:
 def test_the_checks_see_what_they_look_for() -> None:
     source = (
         "import aio_pika\nfrom aio_pika.abc import AbstractQueue\nimport aiormq.exceptions\n"
-        "from pamqp.commands import Basic\nimport json\nfrom shared.broker import connect\n"
+        "from pamqp.commands import Basic\nimport json\nfrom shared.broker.publisher import connect\n"
         "async def f(ch):\n"
         "    await ch.declare_queue('q', arguments={'x-max-length': 5})\n"
         "    await ch.declare_queue('q', passive=True)\n"
@@ -85,11 +85,11 @@ def test_no_service_module_imports_an_amqp_client(path: Path) -> None:
 def test_only_the_topology_declares_exchanges_and_queues() -> None:
     found = {str(p.relative_to(ROOT)): hits for p in _modules("shared", "services", "prophoto")
              if p != TOPOLOGY and (hits := declarations(p.read_text()))}
-    assert found == {}, f"declared outside shared/topology.py: {found}"
+    assert found == {}, f"declared outside shared/broker/topology.py: {found}"
     assert declarations(TOPOLOGY.read_text()), "the topology itself declares nothing?"
 
 
 def test_queue_arguments_are_spelled_only_in_the_topology() -> None:
     found = {str(p.relative_to(ROOT)): hits for p in _modules("shared", "services", "prophoto")
              if p != TOPOLOGY and (hits := queue_arguments(p.read_text()))}
-    assert found == {}, f"queue arguments spelled outside shared/topology.py: {found}"
+    assert found == {}, f"queue arguments spelled outside shared/broker/topology.py: {found}"

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from shared.topology import Topology
+from shared.broker.topology import Topology
 from tests.fixtures.deploy import (
     REPO,
     SERVICES,

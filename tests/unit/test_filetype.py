@@ -85,6 +85,7 @@ def test_jpeg_dimensions_are_read_from_the_frame_header(size):
 
 
 @pytest.mark.parametrize("data", [b"", b"\xff\xd8", b"\xff\xd8\xff\xda\x00\x02", b"\x89PNG\r\n\x1a\n" + b"\0" * 30,
-                                  b"\xff\xd8\xff\xe0\x00\x10" + b"\0" * 5])
+                                  b"\xff\xd8\xff\xe0\x00\x10" + b"\0" * 5,
+                                  b"\xff\xd8\xff\xe0\x00\x01\xff\xc0" + b"\0" * 20])  # a broken length
 def test_jpeg_dimensions_of_anything_without_a_frame_header_is_none(data):
     assert jpeg_dimensions(data) is None

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from shared.broker.topology import Topology
 from shared.messages import FinalizeIngest
 from shared.settings import RetryPolicy
-from shared.topology import Topology
 from shared.worker.context import JobContext, PermanentError
 from shared.worker.park import Delivery
 from shared.worker.reports import Reports

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from shared.broker.topology import ATTEMPT_HEADER, FIRST_ATTEMPT_HEADER, PARK_REASON_HEADER, Topology
 from shared.messages import GeneratePreview
 from shared.settings import RetryPolicy
-from shared.topology import ATTEMPT_HEADER, FIRST_ATTEMPT_HEADER, PARK_REASON_HEADER, Topology
 from shared.worker.context import JobContext, Middleware, PermanentError
 from shared.worker.park import Delivery
 from shared.worker.runner import JobRunner, Outcome

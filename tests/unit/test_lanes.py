@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 
+from shared.broker.topology import Topology
 from shared.messages import GeneratePreview, Lane
 from shared.settings import Settings
-from shared.topology import Topology
 
 
 def topology(**overrides: object) -> Topology:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pamqp.commands import Basic
 
-from shared.backoff import jittered
-from shared.broker import AmqpPublisher, PublishFailed
+from shared.broker.backoff import jittered
+from shared.broker.publisher import AmqpPublisher, PublishFailed
 from shared.resource_settings import BrokerSettings
 
 URLS = "amqp://a:1/,amqp://b:2/,amqp://c:3/"
@@ -64,7 +64,7 @@ def wired(monkeypatch: pytest.MonkeyPatch) -> tuple[AmqpPublisher, list[Connecti
         made.append(Connection(first % 3, answers))
         return made[-1]
 
-    monkeypatch.setattr("shared.broker.connect", fake_connect)
+    monkeypatch.setattr("shared.broker.publisher.connect", fake_connect)
     publisher = AmqpPublisher(BrokerSettings(URLS, 0.2), None, reconnect_after=3)  # type: ignore[arg-type]
     publisher._declared = True  # no topology to declare on stand-ins
     return publisher, made, answers

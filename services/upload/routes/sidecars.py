@@ -58,8 +58,21 @@ async def _body(request: Request) -> bytes:
     return bytes(data)
 
 
-_SIDECAR_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
-    "application/rdf+xml": {"schema": {"type": "string", "format": "binary"}}}}}
+def _raw_body(media_type: str) -> dict[str, Any]:
+    """The OpenAPI of a route whose body is the file itself, not a form."""
+    return {"requestBody": {"required": True, "content": {
+        media_type: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+def _named(x_filename: str | None, how: str) -> str:
+    """The file's name from X-Filename, which must have an extension (`how` says what to send)."""
+    name = clean_filename(x_filename)
+    if not name or "." not in name:
+        raise Invalid(how, title="Missing X-Filename")
+    return name
+
+
+_SIDECAR_BODY = _raw_body("application/rdf+xml")
 
 
 @router.post("/sidecars", status_code=201, response_model=SidecarAnswer, openapi_extra=_SIDECAR_BODY,
@@ -68,10 +81,7 @@ _SIDECAR_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
                      "base name, uploaded before or after it")
 async def post_sidecar(request: Request, ctx: Ctx, user: CurrentUser,
                        x_filename: Annotated[str | None, Header()] = None) -> SidecarAnswer:
-    name = clean_filename(x_filename)
-    if not name or "." not in name:
-        raise Invalid("name the sidecar in X-Filename (IMG_1234.xmp), as its original is named",
-                      title="Missing X-Filename")
+    name = _named(x_filename, "name the sidecar in X-Filename (IMG_1234.xmp), as its original is named")
     return sidecar_answer(await accept_sidecar(ctx, user, name, await _body(request)))
 
 
@@ -101,8 +111,7 @@ def live_video_answer(row: asyncpg.Record) -> LiveVideoAnswer:
                            content_identifier=(row["metadata"] or {}).get("ContentIdentifier"))
 
 
-_MOVIE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
-    "video/quicktime": {"schema": {"type": "string", "format": "binary"}}}}}
+_MOVIE_BODY = _raw_body("video/quicktime")
 
 
 @router.post("/live-videos", status_code=201, response_model=LiveVideoAnswer, openapi_extra=_MOVIE_BODY,
@@ -110,10 +119,7 @@ _MOVIE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
              summary="Upload a Live Photo's movie (raw body, X-Filename) after its photo: kept beside it")
 async def post_live_video(request: Request, ctx: Ctx, user: CurrentUser,
                           x_filename: Annotated[str | None, Header()] = None) -> LiveVideoAnswer:
-    name = clean_filename(x_filename)
-    if not name or "." not in name:
-        raise Invalid("name the movie in X-Filename (IMG_1234.MOV), as its photo is named",
-                      title="Missing X-Filename")
+    name = _named(x_filename, "name the movie in X-Filename (IMG_1234.MOV), as its photo is named")
     return live_video_answer(await accept_live_video(ctx, user, name, request.stream()))
 
 

@@ -1,4 +1,4 @@
-"""Confirmed publishing to the broker (connections: shared/connections.py).
+"""Confirmed publishing to the broker (connections: shared/broker/connections.py).
 
 Every publish is persistent, mandatory (an unroutable message raises instead
 of vanishing) and waits for the broker's confirm, with a timeout so that a
@@ -29,14 +29,14 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from pamqp.commands import Basic
 from pydantic import BaseModel
 
-from shared.backoff import PublishRecovery, jittered
-from shared.connections import amqp_urls, connect, connect_once, failover_class, subscribed
+from shared.broker.backoff import PublishRecovery, jittered
+from shared.broker.connections import amqp_urls, connect, connect_once, failover_class, subscribed
+from shared.broker.topology import ENQUEUED_HEADER, Topology
 from shared.messages import Message, ProxyStatusChanged, TraceEvent
 from shared.resource_settings import BrokerSettings
 from shared.settings import Settings
-from shared.topology import ENQUEUED_HEADER, Topology
 
-#: what other modules import from here (the connection helpers moved to shared/connections.py)
+#: what other modules import from here (the connection helpers moved to shared/broker/connections.py)
 __all__ = [
     "AmqpPublisher", "PublishFailed", "PublishRecovery", "Publisher", "amqp_urls", "connect",
     "connect_once", "declare_topology", "encode", "failover_class", "jittered", "publish_command",

@@ -9,7 +9,7 @@ received, crash before the row is marked) is harmless.
 A row the broker does not confirm is tried again after a per-row backoff
 (`backoff_base_s * 2^attempts`, capped at `backoff_max_s`, jittered so that
 many rows refused together do not come back together), and the publisher
-drops the channel the failure happened on (shared/broker.py): a lost node
+drops the channel the failure happened on (shared/broker/publisher.py): a lost node
 costs a few seconds, never a restart. `health` says how long the relay has
 failed without a single confirm; the upload service is unready once that
 passes `unready_after_s`, and the backlog (count, oldest row's age) is a
@@ -33,12 +33,12 @@ from typing import Any
 
 import asyncpg
 
-from shared.backoff import jittered
-from shared.broker import Publisher, encode
+from shared.broker.backoff import jittered
+from shared.broker.publisher import Publisher, encode
+from shared.broker.topology import ENQUEUED_HEADER, Topology
 from shared.db import outbox as rows_db
 from shared.db.outbox import Backlog
 from shared.messages import Message
-from shared.topology import ENQUEUED_HEADER, Topology
 
 log = logging.getLogger(__name__)
 
