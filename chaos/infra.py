@@ -40,13 +40,13 @@ def free_port_run(count: int, start: int, step: int = 1) -> int:
     port = start
     while port < 60000:
         wanted = [port + off + i for off in (0, 100, 200) for i in range(count)]
-        if not any(port_open(p) for p in wanted) and all(_bindable(p) for p in wanted):
+        if not any(port_open(p) for p in wanted) and all(bindable(p) for p in wanted):
             return port
         port += max(step, count)
     raise RuntimeError("no free run of ports")
 
 
-def _bindable(port: int) -> bool:
+def bindable(port: int) -> bool:
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
@@ -157,6 +157,10 @@ class RabbitCluster:
 
     def alive(self, node: int) -> bool:
         return port_open(self.port(node))
+
+    def ctl(self, node: int, *args: str) -> str:
+        """`rabbitmqctl ARGS` against node `node`: its output."""
+        return self._script("ctl", str(self.dir / "c"), str(node), *args, timeout=60)
 
     def leader(self, queue: str) -> int:
         """The node (1-based) that leads quorum queue `queue` now."""

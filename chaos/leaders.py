@@ -14,9 +14,14 @@ killed and revived first (so every publisher has failed over once), then:
 3. ingest: `photos` ready proxies confirmed (POST /v1/ingest) while the
    node leading the ingest queue is SIGKILLed; all `photos` Images within
    `deadline_s` of the kill, none twice;
-4. a frozen worker: a preview worker holding jobs is SIGSTOPped; measured:
-   `/v1/queue-status` and the debug page say `stalled` within `stall_s`, and
-   `processing` again within `resume_s` of SIGCONT.
+4. a frozen worker (`chaos/frozen.py`): a preview worker SIGSTOPped while
+   idle is handed two jobs by the broker (counted there before the clock
+   reading counts); measured with and without the nodes' Prometheus
+   endpoints: `/v1/queue-status` and the debug page say `stalled` within
+   `stall_s` of SIGSTOP, and no longer within `resume_s` of SIGCONT.
+
+`LeaderLossConfig.phases` runs a subset (the frozen-worker test runs only
+that phase, with no kill at all).
 
 Throughout, no process may be restarted by the supervisor: recovering is
 the publishers' and consumers' own job.
@@ -29,8 +34,6 @@ import contextlib
 import io
 import os
 import random
-import re
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,6 +43,7 @@ import asyncpg
 import httpx
 from PIL import Image
 
+from chaos.frozen import AMQP_ONLY, PROMETHEUS, FrozenReport, amqp_only_tracing, measure
 from chaos.infra import OwnPostgres, RabbitCluster
 from chaos.soak import TOKEN, Stack, unique_jpeg
 from shared.broker.topology import Topology
@@ -59,8 +63,8 @@ class LeaderLossConfig:
     stall_s: float = 40.0
     resume_s: float = 10.0
     seed: int = 11
-    #: also freeze a preview worker holding jobs (SIGSTOP) and time the stall verdict
-    freeze: bool = True
+    #: which phases run, in this order (a subset of PHASES)
+    phases: tuple[str, ...] = ("warm-up", "previews", "enhance", "ingest", "frozen")
 
 
 @dataclass
@@ -80,17 +84,11 @@ class LeaderLossReport:
     phases: list[Phase] = field(default_factory=list)
     duplicate_images: int = 0
     restarts: dict[str, int] = field(default_factory=dict)
-    stalled_after_s: float | None = None
-    stalled_detail: str = ""
-    page_stalled: bool = False
-    held_when_frozen: float = 0.0
-    processing_after_s: float | None = None
-    #: why the frozen-worker phase could not be run as planned (None: it was)
-    frozen_error: str | None = None
+    frozen: FrozenReport | None = None
 
     def problems(self) -> list[str]:
         c = self.config
-        out = [self.frozen_error] if self.frozen_error else []
+        out: list[str] = []
         for p in self.phases:
             if p.settled_s is None or p.settled_s > c.deadline_s:
                 out.append(f"{p.name}: {p.done}/{p.expected} done, not within {c.deadline_s:g} s "
@@ -99,16 +97,8 @@ class LeaderLossReport:
             out.append(f"{self.duplicate_images} proxies became more than one Image")
         if self.restarts:
             out.append(f"processes restarted: {self.restarts}")
-        if not c.freeze:
-            return out
-        if self.stalled_after_s is None or self.stalled_after_s > c.stall_s:
-            out.append(f"the frozen worker was not reported stalled within {c.stall_s:g} s "
-                       f"({self.stalled_after_s})")
-        elif not self.page_stalled:
-            out.append("the debug page did not show the stalled queue")
-        if self.processing_after_s is None or self.processing_after_s > c.resume_s:
-            out.append(f"not processing again within {c.resume_s:g} s of SIGCONT "
-                       f"({self.processing_after_s})")
+        if "frozen" in c.phases:
+            out += self.frozen.problems() if self.frozen else ["the frozen-worker phase did not run"]
         return out
 
     def render(self) -> str:
@@ -119,11 +109,8 @@ class LeaderLossReport:
                          + "; ".join(p.killed + p.notes))
         lines.append(f"  duplicate Images: {self.duplicate_images}; restarts: "
                      + (", ".join(f"{k} x{v}" for k, v in self.restarts.items()) or "none"))
-        stalled = "never" if self.stalled_after_s is None else f"{self.stalled_after_s:.1f} s"
-        back = "never" if self.processing_after_s is None else f"{self.processing_after_s:.1f} s"
-        lines.append(f"  frozen preview worker holding {self.held_when_frozen:g} job(s): stalled "
-                     f"after {stalled} ({self.stalled_detail}; page: {self.page_stalled}), "
-                     f"processing {back} after SIGCONT")
+        if self.frozen is not None:
+            lines += self.frozen.render()
         problems = self.problems()
         lines.append("RESULT: " + ("PASS" if not problems else "FAIL\n  " + "\n  ".join(problems)))
         return "\n".join(lines)
@@ -173,14 +160,20 @@ class LeaderLoss:
         stack = Stack(self.settings, self.workdir, self.config.preview_workers)
         self.pool = await asyncpg.create_pool(self.postgres.url, min_size=1, max_size=3)
         headers = {"Authorization": f"Bearer {TOKEN}"}
+        phases = self.config.phases
         try:
             async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=30) as api:
-                await self._wait_ready(api, stack)
-                await self._kill_and_revive(await self._upload_node(stack), "the upload service's")
-                await self._previews(api)
-                await self._enhance(api)
-                await self._ingest(api)
-                if self.config.freeze:
+                await stack.wait_ready()
+                if "warm-up" in phases:
+                    await self._kill_and_revive(await self._upload_node(stack),
+                                                "the upload service's")
+                if "previews" in phases:
+                    await self._previews(api)
+                if "enhance" in phases:
+                    await self._enhance(api)
+                if "ingest" in phases:
+                    await self._ingest(api)
+                if "frozen" in phases:
                     await self._frozen_worker(api, stack)
             self.report.restarts = stack.restarts()
         finally:
@@ -190,29 +183,6 @@ class LeaderLoss:
         return self.report
 
     # -- helpers --------------------------------------------------------------------
-    async def _wait_ready(self, api: httpx.AsyncClient, stack: Stack) -> None:
-        """Until the upload service and every worker answer /readyz (workers start slower)."""
-        deadline = time.monotonic() + 180
-        waiting = ["upload"]
-        async with httpx.AsyncClient(timeout=3) as c:
-            while time.monotonic() < deadline:
-                if stack.proc.poll() is not None:
-                    raise RuntimeError("prophoto dev exited:\n" + "\n".join(stack.lines[-30:]))
-                urls = {"upload": f"{stack.url}/readyz"} | {
-                    name: f"http://127.0.0.1:{port}/readyz"
-                    for name, port in stack.metrics_ports().items()}
-                waiting = []
-                for name, url in urls.items():
-                    try:
-                        if (await c.get(url)).status_code != 200:
-                            waiting.append(name)
-                    except httpx.HTTPError:
-                        waiting.append(name)
-                if not waiting:
-                    return
-                await asyncio.sleep(0.5)
-        raise RuntimeError(f"not ready: {waiting}\n" + "\n".join(stack.lines[-30:]))
-
     async def _upload_node(self, stack: Stack) -> int:
         for _ in range(50):
             node = stack.broker_node("upload", self.cluster)
@@ -359,86 +329,14 @@ class LeaderLoss:
         await asyncio.to_thread(self.cluster.revive, node)
 
     async def _frozen_worker(self, api: httpx.AsyncClient, stack: Stack) -> None:
-        """SIGSTOP preview-1 while it holds two jobs; watch the status; SIGCONT; watch again.
-
-        For a backlog that preview-1 surely holds jobs of, every preview worker is paused
-        while the photos are uploaded (the broker still delivers each its prefetch); preview-1
-        is woken, and frozen again once its heartbeat says it holds two jobs; then the others
-        are woken: only preview-1 is silent with jobs in hand.
-        """
-        name = "preview-1"
-        queue = self.settings.queue_preview
-        status_url = f"http://127.0.0.1:{self.settings.tracing_port}"
-        ops = {"Authorization": f"Bearer {OPERATOR}"}
-        metrics = f"http://127.0.0.1:{stack.metrics_ports()[name]}/metrics"
-        pid = stack.pids[name]
-        others = [p for n, p in stack.pids.items() if n.startswith("preview-") and n != name]
-        # a backlog while every preview worker is paused: the broker hands each its prefetch
-        for worker in [pid, *others]:
-            os.kill(worker, signal.SIGSTOP)
-        try:
-            await self._stream(api, 24, big=True)
-            await asyncio.sleep(2.0)  # the outbox relay publishes them
-            os.kill(pid, signal.SIGCONT)  # preview-1 starts on what it holds, and says so
-            async with httpx.AsyncClient(timeout=5) as c:
-                held = 0.0
-                started = time.monotonic()
-                while time.monotonic() - started < 45:
-                    # frozen once it holds two jobs, by its /metrics (the gauge its heartbeat
-                    # carries), or one after 20 s of trying (a fast job is often alone in
-                    # hand); a moment later, so that the beat saying so has gone out
-                    now_held = 0.0
-                    with contextlib.suppress(httpx.HTTPError):
-                        now_held = jobs_held((await c.get(metrics)).text)
-                        held = max(held, now_held)
-                    if held >= 2 or (time.monotonic() - started > 20 and now_held >= 1):
-                        held = now_held if held < 2 else held
-                        await asyncio.sleep(0.1)
-                        os.kill(pid, signal.SIGSTOP)
-                        break
-                    await asyncio.sleep(0.02)
-                else:
-                    os.kill(pid, signal.SIGCONT)
-                    self.report.frozen_error = f"{name} never held a job (its /metrics: {held})"
-                    return
-        finally:
-            for other in others:
-                os.kill(other, signal.SIGCONT)
-        frozen_at = time.monotonic()
-        self.report.held_when_frozen = held
-        async with httpx.AsyncClient(timeout=5) as c:
-            try:
-                while time.monotonic() - frozen_at < self.config.stall_s * 2:
-                    worker = await queue_worker(c, status_url, ops, queue)
-                    if worker and worker["status"] == "stalled":
-                        self.report.stalled_after_s = time.monotonic() - frozen_at
-                        self.report.stalled_detail = str(worker["detail"])
-                        page = await c.get(f"{status_url}/admin/ingest-traces", headers=ops)
-                        card = re.search(rf'class="queue status-(\w+)[^"]*" data-queue="{queue}"',
-                                         page.text)
-                        self.report.page_stalled = bool(card and card.group(1) == "stalled")
-                        break
-                    await asyncio.sleep(0.5)
-                await self._stream(api, 16, big=True)  # work for every worker when it wakes
-            finally:
-                os.kill(pid, signal.SIGCONT)
-            resumed_at = time.monotonic()
-            while time.monotonic() - resumed_at < self.config.resume_s * 3:
-                worker = await queue_worker(c, status_url, ops, queue)
-                if worker and worker["status"] == "processing" and worker["silent_workers"] == 0:
-                    self.report.processing_after_s = time.monotonic() - resumed_at
-                    break
-                await asyncio.sleep(0.25)
-
-    async def _stream(self, api: httpx.AsyncClient, count: int, big: bool = False) -> None:
-        """`count` uploads from 6 clients at once: a backlog the preview workers hold jobs of."""
-        todo = iter(range(count))
-
-        async def client() -> None:
-            for _ in todo:
-                await self._upload(api, False, big)
-
-        await asyncio.gather(*(client() for _ in range(6)))
+        """preview-1 frozen with two jobs in hand, watched with and without Prometheus."""
+        own_url = f"http://127.0.0.1:{self.settings.tracing_port}"
+        with amqp_only_tracing(self.settings, self.workdir) as amqp_url:
+            self.report.frozen = await measure(
+                stack, self.cluster, self.settings, {PROMETHEUS: own_url, AMQP_ONLY: amqp_url},
+                OPERATOR, lambda: self._upload(api, False, big=True),
+                workers=self.config.preview_workers, stall_s=self.config.stall_s,
+                resume_s=self.config.resume_s)
 
 
 def big_jpeg(index: int, seed: int) -> bytes:
@@ -448,18 +346,3 @@ def big_jpeg(index: int, seed: int) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=80)
     return buf.getvalue()
-
-
-def jobs_held(metrics_text: str) -> float:
-    """`prophoto_jobs_held` summed over its series (0 before the first beat)."""
-    return sum(float(v) for v in re.findall(
-        r"^prophoto_jobs_held\{[^}]*\} ([0-9.e+]+)$", metrics_text, re.M))
-
-
-async def queue_worker(c: httpx.AsyncClient, base: str, headers: dict[str, str],
-                       queue: str) -> dict[str, object] | None:
-    with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
-        r = await c.get(f"{base}/v1/queue-status", headers=headers)
-        worker: dict[str, object] = r.json()["queues"][queue]["worker"]
-        return worker
-    return None

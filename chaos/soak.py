@@ -41,7 +41,7 @@ import httpx
 import psutil
 from PIL import Image
 
-from chaos.infra import OwnPostgres, RabbitCluster
+from chaos.infra import OwnPostgres, RabbitCluster, bindable, port_open
 from shared.broker.publisher import connect_once
 from shared.broker.topology import PARK_REASON_HEADER, Topology
 from shared.keys import TEMP_PREFIX
@@ -234,6 +234,30 @@ class Stack:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
 
+    async def wait_ready(self, within_s: float = 180.0) -> None:
+        """Until the upload service and every worker answer /readyz (workers start slower, and
+        a fault must not strike one still starting: that is a different test)."""
+        deadline = time.monotonic() + within_s
+        waiting = ["upload"]
+        async with httpx.AsyncClient(timeout=3) as c:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("prophoto dev exited:\n" + "\n".join(self.lines[-30:]))
+                urls = {"upload": f"{self.url}/readyz"} | {
+                    name: f"http://127.0.0.1:{port}/readyz"
+                    for name, port in self.metrics_ports().items()}
+                waiting = []
+                for name, url in urls.items():
+                    try:
+                        if (await c.get(url)).status_code != 200:
+                            waiting.append(name)
+                    except httpx.HTTPError:
+                        waiting.append(name)
+                if not waiting:
+                    return
+                await asyncio.sleep(0.5)
+        raise RuntimeError(f"not ready: {waiting}\n" + "\n".join(self.lines[-30:]))
+
     def metrics_ports(self) -> dict[str, int]:
         ports = {"finalize": self.settings.finalize_metrics_port,
                  "enhance": self.settings.enhance_metrics_port}
@@ -256,18 +280,16 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def free_ports(count: int) -> list[int]:
-    import socket
-
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    """`count` ports nobody listens on, below the ephemeral range (32768+): a port chosen there
+    can be taken by any outgoing connection before the service binds it (an upload service
+    failed to start that way), while these are only ever taken by a listener."""
+    rnd = random.SystemRandom()
+    ports: list[int] = []
+    while len(ports) < count:
+        port = rnd.randrange(24000, 32000)
+        if port not in ports and bindable(port) and not port_open(port):
+            ports.append(port)
+    return ports
 
 
 class Soak:
@@ -305,7 +327,7 @@ class Soak:
     async def run(self) -> Report:
         stack = Stack(self.settings, self.workdir, self.config.preview_workers)
         try:
-            await self._wait_up(stack)
+            await stack.wait_ready()
             self.started = time.monotonic()
             done = asyncio.Event()
             faults = asyncio.create_task(self._faults(stack, done))
@@ -322,18 +344,6 @@ class Soak:
             stack.stop()
             (self.workdir / "stack.log").write_text("\n".join(stack.lines))
         return self.report
-
-    async def _wait_up(self, stack: Stack) -> None:
-        deadline = time.monotonic() + 120
-        async with httpx.AsyncClient(timeout=2) as c:
-            while time.monotonic() < deadline:
-                if stack.proc.poll() is not None:
-                    raise RuntimeError("prophoto dev exited:\n" + "\n".join(stack.lines[-30:]))
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await c.get(f"{stack.url}/readyz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.5)
-        raise RuntimeError("the stack did not become ready:\n" + "\n".join(stack.lines[-30:]))
 
     # -- clients --------------------------------------------------------------
     async def _upload_all(self, stack: Stack) -> None:

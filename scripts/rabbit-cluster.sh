@@ -58,8 +58,13 @@ ctl() {  # ctl I ARGS...: rabbitmqctl against node I
 
 start_node() {
   local i=$1
+  # with the hard open-files limit, not the soft 1024: RabbitMQ 3.10 counts every queue's files
+  # against it (a `prophoto dev` run added about 135 on the node leading its queues), and once that count
+  # reaches the limit its acceptors stop taking connections: the port stays open and a client
+  # never gets Connection.Start. Test sessions declare many topologies on one cluster.
   # shellcheck disable=SC2046
-  as_owner $(node_env "$i") "$RABBIT_SBIN/rabbitmq-server" >"$dir/node$i/log/stdout" 2>&1 &
+  as_owner $(node_env "$i") sh -c 'ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"' \
+    "$RABBIT_SBIN/rabbitmq-server" >"$dir/node$i/log/stdout" 2>&1 &
 }
 
 await_node() {

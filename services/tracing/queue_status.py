@@ -102,21 +102,30 @@ def judge(depth: Depth, activity: Activity | None, ready_since: float | None, no
 
 
 def _silent_holders(depth: Depth, act: Activity, now: float) -> Judgement | None:
-    """`stalled` while a worker that fell silent holding jobs still has its consumer attached.
+    """`stalled` while a worker that fell silent still has its consumer attached.
 
     Each worker has one consumer on its queue, so more consumers than live
     workers means the silent ones are still attached (frozen, not dead): the
-    broker keeps their jobs from everyone else. A killed worker's connection
-    closes, its consumer goes, and its jobs are redelivered: then it is
-    forgotten here.
+    jobs the broker handed them wait in a process that runs nothing, and it
+    hands them more up to the prefetch, whatever their last beat held (a
+    worker frozen while idle is the common case: the jobs arrive after it
+    froze). A killed worker's connection closes, its consumer goes, and its
+    jobs are redelivered: then it is not counted. When the broker did not
+    answer, only a silent worker whose last beat held jobs is a stall.
     """
     if not act.silent_workers:
         return None
-    if depth.consumers is not None and depth.consumers <= act.workers:
+    if depth.consumers is None:
+        if not act.silent_held:
+            return None
+    elif depth.consumers <= act.workers:
         return None
     since = now - (act.silent_since or now)
-    return Judgement("stalled", f"{act.silent_workers} worker(s) silent for {since:.0f} s "
-                                f"holding {act.silent_held} job(s)")
+    held = f"{act.silent_held} job(s) held at the last beat"
+    if depth.unacked:
+        held += f"; the broker counts {depth.unacked} unacked"
+    return Judgement("stalled", f"{act.silent_workers} worker(s) silent for {since:.0f} s with "
+                                f"their consumer attached ({held})")
 
 
 @dataclass

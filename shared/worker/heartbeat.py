@@ -7,12 +7,14 @@ service (`LiveWorkers`) keeps the newest beat per worker and forgets a worker
 it has not heard from for three intervals, so 1, 2 or 40 replicas, started by
 compose `--scale`, a k8s Deployment or KEDA, are counted without configuration.
 
-A worker that falls silent while its last beat said it held jobs (frozen,
-its event loop blocked, its host cut off) is not simply forgotten: it is
-kept as *silent* (`LiveWorkers.silent`) with the jobs it held, until it
-beats again, says goodbye, or `SILENT_KEPT_S` pass; the queue monitor
-reports such a queue `stalled` while the broker still counts the worker's
-consumer (services/tracing/queue_status.py).
+A worker that falls silent (frozen, its event loop blocked, its host cut
+off) is not simply forgotten: it is kept as *silent* (`LiveWorkers.silent`)
+with the jobs its last beat said it held, until it beats again, says
+goodbye, or `SILENT_KEPT_S` pass; the queue monitor reports its queue
+`stalled` while the broker still counts the worker's consumer
+(services/tracing/queue_status.py). That includes a worker whose last beat
+held nothing: the broker goes on handing its consumer jobs (up to the
+prefetch) that nobody runs, and the beat that would say so never comes.
 Beats are fire-and-forget (not mandatory, not persistent in any queue): a
 missed beat only ages a worker, and an unreachable broker only delays them.
 """
@@ -36,7 +38,7 @@ from shared.messages import WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 MISSED_BEATS = 3  # a worker is gone after this many intervals of silence
-#: how long a silent worker that held jobs is remembered (the broker has long requeued them)
+#: how long a silent worker is remembered (a killed one's jobs were requeued long before)
 SILENT_KEPT_S = 600.0
 
 
@@ -128,12 +130,11 @@ class LiveWorkers:
         for worker, seen in list(self._workers.items()):
             if now - seen.at > MISSED_BEATS * seen.beat.every_s:
                 del self._workers[worker]
-                if seen.beat.held > 0:  # it went quiet with jobs in hand: remember it
-                    self._silent[worker] = seen
+                self._silent[worker] = seen  # frozen or dead: the broker's consumers tell which
         return [seen.beat for seen in self._workers.values()]
 
     def silent(self, now: float | None = None) -> list[Seen]:
-        """Workers that fell silent holding jobs (their last beat, and when it came)."""
+        """Workers that fell silent without a goodbye (their last beat, and when it came)."""
         now = time.time() if now is None else now
         self.live(now)
         for worker, seen in list(self._silent.items()):

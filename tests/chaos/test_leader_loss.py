@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from pathlib import Path
@@ -88,22 +87,17 @@ async def test_a_publisher_on_a_revived_node_rides_out_the_loss_of_its_queues_le
     assert {j for j in got if got.count(j) > 1} <= retried
 
 
-@pytest.mark.skipif(
-    os.environ.get("PROPHOTO_CHAOS_FULL") != "1",
-    reason="passes alone (66 s) but failed once after test_cluster_faults in the full suite at this "
-           "commit, cause not found yet; `make chaos` runs the scenario, and PROPHOTO_CHAOS_FULL=1 "
-           "runs this test")
 async def test_each_work_queues_leader_killed_while_its_commands_are_published_costs_no_restart(
     tmp_path: Path, own_postgres, rabbit_cluster: RabbitCluster
 ):
     """120 photos confirmed while the ingest leader dies: all Images within 60 s, none twice;
     the same for previews (both lanes) and enhancements; no process restarted. (The frozen
-    worker phase runs in `make chaos`; here its rules are tested in test_queue_status_rules.)"""
+    worker phase is test_frozen_worker.py.)"""
     from chaos.leaders import LeaderLoss, LeaderLossConfig
     from chaos.soak import free_ports, migrate_and_declare
 
-    run = LeaderLoss(LeaderLossConfig(freeze=False), own_postgres, rabbit_cluster, tmp_path,
-                     free_ports(7))
+    config = LeaderLossConfig(phases=("warm-up", "previews", "enhance", "ingest"))
+    run = LeaderLoss(config, own_postgres, rabbit_cluster, tmp_path, free_ports(7))
     await migrate_and_declare(run.settings)
     report = await run.run()
     print(report.render())

@@ -10,7 +10,6 @@ is ready again.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -79,11 +78,6 @@ async def test_a_database_restart_under_load_answers_503_never_500_and_loses_not
     assert report.ready == 30 and report.images == 30
 
 
-@pytest.mark.skipif(
-    os.environ.get("PROPHOTO_CHAOS_FULL") != "1",
-    reason="hangs before its services start when it follows the database-restart soak in one session "
-           "(seen twice at this commit, cause not found yet); `make chaos` runs the full soak, and "
-           "PROPHOTO_CHAOS_FULL=1 runs this test")
 async def test_a_short_soak_with_every_kind_of_fault_loses_and_doubles_nothing(
     tmp_path: Path, own_postgres: OwnPostgres, rabbit_cluster: RabbitCluster
 ):

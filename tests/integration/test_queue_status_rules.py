@@ -37,6 +37,17 @@ STALL = 30.0
                                                silent_since=NOW - 16), None, "idle"),
         (Depth(ready=None, consumers=None), Activity(silent_workers=1, silent_held=1,
                                                      silent_since=NOW - 20), None, "stalled"),
+        # frozen while idle: its last beat held nothing, but the broker hands its attached
+        # consumer jobs up to the prefetch, which nobody runs
+        (Depth(ready=0, consumers=2), Activity(workers=1, silent_workers=1,
+                                               silent_since=NOW - 16), None, "stalled"),
+        (Depth(ready=0, unacked=2, consumers=2), Activity(workers=1, silent_workers=1,
+                                                          silent_since=NOW - 16), None, "stalled"),
+        # ... killed while idle: its consumer went with it
+        (Depth(ready=0, consumers=1), Activity(workers=1, silent_workers=1,
+                                               silent_since=NOW - 16), None, "idle"),
+        # ... and with the broker silent too, nothing says it holds anything
+        (Depth(), Activity(silent_workers=1, silent_since=NOW - 16), None, "unknown"),
     ],
 )
 def test_worker_status_follows_the_documented_rules(depth, activity, ready_since, expected):
@@ -59,7 +70,7 @@ def test_a_live_worker_holding_jobs_past_its_timeout_without_progress_is_stalled
     assert verdict.status == "stalled" and "no progress for 400 s" in verdict.detail
 
 
-def test_a_worker_silent_with_jobs_in_hand_is_kept_until_it_beats_again():
+def test_a_silent_worker_is_kept_until_it_beats_again_or_says_goodbye():
     from services.tracing.workers import activity_by_queue
     from shared.messages import WorkerHeartbeat
     from shared.worker.heartbeat import LiveWorkers
@@ -73,10 +84,15 @@ def test_a_worker_silent_with_jobs_in_hand_is_kept_until_it_beats_again():
     live.observe(beat("idle-and-gone"), now=NOW - 20)
     live.observe(beat("busy", in_progress=1, held=1, last_progress=NOW - 1), now=NOW)
     act = activity_by_queue(live.live(now=NOW), live.silent(now=NOW))["q"]
-    assert (act.workers, act.held, act.silent_workers, act.silent_held) == (1, 1, 1, 2)
+    # the idle one is kept too: frozen while idle, it is handed jobs it never runs
+    assert (act.workers, act.held, act.silent_workers, act.silent_held) == (1, 1, 2, 2)
     assert act.silent_since == NOW - 20 and act.oldest_progress == NOW - 1
     live.observe(beat("frozen", in_progress=2, held=2, last_progress=NOW - 20), now=NOW + 1)
-    assert live.silent(now=NOW + 1) == []  # it beats again: live, not silent
+    live.observe(beat("idle-and-gone", leaving=True), now=NOW + 1)
+    assert live.silent(now=NOW + 1) == []  # one beats again, one says goodbye: none silent
+    live.observe(beat("frozen"), now=NOW + 2)
+    assert sorted(s.beat.worker for s in live.silent(now=NOW + 2 + 16)) == ["busy", "frozen"]
+    assert live.silent(now=NOW + 2 + 601) == []  # long forgotten
 
 
 def test_live_workers_are_summed_per_queue_and_silent_or_leaving_ones_are_dropped():
