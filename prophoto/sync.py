@@ -181,8 +181,9 @@ class Client:
     def delete_image(self, image_id: int) -> None:
         self._run(self.aio.delete_image(image_id))
 
-    def failed(self, queue: str | None = None) -> list[ParkedJob]:
-        return self._run(self.aio.failed(queue))
+    def failed(self, queue: str | None = None, tag: str | None = None) -> list[ParkedJob]:
+        return self._run(self.aio.failed(queue, tag))
 
-    def replay(self, uuids: Iterable[UUID | str] | None = None, queue: str | None = None) -> int:
-        return self._run(self.aio.replay(uuids, queue))
+    def replay(self, uuids: Iterable[UUID | str] | None = None, queue: str | None = None,
+               tag: str | None = None) -> int:
+        return self._run(self.aio.replay(uuids, queue, tag))

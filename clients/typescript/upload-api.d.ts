@@ -171,7 +171,7 @@ export interface paths {
         };
         /**
          * List Failed
-         * @description A user's own parked jobs; an operator's view is everyone's.
+         * @description A user's own parked jobs, newest first (at most 1,000); an operator's view is everyone's.
          */
         get: operations["list_failed_v1_failed_get"];
         put?: never;
@@ -191,7 +191,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Replay Failed */
+        /**
+         * Replay Failed
+         * @description Send parked jobs back, chosen by uuid, queue and tag; a user's own only (operators: anyone's).
+         */
         post: operations["replay_failed_v1_failed_replay_post"];
         delete?: never;
         options?: never;
@@ -969,6 +972,11 @@ export interface components {
             uuids?: string[] | null;
             /** Queue */
             queue?: string | null;
+            /**
+             * Tag
+             * @description only jobs with this tag: `ingest`, `proxy:<uuid>` or `user:<id>`
+             */
+            tag?: string | null;
         };
         /** RerenderRequest */
         RerenderRequest: {
@@ -1934,6 +1942,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     replay_failed_v1_failed_replay_post: {
@@ -1969,6 +1986,15 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

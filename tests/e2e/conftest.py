@@ -15,10 +15,10 @@ from tests.fixtures.workers import ServiceWorkers
 async def stack(settings: Settings, topology: object, migrated: str) -> AsyncIterator[UploadServer]:
     preview = ServiceWorkers(settings, "preview", "PROPHOTO_PREVIEW_METRICS_PORT")
     finalize = ServiceWorkers(settings, "finalize", "PROPHOTO_FINALIZE_METRICS_PORT")
-    # started (and answering) before the page: under load a cold worker takes seconds
-    preview.start()
-    finalize.start()
     try:
+        # started (and answering) before the page: under load a cold worker takes seconds
+        preview.start()
+        finalize.start()
         async for server in serve(settings):
             yield server
     finally:

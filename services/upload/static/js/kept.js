@@ -9,17 +9,31 @@ const more = document.getElementById("k-more");
 const PAGE = 60;
 let cursor = null;
 let shown = [];
+// bumped by every listing from the start (Apply, the tab, a delete): an older one's answer
+// arriving late is dropped, so two quick clicks never show a page twice
+let generation = 0;
 
+// The list is replaced when the answer arrives (not emptied while it is on its way), and
+// says aria-busy="true" until then.
 export async function loadKept(reset = true) {
-  if (reset) { cursor = null; shown = []; list.replaceChildren(); }
+  if (reset) generation++;
+  const mine = generation;
   const params = new URLSearchParams({ limit: PAGE });
   const tag = document.getElementById("k-tag").value.trim();
   const day = document.getElementById("k-day").value;
   if (tag) params.set("tag", tag);
   if (day) params.set("day", day);
-  if (cursor) params.set("cursor", cursor);
+  if (!reset && cursor) params.set("cursor", cursor);
+  list.setAttribute("aria-busy", "true");
+  more.disabled = true;
   let page;
-  try { page = await json(`/v1/images?${params}`); } catch (problem) { toast(problem.message, problem.technical); return; }
+  try { page = await json(`/v1/images?${params}`); } catch (problem) {
+    if (mine === generation) settle();
+    toast(problem.message, problem.technical);
+    return;
+  }
+  if (mine !== generation) return;  // a newer listing answers instead
+  if (reset) { shown = []; list.replaceChildren(); }
   cursor = page.next_cursor;
   more.hidden = cursor === null;
   for (const image of page.items) {
@@ -33,6 +47,12 @@ export async function loadKept(reset = true) {
     empty.textContent = "No kept Images match.";
     list.appendChild(empty);
   }
+  settle();
+}
+
+function settle() {
+  list.setAttribute("aria-busy", "false");
+  more.disabled = false;
 }
 
 function asItem(image) {
