@@ -154,6 +154,10 @@ class AsyncClient(CullingCalls):
     async def thumbnail(self, uuid: UUID | str) -> bytes:
         return await self._bytes(f"/v1/proxies/{uuid}/thumbnail")
 
+    async def rendition(self, uuid: UUID | str, name: str) -> bytes:
+        """Any rendition the proxy's `renditions` lists, by name (`NotFound` for one it lacks)."""
+        return await self._bytes(f"/v1/proxies/{uuid}/renditions/{name}")
+
     async def events(self, uuid: UUID | str) -> AsyncGenerator[StatusEvent, None]:
         """The proxy's SSE stream: its current state first, then each change, until nothing
         is under way. Close it early with `contextlib.aclosing`."""
@@ -277,14 +281,17 @@ class AsyncClient(CullingCalls):
         """The original's bytes (following the store's presigned redirect, if any)."""
         return await self._bytes(f"/v1/images/{image_id}/original")
 
-    async def failed(self, queue: str | None = None) -> list[ParkedJob]:
-        """Your parked jobs: `queue` is preview, finalize/ingest or enhance (default: all)."""
-        body = (await self.request("GET", "/v1/failed", params=_params(queue=queue))).json()
+    async def failed(self, queue: str | None = None, tag: str | None = None) -> list[ParkedJob]:
+        """Your parked jobs: `queue` is preview, finalize/ingest or enhance (default: all);
+        `tag` is `ingest`, `proxy:<uuid>` or `user:<id>` (default: any)."""
+        body = (await self.request("GET", "/v1/failed", params=_params(queue=queue, tag=tag))).json()
         return [ParkedJob.model_validate(item) for item in body["items"]]
 
-    async def replay(self, uuids: Iterable[UUID | str] | None = None, queue: str | None = None) -> int:
-        """Send parked jobs back (all of yours by default); answers how many went back."""
-        payload = _params(uuids=[str(u) for u in uuids] if uuids else None, queue=queue)
+    async def replay(self, uuids: Iterable[UUID | str] | None = None, queue: str | None = None,
+                     tag: str | None = None) -> int:
+        """Send parked jobs back (all of yours by default; only those with `tag` when given);
+        answers how many went back."""
+        payload = _params(uuids=[str(u) for u in uuids] if uuids else None, queue=queue, tag=tag)
         return int((await self.request("POST", "/v1/failed/replay", json=payload)).json()["replayed"])
 
     async def reindex(self, user_id: str | None = None) -> int:

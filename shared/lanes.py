@@ -27,9 +27,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
-from aio_pika.abc import AbstractChannel, AbstractConnection
+from aio_pika.abc import AbstractChannel
 
-from shared.broker.publisher import Publisher, connect_once, publish_command
+from shared.broker.connections import BrokerLink
+from shared.broker.publisher import Publisher, publish_command
 from shared.broker.topology import Topology
 from shared.db import lanes as lanes_db
 from shared.db.lanes import uploads_in_last_minute
@@ -64,10 +65,11 @@ DEPTH_CACHE_S = 0.5
 class ShardChooser:
     """Chooses the shard of a lane a user's next job goes to (see the module's docstring)."""
 
-    def __init__(self, topology: Topology) -> None:
+    def __init__(self, topology: Topology, link: BrokerLink | None = None) -> None:
         self.topology = topology
-        #: a plain connection: a robust channel answers a passive declare from its cache
-        self._connection: AbstractConnection | None = None
+        #: the process's connection (a link of its own without one); one channel on it
+        self.link = link or BrokerLink(topology.settings.amqp_url, timeout=5)
+        self._owns_link = link is None
         self._channel: AbstractChannel | None = None
         self._depths: dict[Lane, tuple[float, list[int]]] = {}
         self._lock = asyncio.Lock()
@@ -100,11 +102,12 @@ class ShardChooser:
             if cached is not None and time.monotonic() - cached[0] < DEPTH_CACHE_S:
                 return cached[1]
             try:
-                channel = await self._open()
+                # the underlying channel: a robust one answers a passive declare from its cache
+                channel = await (await self._open()).get_underlay_channel()
                 counts = []
                 for name in self.topology.shards(self.topology.lane_queue(lane)):
-                    queue = await channel.declare_queue(name, passive=True)
-                    counts.append(int(queue.declaration_result.message_count or 0))
+                    declared = await channel.queue_declare(name, passive=True)
+                    counts.append(int(declared.message_count or 0))
             except Exception as exc:  # the broker away: the hash decides meanwhile
                 log.debug("shard depths unknown: %r", exc)
                 await self.close()
@@ -113,17 +116,17 @@ class ShardChooser:
             return counts
 
     async def _open(self) -> AbstractChannel:
-        if self._connection is None or self._connection.is_closed:
-            self._connection = await connect_once(self.topology.settings.amqp_url, timeout=5)
         if self._channel is None or self._channel.is_closed:
-            self._channel = await self._connection.channel()
+            self._channel = await self.link.channel()
         return self._channel
 
     async def close(self) -> None:
-        if self._connection is not None:
+        channel, self._channel = self._channel, None
+        if channel is not None and not channel.is_closed:
             with contextlib.suppress(Exception):
-                await self._connection.close()
-        self._connection = self._channel = None
+                await asyncio.wait_for(channel.close(), 5)
+        if self._owns_link:
+            await self.link.close()
 
 
 async def publish_bulk(publisher: Publisher, topology: Topology,

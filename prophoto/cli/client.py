@@ -152,11 +152,11 @@ class Api:
             return "ingested", (await self.call(self.client.image(event.image_id))).path
         return event.status, event.error
 
-    async def failed(self, queue: str | None = None) -> list[dict[str, Any]]:
-        return [p.model_dump(mode="json") for p in await self.call(self.client.failed(queue))]
+    async def failed(self, queue: str | None = None, tag: str | None = None) -> list[dict[str, Any]]:
+        return [p.model_dump(mode="json") for p in await self.call(self.client.failed(queue, tag))]
 
-    async def replay(self, uuids: list[str] | None, queue: str | None) -> int:
-        return await self.call(self.client.replay(uuids, queue))
+    async def replay(self, uuids: list[str] | None, queue: str | None, tag: str | None = None) -> int:
+        return await self.call(self.client.replay(uuids, queue, tag))
 
     async def reindex(self, user_id: str | None) -> int:
         return await self.call(self.client.reindex(user_id))

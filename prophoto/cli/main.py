@@ -256,13 +256,16 @@ def failed_list(
     queue: Annotated[
         str | None, typer.Option(help="preview, finalize or enhance (default: all).")
     ] = None,
+    tag: Annotated[
+        str | None, typer.Option(help="Only jobs with this tag: ingest, proxy:<uuid> or user:<id>.")
+    ] = None,
 ) -> None:
     """List your parked jobs with the reason they failed."""
     target: Target = ctx.obj
 
     async def go() -> list[dict[str, Any]]:
         async with Api(target) as api:
-            jobs = await api.failed(queue)
+            jobs = await api.failed(queue, tag)
             if jobs:  # file names for the table (a job whose proxy is gone keeps its id only)
                 names = {str(p["uuid"]): p["original_name"] for p in await api.all_proxies()}
                 for job in jobs:
@@ -281,6 +284,9 @@ def failed_replay(
     queue: Annotated[
         str | None, typer.Option(help="preview, finalize or enhance (default: all).")
     ] = None,
+    tag: Annotated[
+        str | None, typer.Option(help="Only jobs with this tag: ingest, proxy:<uuid> or user:<id>.")
+    ] = None,
 ) -> None:
     """Send parked jobs back to their work queue with their attempts reset."""
     target: Target = ctx.obj
@@ -291,7 +297,7 @@ def failed_replay(
             if any(len(u) != 36 for u in named):  # file names or short ids, as the tables show
                 known = await api.all_proxies()
                 named = [u if len(u) == 36 else str(resolve(known, [u])[0]["uuid"]) for u in named]
-            return await api.replay(named or None, queue)
+            return await api.replay(named or None, queue, tag)
 
     replayed = _run(go())
     out.print(f"replayed {replayed} parked job(s)")

@@ -20,13 +20,15 @@ from services.tracing.consumer import TraceConsumer
 from services.tracing.exporter import QueueCollector, TraceMetrics
 from services.tracing.handlers import TracingContext
 from services.tracing.outbox_view import outbox_status
+from services.tracing.parked_watch import ParkedWatch
 from services.tracing.queue_status import QueueMonitor
 from services.tracing.retention import RETENTION_EVERY_S, retention_loop
 from services.tracing.workers import activity_by_queue, listen_for_heartbeats
 from shared.apidocs import install_api_docs
 from shared.availability import DATABASE_ERRORS, until_available
+from shared.broker.connections import BrokerLink
 from shared.broker.probe import BrokerProbe
-from shared.broker.publisher import AmqpPublisher, connect
+from shared.broker.publisher import AmqpPublisher
 from shared.broker.topology import Topology
 from shared.db import create_pool, sessions
 from shared.http.auth import TokenBook, install_auth
@@ -36,6 +38,7 @@ from shared.http.readiness import Check, readiness
 from shared.metrics import JobMetrics
 from shared.settings import Settings
 from shared.worker.heartbeat import LiveWorkers, read_beat, worker_id
+from shared.worker.parked import ParkedJobs
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +59,16 @@ def create_app(settings: Settings, *, consume: bool = True,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await until_available("database", lambda: create_pool(settings.database),
                                      errors=DATABASE_ERRORS)
-        connection = await connect(settings.amqp_url)  # waits for the broker, any node
-        channel = await connection.channel()
+        # the process's one broker connection (waits for the broker, any node): the publisher,
+        # the trace consumer, the heartbeat feed, the probe and parked-job scans use channels on it
+        link = BrokerLink(settings.amqp_url, timeout=settings.publish_timeout_s)
+        connection = await link.connection(wait=True)
+        channel = await link.channel()
         topology = Topology(settings)  # the process's one
         await topology.declare(channel)
         await channel.close()
-        publisher = AmqpPublisher(settings.broker, topology, attempts=3)  # a fresh channel each try
+        publisher = AmqpPublisher(settings.broker, topology, attempts=3,  # a fresh channel each try
+                                  link=link)
         await publisher.connect(declare=False)
         client = httpx.AsyncClient()
         probe = BrokerProbe(connection, settings.rabbitmq_management_url, settings.amqp_url, client,
@@ -71,7 +78,9 @@ def create_app(settings: Settings, *, consume: bool = True,
         own = worker_id()  # this process's own consumer counts like any worker
         monitor = QueueMonitor(topology, probe, client,
                                activity=lambda: activity_by_queue(live.live(), live.silent()),
-                               outbox=lambda: outbox_status(pool, settings))
+                               outbox=lambda: outbox_status(pool, settings),
+                               parked=ParkedWatch(ParkedJobs(pool, topology, publisher, link.channel),
+                                                  settle_s=2 * settings.queue_poll_s))
         collector = QueueCollector(monitor)
         registry.register(collector)
         app.state.ctx = TracingContext(settings, pool, monitor)
@@ -100,9 +109,11 @@ def create_app(settings: Settings, *, consume: bool = True,
             with contextlib.suppress(Exception):
                 await consumer.stop()
             registry.unregister(collector)
+            if monitor.parked is not None:
+                await monitor.parked.stop()
             await client.aclose()
             await publisher.close()
-            await connection.close()
+            await link.close()
             await pool.close()
 
     app = FastAPI(

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from services.tracing import queries
 from shared.broker.publisher import Publisher
 from shared.broker.topology import Topology
+from shared.db import parked as parked_rows
 from shared.messages import TraceEvent
 from shared.metrics import JobMetrics
 from shared.worker.consumer import Connection, Incoming, QueueConsumer
@@ -133,7 +134,8 @@ class TraceConsumer:
         error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:500]
         delivery = Delivery(msg.body, dict(msg.headers or {}), msg.message_id)
         if not await park(self.publisher, self.topology, self.queue_name, delivery,
-                          "invalid trace event", error or str(exc)[:500]):
+                          "invalid trace event", error or str(exc)[:500],
+                          lambda job: parked_rows.record(self.pool, job)):
             await msg.nack(requeue=True)
             return
         self.parked += 1

@@ -54,12 +54,18 @@ class QueueCollector(Collector):
                     consumers.add_metric(values, depth.consumers)
                 if depth.unacked is not None:
                     unacked.add_metric(values, depth.unacked)
+        parked = GaugeMetricFamily(
+            "prophoto_parked_jobs",
+            "Parked jobs per work queue, from the read model (parked_jobs), as the page shows them.",
+            labels=["queue"])
         last = self.monitor.last or {}
         for work, entry in last.get("queues", {}).items():
             current = entry["worker"]["status"]
             for name in STATUSES:
                 status.add_metric([work, name], 1.0 if name == current else 0.0)
-        yield from (ready, consumers, unacked, up, status)
+            if entry["jobs"]["failed"] is not None:
+                parked.add_metric([work], entry["jobs"]["failed"])
+        yield from (ready, consumers, unacked, up, status, parked)
 
 
 class TraceMetrics:

@@ -1,6 +1,8 @@
 """Live queue health: depths from the broker, activity from the workers' heartbeats.
 
-Nothing here reads a jobs table. Queue depths come from the broker through
+Nothing here reads a jobs table; parked jobs are counted from their read
+model (`parked_jobs`, through `ParkedWatch`, which also keeps it true), with
+the broker's own depth of each parking queue beside them. Queue depths come from the broker through
 `shared.broker.probe` (passive declares over AMQP; RabbitMQ's management API
 adds unacked counts when `rabbitmq_management_url` is set). Worker activity
 (jobs in progress, last job started and finished) comes from the heartbeats
@@ -15,13 +17,16 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from shared.broker.probe import BrokerProbe, Depth
 from shared.broker.topology import Topology
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from services.tracing.parked_watch import ParkedWatch
 
 #: an idle queue whose last job finished this recently says so (a burst between two page refreshes)
 RECENT_S = 60.0
@@ -30,7 +35,7 @@ STATUSES = ("processing", "idle", "stalled", "pending", "unknown")
 
 @dataclass
 class Activity:
-    """What the workers of one queue report: the live ones, and those that fell silent."""
+    """What the workers of one queue report: the live ones, and those that fell silent holding jobs."""
 
     workers: int = 0
     in_progress: float = 0.0
@@ -40,7 +45,7 @@ class Activity:
     held: int = 0
     #: the oldest last-progress time among live workers that hold jobs (None: none holds any)
     oldest_progress: float | None = None
-    #: workers silent past their missed beats (no goodbye), and the jobs their last beats held
+    #: workers silent past their missed beats whose last beat held jobs
     silent_workers: int = 0
     silent_held: int = 0
     #: the last beat of the longest-silent of them
@@ -137,6 +142,7 @@ class QueueMonitor:
     client: httpx.AsyncClient
     activity: Any = None  # callable returning {queue: Activity} of the live workers
     outbox: Any = None  # async callable returning the outbox's status (outbox_view.py)
+    parked: ParkedWatch | None = None  # parked jobs per queue from the database
     ready_since: dict[str, float] = field(default_factory=dict)
     #: since when the broker has counted unacked messages no live worker reports holding
     unreported_since: dict[str, float] = field(default_factory=dict)
@@ -156,9 +162,11 @@ class QueueMonitor:
             topo = self.topology
             depths = await self.probe.depths(topo.all_queues())
             activity: dict[str, Activity] = self.activity() if self.activity else {}
+            rows = None if self.parked is None else await self.parked.counts(topo.work_queues())
             now = time.time()
             self.depths = depths
-            queues = {q: self._queue_entry(q, depths, activity.get(topo.worker_queue(q)), now)
+            queues = {q: self._queue_entry(q, depths, activity.get(topo.worker_queue(q)), now,
+                                           None if rows is None else rows.get(q, 0))
                       for q in topo.work_queues()}
             ingest = queues.get(self.settings.queue_finalize, {}).get("jobs", {}).get("pending")
             for entry in queues.values():
@@ -184,7 +192,7 @@ class QueueMonitor:
             return self.last
 
     def _queue_entry(self, queue: str, depths: dict[str, Depth], act: Activity | None,
-                     now: float) -> dict[str, Any]:
+                     now: float, parked_rows: int | None = None) -> dict[str, Any]:
         topo = self.topology
         work = _total([depths.get(q, Depth()) for q in [queue, *topo.shards(queue)]])  # a lane's shards
         if work.ready:
@@ -192,7 +200,10 @@ class QueueMonitor:
         elif work.ready == 0:
             self.ready_since.pop(queue, None)
         waits = {name: depths.get(name, Depth()).ready for name, _ in topo.wait_queues(queue)}
-        failed = depths.get(topo.failed_queue(queue), Depth()).ready
+        parking = depths.get(topo.failed_queue(queue), Depth())
+        failed = parking.ready if parked_rows is None else parked_rows
+        if self.parked is not None and parked_rows is not None:
+            self.parked.compare(queue, parking, parked_rows)
         if work.unacked and not (act and act.held):
             self.unreported_since.setdefault(queue, now)
         else:
@@ -206,7 +217,7 @@ class QueueMonitor:
         return {
             "broker": {
                 "ready": work.ready, "unacked": work.unacked, "consumers": work.consumers,
-                "wait_queues": waits, "failed": failed,
+                "wait_queues": waits, "failed": parking.ready,
             },
             "jobs": {"pending": pending, "failed": failed, "ingest_pending": None},
             "worker": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import shutil
@@ -25,6 +26,7 @@ from services.upload.resumable.uploads import Resumable
 from services.upload.routes import ROUTERS
 from shared.apidocs import install_api_docs
 from shared.availability import DATABASE_ERRORS, until_available
+from shared.broker.connections import BrokerLink
 from shared.broker.outbox import OutboxRelay
 from shared.broker.publisher import AmqpPublisher
 from shared.broker.topology import Topology
@@ -39,6 +41,7 @@ from shared.lanes import ShardChooser
 from shared.metrics import UploadMetrics
 from shared.settings import Settings
 from shared.storage import open_stores
+from shared.worker.parked import ParkedJobs
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,10 @@ def create_app(settings: Settings) -> FastAPI:
         pool = await until_available("database", lambda: create_pool(settings.database),
                                      errors=DATABASE_ERRORS)
         topology = Topology(settings)  # the process's one
-        publisher = AmqpPublisher(settings.broker, topology)
+        # the process's one broker connection: the publisher, the event feed, the shard depths
+        # and the parked-job scans each open channels on it (docs/operations.md)
+        link = BrokerLink(settings.amqp_url, timeout=settings.publish_timeout_s)
+        publisher = AmqpPublisher(settings.broker, topology, link=link)
         try:
             await publisher.connect(declare=True)
         except Exception as exc:  # jobs wait in the outbox until the broker is back
@@ -77,7 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
             metrics=metrics, relay=relay, quotas=UploadQuotas(settings.quotas, pool, metrics),
             extras={"spool_dir": spool_dir},
         )
-        hub = EventHub(topology)
+        hub = EventHub(topology, link)
         ctx.extras["events"] = hub
         await hub.start()
         resumable = Resumable(ctx)
@@ -85,7 +91,9 @@ def create_app(settings: Settings) -> FastAPI:
         await resumable.start()
         app.state.ctx = ctx
         relay.start()
-        ctx.extras["shards"] = ShardChooser(topology)
+        ctx.extras["shards"] = ShardChooser(topology, link)
+        parked = ctx.extras["parked"] = ParkedJobs(pool, topology, publisher, link.channel)
+        rebuilding = asyncio.create_task(parked.rebuild_all(), name="parked-rebuild")
         rerenders = Rerenders(ctx)
         ctx.extras["rerender"] = rerenders
         await rerenders.start()
@@ -94,6 +102,8 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            rebuilding.cancel()
+            await asyncio.gather(rebuilding, return_exceptions=True)
             await janitor.stop()
             await rerenders.stop()
             await ctx.extras["shards"].close()
@@ -102,6 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
             await hub.stop()
             await ctx.exif.close()
             await publisher.close()
+            await link.close()
             await pool.close()
             await temp.close()
             if final is not temp:

@@ -17,6 +17,7 @@ from shared.lanes import ShardChooser
 from shared.metrics import UploadMetrics
 from shared.settings import Settings
 from shared.storage import ObjectStore
+from shared.worker.parked import ParkedJobs
 
 
 @dataclass
@@ -38,6 +39,12 @@ def shards_of(ctx: UploadContext) -> ShardChooser:
     """The process's chooser of a user's shard in a preview lane (`shared/lanes.py`)."""
     chooser: ShardChooser = ctx.extras["shards"]
     return chooser
+
+
+def parked_of(ctx: UploadContext) -> ParkedJobs:
+    """The process's parked jobs: the read model, and exact replay and removal."""
+    jobs: ParkedJobs = ctx.extras["parked"]
+    return jobs
 
 
 async def get_ctx(request: Request) -> UploadContext:  # a coroutine: no worker thread

@@ -1,7 +1,8 @@
 """Status events from the workers, fanned out to SSE clients of this instance.
 
-One connection and one exclusive, auto-deleted queue per upload-service
-instance (the topology's `STATUS_FEED`, heard by a `FeedListener`); each SSE
+One exclusive, auto-deleted queue per upload-service instance (the
+topology's `STATUS_FEED`, heard by a `FeedListener` on a channel of the
+process's one broker connection, `BrokerLink`); each SSE
 client gets a bounded queue for its proxy. A slow client loses events rather
 than holding memory; its stream still ends on a terminal status because it
 re-reads the row.
@@ -19,7 +20,7 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
-from shared.broker.publisher import connect
+from shared.broker.connections import BrokerLink
 from shared.broker.topology import STATUS_FEED, Topology
 from shared.messages import ProxyStatusChanged
 from shared.worker.consumer import Connection, FeedListener
@@ -29,9 +30,10 @@ CLIENT_BUFFER = 32
 
 
 class EventHub:
-    def __init__(self, topology: Topology) -> None:
+    def __init__(self, topology: Topology, link: BrokerLink) -> None:
         self.settings = topology.settings
         self.topology = topology
+        self.link = link
         self._connection: Connection | None = None
         self._subscribers: dict[str, set[asyncio.Queue[ProxyStatusChanged]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
@@ -50,7 +52,7 @@ class EventHub:
                 await asyncio.sleep(2)
 
     async def _connect(self) -> None:
-        self._connection = await connect(self.settings.amqp_url, wait=False)  # fails over by itself
+        self._connection = await self.link.connection()  # the process's: it fails over by itself
         listener = FeedListener(self._connection, self.topology, STATUS_FEED, self._on_message)
         await listener.start()
         self._listener = listener
@@ -88,5 +90,4 @@ class EventHub:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._connection is not None:
-            await self._connection.close()
+        # the feed's channel and queue go with the process's connection

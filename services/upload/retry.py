@@ -10,14 +10,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from uuid import UUID
 
-from services.upload.deps import UploadContext, shards_of
+from services.upload.deps import UploadContext, parked_of, shards_of
 from shared.broker.outbox import enqueue
 from shared.db import enhancements, ingests, previews, proxies
 from shared.db.status import IngestStatus, ProxyStatus
 from shared.errors import Conflict, NotFound
 from shared.lanes import preview_job
 from shared.messages import FinalizeIngest, Lane
-from shared.worker import parked
 
 
 @dataclass
@@ -34,7 +33,7 @@ async def retry(ctx: UploadContext, user_id: str, uuid: UUID) -> Retried:
     if row["preview_status"] == ProxyStatus.FAILED and row["ingest_status"] is None:
         removed = 0
         for lane in Lane:  # parked in whichever lane it was in
-            removed += await parked.remove(ctx.topology, ctx.topology.lane_queue(lane), str(uuid))
+            removed += await parked_of(ctx).remove(ctx.topology.lane_queue(lane), str(uuid))
         async with ctx.pool.acquire() as conn, conn.transaction():
             if await previews.reset_failed_preview(conn, uuid, user_id) is None:
                 raise Conflict("the preview is no longer failed", title="Not failed")
@@ -45,7 +44,7 @@ async def retry(ctx: UploadContext, user_id: str, uuid: UUID) -> Retried:
         ctx.relay.wake()
         return Retried("preview", removed)
     if row["ingest_status"] == IngestStatus.FAILED:
-        removed = await parked.remove(ctx.topology, ctx.settings.queue_finalize, str(uuid))
+        removed = await parked_of(ctx).remove(ctx.settings.queue_finalize, str(uuid))
         if not await requeue_failed_ingest(ctx, user_id, uuid):
             raise Conflict("the ingest is no longer failed", title="Not failed")
         return Retried("ingest", removed)

@@ -14,11 +14,12 @@ redelivered (handlers are idempotent, so a redelivery is done once).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import aio_pika
 from aio_pika import RobustConnection
-from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
 from yarl import URL
 
 
@@ -115,3 +116,85 @@ async def subscribed(queue: AbstractQueue | None, consumer_tag: str | None) -> b
         return False
     consumers: dict[str, object] = getattr(channel, "consumers", {})  # aiormq's, not in its ABC
     return not channel.is_closed and consumer_tag in consumers
+
+
+class BrokerLink:
+    """The process's one connection to the broker, opened on first use.
+
+    Its publisher, consumers, feeds and looks each open channels on it (one
+    per use, or one they keep) instead of connections of their own. It is a
+    robust `FailoverConnection`: when its node goes it reconnects round the
+    list and restores the channels and consumers it carries. `fail_over()`
+    moves it to the next node on purpose (the publisher asks, after repeated
+    failures on a node that still answers); an opening that fails leaves no
+    connection, and the next use tries again.
+    """
+
+    def __init__(self, amqp_url: str, *, timeout: float = 10.0,
+                 reconnect_interval: float = 1.0) -> None:
+        self.amqp_url = amqp_url
+        self.timeout = timeout
+        self.reconnect_interval = reconnect_interval
+        self.opened = 0  # connections opened (a test counts them)
+        self._connection: AbstractRobustConnection | None = None
+        self._lock = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
+
+    async def connection(self, *, wait: bool = False) -> AbstractRobustConnection:
+        """The connection (opened now if there is none; `wait`: until a node answers)."""
+        current = self._connection
+        if current is not None and not current.is_closed:
+            return current
+        async with self._lock:
+            if self._connection is None or self._connection.is_closed:
+                self._connection = await connect(
+                    self.amqp_url, timeout=self.timeout,
+                    reconnect_interval=self.reconnect_interval, wait=wait)
+                self.opened += 1
+            return self._connection
+
+    async def channel(self, **kwargs: Any) -> AbstractChannel:
+        """A new channel on the connection (waiting while it reconnects); its user closes it."""
+        connection = await self.connection()
+        if not connection.connected.is_set():
+            await asyncio.wait_for(connection.connected.wait(), self.timeout)
+        return await connection.channel(**kwargs)
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None and self._connection.connected.is_set()
+
+    @property
+    def reconnecting(self) -> bool:
+        """Opened once, and between two nodes now (the robust connection is on it)."""
+        return self._connection is not None and not self._connection.is_closed \
+            and not self._connection.connected.is_set()
+
+    @property
+    def node_url(self) -> str | None:
+        """The URL of the node the connection is on now (None: never opened)."""
+        return None if self._connection is None else str(getattr(self._connection, "url", ""))
+
+    def fail_over(self) -> None:
+        """Drop the connection's transport: it reconnects from the next node and restores itself."""
+        connection = self._connection
+        transport = None if connection is None else connection.transport
+        if transport is None:
+            return
+
+        async def close() -> None:
+            with contextlib.suppress(Exception):  # a dead node may never answer the close
+                await asyncio.wait_for(
+                    transport.connection.close(ConnectionError("failing over")), timeout=5)
+
+        task = asyncio.create_task(close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        for task in list(self._closing):
+            task.cancel()
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), timeout=5)

@@ -10,9 +10,11 @@ a quorum queue dies, a channel that published to it may go on nacking every
 message, or never confirm again, while a fresh channel is acked at once. So
 `AmqpPublisher` never reuses a channel that failed: after a nack, a return, a
 channel error or a missing confirm it drops the channel and opens a new one
-for the next publish, and after `reconnect_after` failures in a row it drops
-the connection too and connects starting from the next node of the URL list
-(`PublishRecovery` says how it went, for metrics and readiness).
+for the next publish, and after `reconnect_after` failures in a row it has
+the process's connection (`BrokerLink`, shared with its consumers and looks)
+fail over to the next node of the URL list, where it restores every channel
+and consumer it carries (`PublishRecovery` says how it went, for metrics and
+readiness).
 """
 
 from __future__ import annotations
@@ -25,12 +27,19 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel
 from pamqp.commands import Basic
 from pydantic import BaseModel
 
 from shared.broker.backoff import PublishRecovery, jittered
-from shared.broker.connections import amqp_urls, connect, connect_once, failover_class, subscribed
+from shared.broker.connections import (
+    BrokerLink,
+    amqp_urls,
+    connect,
+    connect_once,
+    failover_class,
+    subscribed,
+)
 from shared.broker.topology import ENQUEUED_HEADER, Topology
 from shared.messages import Message, ProxyStatusChanged, TraceEvent
 from shared.resource_settings import BrokerSettings
@@ -65,7 +74,8 @@ class Publisher(Protocol):
 
 
 class AmqpPublisher:
-    """Publishes with confirms over one robust connection; declares `topology` when it connects.
+    """Publishes with confirms on a channel of the process's connection; declares `topology` when
+    it connects. Without a `link` it opens one of its own (a process that only publishes).
 
     `attempts` > 1 makes `publish` try again itself (on a fresh channel, after
     a short jittered pause) before raising `PublishFailed`: what the workers
@@ -74,17 +84,18 @@ class AmqpPublisher:
     """
 
     def __init__(self, broker: BrokerSettings, topology: Topology, *, attempts: int = 1,
-                 reconnect_after: int = 3, retry_pause_s: float = 0.25) -> None:
+                 reconnect_after: int = 3, retry_pause_s: float = 0.25,
+                 link: BrokerLink | None = None) -> None:
         self.broker = broker
+        self.link = link or BrokerLink(broker.url, timeout=broker.publish_timeout_s)
+        self._owns_link = link is None
         self.topology = topology
         self.attempts = max(1, attempts)
         self.reconnect_after = max(1, reconnect_after)
         self.retry_pause_s = retry_pause_s
         self.recovery = PublishRecovery()
-        self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._lock = asyncio.Lock()
-        self._first_node = 0  # where the next new connection starts in the URL list
         self._declared = False
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -92,13 +103,8 @@ class AmqpPublisher:
         async with self._lock:
             if self._channel is not None and not self._channel.is_closed:
                 return
-            if self._connection is None or self._connection.is_closed:
-                self._connection = await connect(
-                    self.broker.url, timeout=self.broker.publish_timeout_s, wait=False,
-                    first=self._first_node)
-            self._channel = await self._connection.channel(
-                publisher_confirms=True, on_return_raises=True
-            )
+            self._channel = await self.link.channel(publisher_confirms=True,
+                                                    on_return_raises=True)
             if declare and not self._declared:  # once: a recovery must not wait on declarations
                 await self.topology.declare(self._channel)
                 self._declared = True
@@ -110,15 +116,17 @@ class AmqpPublisher:
     @property
     def node_url(self) -> str | None:
         """The URL of the node the publisher's connection is on now (None: not connected)."""
-        return None if self._connection is None else str(getattr(self._connection, "url", ""))
+        return self.link.node_url
 
     async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-        self._connection = None
-        self._channel = None
+        channel, self._channel = self._channel, None
         for task in list(self._closing):
             task.cancel()
+        if self._owns_link:
+            await self.link.close()
+        elif channel is not None and not channel.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(channel.close(), timeout=5)
 
     async def publish(
         self,
@@ -185,16 +193,13 @@ class AmqpPublisher:
             self._drop(self._channel)
             self._channel = None
             r.channels_dropped += 1
-        if r.consecutive_failures % self.reconnect_after == 0 and self._connection is not None:
-            connection, self._connection = self._connection, None
-            node = getattr(connection, "node_index", self._first_node)
-            self._first_node = node + 1  # `connect` takes the index round the list
+        if r.consecutive_failures % self.reconnect_after == 0 and self.link.node_url is not None:
             r.connections_dropped += 1
-            log.warning("publisher: %d publishes failed in a row (%s); reconnecting, next node "
-                        "first", r.consecutive_failures, r.last_error)
-            self._drop(connection)
+            log.warning("publisher: %d publishes failed in a row (%s); the connection fails over "
+                        "to the next node", r.consecutive_failures, r.last_error)
+            self.link.fail_over()
 
-    def _drop(self, closable: AbstractChannel | AbstractRobustConnection) -> None:
+    def _drop(self, closable: AbstractChannel) -> None:
         """Close in the background: a channel or connection on a dead node may never answer."""
         async def close() -> None:
             with contextlib.suppress(Exception):
@@ -233,8 +238,11 @@ class AmqpPublisher:
             raise PublishFailed(f"broker did not ack: {confirmation!r}")
 
     async def ping(self) -> bool:
+        """Whether a publish could go out now (never waits for a connection that reconnects)."""
         try:
             if not self.connected:
+                if self.link.reconnecting:
+                    return False
                 await self.connect()
             return self.connected
         except Exception:

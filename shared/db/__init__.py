@@ -11,6 +11,7 @@ state change it makes (`claim_for_preview`, `mark_preview_ready`,
 - `ingests`: queued -> processing -> an Image (the proxy is deleted) | failed.
 - `images`: the permanent `images` table and the per-directory sequences.
 - `tus`: `tus_uploads`, the resumable uploads (tus and the IETF draft) until they are accepted.
+- `parked`: `parked_jobs`, the read model of the parking queues.
 
 A function takes the pool, or a connection when the caller holds a
 transaction (the outbox writes its job in the same one).

@@ -15,9 +15,9 @@ A job module (`services/*/preview.py`, `finalize.py`...) imports only
 * `runner`: `JobRunner`, the one retry/park decision for every delivery.
 * `reports`: the middleware that publishes a job's traces and status events.
 * `park`: parks one message in `<queue>.failed` with the reason in its
-  headers (and reads those headers back).
-* `parked`: what operators do with the parked messages of a queue: list,
-  remove, replay.
+  headers, then records its row in the read model (and reads headers back).
+* `parked`: what users and operators do with parked jobs: list and count
+  (from the read model), remove, replay and rebuild (exactly, on the broker).
 * `heartbeat`: the beats a worker publishes and `LiveWorkers`, the set the
   tracing service keeps of them.
 * `render_process`: the capped child process renders run in, as the worker

@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from shared.broker.publisher import connect
+from shared.db import parked as parked_rows
 from shared.http.readiness import assess, readiness
 from shared.logs import setup_logging
 from shared.metrics import JobMetrics, LaneMetrics
@@ -128,6 +129,7 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
             queue=group, model=spec.model, work=work, publisher=resources.publisher,
             topology=topology, policy=settings.retry_policy(group), on_failed=failed,
             delivery_limit=settings.delivery_limit, middleware=middleware,
+            record_parked=lambda job: parked_rows.record(resources.pool, job),
         ) for group in groups}
         # a worker started while the broker is away waits for it (open_resources did already)
         connection = await connect(settings.amqp_url, reconnect_interval=RECONNECT_INTERVAL_S)

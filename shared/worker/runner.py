@@ -41,7 +41,7 @@ from shared.broker.publisher import Publisher
 from shared.broker.topology import ATTEMPT_HEADER, FIRST_ATTEMPT_HEADER, LAST_ERROR_HEADER, Topology
 from shared.settings import RetryPolicy
 from shared.worker.context import JobContext, Middleware, PermanentError
-from shared.worker.park import Delivery, attempt_of, own_headers, park
+from shared.worker.park import Delivery, Record, attempt_of, own_headers, park
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,8 @@ class JobRunner(Generic[M]):
     on_outcome: Callable[[Outcome, float], None] | None = None
     delivery_limit: int = 5
     middleware: Sequence[Middleware] = ()
+    #: writes a parked copy's row in the read model (`parked_jobs`) once the broker has it
+    record_parked: Record | None = None
 
     async def run(self, delivery: Delivery) -> Outcome:
         started = time.perf_counter()
@@ -173,7 +175,8 @@ class JobRunner(Generic[M]):
         return Outcome.RETRY
 
     async def _park(self, delivery: Delivery, job: M | None, reason: str, error: str) -> Outcome:
-        if not await park(self.publisher, self.topology, self.queue, delivery, reason, error):
+        if not await park(self.publisher, self.topology, self.queue, delivery, reason, error,
+                          self.record_parked):
             return Outcome.REQUEUED
         full = reason if reason == error else f"{reason}: {error}"
         log.warning("%s job parked [%s]: %s", self.queue, delivery.headers.get(tags.HEADER, ""),

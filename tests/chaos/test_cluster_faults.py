@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aio_pika
 import pytest
+from yarl import URL
 
 from chaos.infra import RabbitCluster
 from shared.broker.publisher import AmqpPublisher, PublishFailed, connect, connect_once
@@ -47,8 +48,8 @@ async def test_a_publish_whose_node_dies_before_the_confirm_is_retried_and_no_jo
     queue = topology.settings.queue_preview
     publisher = AmqpPublisher(topology.settings.broker, topology)
     await publisher.connect(declare=False)
-    assert publisher._connection is not None
-    node = rabbit_cluster.node_of_port(publisher._connection.url.port or 0)
+    assert publisher.node_url is not None
+    node = rabbit_cluster.node_of_port(URL(publisher.node_url).port or 0)
     assert node == 2
     ids: list[str] = []
     retried: set[str] = set()
@@ -76,7 +77,7 @@ async def test_a_publish_whose_node_dies_before_the_confirm_is_retried_and_no_jo
         killed.set()
         await asyncio.wait_for(sending, 120)
         assert retried, "no publish met the dead node: the test proved nothing"
-        assert publisher._connection.url.port != rabbit_cluster.port(node)  # it failed over
+        assert URL(publisher.node_url or "").port != rabbit_cluster.port(node)  # it failed over
     finally:
         await publisher.close()
         await asyncio.to_thread(rabbit_cluster.revive, node)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+import asyncpg
 import httpx
 import pytest
 
@@ -425,19 +426,26 @@ async def test_retry_of_a_proxy_whose_ingest_has_not_failed_is_a_409_and_queues_
     assert await outbox_rows(pool, settings) == []
 
 
-async def park(settings: Settings, uuid: uuidlib.UUID, user_id: str) -> None:
-    """A finalize job in `<queue>.failed`, as the worker leaves it after its last attempt."""
-    from shared.broker.topology import PARK_REASON_HEADER, Topology
+async def park(settings: Settings, pool: asyncpg.Pool, uuid: uuidlib.UUID, user_id: str) -> None:
+    """A finalize job in `<queue>.failed` and its row, as the worker leaves it after its last
+    attempt (through the worker's own `park`)."""
+    from shared.broker.publisher import AmqpPublisher
+    from shared.broker.topology import Topology
+    from shared.db import parked as parked_rows
     from shared.messages import FinalizeIngest
+    from shared.worker.park import Delivery
+    from shared.worker.park import park as park_message
 
-    conn = await aio_pika.connect(settings.amqp_url)
-    async with conn:
-        channel = await conn.channel()
-        exchange = await channel.get_exchange(Topology(settings).failed_exchange)
-        await exchange.publish(aio_pika.Message(
-            FinalizeIngest(uuid=uuid, user_id=user_id).model_dump_json().encode(),
-            headers={PARK_REASON_HEADER: "failed after 3 attempts"}, message_id=str(uuid),
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key=settings.queue_finalize)
+    topology = Topology(settings)
+    publisher = AmqpPublisher(settings.broker, topology)
+    try:
+        delivery = Delivery(FinalizeIngest(uuid=uuid, user_id=user_id).model_dump_json().encode(),
+                            message_id=str(uuid))
+        assert await park_message(publisher, topology, settings.queue_finalize, delivery,
+                                  "failed after 3 attempts", "boom",
+                                  lambda job: parked_rows.record(pool, job))
+    finally:
+        await publisher.close()
 
 
 async def test_retry_re_queues_the_failed_ingest_of_a_proxy_whose_preview_had_failed_too(
@@ -450,7 +458,7 @@ async def test_retry_re_queues_the_failed_ingest_of_a_proxy_whose_preview_had_fa
                              ingest_status="failed")
     await pool.execute("UPDATE proxy_images SET ingest_tags = '{kept}', metadata_error = 'boom' WHERE uuid = $1",
                        proxy.uuid)
-    await park(settings, proxy.uuid, me)
+    await park(settings, pool, proxy.uuid, me)
     parked_queue = f"{settings.queue_finalize}.failed"
     await wait_until(lambda: _equals(depth(settings, parked_queue), 1), 10, "the parked job")
     async with upload_server.client() as http:

@@ -325,3 +325,14 @@ def test_failed_replay_without_uuids_replays_everything_of_the_user(server: Any)
     result = run("failed", "replay")
     assert result.exit_code == 0
     assert json.loads(seen[0].content) == {}
+
+
+def test_failed_replay_and_list_by_tag_send_the_tag(server: Any) -> None:
+    photo = str(uuidlib.uuid4())
+    seen = server(lambda r: httpx.Response(200, json={"replayed": 2} if r.method == "POST"
+                                           else {"items": []}))
+    result = run("failed", "replay", "--tag", f"proxy:{photo}", "--queue", "ingest")
+    assert result.exit_code == 0 and "replayed 2 parked job(s)" in result.stdout
+    assert json.loads(seen[0].content) == {"queue": "ingest", "tag": f"proxy:{photo}"}
+    assert run("failed", "list", "--tag", "user:studio-7").exit_code == 0
+    assert seen[1].url.params["tag"] == "user:studio-7"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -40,12 +41,26 @@ class Channel:
         self.is_closed = True
 
 
+class Underlay:
+    """The transport's connection: closing it makes a robust connection reconnect, next node."""
+
+    def __init__(self, owner: Connection) -> None:
+        self.owner = owner
+
+    async def close(self, exc: Exception | None = None) -> None:
+        self.owner.node_index = (self.owner.node_index + 1) % 3
+
+
 class Connection:
     def __init__(self, node_index: int, answers: list[Any]) -> None:
         self.node_index = node_index
         self.answers = answers
         self.channels: list[Channel] = []
         self.is_closed = False
+        self.transport = SimpleNamespace(connection=Underlay(self))
+        self.connected = asyncio.Event()
+        self.connected.set()
+        self.url = "amqp://a:1/"
 
     async def channel(self, **_: Any) -> Channel:
         self.channels.append(Channel(self.answers))
@@ -64,7 +79,7 @@ def wired(monkeypatch: pytest.MonkeyPatch) -> tuple[AmqpPublisher, list[Connecti
         made.append(Connection(first % 3, answers))
         return made[-1]
 
-    monkeypatch.setattr("shared.broker.publisher.connect", fake_connect)
+    monkeypatch.setattr("shared.broker.connections.connect", fake_connect)
     publisher = AmqpPublisher(BrokerSettings(URLS, 0.2), None, reconnect_after=3)  # type: ignore[arg-type]
     publisher._declared = True  # no topology to declare on stand-ins
     return publisher, made, answers
@@ -96,15 +111,17 @@ async def test_a_confirm_that_never_comes_drops_the_channel_too(wired):
     assert len(made[0].channels) == 2 and publisher.recovery.failing_since is None
 
 
-async def test_repeated_failures_drop_the_connection_and_start_at_the_next_node(wired):
+async def test_repeated_failures_make_the_shared_connection_fail_over_to_the_next_node(wired):
     publisher, made, answers = wired
     answers += [RuntimeError("channel closed by the broker")] * 3 + [Basic.Ack()]
     for _ in range(3):
         with pytest.raises(PublishFailed):
             await send(publisher)
+    await asyncio.sleep(0.01)  # the transport is closed in the background
     await send(publisher)
-    assert [c.node_index for c in made] == [0, 1]  # the second connection starts at node b
-    assert publisher.recovery.connections_dropped == 1
+    # one connection (the process's), moved on to node b; not a second connection
+    assert [c.node_index for c in made] == [1]
+    assert publisher.recovery.connections_dropped == 1 and len(made[0].channels) == 4
 
 
 async def test_attempts_retry_inside_publish_on_a_fresh_channel(wired):

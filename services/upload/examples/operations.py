@@ -28,6 +28,10 @@ from services.upload.examples.values import (
 )
 from shared.apidocs import Example, Operation, problem
 
+#: listings and replays of parked jobs share one per-user rate (PROPHOTO_QUOTA_PARKED_SCANS_*)
+SCANS_QUOTA = problem(429, "Too many requests", "parked-job scans per minute: at most 30 per 60 s",
+                      quota="parked-job scans per minute", retry_after=12, limit=30)
+
 EXAMPLES: dict[str, Operation] = {
     "POST /v1/uploads": Operation(
         patch={"requestBody": UPLOAD_BODY},
@@ -184,13 +188,17 @@ EXAMPLES: dict[str, Operation] = {
              "attempt": 1, "tags": ["ingest", f"proxy:{OTHER}", "user:studio-7"]}]})],
         401: UNAUTHORIZED,
         422: [problem(422, "Unknown queue", "use one of ['enhance', 'finalize', 'ingest', 'preview']")],
+        429: [SCANS_QUOTA],
     }),
     "POST /v1/failed/replay": Operation(
         request=[Example("These proxies' parked jobs", {"uuids": [OTHER]}),
-                 Example("Everything parked in one queue", {"queue": "preview"})],
+                 Example("Everything parked in one queue", {"queue": "preview"}),
+                 Example("One photo's parked jobs, by tag", {"tag": f"proxy:{OTHER}"})],
         responses={200: [Example("Replayed", {"replayed": 1})], 401: UNAUTHORIZED,
                    422: [problem(422, "Unknown queue",
-                                 "use one of ['enhance', 'finalize', 'ingest', 'preview']")]}),
+                                 "use one of ['enhance', 'finalize', 'ingest', 'preview']"),
+                         problem(422, "Invalid tag", "a tag is ingest, proxy:<uuid> or user:<id>")],
+                   429: [SCANS_QUOTA]}),
 }
 EXAMPLES |= tus.tus_examples(UPLOAD, PROXY)
 EXAMPLES |= culling_examples(PROXY, UNAUTHORIZED, NO_PROXY, BAD_UUID, BAD_IMAGE_ID)
