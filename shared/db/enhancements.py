@@ -39,12 +39,15 @@ async def claim_for_enhance(db: Executor, uuid: UUID) -> asyncpg.Record | None:
 
 async def mark_enhancement_ready(pool: asyncpg.Pool, uuid: UUID, key: str, width: int, height: int
                                  ) -> tuple[bool, str | None]:
-    """processing -> ready, pointing the proxy at the new preview; returns (done, the old key)."""
+    """processing -> ready, pointing the proxy at the new preview (its `preview` rendition too);
+    returns (done, the old key)."""
     async with pool.acquire() as conn, conn.transaction():
         old = await conn.fetchrow(
             "SELECT preview_path FROM proxy_images WHERE uuid = $1 FOR UPDATE", uuid)
         done = await conn.fetchval(
             """UPDATE proxy_images SET preview_path = $2, preview_width = $3, preview_height = $4,
+                      renditions = renditions || jsonb_build_object('preview', jsonb_build_object(
+                          'key', $2::text, 'width', $3::int, 'height', $4::int)),
                       enhancement_status = 'ready', enhancement_error = NULL, updated_at = now()
                WHERE uuid = $1 AND enhancement_status = 'processing' AND ingest_status IS NULL
                RETURNING true""",

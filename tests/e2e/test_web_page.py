@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
+from shared.settings import Settings
+from tests.conftest import REPO, make_settings
 from tests.fixtures.proxies import wait_until
 from tests.fixtures.upload import UploadServer
 from tests.integration.test_tus import padded_jpeg
@@ -188,3 +189,44 @@ async def test_a_photographer_signs_in_drops_photos_survives_a_network_cut_and_c
         proxies = (await c.get("/v1/proxies", params={"limit": 50})).json()["items"]
     big_sha = hashlib.sha256(big).hexdigest()
     assert [x["sha256"] for x in proxies if x["original_name"] == "big-shoot.jpg"] == [big_sha]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """The tests' usual settings, with the quota settings a test passes (indirect)."""
+    return make_settings(tmp_path, **getattr(request, "param", {}))
+
+
+@pytest.mark.parametrize("settings,refused,words", [
+    ({"quota_unconfirmed_proxies": 1}, "upload failed",
+     "You have 1 unconfirmed photo, the most your account allows: confirm or delete some, then try again."),
+    ({"quota_uploads_per_minute": 1}, "waiting for the quota",
+     "You sent more photos this minute than your account allows (1): the rest follow in "),
+], indirect=["settings"], ids=["unconfirmed-proxies", "uploads-per-minute"])
+async def test_an_upload_past_a_quota_says_which_one_and_what_helps_on_its_cell_and_aloud(
+        upload_server: UploadServer, corpus: Path, refused: str, words: str):
+    playwright_api = pytest.importorskip("playwright.async_api")
+    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - once, before the browser starts
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (scripts/system-deps.sh installs it)")
+    async with playwright_api.async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = await browser.new_page()
+        await page.goto(upload_server.url + "/")
+        await page.fill("#token", "tok-alice")
+        await page.click("#signin button")
+        await page.wait_for_selector("#cull-view:not([hidden])")
+        first, second = (as_drop(n, (corpus / "jpeg" / n).read_bytes()) for n in PHOTOS)
+        await page.evaluate(DROP_JS, ["#drop", [first]])
+        await page.wait_for_selector(f".cell[data-name='{PHOTOS[0]}'][data-status='pending']", timeout=30_000)
+        await page.evaluate(DROP_JS, ["#drop", [second]])
+        cell = f".cell[data-name='{PHOTOS[1]}']"
+        await page.wait_for_selector(f"{cell}[data-status='{refused}']", timeout=30_000)  # at once: no retries
+        said = await page.text_content(f"{cell} .status") or ""
+        technical = await page.get_attribute(f"{cell} .status", "title") or ""
+        aloud = await page.text_content("#toast") or ""
+        await browser.close()
+    assert said.startswith(words), said
+    assert said.endswith(" (R tries again)") if refused == "upload failed" else said.endswith(" s."), said
+    assert aloud.startswith(words), aloud  # the live region: screen readers hear it too
+    assert ("unconfirmed proxies: at most 1" if refused == "upload failed"
+            else "uploads per minute: at most 1 per 60 s") in technical, technical  # on hover

@@ -46,9 +46,38 @@ function plainWords(status, body) {
   if (status === 415 || /unsupported/i.test(title)) return "This file is not a photo we can take.";
   if (/empty upload/i.test(title)) return "This file is empty.";
   if (/checksum/i.test(title)) return "The file changed while it was sent: send it again.";
-  if (status === 429) return "Too many uploads at once: it will carry on shortly.";
+  if (status === 429 && body && body.quota) return quotaWords(body);
+  if (status === 429) return title && title !== "Too many requests" ? title : "Too many requests: try again shortly.";
   if (status >= 500) return "The server had a problem; trying again may work.";
   return title || "The server refused this.";
+}
+
+// A per-user quota's refusal (429 naming the quota; docs/operations.md lists them) in words:
+// which allowance is used up and what helps.
+export function quotaWords(body) {
+  const wait = span(body.retry_after || 60);
+  if (body.quota === "uploads per minute") {
+    return `You sent more photos this minute than your account allows (${body.limit}): the rest follow in ${wait}.`;
+  }
+  if (body.quota === "bytes per day") {
+    return `You have sent today's allowance (${(body.limit / 2 ** 30).toFixed(1)} GB): try again in ${wait}.`;
+  }
+  if (body.quota === "unconfirmed proxies") {
+    const photos = `${body.limit} unconfirmed photo${body.limit === 1 ? "" : "s"}`;
+    return `You have ${photos}, the most your account allows: confirm or delete some, then try again.`;
+  }
+  return `Your account's limit on ${body.quota} is reached: try again in ${wait}.`;
+}
+
+// a quota the page waits out by itself (it refills within about a minute)
+export function waitsOut(body) {
+  return Boolean(body && body.quota === "uploads per minute");
+}
+
+function span(seconds) {
+  if (seconds < 90) return `${Math.ceil(seconds)} s`;
+  if (seconds < 90 * 60) return `${Math.round(seconds / 60)} min`;
+  return `${Math.round(seconds / 3600)} h`;
 }
 
 // every page of a paged listing (cursor pagination)

@@ -2,7 +2,7 @@
 // elements; cells are reused as the sheet scrolls and redrawn only when their item changed,
 // so thousands of photos scroll as smoothly as ten.
 import { prioritize, wantThumb } from "./follow.js";
-import { camera, stage, state } from "./state.js";
+import { SENDING, camera, stage, state } from "./state.js";
 
 const grid = document.getElementById("grid");
 const space = document.getElementById("grid-space");
@@ -119,7 +119,7 @@ function fill(el, item, index) {
   if (item.thumb) { if (img.getAttribute("src") !== item.thumb) img.src = item.thumb; }
   else img.removeAttribute("src");
   const bar = el.querySelector("progress");
-  bar.hidden = !["queued", "uploading", "waiting for the network"].includes(item.status);
+  bar.hidden = !SENDING.includes(item.status);
   bar.max = item.size || 1;
   bar.value = item.sent;
   el.querySelector(".flag").textContent = item.flag === "pick" ? "✓" : item.flag === "reject" ? "✕" : "";
@@ -132,6 +132,7 @@ function fill(el, item, index) {
 
 export function statusText(item) {
   if (item.status === "kept") return `already kept as ${item.keptPath}`;
+  if (item.status === "waiting for the quota" && item.problem) return item.problem.message;
   if (item.problem && /failed/.test(item.status)) {
     return item.problem.message + (item.problem.retryable ? " (R tries again)" : "");
   }

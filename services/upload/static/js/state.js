@@ -11,6 +11,9 @@ export const state = {
   listeners: new Set(),
 };
 
+// the statuses of a file still on its way up (a progress bar, counted in the totals)
+export const SENDING = ["queued", "uploading", "waiting for the network", "waiting for the quota"];
+
 let nextKey = 1;
 
 export function newItem(fields) {

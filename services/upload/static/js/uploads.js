@@ -1,8 +1,9 @@
 // Uploads through tus (resumable: a lost network resumes from the server's offset), a few at
 // a time, with each file's progress and the overall rate and time left.
-import { api, authHeaders, canRetry, failure } from "./api.js";
+import { api, authHeaders, canRetry, failure, quotaWords, waitsOut } from "./api.js";
 import { follow } from "./follow.js";
-import { newItem, refilter, setUuid, state, touch } from "./state.js";
+import { SENDING, newItem, refilter, setUuid, state, touch } from "./state.js";
+import { toast } from "./toast.js";
 
 const CHUNK = 5 * 1024 * 1024;
 const PARALLEL = 3;
@@ -46,7 +47,7 @@ function start(item) {
     removeFingerprintOnSuccess: true,
     onProgress(sent) {
       item.sent = sent;
-      if (item.status !== "uploading") item.status = "uploading";
+      if (item.status !== "uploading") { item.status = "uploading"; item.problem = null; }
       touch(item);
     },
     onAfterResponse(request, response) {
@@ -60,6 +61,7 @@ function start(item) {
     },
     onShouldRetry(error) {
       const status = error.originalResponse ? error.originalResponse.getStatus() : 0;
+      if (status === 429) return overQuota(item, error.originalResponse);
       const transient = canRetry(status);
       if (transient && !navigator.onLine) { item.status = "waiting for the network"; touch(item); }
       return transient;
@@ -84,12 +86,30 @@ window.addEventListener("online", () => {
   }
 });
 
+// Past a per-user quota: said on the cell and in the live region at once, never a silent retry.
+// A rate refilling within a minute is waited out; past the others it fails (R tries again).
+function overQuota(item, response) {
+  const body = problemBody(response);
+  if (!body || !body.quota) return true;  // a busy server without a quota's name: the retries
+  const words = quotaWords(body);
+  const technical = [body.title, body.detail].filter(Boolean).join(": ");
+  toast(words, technical);
+  if (!waitsOut(body)) return false;
+  item.status = "waiting for the quota";
+  item.problem = { status: 429, message: words, technical, retryable: true };
+  touch(item);
+  return true;
+}
+
+function problemBody(response) {
+  try { return response && JSON.parse(response.getBody()); } catch (_) { return null; }
+}
+
 function uploadFailed(item, error) {
   const response = error.originalResponse;
   const status = response ? response.getStatus() : 0;
   if (!status && !navigator.onLine) { item.status = "waiting for the network"; touch(item); return; }
-  let body = null;
-  try { body = response && JSON.parse(response.getBody()); } catch (_) { /* not JSON */ }
+  const body = problemBody(response);
   const fake = { status, statusText: "", json: async () => { if (!body) throw new Error(); return body; } };
   failure(fake).then((problem) => {
     if (!status) problem.message = "The connection was lost.";
@@ -155,7 +175,7 @@ export function totals() {
   while (samples.length > 2 && now - samples[0][0] > 5000) samples.shift();
   const [t0, s0] = samples[0];
   const rate = now > t0 ? ((sent - s0) * 1000) / (now - t0) : 0;
-  const uploading = items.filter((i) => ["queued", "uploading", "waiting for the network"].includes(i.status));
+  const uploading = items.filter((i) => SENDING.includes(i.status));
   if (!uploading.length) return { text: items.length ? `${items.length} uploaded` : "", total, sent };
   const left = rate > 0 ? Math.ceil((total - sent) / rate) : null;
   const text = `${items.length - uploading.length} of ${items.length} uploaded · ${mb(rate)}/s`
