@@ -172,3 +172,18 @@ async def test_a_message_passed_over_many_times_is_parked_afresh_before_a_delive
     assert [json.loads(m.body)["uuid"] for m in copies] == [photo]
     assert int(dict(copies[0].headers or {}).get("x-delivery-count", 0)) < 5
     assert [j.uuid for j in await jobs.find([queue])] == [photo]  # the same row, the same id
+
+
+async def test_a_scan_past_its_first_window_finds_the_last_message_and_keeps_every_other(
+        jobs: ParkedJobs, topology: Topology, amqp: aio_pika.abc.AbstractConnection):
+    queue = topology.settings.queue_finalize
+    photos = [await park_one(jobs, queue, "u") for _ in range(300)]  # windows of 64, 192, 44
+
+    assert await jobs.replay([queue], tag=f"proxy:{photos[-1]}") == 1
+
+    assert sorted(j.uuid or "" for j in await jobs.find([queue])) == sorted(photos[:-1])
+    rebuilt = await jobs.rebuild(queue)  # a whole scan: every other message still there
+    assert (rebuilt.added, rebuilt.forgotten, rebuilt.complete) == (0, 0, True)
+    left = await in_queue(amqp, topology.failed_queue(queue))
+    assert sorted(json.loads(m.body)["uuid"] for m in left) == sorted(photos[:-1])
+    assert [json.loads(m.body)["uuid"] for m in await in_queue(amqp, queue)] == [photos[-1]]
