@@ -13,11 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ParamSpec, Protocol, TypeVar
 
 from services.preview import render
 from services.preview.render import Outcome
@@ -33,19 +31,11 @@ from shared.storage import ObjectStore
 from shared.worker import render_process
 from shared.worker.context import JobContext, PermanentError
 from shared.worker.render_process import RenderCrashed
+from shared.worker.render_protocol import Renderer
 from shared.worker.spec import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
 SERVICE = "preview"
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-class Renderer(Protocol):
-    """Where the decodes run: a `RenderProcess` (its address space capped); in unit tests, the
-    caller's own process (`tests/fakes`)."""
-
-    async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R: ...
 
 
 @dataclass

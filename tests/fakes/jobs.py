@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
-from services.preview.preview import Renderer
 from shared.messages import TraceType
 from shared.worker.context import JobContext, Reporter
+from shared.worker.render_protocol import Renderer
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -1,8 +1,9 @@
-"""The proxy rows the preview job reads and writes, in a dict: `PreviewRecords` without PostgreSQL.
+"""The proxy rows the preview and enhance jobs read and write, in a dict: `PreviewRecords` and
+`EnhanceRecords` without PostgreSQL.
 
-The state changes follow `shared/db/previews.py`'s WHERE clauses (which copy of
-a job may claim, which statuses may become ready or failed), so a job function
-tested against it meets the same guards.
+The state changes follow the WHERE clauses of `shared/db/previews.py` and
+`shared/db/enhancements.py` (which copy of a job may claim, which statuses may
+become ready or failed), so a job function tested against it meets the same guards.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from shared.db.enhancements import EnhanceRecords
 from shared.db.previews import ColourFacts, PreviewRecords, Row
 from shared.db.renditions import Recorded, Renditions, columns_for
 from shared.db.status import ProxyStatus
@@ -20,16 +22,19 @@ IN_FLIGHT = (ProxyStatus.PENDING, ProxyStatus.PROCESSING)
 SETTLED = (ProxyStatus.READY, ProxyStatus.FAILED)
 
 
-class FakePreviewRecords:
+class FakeProxies:
     def __init__(self) -> None:
         self.rows: dict[UUID, dict[str, Any]] = {}
 
     def add(self, temp_key: str, *, exif_thumb_key: str | None = None, status: str = ProxyStatus.PENDING,
-            user_id: str = "alice", uuid: UUID | None = None) -> UUID:
+            user_id: str = "alice", uuid: UUID | None = None, mime: str = "image/jpeg",
+            metadata: dict[str, Any] | None = None) -> UUID:
         """A proxy as the upload leaves it; returns its uuid."""
         uuid = uuid or uuidlib.uuid4()
         self.rows[uuid] = {
             "uuid": uuid, "user_id": user_id, "temp_key": temp_key, "exif_thumb_key": exif_thumb_key,
+            "ext": temp_key.rpartition(".")[2], "mime": mime, "metadata": metadata or {},
+            "enhancement_status": None, "enhancement_error": None, "ingest_status": None,
             "format": None, "uploaded_at": datetime.now(UTC), "preview_status": status, "preview_claim": None,
             "preview_attempts": 0, "preview_error": None, "preview_degraded": None, "preview_method": None,
             "preview_width": None, "preview_height": None, "preview_rendered_at": None, "colour": None,
@@ -84,5 +89,34 @@ class FakePreviewRecords:
         return None if row is None else dict(row)
 
 
-def _conforms(records: FakePreviewRecords) -> PreviewRecords:
-    return records  # mypy: the fake is a `PreviewRecords`
+    async def claim_for_enhance(self, uuid: UUID) -> Row | None:
+        row = self.rows.get(uuid)
+        if row is None or row["enhancement_status"] not in IN_FLIGHT or row["ingest_status"] is not None \
+                or row["preview_status"] != ProxyStatus.READY:
+            return None
+        row["enhancement_status"] = ProxyStatus.PROCESSING
+        return dict(row)
+
+    async def mark_enhancement_ready(self, uuid: UUID, key: str, width: int, height: int
+                                     ) -> tuple[bool, str | None]:
+        row = self.rows.get(uuid)
+        if row is None:
+            return False, None
+        old: str | None = row["preview_path"]
+        if row["enhancement_status"] != ProxyStatus.PROCESSING or row["ingest_status"] is not None:
+            return False, old
+        row.update(preview_path=key, preview_width=width, preview_height=height,
+                   renditions=row["renditions"] | {"preview": {"key": key, "width": width, "height": height}},
+                   enhancement_status=ProxyStatus.READY, enhancement_error=None)
+        return True, old
+
+    async def mark_enhancement_failed(self, uuid: UUID, error: str) -> Row | None:
+        row = self.rows.get(uuid)
+        if row is None or row["enhancement_status"] not in IN_FLIGHT:
+            return None
+        row.update(enhancement_status=ProxyStatus.FAILED, enhancement_error=error[:1000])
+        return {"uuid": uuid, "user_id": row["user_id"]}
+
+
+def _conforms(records: FakeProxies) -> tuple[PreviewRecords, EnhanceRecords]:
+    return records, records  # mypy: the fake is both a `PreviewRecords` and an `EnhanceRecords`

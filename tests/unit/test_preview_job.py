@@ -21,7 +21,7 @@ from shared.metrics import PreviewMetrics
 from shared.storage.memory import MemoryStore
 from shared.worker.context import PermanentError
 from tests.fakes.jobs import InProcess, Recorder, context
-from tests.fakes.records import FakePreviewRecords
+from tests.fakes.records import FakeProxies
 
 
 def jpeg(width: int, height: int) -> bytes:
@@ -30,12 +30,12 @@ def jpeg(width: int, height: int) -> bytes:
     return out.getvalue()
 
 
-def deps_for(store: MemoryStore, records: FakePreviewRecords) -> PreviewDeps:
+def deps_for(store: MemoryStore, records: FakeProxies) -> PreviewDeps:
     return PreviewDeps(records=records, store=store, limits=imaging.Limits(),
                        metrics=PreviewMetrics(CollectorRegistry()), cpu=asyncio.Semaphore(1), renderer=InProcess())
 
 
-async def proxy(store: MemoryStore, records: FakePreviewRecords, data: bytes, exif: bytes | None = None,
+async def proxy(store: MemoryStore, records: FakeProxies, data: bytes, exif: bytes | None = None,
                 status: str = ProxyStatus.PENDING) -> GeneratePreview:
     uuid = records.add("unused", status=status)
     records.rows[uuid]["temp_key"] = keys.original_key(uuid, "jpg")
@@ -47,7 +47,7 @@ async def proxy(store: MemoryStore, records: FakePreviewRecords, data: bytes, ex
 
 
 async def test_a_jpeg_gets_its_renditions_written_recorded_and_announced() -> None:
-    store, records, report = MemoryStore(), FakePreviewRecords(), Recorder()
+    store, records, report = MemoryStore(), FakeProxies(), Recorder()
     job = await proxy(store, records, jpeg(3000, 2000))
     await generate_preview(deps_for(store, records), job, context(report))
 
@@ -68,7 +68,7 @@ async def test_a_jpeg_gets_its_renditions_written_recorded_and_announced() -> No
 async def test_a_third_spec_in_the_list_is_rendered_and_recorded_with_no_other_change(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(renditions, "SPECS", (*renditions.SPECS, Spec("web", 1024, 1024, quality=82)))
-    store, records, report = MemoryStore(), FakePreviewRecords(), Recorder()
+    store, records, report = MemoryStore(), FakeProxies(), Recorder()
     job = await proxy(store, records, jpeg(1600, 1200))
     await generate_preview(deps_for(store, records), job, context(report))
 
@@ -79,14 +79,14 @@ async def test_a_third_spec_in_the_list_is_rendered_and_recorded_with_no_other_c
 
 
 async def test_a_redelivered_job_for_a_ready_proxy_does_nothing() -> None:
-    store, records, report = MemoryStore(), FakePreviewRecords(), Recorder()
+    store, records, report = MemoryStore(), FakeProxies(), Recorder()
     job = await proxy(store, records, jpeg(640, 480), status=ProxyStatus.READY)
     await generate_preview(deps_for(store, records), job, context(report))
     assert report.events == [] and sorted(store.objects) == [keys.original_key(job.uuid, "jpg")]
 
 
 async def test_bytes_that_are_no_image_fail_for_good_and_keep_a_thumbnail_from_the_exif_one() -> None:
-    store, records, report = MemoryStore(), FakePreviewRecords(), Recorder()
+    store, records, report = MemoryStore(), FakeProxies(), Recorder()
     job = await proxy(store, records, b"\xff\xd8\xff\xe0" + b"\x00" * 4000, exif=jpeg(160, 120))
     with pytest.raises(PermanentError):
         await generate_preview(deps_for(store, records), job, context(report))
@@ -103,7 +103,7 @@ async def test_bytes_that_are_no_image_fail_for_good_and_keep_a_thumbnail_from_t
 
 
 async def test_renditions_written_for_a_proxy_deleted_during_the_render_are_removed() -> None:
-    store, records, report = MemoryStore(), FakePreviewRecords(), Recorder()
+    store, records, report = MemoryStore(), FakeProxies(), Recorder()
     job = await proxy(store, records, jpeg(800, 600))
     deps = deps_for(store, records)
     claim = records.claim_for_preview
