@@ -78,7 +78,7 @@ dashboards: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared services prophoto tests bench chaos
-	$(BIN)/mypy shared services prophoto
+	$(BIN)/mypy shared services prophoto tests/fakes
 
 ## the compose stack; the first run writes .env with random secrets (scripts/make-env.sh)
 up:

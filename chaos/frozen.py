@@ -135,7 +135,7 @@ def broker_held(cluster: RabbitCluster, pid: int) -> int:
     ports = {cluster.port(n) for n in range(1, cluster.count + 1)}
     mine = {c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp")
             if c.raddr and c.raddr.port in ports}
-    node = next(n for n in range(1, cluster.count + 1) if cluster.alive(n))
+    node = next((n for n in range(1, cluster.count + 1) if cluster.alive(n)), 1)
     connections = {
         parts[0] for parts in _rows(cluster, node, "list_connections", "pid", "peer_port")
         if len(parts) == 2 and parts[1].isdigit() and int(parts[1]) in mine}
@@ -174,7 +174,8 @@ async def measure(stack: Stack, cluster: RabbitCluster, settings: Settings,
                 for _ in range(4):
                     await upload()
                     report.uploads += 1
-                report.held = await asyncio.to_thread(broker_held, cluster, pid)
+                with contextlib.suppress(subprocess.SubprocessError, psutil.Error):
+                    report.held = await asyncio.to_thread(broker_held, cluster, pid)
                 if report.held >= held:
                     report.held_after_s = time.monotonic() - frozen_at
                     break

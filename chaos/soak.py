@@ -49,6 +49,10 @@ from shared.messages import Lane
 from shared.settings import Settings
 
 PROPHOTO = str(Path(sys.executable).with_name("prophoto"))
+#: the upload service's janitor round in a soak: the orphans of killed uploads go within a
+#: minute, and an upload slowed down by a fault between storing and recording it (a database
+#: restart) is still recorded long before two rounds have seen it without its proxy
+JANITOR_EVERY_S = 10.0
 TOKEN = "chaos-token-0123456789abcdef"
 FAULT_KINDS = ("kill preview", "kill finalize", "kill enhance", "kill upload", "kill node",
                "restart database")
@@ -319,6 +323,7 @@ class Soak:
             enhance_metrics_port=ports[4], upload_metrics_port=ports[5],
             tracing_metrics_port=ports[6], publish_timeout_s=5.0, outbox_poll_s=0.5,
             quota_uploads_per_minute=100_000,  # the soak's retries are not what it measures
+            janitor_every_s=JANITOR_EVERY_S,
         )
 
     def now(self) -> float:
@@ -549,13 +554,23 @@ class Soak:
         self.report.duplicate_images = [u for u, n in seen.items() if n > 1]
         self.report.shared_paths = [p for (_, p), n in paths.items() if n > 1]
         self.report.leftover_proxies = [r["uuid"] for r in proxies]
-        temp = store / TEMP_PREFIX
-        temp_files = [p for p in temp.rglob("*") if p.is_file()] if temp.exists() else []
-        keep = set(self.report.failed)
-        self.report.leftover_files = [str(p.relative_to(store)) for p in temp_files
-                                      if not any(u in str(p) for u in keep)]
+        self.report.leftover_files = await self._leftover_files(store)
         self.report.parked = await self._parked()
         self.report.unhealthy = await self._unhealthy(stack)
+
+    async def _leftover_files(self, store: Path) -> list[str]:
+        """Temporary files of no failed upload, once the janitor has had its rounds: an upload
+        service killed between storing an upload and recording it leaves an orphan, which its
+        janitor removes once it has seen it at two rounds in a row (every JANITOR_EVERY_S)."""
+        temp = store / TEMP_PREFIX
+        keep = set(self.report.failed)
+        deadline = time.monotonic() + JANITOR_EVERY_S * 3 + 5
+        while True:
+            left = [str(p.relative_to(store)) for p in temp.rglob("*") if p.is_file()
+                    and not any(u in str(p) for u in keep)] if temp.exists() else []
+            if not left or time.monotonic() > deadline:
+                return left
+            await asyncio.sleep(0.5)
 
     async def _parked(self) -> list[str]:
         topology = Topology(self.settings)

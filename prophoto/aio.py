@@ -154,6 +154,10 @@ class AsyncClient(CullingCalls):
     async def thumbnail(self, uuid: UUID | str) -> bytes:
         return await self._bytes(f"/v1/proxies/{uuid}/thumbnail")
 
+    async def rendition(self, uuid: UUID | str, name: str) -> bytes:
+        """Any rendition the proxy's `renditions` lists, by name (`NotFound` for one it lacks)."""
+        return await self._bytes(f"/v1/proxies/{uuid}/renditions/{name}")
+
     async def events(self, uuid: UUID | str) -> AsyncGenerator[StatusEvent, None]:
         """The proxy's SSE stream: its current state first, then each change, until nothing
         is under way. Close it early with `contextlib.aclosing`."""

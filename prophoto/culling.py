@@ -27,11 +27,16 @@ class CullingCalls:
         return Proxy.model_validate(response.json())
 
     async def image_preview(self, image_id: int) -> bytes:
-        """A kept Image's 2048 px preview (NotFound when its preview had failed)."""
+        """A kept Image's preview (NotFound when its preview had failed)."""
         return (await self.request("GET", f"/v1/images/{image_id}/preview", follow_redirects=True)).content
 
     async def image_thumbnail(self, image_id: int) -> bytes:
         return (await self.request("GET", f"/v1/images/{image_id}/thumbnail", follow_redirects=True)).content
+
+    async def image_rendition(self, image_id: int, name: str) -> bytes:
+        """Any rendition the Image's `renditions` lists, by name (NotFound for one it lacks)."""
+        path = f"/v1/images/{image_id}/renditions/{name}"
+        return (await self.request("GET", path, follow_redirects=True)).content
 
     async def delete_image(self, image_id: int) -> None:
         """Delete a kept Image: its original, preview, thumbnail and record (done again: no error)."""

@@ -22,6 +22,14 @@ class Thumbnail(Model):
     inline: str | None = None  # base64 of the EXIF thumbnail, when the original had one
 
 
+class Rendition(Model):
+    """One rendition of a proxy or an Image (the preview, the thumbnail, any other the server makes)."""
+
+    url: str
+    width: int | None = None
+    height: int | None = None
+
+
 class KeptImage(Model):
     """The kept Image an upload repeats: nothing new was stored."""
 
@@ -98,6 +106,8 @@ class Proxy(Model):
     rating: int | None = None
     preview_url: str | None = None
     thumbnail_url: str
+    #: every rendition made, by name ("preview", "thumbnail", ...): `Client.rendition` fetches one
+    renditions: dict[str, Rendition] = {}
     colour: Colour = Colour()
     metadata: dict[str, Any]
     uploaded_at: datetime
@@ -195,6 +205,7 @@ class Image(Model):
     original_url: str
     preview_url: str | None = None
     thumbnail_url: str | None = None
+    renditions: dict[str, Rendition] = {}
     colour: Colour = Colour()
     created_at: datetime
 

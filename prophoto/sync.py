@@ -120,6 +120,9 @@ class Client:
     def thumbnail(self, uuid: UUID | str) -> bytes:
         return self._run(self.aio.thumbnail(uuid))
 
+    def rendition(self, uuid: UUID | str, name: str) -> bytes:
+        return self._run(self.aio.rendition(uuid, name))
+
     def events(self, uuid: UUID | str) -> Iterator[StatusEvent]:
         return self._iterate(self.aio.events(uuid))
 
@@ -171,6 +174,9 @@ class Client:
 
     def image_thumbnail(self, image_id: int) -> bytes:
         return self._run(self.aio.image_thumbnail(image_id))
+
+    def image_rendition(self, image_id: int, name: str) -> bytes:
+        return self._run(self.aio.image_rendition(image_id, name))
 
     def delete_image(self, image_id: int) -> None:
         self._run(self.aio.delete_image(image_id))

@@ -103,7 +103,7 @@ BOARDS = (
            ("sum by (queue) (rabbitmq_queue_messages_unacked)", "{{queue}} unacked")),
           (12, 38, 12, 8), description="RabbitMQ's own numbers (per-object endpoint), for "
           "comparison with the exporter."),
-        R('Preview lanes (docs/architecture.md, "Interactive work first")', 46),
+        R('Preview lanes (docs/lanes.md)', 46),
         P("Lane depth (ready, every shard)",
           (('sum by (work_queue) (prophoto_queue_messages_ready{kind=~"work|shard", '
             'work_queue=~".*preview.*"})', "{{work_queue}}"),), (0, 47, 12, 8), "short",

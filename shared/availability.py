@@ -29,6 +29,9 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.OperatorInterventionError,  # "the database system is starting up / shutting down"
     asyncpg.TooManyConnectionsError,
     asyncpg.InterfaceError,  # "connection is closed", pool closing under us
+    # "cannot switch to state 15; another operation is in progress": a pooled connection whose
+    # operation the server's going away interrupted (met in `make chaos` mid-restart)
+    asyncpg.InternalClientError,
 )
 BROKER_ERRORS: tuple[type[Exception], ...] = (
     OSError, TimeoutError, aiormq.exceptions.AMQPConnectionError, PublishFailed,
@@ -53,7 +56,8 @@ def unavailable_from(exc: BaseException) -> Unavailable | None:
     if isinstance(exc, PublishFailed | aiormq.exceptions.AMQPConnectionError):
         return Unavailable("broker", str(exc) or type(exc).__name__)
     detail = str(exc) or type(exc).__name__
-    if isinstance(exc, DatabaseUnreachable | asyncpg.PostgresError | asyncpg.InterfaceError):
+    if isinstance(exc, DatabaseUnreachable | asyncpg.PostgresError | asyncpg.InterfaceError
+                  | asyncpg.InternalClientError):
         return Unavailable("database", detail)
     if isinstance(exc, DATABASE_ERRORS):  # refused, reset or timed out: which one is not known here
         return Unavailable("database or storage", detail)

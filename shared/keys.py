@@ -23,12 +23,24 @@ def exif_thumb_key(uuid: object) -> str:
     return f"{TEMP_PREFIX}/exif-thumbs/{uuid}.jpg"
 
 
+#: the preview's and thumbnail's folders and kept names predate the list of renditions: objects
+#: already stored carry them, so they stay; every other rendition's come from its name alone
+_TEMP_FOLDERS = {"preview": "previews", "thumbnail": "thumbs"}
+_KEPT_NAMES = {"thumbnail": "thumb"}
+
+
+def rendition_key(uuid: object, rendition: str, ext: str = "jpg") -> str:
+    """A rendition (`shared.imaging.renditions`) of a proxy, named by the rendition:
+    `ingest-temp/renditions/<name>/<uuid>.jpg` (the preview's and thumbnail's folders are older)."""
+    return f"{TEMP_PREFIX}/{_TEMP_FOLDERS.get(rendition, f'renditions/{rendition}')}/{uuid}.{ext}"
+
+
 def preview_key(uuid: object) -> str:
-    return f"{TEMP_PREFIX}/previews/{uuid}.jpg"
+    return rendition_key(uuid, "preview")
 
 
 def thumb_key(uuid: object) -> str:
-    return f"{TEMP_PREFIX}/thumbs/{uuid}.jpg"
+    return rendition_key(uuid, "thumbnail")
 
 
 def enhanced_key(uuid: object, width: int) -> str:
@@ -78,9 +90,9 @@ def final_key(directory: str, sequence: int, original_name: str) -> str:
 KEPT_RENDITIONS = ".renditions"
 
 
-def kept_rendition_key(original_key: str, rendition: str) -> str:
-    """An Image's preview or thumbnail in the final store, beside its original:
-    `<directory>/.renditions/<original name>.<rendition>.jpg`."""
+def kept_rendition_key(original_key: str, rendition: str, ext: str = "jpg") -> str:
+    """An Image's rendition in the final store, beside its original:
+    `<directory>/.renditions/<original name>.<rendition>.jpg` (the thumbnail's is `.thumb.jpg`)."""
     directory, _, name = original_key.rpartition("/")
-    key = f"{KEPT_RENDITIONS}/{name}.{rendition}.jpg"
+    key = f"{KEPT_RENDITIONS}/{name}.{_KEPT_NAMES.get(rendition, rendition)}.{ext}"
     return f"{directory}/{key}" if directory else key

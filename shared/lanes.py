@@ -1,5 +1,4 @@
-"""Choosing a preview job's lane, and putting jobs on the bulk lane (docs/architecture.md,
-"Interactive work first").
+"""Choosing a preview job's lane, and putting jobs on the bulk lane (docs/lanes.md).
 
 Interactive is the default: a single upload, a small batch from the web page,
 CLI or API. A job goes to the bulk lane when its producer says so (`--bulk`,

@@ -94,7 +94,7 @@ class Settings(LimitSettings):
     #: libvips threads per worker process; 0 = libvips' default (one per core)
     vips_concurrency: int = Field(default=1, ge=0, le=64)
     #: the preview worker's CPU priority (nice 0-19): a preview backlog is background work, an
-    #: upload's answer and an enhance are interactive (docs/architecture.md, "Interactive work first")
+    #: upload's answer and an enhance are interactive (docs/lanes.md)
     preview_nice: int = Field(default=10, ge=0, le=19)
 
     # finalize
@@ -108,7 +108,7 @@ class Settings(LimitSettings):
     queue_traces: str = "ingest-traces"
     delivery_limit: int = 5
     prefetch: int = 1
-    # preview lanes (docs/architecture.md, "Interactive work first"): users are spread over this
+    # preview lanes (docs/lanes.md): users are spread over this
     # many queues per lane (bounded state; a worker takes one job from each in turn)
     preview_interactive_shards: int = Field(default=4, ge=1, le=64)
     preview_bulk_shards: int = Field(default=8, ge=1, le=64)

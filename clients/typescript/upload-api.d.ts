@@ -359,6 +359,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/proxies/{uuid}/renditions/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of the proxy's renditions (`renditions` in its view lists them) */
+        get: operations["proxy_rendition_v1_proxies__uuid__renditions__name__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/images/{image_id}/renditions/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of the Image's renditions, kept beside its original */
+        get: operations["image_rendition_v1_images__image_id__renditions__name__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/proxies/{uuid}/enhance": {
         parameters: {
             query?: never;
@@ -674,6 +708,13 @@ export interface components {
             preview_url: string | null;
             /** Thumbnail Url */
             thumbnail_url: string | null;
+            /**
+             * Renditions
+             * @default {}
+             */
+            renditions: {
+                [key: string]: components["schemas"]["RenditionView"];
+            };
             colour: components["schemas"]["ColourView"];
             /**
              * Created At
@@ -876,6 +917,13 @@ export interface components {
             preview_url: string | null;
             /** Thumbnail Url */
             thumbnail_url: string;
+            /**
+             * Renditions
+             * @default {}
+             */
+            renditions: {
+                [key: string]: components["schemas"]["RenditionView"];
+            };
             colour: components["schemas"]["ColourView"];
             /** Metadata */
             metadata: {
@@ -900,6 +948,18 @@ export interface components {
         ReindexRequest: {
             /** User Id */
             user_id?: string | null;
+        };
+        /**
+         * RenditionView
+         * @description One rendition: where to fetch it, and its size (null where it was not recorded).
+         */
+        RenditionView: {
+            /** Url */
+            url: string;
+            /** Width */
+            width?: number | null;
+            /** Height */
+            height?: number | null;
         };
         /** ReplayAnswer */
         ReplayAnswer: {
@@ -2439,7 +2499,135 @@ export interface operations {
             /** @description A presigned URL to it in S3 */
             307: {
                 headers: {
-                    /** @example http://minio:9000/prophoto-final/shoots/2025/06/Canon-EOS-R5/.renditions/001-IMG_0001.CR3.thumbnail.jpg?X-Amz-Expires=900 */
+                    /** @example http://minio:9000/prophoto-final/shoots/2025/06/Canon-EOS-R5/.renditions/001-IMG_0001.CR3.thumb.jpg?X-Amz-Expires=900 */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    proxy_rendition_v1_proxies__uuid__renditions__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3f2b8c1e-9d4a-4f6e-b7c2-5a1d0e8f9b34 */
+                uuid: string;
+                /**
+                 * @description the rendition's name
+                 * @example thumbnail
+                 */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rendition's JPEG */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                };
+            };
+            /** @description A presigned URL to it in S3 */
+            307: {
+                headers: {
+                    /** @example http://minio:9000/prophoto-temp/ingest-temp/thumbs/3f2b8c1e-9d4a-4f6e-b7c2-5a1d0e8f9b34.jpg?X-Amz-Expires=900 */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    image_rendition_v1_images__image_id__renditions__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 4812 */
+                image_id: number;
+                /**
+                 * @description the rendition's name
+                 * @example thumbnail
+                 */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The named rendition's JPEG made while the photo was a proxy */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                };
+            };
+            /** @description A presigned URL to it in S3 */
+            307: {
+                headers: {
+                    /** @example http://minio:9000/prophoto-final/shoots/2025/06/Canon-EOS-R5/.renditions/001-IMG_0001.CR3.thumb.jpg?X-Amz-Expires=900 */
                     Location?: string;
                     [name: string]: unknown;
                 };

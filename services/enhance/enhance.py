@@ -21,8 +21,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
-
 from shared import imaging, keys
 from shared.db import enhancements
 from shared.db.status import ProxyStatus
@@ -34,7 +32,8 @@ from shared.settings import Settings
 from shared.storage import ObjectNotFound, ObjectStore
 from shared.worker import render_process
 from shared.worker.context import JobContext, PermanentError
-from shared.worker.render_process import RenderCrashed, RenderProcess
+from shared.worker.render_process import RenderCrashed
+from shared.worker.render_protocol import Renderer
 from shared.worker.spec import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -43,12 +42,13 @@ SERVICE = "enhance"
 
 @dataclass
 class EnhanceDeps:
-    pool: asyncpg.Pool
+    #: the proxy rows (`PgEnhanceRecords`, or the in-memory fake of unit tests)
+    records: enhancements.EnhanceRecords
     store: ObjectStore
     limits: Limits
     cpu: asyncio.Semaphore
     #: the child process that decodes (the backstop: its address space is capped)
-    renderer: RenderProcess
+    renderer: Renderer
     max_width: int = 4096
 
 
@@ -69,7 +69,7 @@ async def _local(store: ObjectStore, key: str | None, suffix: str) -> AsyncItera
 
 
 async def enhance_preview(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContext) -> None:
-    proxy = await enhancements.claim_for_enhance(deps.pool, job.uuid)
+    proxy = await deps.records.claim_for_enhance(job.uuid)
     if proxy is None:
         return  # gone, being ingested, or already done by an earlier delivery
     await ctx.report.announce(ProxyStatus.PROCESSING)
@@ -98,8 +98,7 @@ async def enhance_preview(deps: EnhanceDeps, job: EnhancePreview, ctx: JobContex
             stored = b""
         if stored != result.jpeg:
             raise OSError(f"the enhanced preview {key} did not store intact")
-        done, old = await enhancements.mark_enhancement_ready(
-            deps.pool, job.uuid, key, result.width, result.height)
+        done, old = await deps.records.mark_enhancement_ready(job.uuid, key, result.width, result.height)
         if done or key == old:
             written = None
         if not done:  # ingested or deleted meanwhile: our object is nobody's
@@ -146,7 +145,7 @@ async def _forget(deps: EnhanceDeps, key: str | None) -> None:
 async def record_failure(deps: EnhanceDeps, job: EnhancePreview | None, reason: str) -> bool:
     if job is None:
         return False
-    return await enhancements.mark_enhancement_failed(deps.pool, job.uuid, reason) is not None
+    return await deps.records.mark_enhancement_failed(job.uuid, reason) is not None
 
 
 async def open_deps(resources: Resources) -> EnhanceDeps:
@@ -156,7 +155,8 @@ async def open_deps(resources: Resources) -> EnhanceDeps:
     # ready to render before the first delivery: an enhance is interactive, it must not wait for start-up
     await asyncio.to_thread(renderer.start)
     return EnhanceDeps(
-        pool=resources.pool, store=resources.temp_store, limits=Limits.from_settings(resources.settings),
+        records=enhancements.PgEnhanceRecords(resources.pool), store=resources.temp_store,
+        limits=Limits.from_settings(resources.settings),
         cpu=asyncio.Semaphore(1), renderer=renderer, max_width=resources.settings.enhance_max_width,
     )
 

@@ -39,8 +39,10 @@ from services.finalize.reindex import reindex
 from services.finalize.verified_copy import copy_verified, final_copy_if_intact
 from shared import exif, keys, naming
 from shared.db import images, ingests, proxies
+from shared.db.renditions import rendition_keys
 from shared.db.status import INGESTED, INGESTING
 from shared.exif import AsyncExifTool
+from shared.imaging import renditions
 from shared.messages import FinalizeIngest
 from shared.settings import Settings
 from shared.storage import ObjectNotFound, ObjectStore
@@ -62,8 +64,10 @@ class FinalizeDeps:
 
 
 def temp_objects(proxy: asyncpg.Record) -> list[str]:
-    found = [proxy["temp_key"], proxy["preview_path"], proxy["thumbnail_path"], proxy["exif_thumb_key"],
-             keys.preview_key(proxy["uuid"]), keys.thumb_key(proxy["uuid"])]
+    """The proxy's temporary objects: those its row names, and every rendition's own key (one
+    written by a render that had not recorded it yet)."""
+    found = [proxy["temp_key"], *rendition_keys(proxy), proxy["exif_thumb_key"],
+             *(keys.rendition_key(proxy["uuid"], spec.name) for spec in renditions.SPECS)]
     return list(dict.fromkeys(k for k in found if k))
 
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import asyncpg
 
-from services.finalize.kept_renditions import RENDITIONS
 from shared import keys
 from shared.db import pairs
+from shared.db.renditions import columns_for, recorded
 from shared.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -44,15 +44,12 @@ async def link_pair(pool: asyncpg.Pool, final: ObjectStore, image_id: int) -> in
 
 async def _show_camera_jpeg(pool: asyncpg.Pool, final: ObjectStore, raw: asyncpg.Record,
                             jpeg: asyncpg.Record) -> None:
-    shown: dict[str, Any] = {"preview_source": "camera-jpeg"}
-    for rendition, column in RENDITIONS.items():
-        target = keys.kept_rendition_key(raw["path"], rendition)
-        shown[column] = raw[column]
-        if not jpeg[column]:
-            continue
+    shown = recorded(raw)
+    for name, made in recorded(jpeg).items():
+        target = keys.kept_rendition_key(raw["path"], name)
         try:
-            await final.copy_from(final, jpeg[column], target)
-            shown[column] = target
+            await final.copy_from(final, made["key"], target)
+            shown[name] = {**made, "key": target}
         except ObjectNotFound:
-            log.info("image %s has no %s to lend its RAW", jpeg["id"], rendition)
-    await pairs.set_renditions(pool, raw["id"], shown)
+            log.info("image %s has no %s to lend its RAW", jpeg["id"], name)
+    await pairs.set_renditions(pool, raw["id"], columns_for(shown) | {"preview_source": "camera-jpeg"})

@@ -1,4 +1,5 @@
-"""The preview job: one proxy in, a 2048 px preview and a 400x400 thumbnail out.
+"""The preview job: one proxy in, its renditions out (`shared.imaging.renditions`: the preview,
+the thumbnail and any other listed), each written to its key and recorded on the proxy.
 
 Idempotent: the output keys are derived from the uuid, and the transition
 to `ready` happens once (`processing -> ready`); a redelivered job rewrites the
@@ -16,12 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
-
 from services.preview import render
 from services.preview.render import Outcome
 from shared import imaging, keys
-from shared.db import previews, proxies
+from shared.db import previews
+from shared.db.renditions import Recorded, Renditions
 from shared.db.status import ProxyStatus
 from shared.filetype import HEAD_BYTES, FileType, detect, jpeg_dimensions
 from shared.messages import GeneratePreview
@@ -30,7 +30,8 @@ from shared.settings import Settings
 from shared.storage import ObjectStore
 from shared.worker import render_process
 from shared.worker.context import JobContext, PermanentError
-from shared.worker.render_process import RenderCrashed, RenderProcess
+from shared.worker.render_process import RenderCrashed
+from shared.worker.render_protocol import Renderer
 from shared.worker.spec import Resources, WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -39,20 +40,21 @@ SERVICE = "preview"
 
 @dataclass
 class PreviewDeps:
-    pool: asyncpg.Pool
+    #: the proxy rows (`PgPreviewRecords`, or the in-memory fake of unit tests)
+    records: previews.PreviewRecords
     store: ObjectStore
     limits: imaging.Limits
     metrics: PreviewMetrics
     #: one imaging job at a time per process keeps memory bounded whatever the prefetch
     cpu: asyncio.Semaphore
     #: the child process that decodes (the backstop: its address space is capped)
-    renderer: RenderProcess
+    renderer: Renderer
     exif_binary: str = "exiftool"
     exif_timeout: float = 30.0
 
 
 async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobContext) -> None:
-    row = await previews.claim_for_preview(deps.pool, job.uuid, job.claim, job.rerender_before)
+    row = await deps.records.claim_for_preview(job.uuid, job.claim, job.rerender_before)
     if row is None:
         log.info("preview %s: nothing to do (gone, done, or another copy of the job has it)", job.uuid)
         return
@@ -78,16 +80,15 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
         await announced  # before any later status event, so the stream sees them in order
     traced = asyncio.create_task(_trace_attempts(deps, ctx, outcome.attempts))
     try:
-        rendered = await _store(deps, job, outcome)
+        made = await _store(deps, job, outcome)
     finally:
         await traced
-    if rendered is None:
+    if made is None or outcome.rendered is None:
         assert outcome.error is not None
         raise PermanentError(outcome.error.reason)
-    pkey, tkey = keys.preview_key(job.uuid), keys.thumb_key(job.uuid)
-    done = await previews.mark_preview_ready(deps.pool, job.uuid, pkey, tkey, rendered.width, rendered.height,
-                                             rendered.method, rendered.degraded, colour_facts(rendered),
-                                             job.claim)
+    rendered = outcome.rendered
+    done = await deps.records.mark_preview_ready(job.uuid, made, rendered.method, rendered.degraded,
+                                                 colour_facts(rendered), job.claim)
     if done is None:  # the proxy was deleted or finished meanwhile
         await _forget_if_deleted(deps, job)
         return
@@ -97,30 +98,31 @@ async def generate_preview(deps: PreviewDeps, job: GeneratePreview, ctx: JobCont
     await ctx.report.announce(ProxyStatus.READY, width=rendered.width, height=rendered.height)
 
 
-async def _store(deps: PreviewDeps, job: GeneratePreview, outcome: Outcome) -> imaging.Rendered | None:
-    """Both objects written and checked (None when there is nothing to write)."""
+async def _store(deps: PreviewDeps, job: GeneratePreview, outcome: Outcome) -> Renditions | None:
+    """Every rendition written and checked (None when there is nothing to write)."""
     rendered = outcome.rendered
     if rendered is None:
         return None
-    pkey, tkey = keys.preview_key(job.uuid), keys.thumb_key(job.uuid)
-    await asyncio.gather(deps.store.put_bytes(pkey, rendered.preview, "image/jpeg"),
-                         deps.store.put_bytes(tkey, rendered.thumbnail, "image/jpeg"))
-    for key, info in zip((pkey, tkey), await asyncio.gather(deps.store.stat(pkey), deps.store.stat(tkey)),
-                         strict=True):
+    specs = {spec.name: spec for spec in deps.limits.renditions}
+    made: Renditions = {name: {"key": keys.rendition_key(job.uuid, name), "width": w, "height": h}
+                        for name, (w, h) in rendered.sizes.items()}
+    await asyncio.gather(*(deps.store.put_bytes(made[name]["key"], data, specs[name].media_type)
+                           for name, data in rendered.renditions.items()))
+    for name, info in zip(made, await asyncio.gather(*(deps.store.stat(r["key"]) for r in made.values())),
+                          strict=True):
         if info is None or info.size == 0:
-            raise OSError(f"{key} is missing or empty after writing")  # transient: retried
-    return rendered
+            raise OSError(f"{made[name]['key']} is missing or empty after writing")  # transient: retried
+    return made
 
 
 async def _forget_if_deleted(deps: PreviewDeps, job: GeneratePreview) -> None:
     """A DELETE (or an ingest) while this job rendered removed the row and the objects it knew
     of; what this job wrote afterwards is nobody's: remove it. A row still there (another
     delivery marked it ready first) keeps them: they are the ones it points at."""
-    if await proxies.load_proxy(deps.pool, job.uuid) is None:
-        await asyncio.gather(deps.store.delete(keys.preview_key(job.uuid)),
-                             deps.store.delete(keys.thumb_key(job.uuid)))
-        log.info("preview %s: the proxy went during the render; its preview and thumbnail removed",
-                 job.uuid)
+    if await deps.records.load_proxy(job.uuid) is None:
+        await asyncio.gather(*(deps.store.delete(keys.rendition_key(job.uuid, spec.name))
+                               for spec in deps.limits.renditions))
+        log.info("preview %s: the proxy went during the render; its renditions removed", job.uuid)
 
 
 async def _render(deps: PreviewDeps, path: Path, ftype: FileType) -> Outcome:
@@ -158,13 +160,15 @@ async def _degraded_thumbnail(deps: PreviewDeps, job: GeneratePreview, ctx: JobC
     try:
         data = await deps.store.get_bytes(exif_key)
         thumb = await deps.renderer.call(imaging.thumbnail_from_jpeg, data, deps.limits, original)
-        await deps.store.put_bytes(keys.thumb_key(job.uuid), thumb, "image/jpeg")
-        await previews.set_degraded_thumbnail(deps.pool, job.uuid, keys.thumb_key(job.uuid),
-                                             "thumbnail from the EXIF thumbnail; no preview")
+        key, size = keys.rendition_key(job.uuid, deps.limits.thumbnail.name), jpeg_dimensions(thumb)
+        await deps.store.put_bytes(key, thumb, deps.limits.thumbnail.media_type)
+        recorded: Recorded = {"key": key, **({"width": size[0], "height": size[1]} if size else {})}
+        await deps.records.set_degraded_thumbnail(job.uuid, recorded,
+                                                  "thumbnail from the EXIF thumbnail; no preview")
         if ctx is not None:
             await ctx.report.trace("thumbnail_generation", "exif-thumbnail", True,
                                    "degraded: no preview could be made",
-                                   (time.perf_counter() - started) * 1000, len(thumb), jpeg_dimensions(thumb))
+                                   (time.perf_counter() - started) * 1000, len(thumb), size)
     except Exception as exc:
         log.warning("preview %s: no thumbnail from the EXIF thumbnail either: %s", job.uuid, exc)
         if ctx is not None:
@@ -187,7 +191,7 @@ async def record_failure(deps: PreviewDeps, job: GeneratePreview | None, reason:
     opening the original again (it is what crashed or stalled)."""
     if job is None:
         return False
-    row = await previews.mark_preview_failed(deps.pool, job.uuid, reason)
+    row = await deps.records.mark_preview_failed(job.uuid, reason)
     if row is not None and row["thumbnail_path"] is None and row["exif_thumb_key"]:
         await _degraded_thumbnail(deps, job, None, row["exif_thumb_key"], None)
     return row is not None
@@ -202,7 +206,8 @@ async def open_deps(resources: Resources) -> PreviewDeps:
     # ready to render before the first delivery: a job must not wait for the child's start-up
     await asyncio.to_thread(renderer.start)
     return PreviewDeps(
-        pool=resources.pool, store=resources.temp_store, limits=imaging.Limits.from_settings(settings),
+        records=previews.PgPreviewRecords(resources.pool), store=resources.temp_store,
+        limits=imaging.Limits.from_settings(settings),
         metrics=PreviewMetrics(resources.registry), cpu=asyncio.Semaphore(1), renderer=renderer,
         exif_binary=settings.exiftool_binary, exif_timeout=settings.exiftool_timeout,
     )

@@ -80,7 +80,7 @@ def create_app(settings: Settings, *, consume: bool = True,
                                activity=lambda: activity_by_queue(live.live(), live.silent()),
                                outbox=lambda: outbox_status(pool, settings),
                                parked=ParkedWatch(ParkedJobs(pool, topology, publisher, link.channel),
-                                                  settle_s=2 * settings.queue_poll_s))
+                                                  settle_s=settings.queue_poll_s))
         collector = QueueCollector(monitor)
         registry.register(collector)
         app.state.ctx = TracingContext(settings, pool, monitor)

@@ -35,7 +35,7 @@ STATUSES = ("processing", "idle", "stalled", "pending", "unknown")
 
 @dataclass
 class Activity:
-    """What the workers of one queue report: the live ones, and those that fell silent holding jobs."""
+    """What the workers of one queue report: the live ones, and those that fell silent."""
 
     workers: int = 0
     in_progress: float = 0.0
@@ -45,7 +45,7 @@ class Activity:
     held: int = 0
     #: the oldest last-progress time among live workers that hold jobs (None: none holds any)
     oldest_progress: float | None = None
-    #: workers silent past their missed beats whose last beat held jobs
+    #: workers silent past their missed beats (no goodbye), and the jobs their last beats held
     silent_workers: int = 0
     silent_held: int = 0
     #: the last beat of the longest-silent of them

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from services.upload.deps import UploadContext
 from shared.db import proxies
+from shared.db.renditions import rendition_keys
 from shared.errors import Conflict, NotFound
 
 
@@ -17,6 +18,6 @@ async def discard(ctx: UploadContext, user_id: str, uuid: UUID) -> None:
             if await proxies.get_proxy_for_user(ctx.pool, user_id, uuid) is None:
                 raise NotFound(f"no proxy {uuid}")
             raise Conflict("the proxy is being ingested", title="Ingest in progress")
-    for key in (row["temp_key"], row["exif_thumb_key"], row["preview_path"], row["thumbnail_path"]):
+    for key in (row["temp_key"], row["exif_thumb_key"], *rendition_keys(row)):
         if key:
             await ctx.temp_store.delete(key)

@@ -25,6 +25,7 @@ import asyncpg
 
 from shared import keys
 from shared.db import proxies
+from shared.db.renditions import rendition_keys
 from shared.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,8 @@ log = logging.getLogger(__name__)
 STAGING_GRACE_S = 3600.0
 BATCH = 500
 #: a temporary object named for its proxy: the original, an EXIF thumbnail, a preview
-#: (enhanced ones carry their width), a thumbnail
-_OWNED = re.compile(rf"^{keys.TEMP_PREFIX}/(?:exif-thumbs/|previews/|thumbs/)?"
+#: (enhanced ones carry their width), a thumbnail, any other rendition (`keys.rendition_key`)
+_OWNED = re.compile(rf"^{keys.TEMP_PREFIX}/(?:exif-thumbs/|previews/|thumbs/|renditions/[a-z0-9-]+/)?"
                     r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:[.-][^/]*)?$")
 
 
@@ -64,8 +65,7 @@ class Janitor:
         removed = 0
         while rows := await proxies.expire_unconfirmed(self.pool, BATCH):
             for row in rows:
-                for key in (row["temp_key"], row["exif_thumb_key"], row["preview_path"],
-                            row["thumbnail_path"]):
+                for key in (row["temp_key"], row["exif_thumb_key"], *rendition_keys(row)):
                     if key:
                         await self.store.delete(key)
             removed += len(rows)

@@ -1,6 +1,5 @@
-"""A kept Image's files: its preview and thumbnail (beside the original in the final
-store), and its removal, objects first, so a repeated DELETE finishes what a failed one
-began and answers the same."""
+"""A kept Image's files: its renditions (beside the original in the final store), and its
+removal, objects first, so a repeated DELETE finishes what a failed one began and answers the same."""
 
 from __future__ import annotations
 
@@ -10,12 +9,10 @@ import asyncpg
 
 from services.upload.deps import UploadContext
 from shared.db import images
+from shared.db.renditions import recorded, rendition_keys
 from shared.errors import NotFound
 
 log = logging.getLogger(__name__)
-
-#: a rendition's name in the API, and the images column naming its object
-RENDITION_COLUMNS = {"preview": "preview_path", "thumbnail": "thumbnail_path"}
 
 
 async def image_for(ctx: UploadContext, user: str, image_id: int) -> asyncpg.Record:
@@ -26,9 +23,11 @@ async def image_for(ctx: UploadContext, user: str, image_id: int) -> asyncpg.Rec
 
 
 def rendition_key(row: asyncpg.Record, rendition: str) -> str:
-    key = row[RENDITION_COLUMNS[rendition]]
+    """The key of the Image's rendition by its name (`shared.imaging.renditions`)."""
+    key = recorded(row).get(rendition, {}).get("key")
     if not key:
-        raise NotFound(f"image {row['id']} was kept without a {rendition} (its preview had failed)",
+        raise NotFound(f"image {row['id']} was kept without a {rendition} (its preview had failed, or "
+                       "there is no such rendition)",
                        title=f"No {rendition}")
     return str(key)
 
@@ -43,7 +42,7 @@ async def delete_image(ctx: UploadContext, user: str, image_id: int) -> bool:
     if row is None:
         return False
     # its companions (XMP sidecar, Live Photo movie) go with it
-    for column in ("path", *RENDITION_COLUMNS.values(), "sidecar_path", "live_video_path"):
-        if row[column]:
-            await ctx.final_store.delete(row[column])
+    for key in (row["path"], *rendition_keys(row), row["sidecar_path"], row["live_video_path"]):
+        if key:
+            await ctx.final_store.delete(key)
     return await images.delete_image_for_user(ctx.pool, user, image_id) is not None

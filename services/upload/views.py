@@ -10,6 +10,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from services.upload.explain import Explained, explain
+from services.upload.renditions import RenditionView, renditions_view
 from services.upload.upload import summary
 from shared.db.culling import Flag
 from shared.db.status import ProxyStatus
@@ -95,6 +96,8 @@ class ProxyView(BaseModel):
     rating: int | None
     preview_url: str | None
     thumbnail_url: str
+    #: every rendition made (`shared.imaging.renditions`), the preview and thumbnail among them
+    renditions: dict[str, RenditionView] = {}
     colour: ColourView
     metadata: dict[str, Any]
     uploaded_at: datetime
@@ -119,7 +122,8 @@ def proxy_view(row: asyncpg.Record) -> ProxyView:
         problem=explain(row["metadata_error"] if row["ingest_status"] == "failed" else row["preview_error"]),
         flag=row["flag"], rating=row["rating"],
         preview_url=f"/v1/proxies/{uuid}/preview" if row["preview_status"] == ProxyStatus.READY else None,
-        thumbnail_url=f"/v1/proxies/{uuid}/thumbnail", colour=colour_view(row),
+        thumbnail_url=f"/v1/proxies/{uuid}/thumbnail",
+        renditions=renditions_view(row, f"/v1/proxies/{uuid}"), colour=colour_view(row),
         metadata=summary(row["metadata"] or {}), uploaded_at=row["uploaded_at"],
         expires_at=_expiry(row),
     )
@@ -223,6 +227,7 @@ class ImageView(BaseModel):
     original_url: str
     preview_url: str | None
     thumbnail_url: str | None
+    renditions: dict[str, RenditionView] = {}
     colour: ColourView
     created_at: datetime
 
@@ -262,5 +267,6 @@ def image_view(row: asyncpg.Record) -> ImageView:
         original_url=f"/v1/images/{row['id']}/original",
         preview_url=f"/v1/images/{row['id']}/preview" if row["preview_path"] else None,
         thumbnail_url=f"/v1/images/{row['id']}/thumbnail" if row["thumbnail_path"] else None,
-        colour=colour_view(row), created_at=row["created_at"],
+        renditions=renditions_view(row, f"/v1/images/{row['id']}"), colour=colour_view(row),
+        created_at=row["created_at"],
     )

@@ -25,7 +25,7 @@ at start and hands it to what publishes or consumes.
     service instance binds its own exclusive queue and keeps the live worker set
     (HEARTBEAT_FEED).
 
-Preview work waits in lanes (docs/architecture.md, "Interactive work first"):
+Preview work waits in lanes (docs/lanes.md):
 
     on-demand   <p>.on-demand                    (one queue: photos asked for first)
     interactive <p>  and shards <p>.0 .. <p>.{I-1}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 from uuid import UUID
 
 import asyncpg
@@ -39,12 +42,15 @@ async def claim_for_enhance(db: Executor, uuid: UUID) -> asyncpg.Record | None:
 
 async def mark_enhancement_ready(pool: asyncpg.Pool, uuid: UUID, key: str, width: int, height: int
                                  ) -> tuple[bool, str | None]:
-    """processing -> ready, pointing the proxy at the new preview; returns (done, the old key)."""
+    """processing -> ready, pointing the proxy at the new preview (its `preview` rendition too);
+    returns (done, the old key)."""
     async with pool.acquire() as conn, conn.transaction():
         old = await conn.fetchrow(
             "SELECT preview_path FROM proxy_images WHERE uuid = $1 FOR UPDATE", uuid)
         done = await conn.fetchval(
             """UPDATE proxy_images SET preview_path = $2, preview_width = $3, preview_height = $4,
+                      renditions = renditions || jsonb_build_object('preview', jsonb_build_object(
+                          'key', $2::text, 'width', $3::int, 'height', $4::int)),
                       enhancement_status = 'ready', enhancement_error = NULL, updated_at = now()
                WHERE uuid = $1 AND enhancement_status = 'processing' AND ingest_status IS NULL
                RETURNING true""",
@@ -69,3 +75,32 @@ async def reset_failed_enhancement(db: Executor, uuid: UUID) -> None:
     await db.execute(
         "UPDATE proxy_images SET enhancement_status = 'pending', enhancement_error = NULL,"
         " updated_at = now() WHERE uuid = $1 AND enhancement_status = 'failed'", uuid)
+
+
+class EnhanceRecords(Protocol):
+    """What the enhance job reads and writes of a proxy: `PgEnhanceRecords` on PostgreSQL, and
+    `tests/fakes/records.py`'s in-memory fake for unit tests (mypy holds both to this)."""
+
+    async def claim_for_enhance(self, uuid: UUID) -> Mapping[str, Any] | None: ...
+
+    async def mark_enhancement_ready(self, uuid: UUID, key: str, width: int, height: int
+                                     ) -> tuple[bool, str | None]: ...
+
+    async def mark_enhancement_failed(self, uuid: UUID, error: str) -> Mapping[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class PgEnhanceRecords:
+    """`EnhanceRecords` on the pool: each method is the module function of that name."""
+
+    pool: asyncpg.Pool
+
+    async def claim_for_enhance(self, uuid: UUID) -> Mapping[str, Any] | None:
+        return await claim_for_enhance(self.pool, uuid)
+
+    async def mark_enhancement_ready(self, uuid: UUID, key: str, width: int, height: int
+                                     ) -> tuple[bool, str | None]:
+        return await mark_enhancement_ready(self.pool, uuid, key, width, height)
+
+    async def mark_enhancement_failed(self, uuid: UUID, error: str) -> Mapping[str, Any] | None:
+        return await mark_enhancement_failed(self.pool, uuid, error)

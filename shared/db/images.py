@@ -52,10 +52,10 @@ async def insert_image(pool: asyncpg.Pool, uuid: UUID, values: dict[str, Any]) -
     `values` has the base columns and every one of `METADATA_COLUMNS`.
     """
     base = ("user_id", "disk", "path", "original_name", "metadata", "tags", "association", "sha256",
-            "size", "taken_at", "camera_make", "camera_model", "preview_path", "thumbnail_path",
+            "size", "taken_at", "camera_make", "camera_model", "renditions", "preview_path", "thumbnail_path",
             "sidecar_path", "live_video_path", "pair_kind", *RENDER_COLUMNS)
     columns = (*base, *METADATA_COLUMNS)
-    casts = {"metadata": "jsonb", "association": "jsonb"}
+    casts = {"metadata": "jsonb", "association": "jsonb", "renditions": "jsonb"}
     params = ", ".join(f"${i + 2}::{casts[c]}" if c in casts else _placeholder(c, i + 2)
                        for i, c in enumerate(columns))
     async with pool.acquire() as conn, conn.transaction():

@@ -14,8 +14,8 @@ _BASE = "lower(regexp_replace(original_name, '\\.[^.]*$', ''))"
 
 async def pairing_facts(db: Executor, image_id: int) -> asyncpg.Record | None:
     return await db.fetchrow(
-        f"""SELECT id, user_id, path, preview_path, thumbnail_path, image_unique_id, taken_at_local,
-                   paired_image_id, {_BASE} AS base, {_RAW} AS is_raw,
+        f"""SELECT id, user_id, path, preview_path, thumbnail_path, renditions, image_unique_id,
+                   taken_at_local, paired_image_id, {_BASE} AS base, {_RAW} AS is_raw,
                    metadata->'preview_size' AS preview_size
             FROM images WHERE id = $1""", image_id)
 
@@ -24,7 +24,7 @@ async def partner_of(db: Executor, me: asyncpg.Record) -> asyncpg.Record | None:
     """The user's unpaired Image of the other kind (RAW vs not) of the same frame: the same
     ImageUniqueID, or the same base name and capture time to the second."""
     row: asyncpg.Record | None = await db.fetchrow(
-        f"""SELECT id, path, preview_path, thumbnail_path, {_RAW} AS is_raw,
+        f"""SELECT id, path, preview_path, thumbnail_path, renditions, {_RAW} AS is_raw,
                    metadata->'preview_size' AS preview_size
             FROM images
             WHERE user_id = $1 AND id <> $2 AND paired_image_id IS NULL AND {_RAW} <> $3
@@ -57,9 +57,11 @@ async def link(pool: asyncpg.Pool, a: int, b: int, kind: str) -> bool:
 
 
 async def set_renditions(db: Executor, image_id: int, values: dict[str, Any]) -> None:
-    """The preview and thumbnail the Image shows, and where they came from."""
+    """The renditions the Image shows (`renditions`, `preview_path`, `thumbnail_path`), and where
+    they came from (`preview_source`)."""
     await db.execute(
-        """UPDATE images SET preview_path = $2, thumbnail_path = $3,
-                  metadata = metadata || jsonb_build_object('preview_source', $4::text), updated_at = now()
+        """UPDATE images SET renditions = $2::jsonb, preview_path = $3, thumbnail_path = $4,
+                  metadata = metadata || jsonb_build_object('preview_source', $5::text), updated_at = now()
            WHERE id = $1""",
-        image_id, values["preview_path"], values["thumbnail_path"], values["preview_source"])
+        image_id, values["renditions"], values["preview_path"], values["thumbnail_path"],
+        values["preview_source"])

@@ -8,14 +8,17 @@ row without changing its status, so the preview in place is served meanwhile.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 from uuid import UUID
 
 import asyncpg
 
 from shared.db.pool import Executor
-from shared.db.proxies import PROXY_COLUMNS
+from shared.db.proxies import PROXY_COLUMNS, load_proxy
+from shared.db.renditions import Recorded, Renditions, columns_for
 
 
 async def claim_for_preview(db: Executor, uuid: UUID, claim: UUID | None = None,
@@ -45,6 +48,10 @@ async def claim_for_preview(db: Executor, uuid: UUID, claim: UUID | None = None,
     )
 
 
+#: a proxy row as the job reads it (an asyncpg Record, or a dict in the fake)
+Row = Mapping[str, Any]
+
+
 @dataclass(frozen=True)
 class ColourFacts:
     """What a render found of the original's colour and HDR (columns of migration 0010)."""
@@ -58,33 +65,41 @@ class ColourFacts:
 
 
 async def mark_preview_ready(
-    db: Executor, uuid: UUID, preview_key: str, thumb_key: str, width: int, height: int,
-    method: str, degraded: str | None, colour: ColourFacts | None = None, claim: UUID | None = None,
+    db: Executor, uuid: UUID, made: Renditions, method: str, degraded: str | None,
+    colour: ColourFacts | None = None, claim: UUID | None = None,
 ) -> asyncpg.Record | None:
-    """processing (or a re-render's claimed ready/failed) -> ready, once.
+    """processing (or a re-render's claimed ready/failed) -> ready, once, recording every
+    rendition `made` (the preview's size is the proxy's `preview_width` and `preview_height`).
+    Renditions recorded before and not made now (a spec since taken out of the list) stay
+    recorded, so the clean-up paths still find their objects.
 
     A redelivered job finds nothing left to change.
     """
     c = colour or ColourFacts()
+    values = columns_for(made)
+    preview = made["preview"]
     return await db.fetchrow(
-        """UPDATE proxy_images SET preview_status = 'ready', preview_path = $2, thumbnail_path = $3,
-                  preview_width = $4, preview_height = $5, preview_method = $6,
-                  preview_degraded = $7, preview_error = NULL, colour_space = $8, colour_evidence = $9,
-                  colour_profile = $10, preview_gamut = $11, hdr_format = $12, hdr_headroom = $13,
+        """UPDATE proxy_images SET preview_status = 'ready', renditions = renditions || $2::jsonb,
+                  preview_path = $3,
+                  thumbnail_path = $4, preview_width = $5, preview_height = $6, preview_method = $7,
+                  preview_degraded = $8, preview_error = NULL, colour_space = $9, colour_evidence = $10,
+                  colour_profile = $11, preview_gamut = $12, hdr_format = $13, hdr_headroom = $14,
                   preview_rendered_at = now(), updated_at = now()
            WHERE uuid = $1 AND (preview_status = 'processing'
-                 OR (preview_status IN ('ready', 'failed') AND preview_claim = $14))
+                 OR (preview_status IN ('ready', 'failed') AND preview_claim = $15))
            RETURNING uuid, user_id, uploaded_at""",
-        uuid, preview_key, thumb_key, width, height, method, degraded, c.space, c.evidence,
-        c.profile, c.gamut, c.hdr_format, c.hdr_headroom, claim,
+        uuid, values["renditions"], values["preview_path"], values["thumbnail_path"], preview.get("width"),
+        preview.get("height"), method, degraded, c.space, c.evidence, c.profile, c.gamut, c.hdr_format,
+        c.hdr_headroom, claim,
     )
 
 
-async def set_degraded_thumbnail(db: Executor, uuid: UUID, thumb_key: str, note: str) -> None:
+async def set_degraded_thumbnail(db: Executor, uuid: UUID, thumbnail: Recorded, note: str) -> None:
     """No preview could be made, but a thumbnail from the EXIF thumbnail could."""
     await db.execute(
-        "UPDATE proxy_images SET thumbnail_path = $2, preview_degraded = $3, updated_at = now()"
-        " WHERE uuid = $1", uuid, thumb_key, note,
+        """UPDATE proxy_images SET renditions = renditions || jsonb_build_object('thumbnail', $2::jsonb),
+                  thumbnail_path = $2::jsonb->>'key', preview_degraded = $3, updated_at = now()
+            WHERE uuid = $1""", uuid, thumbnail, note,
     )
 
 
@@ -93,7 +108,7 @@ async def mark_preview_failed(db: Executor, uuid: UUID, error: str) -> asyncpg.R
     return await db.fetchrow(
         """UPDATE proxy_images SET preview_status = 'failed', preview_error = $2, updated_at = now()
            WHERE uuid = $1 AND preview_status IN ('pending', 'processing')
-           RETURNING uuid, user_id, exif_thumb_key, thumbnail_path""",
+           RETURNING uuid, user_id, exif_thumb_key, thumbnail_path, renditions""",
         uuid, error[:1000],
     )
 
@@ -126,3 +141,44 @@ async def colour_of(db: Executor, uuid: UUID) -> asyncpg.Record | None:
            LIMIT 1""",
         uuid,
     )
+
+
+class PreviewRecords(Protocol):
+    """What the preview job reads and writes of a proxy: `PgPreviewRecords` on PostgreSQL, and
+    `tests/fakes/records.py`'s in-memory fake for unit tests (mypy holds both to this)."""
+
+    async def claim_for_preview(self, uuid: UUID, claim: UUID | None,
+                                rerender_before: datetime | None) -> Row | None: ...
+
+    async def mark_preview_ready(self, uuid: UUID, made: Renditions, method: str, degraded: str | None,
+                                 colour: ColourFacts, claim: UUID | None) -> Row | None: ...
+
+    async def set_degraded_thumbnail(self, uuid: UUID, thumbnail: Recorded, note: str) -> None: ...
+
+    async def mark_preview_failed(self, uuid: UUID, error: str) -> Row | None: ...
+
+    async def load_proxy(self, uuid: UUID) -> Row | None: ...
+
+
+@dataclass(frozen=True)
+class PgPreviewRecords:
+    """`PreviewRecords` on the pool: each method is the module function of that name."""
+
+    pool: asyncpg.Pool
+
+    async def claim_for_preview(self, uuid: UUID, claim: UUID | None,
+                                rerender_before: datetime | None) -> Row | None:
+        return await claim_for_preview(self.pool, uuid, claim, rerender_before)
+
+    async def mark_preview_ready(self, uuid: UUID, made: Renditions, method: str, degraded: str | None,
+                                 colour: ColourFacts, claim: UUID | None) -> Row | None:
+        return await mark_preview_ready(self.pool, uuid, made, method, degraded, colour, claim)
+
+    async def set_degraded_thumbnail(self, uuid: UUID, thumbnail: Recorded, note: str) -> None:
+        await set_degraded_thumbnail(self.pool, uuid, thumbnail, note)
+
+    async def mark_preview_failed(self, uuid: UUID, error: str) -> Row | None:
+        return await mark_preview_failed(self.pool, uuid, error)
+
+    async def load_proxy(self, uuid: UUID) -> Row | None:
+        return await load_proxy(self.pool, uuid)

@@ -14,7 +14,7 @@ from shared.db.pool import Executor
 #: what the API shows of a proxy (everything but the ingest bookkeeping)
 PROXY_COLUMNS = """
     uuid, user_id, original_name, ext, mime, format, size, sha256, temp_key, exif_thumb_key,
-    metadata, preview_status, preview_path, thumbnail_path, preview_width, preview_height,
+    metadata, preview_status, preview_path, thumbnail_path, renditions, preview_width, preview_height,
     preview_method, preview_degraded, preview_error, enhancement_status, enhancement_error,
     ingest_status, metadata_error, image_id, uploaded_at, created_at, updated_at, flag, rating,
     colour_space, colour_evidence, colour_profile, preview_gamut, hdr_format, hdr_headroom, expires_at

@@ -1,8 +1,15 @@
 """Previews, thumbnails and enhanced previews: pure image work, no broker, database or storage.
 
-- `model`: limits, results, attempts and `ImagingError` (no libvips).
+- `renditions`: what a photo gets, as data (`SPECS`: the preview, the
+  thumbnail and any other size); the one place the 2048 is defined.
+- `model`: limits, results, attempts, `ImagingError` and the typed refusals
+  (`Refusal`, `TooManyPixels`, `OutOfMemory`) (no libvips).
 - `vips`: process set-up (`configure_vips`) and the steps every renderer
-  shares: header probe, encode and thumbnail.
+  shares: header probe, encode, and the cut of every other rendition from
+  the in-memory preview.
+- `jpeg_header`: the one JPEG frame-header parser; `budget` with
+  `decode_cost`: the memory a decode would hold, checked before it runs
+  (`OverBudget`).
 - `colour` and `icc`: the source's colour space (profile, else EXIF, else
   sRGB) and the one conversion to the output gamut (sRGB or Display P3);
   `hdr`, `hdr_boxes`: gain maps and HDR transfers found in a file's
@@ -12,8 +19,9 @@
   12-bit, lossless, arithmetic-coded and refused files go to `standard`'s
   libvips path (docs/preview.md).
 - `standard`: JPEGs try `scaled` first; then libvips `thumbnail` with
-  shrink-on-load, so a 24 MP JPEG is never decoded at full size; the thumbnail is cut from the in-memory
-  preview, so the source is decoded once. `thumbnail` auto-orients from EXIF
+  shrink-on-load, so a 24 MP JPEG is never decoded at full size; the
+  thumbnail and every other rendition are cut from the in-memory preview, so
+  the source is decoded once. `thumbnail` auto-orients from EXIF
   once (for HEIC libheif applies `irot` and libvips drops the orientation tag,
   so nothing turns twice). Pillow is the fallback when libvips refuses a file
   Pillow can read.
@@ -27,8 +35,10 @@
 
 Output is 8-bit JPEG with metadata stripped: sRGB, or Display P3 carrying
 its profile in that setting (docs/preview.md, "Colour"). Every function here
-is synchronous and thread-safe; workers call them in a thread. Errors are
-`ImagingError`, with `permanent=True` when retrying cannot help.
+is synchronous and thread-safe; a worker calls the decoding ones in its
+capped render process (`shared/worker/render_process.py`), by reference.
+Errors are `ImagingError`, with `permanent=True` when retrying cannot help;
+a refusal or a lack of memory is its own type, never told by its text.
 """
 
 from shared.imaging.model import (

@@ -224,7 +224,10 @@ def finish(preview: pyvips.Image, limits: Limits, method: str, attempts: list[At
         size = spec.size_for(preview.width, preview.height)
 
         def cut(spec: Spec = spec, size: tuple[int, int] = size) -> bytes:
-            image = cover_crop(preview, *size) if spec.crop else shrink_upright(preview, *size)
+            # a fit is a plain resize: the turn in `shrink_upright` pays only for shrinks by less
+            # than 2 (measured: 2048 -> 1024 px took 45 ms that way, 25 ms with `resize`)
+            image = cover_crop(preview, *size) if spec.crop else preview.resize(
+                size[0] / preview.width, vscale=size[1] / preview.height)
             return encode_jpeg(image, spec.quality, gamut)
 
         made[spec.name], ms = timed(cut)

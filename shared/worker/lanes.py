@@ -15,8 +15,11 @@ idling (the next job is already here), and it is one message per queue. The
 lanes ahead of the last take a prefetch of two: the next job of a queue is
 delivered only once the previous one is acked, and without a second one
 already here the worker would pick a lower lane's job in that round trip.
-A message whose channel closed meanwhile (a reconnect) is dropped from the
-hold: the broker has it back. `missing()` and `stop()` behave as
+Each lane has a channel of its own: a robust channel restores one prefetch
+(the last it was given) for every consumer it re-subscribes after a
+reconnect, so one shared channel left every lane at the last lane's one
+after the first node loss. A message whose channel closed meanwhile (a
+reconnect) is dropped from the hold: the broker has it back. `missing()` and `stop()` behave as
 `QueueConsumer`'s.
 """
 
@@ -68,18 +71,19 @@ class LaneConsumer:
         self._turn = [0] * len(self.lanes)
         self._arrived = asyncio.Event()
         self._slots = asyncio.Semaphore(max(1, concurrency))
-        self._channel: AbstractChannel | None = None
+        self._channels: list[AbstractChannel] = []
         self._queues: dict[str, tuple[AbstractQueue, str]] = {}
         self._busy: set[asyncio.Task[None]] = set()
         self._dispatcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._channel = await self.connection.channel()
         for index, lane in enumerate(self.lanes):
+            channel = await self.connection.channel()
+            self._channels.append(channel)
             # per consumer (quorum queues take no global QoS): the value when it subscribes
-            await self._channel.set_qos(prefetch_count=2 if index < len(self.lanes) - 1 else 1)
+            await channel.set_qos(prefetch_count=2 if index < len(self.lanes) - 1 else 1)
             for name in lane:
-                queue = await self._channel.declare_queue(name, passive=True)
+                queue = await channel.declare_queue(name, passive=True)
                 tag = await queue.consume(functools.partial(self._hold, name))
                 self._queues[name] = (queue, tag)
         self._dispatcher = asyncio.create_task(self._dispatch(), name=f"{self.name}-dispatch")
@@ -154,7 +158,7 @@ class LaneConsumer:
         """What keeps this consumer from consuming right now (empty when it consumes)."""
         if not self.connection.connected.is_set():
             return ["broker connection"]
-        if self._channel is None or self._channel.is_closed:
+        if not self._channels or any(c.is_closed for c in self._channels):
             return [f"{self.name} channel"]
         if self._dispatcher is None or self._dispatcher.done():
             return [f"{self.name} dispatcher"]
@@ -175,7 +179,7 @@ class LaneConsumer:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dispatcher
-        if self._channel is not None and not self._channel.is_closed:
+        if self._channels and not any(c.is_closed for c in self._channels):
             for queue, tag in self._queues.values():
                 with contextlib.suppress(Exception):  # the broker may be gone: closing is enough
                     await asyncio.wait_for(queue.cancel(tag), CLOSE_TIMEOUT_S)
@@ -184,7 +188,8 @@ class LaneConsumer:
         if release is not None:
             await self._release(release)
         self.held.clear()  # unacked: the broker requeues them when the channel closes
-        if self._channel is not None and not self._channel.is_closed:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._channel.close(), CLOSE_TIMEOUT_S)
-        self._channel = None
+        for channel in self._channels:
+            if not channel.is_closed:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(channel.close(), CLOSE_TIMEOUT_S)
+        self._channels = []

@@ -3,9 +3,10 @@
 Listing and counting read `parked_jobs` (shared/db/parked.py) and never touch
 the broker, so nobody's listing depends on anyone else's. Replay, remove and
 `rebuild` act on the messages themselves: holding the queue's scan lock (one
-scan per parking queue at a time, across processes) they fetch messages
-unacknowledged on a channel of their own and act on the ones whose park id
-they were asked for, in this order:
+scan per parking queue at a time, across processes) they consume messages
+unacknowledged on a channel of their own (consumers with a prefetch window
+that grows fourfold as they go: no round trip per message) and act on the ones whose park id they were
+asked for, in this order:
 
 1. replay only: the proxy is put back in shape (`before`), and the copy is
    published to its work queue through the caller's `Publisher` (persistent,
@@ -30,6 +31,7 @@ as a delivery, and a quorum queue drops a message past its delivery limit
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -57,6 +59,10 @@ log = logging.getLogger(__name__)
 #: the most messages one scan fetches (a larger parking queue is acted on in several goes)
 MAX_SCAN = 10_000
 REFRESH_AFTER = 5
+#: the first prefetch of a scan (a job near the front is found without taking the whole queue)
+FIRST_WINDOW = 64
+#: how long a scan waits for the next of the messages the queue declared
+DELIVERY_WAIT_S = 5.0
 #: a channel of the process's broker connection, for one scan (closed by the scan)
 Channels = Callable[[], Awaitable[AbstractChannel]]
 Act = Callable[[AbstractIncomingMessage, Parked], Awaitable[bool]]
@@ -165,10 +171,24 @@ class ParkedJobs:
                 # a fresh channel: a robust one answers a repeated passive declare from its cache
                 failed = await channel.declare_queue(self.topology.failed_queue(queue), passive=True)
                 there = failed.declaration_result.message_count or 0
-                for _ in range(min(there, MAX_SCAN)):
-                    msg = await failed.get(no_ack=False, fail=False)
-                    if msg is None:  # fewer than declared: every one seen
-                        scan.complete = True
+                inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+                limit = min(there, MAX_SCAN)
+                granted = min(limit, FIRST_WINDOW)
+                if there:  # none acked until acted on: the window grows as the scan goes on
+                    await channel.set_qos(prefetch_count=granted)
+                    tag = await failed.consume(inbox.put, no_ack=False)
+                for seen in range(limit):
+                    if seen >= granted // 2 and granted < limit:
+                        # a prefetch is per consumer and fixed when it starts: a new consumer
+                        # takes the next window while the old one's deliveries stay unacked
+                        more = min(limit - granted, granted * 3)
+                        await failed.cancel(tag)
+                        await channel.set_qos(prefetch_count=more)
+                        tag = await failed.consume(inbox.put, no_ack=False)
+                        granted += more
+                    try:
+                        msg = await asyncio.wait_for(inbox.get(), DELIVERY_WAIT_S)
+                    except TimeoutError:  # fewer than declared: incomplete, forget nothing
                         break
                     job = as_parked(queue, dict(msg.headers or {}), msg.body, msg.message_id)
                     scan.seen[job.park_id] = job

@@ -17,10 +17,19 @@ import pickle
 import struct
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 _FRAME = struct.Struct(">Q")
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Renderer(Protocol):
+    """Where a job's decodes run: `RenderProcess` (a child whose address space is capped); in
+    unit tests, the caller's own process (`tests/fakes/jobs.py`)."""
+
+    async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R: ...
 
 
 class Failure(enum.StrEnum):

@@ -12,8 +12,10 @@ import pytest
 
 from shared.broker.publisher import AmqpPublisher, publish_trace
 from shared.broker.topology import Topology
+from shared.db import parked as parked_rows
 from shared.http.auth import COOKIE
 from shared.messages import TraceEvent
+from shared.worker.park import Delivery, park
 from tests.fixtures.tracing import *  # noqa: F403
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -161,8 +163,10 @@ async def test_the_debug_page_finds_an_uploaded_photos_traces_and_shows_queue_he
                 await publish_attempts(settings, topology, later)
                 await wait_for_traces(tracing_server, later, 3)
                 parker = AmqpPublisher(settings.broker, Topology(settings))
-                await parker.connect(declare=False)
-                await parker.publish(topology.failed_exchange, settings.queue_finalize, b"{}")
+                await parker.connect(declare=False)  # parked as a worker parks: message, then row
+                assert await park(parker, topology, settings.queue_finalize, Delivery(b"{}"),
+                                  "failed after 3 attempts", "boom",
+                                  lambda job: parked_rows.record(pool, job))
                 await parker.close()
                 finalize = f'#health .queue[data-queue="{settings.queue_finalize}"]'
                 await page.locator(f"{finalize}.has-parked").wait_for(timeout=15000)

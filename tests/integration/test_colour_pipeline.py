@@ -100,6 +100,7 @@ async def test_a_parked_preview_job_still_leaves_the_exif_thumbnail_as_a_degrade
 
     from services.preview.preview import PreviewDeps, record_failure
     from shared import imaging
+    from shared.db import previews
     from shared.messages import GeneratePreview
     from shared.metrics import PreviewMetrics
     from shared.worker import render_process
@@ -109,8 +110,9 @@ async def test_a_parked_preview_job_still_leaves_the_exif_thumbnail_as_a_degrade
     proxy = await make_proxy(pool, temp_store, user, (CORPUS / "jpeg/jolla.jpg").read_bytes(),
                              preview_status="processing")
     renderer = render_process.for_settings(settings)
-    deps = PreviewDeps(pool=pool, store=temp_store, limits=imaging.Limits.from_settings(settings),
-                       metrics=PreviewMetrics(CollectorRegistry()), cpu=asyncio.Semaphore(1), renderer=renderer)
+    deps = PreviewDeps(records=previews.PgPreviewRecords(pool), store=temp_store,
+                       limits=imaging.Limits.from_settings(settings), metrics=PreviewMetrics(CollectorRegistry()),
+                       cpu=asyncio.Semaphore(1), renderer=renderer)
     try:
         job = GeneratePreview(uuid=proxy.uuid, user_id=user)
         assert await record_failure(deps, job, "timed out 3 times")

@@ -175,7 +175,11 @@ async def test_an_original_narrower_than_the_target_is_upscaled_and_the_default_
     assert r.status_code == 202 and r.json()["target_width"] == 1250, r.text
     again = await settled(pool, upscale.uuid)
     assert (again["preview_width"], again["preview_height"]) == (1250, 833)
-    assert await temp_store.stat(up["preview_path"]) is None
+
+    async def old_gone() -> bool:  # deleted after the row's commit, which `settled` saw
+        return await temp_store.stat(up["preview_path"]) is None
+
+    assert await wait_until(old_gone, 10, "the old enhanced preview's removal")
 
 
 async def test_requests_past_the_limits_or_without_a_ready_preview_are_refused(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import uuid
 
 import aio_pika
+import psutil
 import pytest
 
 from shared.broker.publisher import AmqpPublisher, connect
@@ -161,3 +163,68 @@ async def test_a_stop_sends_the_held_jobs_back_as_fresh_copies_that_count_no_fai
                 back[json.loads(m.body)["name"]] = (m.headers or {}).get("x-delivery-count", 0)
     assert len(done) == 1 and sorted([*done, *back]) == ["a0", "a1", "b0", "i0"]
     assert set(back.values()) == {0}  # copies: no failed delivery counted against them
+
+
+def _ctl(*args: str) -> list[list[str]]:
+    """`rabbitmqctl -q ARGS --no-table-headers` on the default node, read-only but for
+    closing this test's own connection; its rows split on whitespace."""
+    out = subprocess.run(["rabbitmqctl", "-q", *args, "--no-table-headers"], check=False,
+                         capture_output=True, text=True, timeout=60).stdout
+    return [line.split() for line in out.splitlines()]
+
+
+def _consumers(queues: set[str]) -> tuple[dict[str, list[int]], set[str]]:
+    """The prefetch of each consumer of `queues`, per queue, and their channels."""
+    found: dict[str, list[int]] = {}
+    channels: set[str] = set()
+    for row in _ctl("list_consumers", "queue_name", "channel_pid", "prefetch_count"):
+        if len(row) == 3 and row[0] in queues and row[2].isdigit():
+            found.setdefault(row[0], []).append(int(row[2]))
+            channels.add(row[1])
+    return found, channels
+
+
+async def _subscribed(queues: set[str], within_s: float, not_on: set[str] | None = None
+                      ) -> tuple[dict[str, list[int]], set[str]]:
+    """The broker's listing once every queue has a consumer (on none of the channels
+    `not_on`), or the last listing after `within_s`."""
+    seen: tuple[dict[str, list[int]], set[str]] = ({}, set())
+    for _ in range(int(within_s / 0.5)):
+        seen = await asyncio.to_thread(_consumers, queues)
+        if set(seen[0]) == queues and not seen[1] & (not_on or set()):
+            break
+        await asyncio.sleep(0.5)
+    return seen
+
+
+async def test_each_lane_keeps_its_prefetch_after_the_broker_drops_the_connection(topology):
+    """After a reconnect the robust connection re-subscribes every consumer: each lane's queues
+    must get that lane's prefetch again (two ahead of the last lane), not one for all."""
+    lanes = [queues for _, queues in topology.lanes()]
+    wanted = {q: [2 if i < len(lanes) - 1 else 1] for i, lane in enumerate(lanes) for q in lane}
+
+    async def handle(msg: aio_pika.abc.AbstractIncomingMessage, queue: str) -> None:
+        await msg.ack()
+
+    before = {c.laddr.port for c in psutil.Process().net_connections("tcp")
+              if c.raddr and c.raddr.port == 5672}
+    connection = await connect(topology.settings.amqp_url)
+    consumer = LaneConsumer(connection, lanes, 1, handle)
+    try:
+        await consumer.start()
+        prefetches, channels = await _subscribed(set(wanted), 20)
+        assert prefetches == wanted
+        mine = {c.laddr.port for c in psutil.Process().net_connections("tcp")
+                if c.raddr and c.raddr.port == 5672} - before
+        pids = [row[0] for row in await asyncio.to_thread(_ctl, "list_connections", "pid", "peer_port")
+                if len(row) == 2 and row[1].isdigit() and int(row[1]) in mine]
+        assert len(pids) == 1, (mine, pids)
+        await asyncio.to_thread(subprocess.run, ["rabbitmqctl", "-q", "close_connection", pids[0],
+                                                 "test: the node went away"], check=True, timeout=60)
+        # the same queues subscribed again, on new channels
+        prefetches, again = await _subscribed(set(wanted), 30, not_on=channels)
+        assert not again & channels and prefetches == wanted
+        assert await consumer.missing() == []
+    finally:
+        await consumer.stop()
+        await connection.close()

@@ -172,3 +172,48 @@ async def test_a_message_passed_over_many_times_is_parked_afresh_before_a_delive
     assert [json.loads(m.body)["uuid"] for m in copies] == [photo]
     assert int(dict(copies[0].headers or {}).get("x-delivery-count", 0)) < 5
     assert [j.uuid for j in await jobs.find([queue])] == [photo]  # the same row, the same id
+
+
+async def test_a_scan_past_its_first_window_finds_the_last_message_and_keeps_every_other(
+        jobs: ParkedJobs, topology: Topology, amqp: aio_pika.abc.AbstractConnection):
+    queue = topology.settings.queue_finalize
+    photos = [await park_one(jobs, queue, "u") for _ in range(300)]  # windows of 64, 192, 44
+
+    assert await jobs.replay([queue], tag=f"proxy:{photos[-1]}") == 1
+
+    assert sorted(j.uuid or "" for j in await jobs.find([queue])) == sorted(photos[:-1])
+    rebuilt = await jobs.rebuild(queue)  # a whole scan: every other message still there
+    assert (rebuilt.added, rebuilt.forgotten, rebuilt.complete) == (0, 0, True)
+    left = await in_queue(amqp, topology.failed_queue(queue))
+    assert sorted(json.loads(m.body)["uuid"] for m in left) == sorted(photos[:-1])
+    assert [json.loads(m.body)["uuid"] for m in await in_queue(amqp, queue)] == [photos[-1]]
+
+
+class DiesAfterPublishing:
+    """The process dies right after the broker confirmed a replayed copy, before its ack."""
+
+    def __init__(self, real: AmqpPublisher) -> None:
+        self.real = real
+
+    async def publish(self, exchange: str, routing_key: str, body: bytes, **kw: Any) -> None:
+        await self.real.publish(exchange, routing_key, body, **kw)
+        raise SystemExit("killed between the confirm and the ack")
+
+
+async def test_a_replay_killed_between_its_confirm_and_its_ack_loses_nothing_and_can_be_redone(
+        jobs: ParkedJobs, topology: Topology, publisher: AmqpPublisher,
+        amqp: aio_pika.abc.AbstractConnection):
+    queue = topology.settings.queue_enhance
+    photo, other = await park_one(jobs, queue, "u"), await park_one(jobs, queue, "u")
+    dying = ParkedJobs(jobs.pool, topology, DiesAfterPublishing(publisher), jobs.channels)
+
+    with pytest.raises(SystemExit):
+        await dying.replay([queue], tag=f"proxy:{photo}")
+
+    # the job went out once, and it is still parked and listed (its message came back unacked)
+    assert sorted(j.uuid or "" for j in await jobs.find([queue])) == sorted([photo, other])
+    assert await jobs.replay([queue], tag=f"proxy:{photo}") == 1  # done again: sent twice, idempotent
+    assert [j.uuid for j in await jobs.find([queue])] == [other]
+    sent = [json.loads(m.body)["uuid"] for m in await in_queue(amqp, queue)]
+    assert sent == [photo, photo]
+    assert [json.loads(m.body)["uuid"] for m in await in_queue(amqp, topology.failed_queue(queue))] == [other]

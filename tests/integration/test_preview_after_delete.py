@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from services.preview.preview import _forget_if_deleted
-from shared import keys
+from shared import imaging, keys
+from shared.db import previews
 from shared.messages import GeneratePreview
 from shared.storage import open_store
 from tests.fixtures.proxies import make_proxy
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.integration
 async def test_objects_written_for_a_deleted_proxy_are_removed_and_a_live_ones_kept(
         pool: Any, settings: Any) -> None:
     store = open_store(settings.temp_store, settings.stores.s3)
-    deps = SimpleNamespace(pool=pool, store=store)
+    deps = SimpleNamespace(records=previews.PgPreviewRecords(pool), store=store, limits=imaging.Limits())
     gone = uuidlib.uuid4()  # its row was deleted mid-render: the render then wrote these
     for key in (keys.preview_key(gone), keys.thumb_key(gone)):
         await store.put_bytes(key, b"\xff\xd8late", "image/jpeg")

@@ -67,3 +67,15 @@ def test_lists_that_cannot_be_rendered_are_refused(specs: tuple[Spec, ...]):
 ])
 def test_a_rendition_cut_from_the_preview_has_the_size_its_spec_says(spec, source, size):
     assert spec.size_for(*source) == size
+
+
+def test_a_row_from_before_the_renditions_column_still_names_its_preview_and_thumbnail():
+    from shared.db.renditions import columns_for, recorded, rendition_keys
+
+    old = {"renditions": {}, "preview_path": "p.jpg", "thumbnail_path": "t.jpg"}
+    assert recorded(old) == {"preview": {"key": "p.jpg"}, "thumbnail": {"key": "t.jpg"}}
+    new = {"renditions": {"preview": {"key": "e-3000w.jpg", "width": 3000, "height": 2000},
+                          "web": {"key": "w.jpg"}}, "preview_path": "e-3000w.jpg", "thumbnail_path": None}
+    assert rendition_keys(new) == ["e-3000w.jpg", "w.jpg"]
+    made = {"preview": {"key": "p.jpg", "width": 2, "height": 1}, "web": {"key": "w.jpg"}}
+    assert columns_for(made) == {"renditions": made, "preview_path": "p.jpg", "thumbnail_path": None}

@@ -74,3 +74,14 @@ def test_a_kept_images_renditions_sit_in_a_hidden_folder_beside_its_original() -
     assert kept_rendition_key(original, "preview") == \
         "shoots/2025/06/Canon-EOS-R5/.renditions/001-IMG_0001.CR3.preview.jpg"
     assert kept_rendition_key("001-a.jpg", "thumb") == ".renditions/001-a.jpg.thumb.jpg"
+
+
+def test_a_renditions_key_comes_from_its_name_and_the_first_two_keep_their_older_folders():
+    from shared.keys import kept_rendition_key, preview_key, rendition_key, thumb_key
+
+    uuid = "3f2b8c1e-9d4a-4f6e-b7c2-5a1d0e8f9b34"
+    assert rendition_key(uuid, "preview") == preview_key(uuid) == f"ingest-temp/previews/{uuid}.jpg"
+    assert rendition_key(uuid, "thumbnail") == thumb_key(uuid) == f"ingest-temp/thumbs/{uuid}.jpg"
+    assert rendition_key(uuid, "web") == f"ingest-temp/renditions/web/{uuid}.jpg"
+    assert kept_rendition_key("a/001-x.jpg", "thumbnail") == "a/.renditions/001-x.jpg.thumb.jpg"
+    assert kept_rendition_key("a/001-x.jpg", "web") == "a/.renditions/001-x.jpg.web.jpg"

@@ -20,7 +20,8 @@ PARAMETERS: dict[str, Any] = {
     "uuid": UUID, "image_id": 4812, "limit": 50, "status": "ready", "camera": "Canon EOS R5",
     "tag": "wedding", "day": "2025-06-14", "flag": "pick", "min_rating": 3, "keep_copy": False,
     "taken_from": "2025-06-01T00:00:00Z", "taken_to": "2025-07-01T00:00:00Z",
-    "queue": "preview", "run_id": 12, "bulk": False, "x-filename": "IMG_0001.CR3", "x-content-sha256": SHA,
+    "queue": "preview", "run_id": 12, "name": "thumbnail", "bulk": False, "x-filename": "IMG_0001.CR3",
+    "x-content-sha256": SHA,
 } | tus.PARAMETERS
 
 SUMMARY = {"camera_make": "Canon", "camera_model": "Canon EOS R5", "lens": "RF24-70mm F2.8 L IS USM",
@@ -40,8 +41,12 @@ PROXY = {"uuid": UUID, "original_name": "IMG_0001.CR3", "format": "cr3", "mime":
          "preview_degraded": None, "enhancement_status": None, "ingest_status": None,
          "metadata_error": None, "problem": None, "flag": None, "rating": None,
          "preview_url": f"/v1/proxies/{UUID}/preview",
-         "thumbnail_url": f"/v1/proxies/{UUID}/thumbnail", "colour": COLOUR, "metadata": SUMMARY,
-         "uploaded_at": "2025-06-14T18:02:11.408Z"}
+         "thumbnail_url": f"/v1/proxies/{UUID}/thumbnail",
+         "renditions": {"preview": {"url": f"/v1/proxies/{UUID}/renditions/preview", "width": 2048,
+                                    "height": 1365},
+                        "thumbnail": {"url": f"/v1/proxies/{UUID}/renditions/thumbnail", "width": 400,
+                                      "height": 400}},
+         "colour": COLOUR, "metadata": SUMMARY, "uploaded_at": "2025-06-14T18:02:11.408Z"}
 FAILED_PROXY = PROXY | {"uuid": OTHER, "original_name": "IMG_0002.jpg", "format": "jpeg",
                         "mime": "image/jpeg", "size": 6_204_118, "preview_status": "failed",
                         "preview_error": "VipsJpeg: Premature end of input file", "preview_width": None,
@@ -49,7 +54,7 @@ FAILED_PROXY = PROXY | {"uuid": OTHER, "original_name": "IMG_0002.jpg", "format"
                         "problem": {"message": "This file is damaged: the image data ends early or cannot "
                                     "be read.", "technical": "VipsJpeg: Premature end of input file",
                                     "retryable": False},
-                        "thumbnail_url": f"/v1/proxies/{OTHER}/thumbnail",
+                        "thumbnail_url": f"/v1/proxies/{OTHER}/thumbnail", "renditions": {},
                         "colour": {"space": None, "evidence": None, "profile": None, "preview_gamut": None,
                                    "hdr": False, "hdr_format": None, "hdr_headroom": None}}
 _IMAGE_META = {
@@ -87,6 +92,10 @@ IMAGE = {"id": 4812, "proxy_uuid": UUID, "path": "shoots/2025/06/Canon-EOS-R5/00
          "metadata": _IMAGE_META,
          "original_url": "/v1/images/4812/original", "preview_url": "/v1/images/4812/preview",
          "thumbnail_url": "/v1/images/4812/thumbnail",
+         "renditions": {"preview": {"url": "/v1/images/4812/renditions/preview", "width": 2048,
+                                    "height": 1365},
+                        "thumbnail": {"url": "/v1/images/4812/renditions/thumbnail", "width": 400,
+                                      "height": 400}},
          "colour": COLOUR | {"preview_gamut": None, "evidence": None},
          "created_at": "2025-06-14T18:05:40.112Z"}
 EVENT = {"uuid": UUID, "field": "preview", "status": "ready", "error": None, "preview_width": 2048,

@@ -17,6 +17,7 @@ from services.upload.routes import (
     preview,
     proxies,
     reindex,
+    renditions,
     rerender,
     sidecars,
     uploads,
@@ -24,5 +25,5 @@ from services.upload.routes import (
 
 #: in the order the OpenAPI document lists them
 ROUTERS: tuple[APIRouter, ...] = tuple(
-    m.router for m in (uploads, sidecars, proxies, cull, failed, preview, ingest, images, kept, enhance,
-                       rerender, reindex))
+    m.router for m in (uploads, sidecars, proxies, cull, failed, preview, ingest, images, kept, renditions,
+                       enhance, rerender, reindex))
