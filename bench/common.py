@@ -23,6 +23,20 @@ REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "bench" / "cache"
 RESULTS = Path(os.environ.get("PROPHOTO_BENCH_RESULTS", REPO / "bench" / "results"))
 CORPUS = Path(os.environ.get("PROPHOTO_CORPUS", REPO.parent / "shared" / "corpus"))
+#: PROPHOTO_BENCH_SMOKE=1 (the test suite's smoke runs, tests/e2e/test_bench_smoke.py): every
+#: generated photo at most SMOKE_MEGAPIXELS and SMOKE_BYTES, cached apart from the real ones,
+#: and bench.lanes on smaller backlogs. A smoke run shows that a benchmark runs end to end and saves its figures, not the figures.
+SMOKE = os.environ.get("PROPHOTO_BENCH_SMOKE") == "1"
+SMOKE_MEGAPIXELS = 2.0
+SMOKE_BYTES = 1_500_000
+
+
+def _sized(megapixels: float, target_bytes: int | None, label: str) -> tuple[float, int | None, str]:
+    """What `photo` makes: as asked, or shrunk (and named apart) in a smoke run."""
+    if not SMOKE:
+        return megapixels, target_bytes, label
+    return (min(megapixels, SMOKE_MEGAPIXELS), target_bytes and min(target_bytes, SMOKE_BYTES),
+            f"{label}-smoke")
 
 
 def free_port() -> int:
@@ -50,6 +64,7 @@ def photo(megapixels: float, target_bytes: int | None = None, name: str | None =
 
     CACHE.mkdir(parents=True, exist_ok=True)
     label = name or f"{megapixels:g}mp" + (f"-{target_bytes // 1_000_000}mb" if target_bytes else "")
+    megapixels, target_bytes, label = _sized(megapixels, target_bytes, label)
     path = CACHE / f"{label}.jpg"
     if path.exists():
         return path
@@ -92,6 +107,7 @@ def _add_exif(path: Path) -> None:
 
 def camera_photo(megapixels: float, target_bytes: int, name: str) -> Path:
     """`photo` plus what a camera writes: a 160x107 EXIF thumbnail in IFD1."""
+    name = _sized(megapixels, target_bytes, name)[2]
     path = CACHE / f"{name}.jpg"
     if path.exists():
         return path

@@ -206,6 +206,7 @@ async def test_the_sse_stream_follows_a_proxy_to_ready_and_the_images_are_served
 ):
     uuid = await upload(upload_server, jpeg_bytes(3000, 2000), "sse.jpg")
     seen: list[str] = []
+    first = asyncio.Event()
 
     async def follow() -> None:
         async with upload_server.client() as c, c.stream("GET", f"/v1/proxies/{uuid}/events") as r:
@@ -213,9 +214,12 @@ async def test_the_sse_stream_follows_a_proxy_to_ready_and_the_images_are_served
             async for line in r.aiter_lines():
                 if line.startswith("data: "):
                     seen.append(json.loads(line[6:])["status"])
+                    first.set()
 
     listener = asyncio.create_task(follow())
-    await asyncio.sleep(0.5)
+    # the worker only once the stream has said where it starts (a fixed wait lost the race
+    # on a loaded machine: the stream's first event was already "processing")
+    await asyncio.wait_for(first.wait(), timeout=30)
     preview_workers.start()
     await asyncio.wait_for(listener, timeout=60)
     assert seen[0] == "pending" and seen[-1] == "ready"
