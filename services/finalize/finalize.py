@@ -13,7 +13,9 @@ Steps, in the order that makes a crash at any point harmless:
 
 Every attempt emits a `finalize` trace event (the harness publishes it from
 `ctx.note`); the outcome emits an `ingest` status event through `ctx.report`.
-The work knows nothing of RabbitMQ.
+The work knows nothing of RabbitMQ, nor of PostgreSQL: it reads and writes
+through `FinalizeRecords` (`shared/db/finalize_records.py`), so its unit tests
+run on the in-memory fake (`tests/unit/test_finalize_job.py`).
 """
 
 from __future__ import annotations
@@ -30,15 +32,14 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from services.finalize import sidecar
 from services.finalize.kept_renditions import keep_renditions
 from services.finalize.pairs import link_pair
 from services.finalize.reindex import reindex
 from services.finalize.verified_copy import copy_verified, final_copy_if_intact
 from shared import exif, keys, naming
-from shared.db import images, ingests, proxies
+from shared.db import images
+from shared.db.finalize_records import FinalizeRecords, PgFinalizeRecords, Row
 from shared.db.renditions import rendition_keys
 from shared.db.status import INGESTED, INGESTING
 from shared.exif import AsyncExifTool
@@ -57,13 +58,13 @@ CRASH_ENV = "PROPHOTO_TEST_CRASH_AT"  # after_copy | after_insert; honoured only
 @dataclass
 class FinalizeDeps:
     settings: Settings
-    pool: asyncpg.Pool
+    records: FinalizeRecords
     temp_store: ObjectStore
     final_store: ObjectStore
     exif: AsyncExifTool
 
 
-def temp_objects(proxy: asyncpg.Record) -> list[str]:
+def temp_objects(proxy: Row) -> list[str]:
     """The proxy's temporary objects: those its row names, and every rendition's own key (one
     written by a render that had not recorded it yet)."""
     found = [proxy["temp_key"], *rendition_keys(proxy), proxy["exif_thumb_key"],
@@ -93,15 +94,15 @@ async def finalize(deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext) -> 
 async def _finalize(
     deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext
 ) -> tuple[int | None, int | None, str]:
-    proxy = await proxies.load_proxy(deps.pool, job.uuid)
+    proxy = await deps.records.load_proxy(job.uuid)
     if proxy is None:
-        done = await images.image_for_proxy(deps.pool, job.uuid)
+        done = await deps.records.image_for_proxy(job.uuid)
         return (done["id"] if done else None), None, "done-before"
     if proxy["user_id"] != job.user_id:
         raise PermanentError("the job's user does not own the proxy")
-    done = await images.image_for_proxy(deps.pool, job.uuid)
+    done = await deps.records.image_for_proxy(job.uuid)
     if done is not None:  # crashed after the insert: the pairing and the clean-up are left
-        await link_pair(deps.pool, deps.final_store, done["id"])
+        await link_pair(deps.records, deps.final_store, done["id"])
         await _clean_up(deps, proxy)
         await ctx.report.announce(INGESTED, image_id=done["id"])
         return done["id"], proxy["size"], "cleanup-only"
@@ -109,14 +110,14 @@ async def _finalize(
         # not confirmed (or failed and not re-queued): a stray duplicate, nothing to do
         log.info("finalize %s: ingest_status is %s; skipping", job.uuid, proxy["ingest_status"])
         return None, None, "skipped"
-    await ingests.start_ingest(deps.pool, job.uuid)
+    await deps.records.start_ingest(job.uuid)
 
     async with _local_original(deps, proxy) as local:
         read_started = time.perf_counter()
         meta, reader = await _read_metadata(deps, local, proxy)
     read_ms = (time.perf_counter() - read_started) * 1000
     fallback = reader == "upload-fast-read"
-    side = await sidecar.claim(deps.pool, proxy)
+    side = await sidecar.claim(deps.records, proxy)
     normalized = exif.with_person_values(exif.normalize(meta, sidecar.fields_of(side)), person_values(proxy))
     await ctx.report.trace("metadata_extraction", reader, not fallback,
                            "full read failed; the upload's fast read was used" if fallback else None,
@@ -128,8 +129,8 @@ async def _finalize(
         make=normalized["camera_make"], model=normalized["camera_model"], camera=normalized["camera"],
         lens=normalized["lens"], user=proxy["user_id"], ext=proxy["ext"],
     ))
-    _, key = await ingests.allocate_key(
-        deps.pool, job.uuid, proxy["user_id"], deps.final_store.disk, directory,
+    _, key = await deps.records.allocate_key(
+        job.uuid, proxy["user_id"], deps.final_store.disk, directory,
         lambda seq: keys.final_key(directory, seq, proxy["original_name"]),
         deps.final_store.exists,
     )
@@ -140,7 +141,7 @@ async def _finalize(
     kept = await keep_renditions(deps.temp_store, deps.final_store, proxy, key)
     _crash_point(deps, "after_copy")
 
-    image_id = await images.insert_image(deps.pool, job.uuid, columns | {
+    image_id = await deps.records.insert_image(job.uuid, columns | {
         "user_id": proxy["user_id"], "disk": deps.final_store.disk, "path": key,
         "original_name": proxy["original_name"],
         "metadata": normalized | {"mime": proxy["mime"], "format": proxy["format"], "reader": reader,
@@ -152,17 +153,17 @@ async def _finalize(
         **kept, **{column: proxy[column] for column in KEPT_COLOUR},
     })
     _crash_point(deps, "after_insert")
-    await link_pair(deps.pool, deps.final_store, image_id)
+    await link_pair(deps.records, deps.final_store, image_id)
 
     await _clean_up(deps, proxy)
     await ctx.report.announce(INGESTED, image_id=image_id)
     return image_id, proxy["size"], "copy"
 
 
-async def _keep_movie(deps: FinalizeDeps, proxy: asyncpg.Record, normalized: dict[str, Any],
+async def _keep_movie(deps: FinalizeDeps, proxy: Row, normalized: dict[str, Any],
                       key: str) -> str | None:
     """A Live Photo's movie beside the photo, unless both name a ContentIdentifier and they differ."""
-    movie = await sidecar.claim(deps.pool, proxy, "live-video")
+    movie = await sidecar.claim(deps.records, proxy, "live-video")
     if movie is None:
         return None
     theirs, ours = (movie["metadata"] or {}).get("ContentIdentifier"), normalized.get("content_identifier")
@@ -173,12 +174,12 @@ async def _keep_movie(deps: FinalizeDeps, proxy: asyncpg.Record, normalized: dic
     return await sidecar.keep(deps.temp_store, deps.final_store, movie, key)
 
 
-def _preview_size(proxy: asyncpg.Record) -> list[int] | None:
+def _preview_size(proxy: Row) -> list[int] | None:
     width, height = proxy["preview_width"], proxy["preview_height"]
     return [width, height] if width and height else None
 
 
-def person_values(proxy: asyncpg.Record) -> dict[str, Any]:
+def person_values(proxy: Row) -> dict[str, Any]:
     """What a person set on the proxy through the API, which wins over sidecar and file.
 
     The merge point for ratings (and any `exif.PERSON_FIELDS`) set before the
@@ -198,7 +199,7 @@ def _tags(requested: list[str], keywords: list[str]) -> list[str]:
 
 
 @asynccontextmanager
-async def _local_original(deps: FinalizeDeps, proxy: asyncpg.Record) -> AsyncIterator[Path]:
+async def _local_original(deps: FinalizeDeps, proxy: Row) -> AsyncIterator[Path]:
     async with contextlib.AsyncExitStack() as stack:
         try:
             path = await stack.enter_async_context(
@@ -211,7 +212,7 @@ async def _local_original(deps: FinalizeDeps, proxy: asyncpg.Record) -> AsyncIte
         yield path
 
 
-async def _read_metadata(deps: FinalizeDeps, path: Path, proxy: asyncpg.Record) -> tuple[dict[str, Any], str]:
+async def _read_metadata(deps: FinalizeDeps, path: Path, proxy: Row) -> tuple[dict[str, Any], str]:
     try:
         meta = await deps.exif.read(path, deps.settings.exiftool_finalize_mode)
         return meta, str(meta.get("_reader", "exiftool"))
@@ -221,18 +222,18 @@ async def _read_metadata(deps: FinalizeDeps, path: Path, proxy: asyncpg.Record) 
         return dict(proxy["metadata"] or {}), "upload-fast-read"
 
 
-async def _clean_up(deps: FinalizeDeps, proxy: asyncpg.Record) -> None:
+async def _clean_up(deps: FinalizeDeps, proxy: Row) -> None:
     for key in temp_objects(proxy):
         await deps.temp_store.delete(key)
-    await sidecar.release(deps.pool, deps.temp_store, proxy)
-    await proxies.delete_ingested(deps.pool, proxy["uuid"])
+    await sidecar.release(deps.records, deps.temp_store, proxy)
+    await deps.records.delete_ingested(proxy["uuid"])
 
 
 async def record_failure(deps: FinalizeDeps, job: FinalizeIngest | None, reason: str) -> bool:
     """Last attempt failed: the proxy keeps its files and says why."""
     if job is None:
         return False
-    return await ingests.mark_ingest_failed(deps.pool, UUID(str(job.uuid)), reason) is not None
+    return await deps.records.mark_ingest_failed(UUID(str(job.uuid)), reason) is not None
 
 
 async def open_deps(resources: Resources) -> FinalizeDeps:
@@ -241,7 +242,7 @@ async def open_deps(resources: Resources) -> FinalizeDeps:
     tool = AsyncExifTool(settings.exiftool_binary, settings.exiftool_timeout, size=1)  # one job at a time
     resources.extras["exiftool"] = tool
     return FinalizeDeps(
-        settings=settings, pool=resources.pool, temp_store=resources.temp_store,
+        settings=settings, records=PgFinalizeRecords(resources.pool), temp_store=resources.temp_store,
         final_store=resources.final_store, exif=tool,
     )
 

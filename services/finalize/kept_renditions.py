@@ -9,16 +9,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import asyncpg
-
 from shared import keys
+from shared.db.finalize_records import Row
 from shared.db.renditions import Renditions, columns_for, recorded
 from shared.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger(__name__)
 
 
-async def keep_renditions(temp: ObjectStore, final: ObjectStore, proxy: asyncpg.Record,
+async def keep_renditions(temp: ObjectStore, final: ObjectStore, proxy: Row,
                           original_key: str) -> dict[str, Any]:
     """Copy every rendition the proxy has; returns the Image's `renditions`, `preview_path` and
     `thumbnail_path` (a rendition never made is not there). A redelivered job overwrites its own copy."""

@@ -14,10 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import asyncpg
-
 from shared import keys
-from shared.db import pairs
+from shared.db.finalize_records import PairRecords, Row
 from shared.db.renditions import columns_for, recorded
 from shared.storage import ObjectNotFound, ObjectStore
 
@@ -28,22 +26,21 @@ def _long_edge(size: Any) -> int:
     return max(int(v) for v in size) if isinstance(size, list) and size else 0
 
 
-async def link_pair(pool: asyncpg.Pool, final: ObjectStore, image_id: int) -> int | None:
+async def link_pair(records: PairRecords, final: ObjectStore, image_id: int) -> int | None:
     """Pair the Image with its other half if it is there; the partner's id, or None."""
-    me = await pairs.pairing_facts(pool, image_id)
+    me = await records.pairing_facts(image_id)
     if me is None or me["paired_image_id"] is not None:
         return me["paired_image_id"] if me else None
-    partner = await pairs.partner_of(pool, me)
-    if partner is None or not await pairs.link(pool, me["id"], partner["id"], "raw+jpeg"):
+    partner = await records.partner_of(me)
+    if partner is None or not await records.link_images(me["id"], partner["id"], "raw+jpeg"):
         return None
     raw, jpeg = (me, partner) if me["is_raw"] else (partner, me)
     if jpeg["preview_path"] and _long_edge(jpeg["preview_size"]) >= _long_edge(raw["preview_size"]):
-        await _show_camera_jpeg(pool, final, raw, jpeg)
+        await _show_camera_jpeg(records, final, raw, jpeg)
     return int(partner["id"])
 
 
-async def _show_camera_jpeg(pool: asyncpg.Pool, final: ObjectStore, raw: asyncpg.Record,
-                            jpeg: asyncpg.Record) -> None:
+async def _show_camera_jpeg(records: PairRecords, final: ObjectStore, raw: Row, jpeg: Row) -> None:
     shown = recorded(raw)
     for name, made in recorded(jpeg).items():
         target = keys.kept_rendition_key(raw["path"], name)
@@ -52,4 +49,4 @@ async def _show_camera_jpeg(pool: asyncpg.Pool, final: ObjectStore, raw: asyncpg
             shown[name] = {**made, "key": target}
         except ObjectNotFound:
             log.info("image %s has no %s to lend its RAW", jpeg["id"], name)
-    await pairs.set_renditions(pool, raw["id"], columns_for(shown) | {"preview_source": "camera-jpeg"})
+    await records.set_image_renditions(raw["id"], columns_for(shown) | {"preview_source": "camera-jpeg"})

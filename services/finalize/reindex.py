@@ -37,7 +37,7 @@ async def reindex(deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext
                   ) -> tuple[int | None, int | None, str]:
     """Re-read one Image's files; (its id, its size, "reindex"), or (None, None, ...) when it is gone."""
     image_id = job.reindex_image_id
-    image = await images.image_to_reindex(deps.pool, image_id or 0, job.user_id)
+    image = await deps.records.image_to_reindex(image_id or 0, job.user_id)
     if image is None:
         return None, None, "reindex-gone"  # deleted since it was queued: nothing to do
     started = time.perf_counter()
@@ -62,5 +62,5 @@ async def reindex(deps: FinalizeDeps, job: FinalizeIngest, ctx: JobContext
     kept_tags = [t for t in image["tags"] or [] if t not in set(old.get("keywords") or [])]
     tags = list(dict.fromkeys([*kept_tags, *normalized["keywords"]]))[:200]
     metadata = normalized | {k: old[k] for k in _KEPT_KEYS if k in old} | {"reader": meta.get("_reader")}
-    await images.update_metadata(deps.pool, image["id"], columns | {"metadata": metadata, "tags": tags})
+    await deps.records.update_metadata(image["id"], columns | {"metadata": metadata, "tags": tags})
     return image["id"], image["size"], "reindex"

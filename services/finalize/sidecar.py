@@ -14,28 +14,26 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import asyncpg
-
 from services.finalize.verified_copy import sha256_of
 from shared import keys
-from shared.db import sidecars
+from shared.db.finalize_records import Row, SidecarRecords
 from shared.exif.sidecar import base_name
 from shared.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger(__name__)
 
 
-async def claim(pool: asyncpg.Pool, proxy: asyncpg.Record, kind: str = "xmp") -> asyncpg.Record | None:
-    return await sidecars.claim_for_proxy(pool, proxy["user_id"], proxy["uuid"],
-                                          base_name(proxy["original_name"]), kind)
+async def claim(records: SidecarRecords, proxy: Row, kind: str = "xmp") -> Row | None:
+    return await records.claim_sidecar(proxy["user_id"], proxy["uuid"], base_name(proxy["original_name"]),
+                                       kind)
 
 
-def fields_of(sidecar: asyncpg.Record | None) -> dict[str, Any] | None:
+def fields_of(sidecar: Row | None) -> dict[str, Any] | None:
     """ExifTool's reading of the sidecar (made when it was uploaded)."""
     return dict(sidecar["metadata"] or {}) if sidecar is not None else None
 
 
-async def keep(temp: ObjectStore, final: ObjectStore, sidecar: asyncpg.Record,
+async def keep(temp: ObjectStore, final: ObjectStore, sidecar: Row,
                original_key: str) -> str | None:
     """Copy the companion beside the original (`001-IMG_1234.xmp`, `001-IMG_1234.mov`); its final
     key, or None if it is lost."""
@@ -55,8 +53,8 @@ async def keep(temp: ObjectStore, final: ObjectStore, sidecar: asyncpg.Record,
     return key
 
 
-async def release(pool: asyncpg.Pool, temp: ObjectStore, proxy: asyncpg.Record) -> None:
+async def release(records: SidecarRecords, temp: ObjectStore, proxy: Row) -> None:
     """After the Image is committed: each companion's temp object, then its row."""
-    for sidecar in await sidecars.attached_to(pool, proxy["uuid"]):
+    for sidecar in await records.sidecars_attached_to(proxy["uuid"]):
         await temp.delete(sidecar["temp_key"])
-        await sidecars.delete_sidecar(pool, sidecar["id"])
+        await records.delete_sidecar(sidecar["id"])

@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
-import asyncpg
-
+from shared.db.finalize_records import Row
 from shared.storage import ObjectNotFound, ObjectStore
 from shared.worker.context import PermanentError
 
@@ -20,7 +19,7 @@ class IntegrityMismatch(Exception):
     """The copied object is not the uploaded bytes (retried: the copy is redone)."""
 
 
-async def final_copy_if_intact(final: ObjectStore, proxy: asyncpg.Record) -> str | None:
+async def final_copy_if_intact(final: ObjectStore, proxy: Row) -> str | None:
     """The final object an earlier attempt copied, when it is still the uploaded bytes."""
     key = proxy["final_key"]
     if key and await final.exists(key) and await sha256_of(final, key) == proxy["sha256"]:
@@ -28,7 +27,7 @@ async def final_copy_if_intact(final: ObjectStore, proxy: asyncpg.Record) -> str
     return None
 
 
-async def copy_verified(temp: ObjectStore, final: ObjectStore, proxy: asyncpg.Record, key: str) -> None:
+async def copy_verified(temp: ObjectStore, final: ObjectStore, proxy: Row, key: str) -> None:
     """Copy the original to `key` in the final store and check its size and sha256 against the upload."""
     try:
         info = await final.copy_from(temp, proxy["temp_key"], key)

@@ -10,6 +10,8 @@ state change it makes (`claim_for_preview`, `mark_preview_ready`,
 - `enhancements`: the same walk for an enhanced preview.
 - `ingests`: queued -> processing -> an Image (the proxy is deleted) | failed.
 - `images`: the permanent `images` table and the per-directory sequences.
+- `finalize_records`: what the finalize job needs of `proxies`, `ingests`,
+  `images`, `sidecars` and `pairs`, as a protocol with its adapter on the pool.
 - `tus`: `tus_uploads`, the resumable uploads (tus and the IETF draft) until they are accepted.
 - `parked`: `parked_jobs`, the read model of the parking queues.
 

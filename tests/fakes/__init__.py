@@ -6,8 +6,11 @@ mypy --strict on this package, so a fake cannot drift from the interface:
   suite runs on it too) for `ObjectStore`;
 - `records.FakeProxies` for `shared.db.previews.PreviewRecords` and
   `shared.db.enhancements.EnhanceRecords` (the proxy rows);
+- `finalize_records.FakeFinalizeRecords` (the proxy rows too, with Images,
+  companions and directory sequences) for
+  `shared.db.finalize_records.FinalizeRecords`; its guards are held to the
+  SQL's by `tests/integration/test_finalize_records_contract.py`;
 - `jobs.InProcess` for `shared.worker.render_protocol.Renderer` (the render
   in this process, libvips and all), and `jobs.Recorder` for `ctx.report`.
-The finalize job has no fake yet: it still reaches PostgreSQL through the
-module functions of `shared/db` (images, ingests, sidecars, pairs).
+The finalize job's metadata read stays the real ExifTool (`AsyncExifTool`).
 """

@@ -29,15 +29,22 @@ class FakeProxies:
     def add(self, temp_key: str, *, exif_thumb_key: str | None = None, status: str = ProxyStatus.PENDING,
             user_id: str = "alice", uuid: UUID | None = None, mime: str = "image/jpeg",
             metadata: dict[str, Any] | None = None) -> UUID:
-        """A proxy as the upload leaves it; returns its uuid."""
+        """A proxy as the upload leaves it (every column of `proxy_images`); returns its uuid."""
         uuid = uuid or uuidlib.uuid4()
+        now = datetime.now(UTC)
         self.rows[uuid] = {
             "uuid": uuid, "user_id": user_id, "temp_key": temp_key, "exif_thumb_key": exif_thumb_key,
+            "original_name": f"{uuid}.{temp_key.rpartition('.')[2]}", "size": 0, "sha256": "",
             "ext": temp_key.rpartition(".")[2], "mime": mime, "metadata": metadata or {},
             "enhancement_status": None, "enhancement_error": None, "ingest_status": None,
-            "format": None, "uploaded_at": datetime.now(UTC), "preview_status": status, "preview_claim": None,
+            "ingest_tags": None, "ingest_association": None, "metadata_error": None, "final_key": None,
+            "sequence": None, "image_id": None, "flag": None, "rating": None, "expires_at": None,
+            "format": None, "uploaded_at": now, "created_at": now, "updated_at": now,
+            "preview_status": status, "preview_claim": None, "preview_prioritized_at": None,
             "preview_attempts": 0, "preview_error": None, "preview_degraded": None, "preview_method": None,
-            "preview_width": None, "preview_height": None, "preview_rendered_at": None, "colour": None,
+            "preview_width": None, "preview_height": None, "preview_rendered_at": None,
+            "colour_space": None, "colour_evidence": None, "colour_profile": None, "preview_gamut": None,
+            "hdr_format": None, "hdr_headroom": None,
             "renditions": {}, "preview_path": None, "thumbnail_path": None}
         return uuid
 
@@ -67,7 +74,9 @@ class FakeProxies:
         row.update(preview_status=ProxyStatus.READY, renditions=row["renditions"] | made,
                    preview_path=values["preview_path"], thumbnail_path=values["thumbnail_path"],
                    preview_width=made["preview"].get("width"), preview_height=made["preview"].get("height"),
-                   preview_method=method, preview_degraded=degraded, preview_error=None, colour=colour,
+                   preview_method=method, preview_degraded=degraded, preview_error=None,
+                   colour_space=colour.space, colour_evidence=colour.evidence, colour_profile=colour.profile,
+                   preview_gamut=colour.gamut, hdr_format=colour.hdr_format, hdr_headroom=colour.hdr_headroom,
                    preview_rendered_at=datetime.now(UTC))
         return {"uuid": uuid, "user_id": row["user_id"], "uploaded_at": row["uploaded_at"]}
 
