@@ -965,6 +965,8 @@ export interface components {
         ReplayAnswer: {
             /** Replayed */
             replayed: number;
+            /** Missing */
+            missing?: number | null;
         };
         /** ReplayRequest */
         ReplayRequest: {

@@ -15,7 +15,13 @@ asked for, in this order:
 2. the parked message is acked;
 3. its row is deleted.
 
-Closing the channel returns every message not acted on. A crash between 1
+Closing the channel returns every message not acted on, but a quorum queue
+takes them back after the channel's close is confirmed, and until then a
+passive declare does not count them: a next scan that started then would
+take the queue for (nearly) empty. So a scan keeps the lock until the queue
+counts again at least what it counted at the start less the messages the
+scan acked (`RETURN_WAIT_S` at most). A replay whose chosen message was not
+found says so (`Replayed.missing`) and keeps its row. A crash between 1
 and 2 sends the job twice (jobs are idempotent); between 2 and 3 it leaves a
 row without a message, and between a park's confirm and its row a message
 without a row: `rebuild` mends both (rows for messages it finds, none for
@@ -53,7 +59,7 @@ from shared.db import parked as rows
 from shared.db.parked import Parked
 from shared.worker.park import PARK_ID_HEADER, as_parked
 
-__all__ = ["MAX_SCAN", "Parked", "ParkedJobs", "Rebuilt"]
+__all__ = ["MAX_SCAN", "Parked", "ParkedJobs", "Rebuilt", "Replayed"]
 
 log = logging.getLogger(__name__)
 #: the most messages one scan fetches (a larger parking queue is acted on in several goes)
@@ -63,6 +69,8 @@ REFRESH_AFTER = 5
 FIRST_WINDOW = 64
 #: how long a scan waits for the next of the messages the queue declared
 DELIVERY_WAIT_S = 5.0
+#: how long a scan waits, holding the lock, for the messages it passed over to be counted again
+RETURN_WAIT_S = 10.0
 #: a channel of the process's broker connection, for one scan (closed by the scan)
 Channels = Callable[[], Awaitable[AbstractChannel]]
 Act = Callable[[AbstractIncomingMessage, Parked], Awaitable[bool]]
@@ -75,12 +83,20 @@ class Rebuilt:
     complete: bool
 
 
+@dataclass(frozen=True)
+class Replayed:
+    replayed: int
+    #: chosen jobs whose message the scan did not find (rows stay unless the scan was complete)
+    missing: int
+
+
 @dataclass
 class _Scan:
     seen: dict[str, Parked]
     acted: list[str]
     complete: bool
     started: datetime
+    acked: int = 0
 
 
 @dataclass
@@ -115,12 +131,20 @@ class ParkedJobs:
                      uuids: Sequence[str] | None = None, tag: str | None = None,
                      before: Callable[[str, str], Awaitable[None]] | None = None) -> int:
         """Send the matching parked jobs back to their work queues with attempts reset."""
+        return (await self.replay_report(queues, user_id=user_id, uuids=uuids, tag=tag,
+                                         before=before)).replayed
+
+    async def replay_report(self, queues: Sequence[str], *, user_id: str | None = None,
+                            uuids: Sequence[str] | None = None, tag: str | None = None,
+                            before: Callable[[str, str], Awaitable[None]] | None = None
+                            ) -> Replayed:
+        """`replay`, also counting the chosen jobs whose message was not found."""
         chosen = await rows.find(self.pool, queues, user_id=user_id, tag=tag, uuids=uuids,
                                  limit=MAX_SCAN)
         by_queue: dict[str, set[str]] = {}
         for job in chosen:
             by_queue.setdefault(job.queue, set()).add(job.park_id)
-        total = 0
+        total = missing = 0
         for queue, wanted in by_queue.items():
             async def send_back(msg: AbstractIncomingMessage, job: Parked, queue: str = queue) -> bool:
                 if before is not None and job.uuid:
@@ -134,8 +158,12 @@ class ParkedJobs:
                                              content_type=msg.content_type or "application/json")
                 return True
 
-            total += len((await self._scan(queue, wanted, send_back)).acted)
-        return total
+            scan = await self._scan(queue, wanted, send_back)
+            total += len(scan.acted)
+            missing += len(wanted) - len(scan.acted)
+        if missing:
+            log.warning("replay: %d of %d chosen parked jobs not found", missing, len(chosen))
+        return Replayed(total, missing)
 
     async def rebuild(self, queue: str) -> Rebuilt:
         """Make `queue`'s rows match its parking queue: rows for unrecorded messages, and, after a
@@ -167,6 +195,7 @@ class ParkedJobs:
         async with rows.scan_lock(self.pool, queue):
             scan = _Scan({}, [], False, datetime.now(UTC))
             channel = await self.channels()
+            there = 0
             try:
                 # a fresh channel: a robust one answers a repeated passive declare from its cache
                 failed = await channel.declare_queue(self.topology.failed_queue(queue), passive=True)
@@ -194,20 +223,44 @@ class ParkedJobs:
                     scan.seen[job.park_id] = job
                     if act is not None and job.park_id in wanted and await act(msg, job):
                         await msg.ack()
+                        scan.acked += 1
                         await rows.forget(self.pool, [job.park_id])
                         scan.acted.append(job.park_id)
                         if wanted <= set(scan.acted):
                             break
                     elif _returned(msg) >= REFRESH_AFTER:
-                        await self._refresh(queue, msg, job)
+                        await self._refresh(queue, msg, job)  # one published, one acked
                 else:
                     scan.complete = there <= MAX_SCAN
             finally:
                 with contextlib.suppress(Exception):
                     await channel.close()  # returns every message not acked
+                if there:  # also when acting failed: the next scan must see them all
+                    with contextlib.suppress(Exception):  # the broker away: nothing to wait for
+                        await self._await_returns(queue, there - scan.acked)
             if scan.complete:  # rows whose message is gone (a crash after its ack) go too
                 await rows.forget(self.pool, sorted(wanted - scan.seen.keys()))
         return scan
+
+    async def _await_returns(self, queue: str, expected: int) -> None:
+        """Wait until `queue`'s parking queue counts `expected` ready messages again (or more:
+        new ones parked meanwhile), at most `RETURN_WAIT_S`."""
+        deadline = asyncio.get_running_loop().time() + RETURN_WAIT_S
+        while True:
+            channel = await self.channels()  # a fresh one each time: no cached declare
+            try:
+                failed = await channel.declare_queue(self.topology.failed_queue(queue), passive=True)
+                ready = failed.declaration_result.message_count or 0
+            finally:
+                with contextlib.suppress(Exception):
+                    await channel.close()
+            if ready >= expected:
+                return
+            if asyncio.get_running_loop().time() >= deadline:
+                log.warning("parking queue of %s counts %d messages, %d expected, %.0f s after a "
+                            "scan", queue, ready, expected, RETURN_WAIT_S)
+                return
+            await asyncio.sleep(0.02)
 
     async def _refresh(self, queue: str, msg: AbstractIncomingMessage, job: Parked) -> None:
         """Park a fresh copy of a message returned many times (same park id), then ack the old."""

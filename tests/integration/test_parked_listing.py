@@ -8,6 +8,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -136,3 +137,17 @@ async def test_the_upload_service_rebuilds_the_read_model_when_it_starts(
                     break
                 await asyncio.sleep(0.05)
             assert await listed(client) == [photo]
+
+
+async def test_a_replay_says_how_many_of_its_chosen_jobs_it_did_not_find(server: UploadServer) -> None:
+    ctx = server.app.state.ctx  # type: ignore[attr-defined]
+    await park_for(server, "alice", 1)
+    photo = str(uuid.uuid4())  # a row whose message is gone (a crash after a replay's ack)
+    await rows.record(ctx.pool, rows.Parked(
+        park_id=str(uuid.uuid4()), queue=server.settings.queue_preview, uuid=photo,
+        user_id=user(server, "alice"), reason="gave up", error="boom",
+        parked_at=datetime.now(UTC), tags=("ingest", f"proxy:{photo}", f"user:{user(server, 'alice')}")))
+    async with server.client("tok-alice") as client:
+        r = await client.post("/v1/failed/replay", json={"tag": f"proxy:{photo}"})
+        assert r.json() == {"replayed": 0, "missing": 1}
+        assert len(await listed(client)) == 1  # the scan was complete: that row went, hers stays

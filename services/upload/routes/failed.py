@@ -49,6 +49,8 @@ class ReplayRequest(BaseModel):
 
 class ReplayAnswer(BaseModel):
     replayed: int
+    #: present when some chosen jobs' messages were not found (they stay parked and listed)
+    missing: int | None = None
 
 
 def _queue_name(ctx: UploadContext, queue: str | None) -> list[str]:
@@ -95,9 +97,12 @@ async def replay_failed(body: ReplayRequest, ctx: Ctx, caller: Caller) -> JSONRe
     owner = None if caller.operator else caller.user_id
     ctx.quotas.scans.take(caller.user_id)
     with ctx.quotas.scanning.hold(caller.user_id):  # a replay scans the parking queues
-        total = await parked_of(ctx).replay(
+        report = await parked_of(ctx).replay_report(
             names, user_id=owner, tag=wanted,
             uuids=[str(u) for u in body.uuids] if body.uuids else None,
             before=lambda queue, uuid: reset_before_replay(ctx, queue)(uuid))
     ctx.relay.wake()
-    return JSONResponse({"replayed": total})
+    answer = {"replayed": report.replayed}
+    if report.missing:
+        answer["missing"] = report.missing
+    return JSONResponse(answer)
