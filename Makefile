@@ -38,9 +38,9 @@ run: $(RUN_STAMP)
 	$(BIN)/prophoto dev
 
 ## every test, in about ten minutes: the long versions run elsewhere. The benchmarks' smoke runs
-## (tests/e2e/test_bench_smoke.py) use --quick on photos of at most 2 MP and smaller lane
-## backlogs (PROPHOTO_BENCH_SMOKE); `make bench` measures on the full sizes. The full soak and
-## the leader-loss scenario run in `make chaos`, the long broker refusal in `make soak`.
+## (tests/e2e/test_bench_smoke.py) use --quick on photos of at most 2 MP (PROPHOTO_BENCH_SMOKE);
+## `make bench` measures on the full sizes. The full soak and the leader-loss scenario run in
+## `make chaos`, the long broker refusal in `make soak`.
 test: $(STAMP)
 	@bash scripts/system-deps.sh --quiet
 	@bash scripts/services-up.sh

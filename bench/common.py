@@ -24,8 +24,8 @@ CACHE = REPO / "bench" / "cache"
 RESULTS = Path(os.environ.get("PROPHOTO_BENCH_RESULTS", REPO / "bench" / "results"))
 CORPUS = Path(os.environ.get("PROPHOTO_CORPUS", REPO.parent / "shared" / "corpus"))
 #: PROPHOTO_BENCH_SMOKE=1 (the test suite's smoke runs, tests/e2e/test_bench_smoke.py): every
-#: generated photo at most SMOKE_MEGAPIXELS and SMOKE_BYTES, cached apart from the real ones,
-#: and bench.lanes on smaller backlogs. A smoke run shows that a benchmark runs end to end and saves its figures, not the figures.
+#: generated photo at most SMOKE_MEGAPIXELS and SMOKE_BYTES, cached apart from the real ones.
+#: A smoke run shows that a benchmark runs end to end and saves its figures, not the figures.
 SMOKE = os.environ.get("PROPHOTO_BENCH_SMOKE") == "1"
 SMOKE_MEGAPIXELS = 2.0
 SMOKE_BYTES = 1_500_000

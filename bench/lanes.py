@@ -37,7 +37,6 @@ import asyncpg
 import httpx
 
 from bench.common import (
-    SMOKE,
     Stack,
     Target,
     check_targets,
@@ -174,8 +173,6 @@ def measure(env: dict[str, str], url: str, quick: bool) -> dict[str, Any]:
     data = photo(0.3, name="lanes-0.3mp").read_bytes()
     n_alone, n_backlog, n_b, n_ask = (40, 120, 3, 2) if quick else (1000, 3000, 20, 10)
     n_big, n_small = (60, 12) if quick else (2000, 200)
-    if SMOKE:  # the test suite's smoke run (bench/common.py): each phase runs, on a third
-        n_alone, n_backlog, n_big, n_small = 15, 40, 20, 4
     stack = Stack(env)
     result: dict[str, Any] = {"photo_bytes": len(data)}
 

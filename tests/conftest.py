@@ -4,6 +4,7 @@ this machine, with names unique to each test so runs never collide."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import uuid
@@ -14,6 +15,7 @@ import aio_pika
 import asyncpg
 import pytest
 
+from shared.broker.fanout import exchange_deletion, queue_deletion, run_spread
 from shared.broker.topology import Topology
 from shared.db import create_pool
 from shared.migrate import migrate
@@ -87,10 +89,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     async def drop() -> None:
         connection = await aio_pika.connect(AMQP_URL, timeout=10)
-        async with connection:
-            channel = await connection.channel()
-            for settings in _NAMED:
-                await Topology(settings).delete(channel)
+        async with connection, open_channels(connection) as channels:
+            topologies = [Topology(settings) for settings in _NAMED]
+            await run_spread(channels, [queue_deletion(name) for t in topologies for name in t.all_queues()])
+            await run_spread(channels, [exchange_deletion(name) for t in topologies for name in t.exchanges()])
 
     try:
         asyncio.run(asyncio.wait_for(drop(), 120))
@@ -123,15 +125,33 @@ async def amqp() -> AsyncIterator[aio_pika.abc.AbstractRobustConnection]:
     await conn.close()
 
 
+#: channels a test's topology is declared and deleted over at once: its ~35 quorum queues take
+#: a second on one channel; a handful is enough (and keeps the shared broker's channel count low)
+TOPOLOGY_CHANNELS = 4
+
+
+@contextlib.asynccontextmanager
+async def open_channels(connection: aio_pika.abc.AbstractConnection,
+                        count: int = TOPOLOGY_CHANNELS) -> AsyncIterator[list[aio_pika.abc.AbstractChannel]]:
+    """`count` fresh channels on `connection`, closed afterwards (those a broker error left open)."""
+    channels = [await connection.channel() for _ in range(count)]
+    try:
+        yield channels
+    finally:
+        for channel in channels:
+            if not channel.is_closed:
+                await channel.close()
+
+
 @pytest.fixture
 async def topology(settings: Settings, amqp: aio_pika.abc.AbstractConnection) -> AsyncIterator[Topology]:
     """The per-test topology, declared on the real broker and removed afterwards."""
     topo = Topology(settings)
-    channel = await amqp.channel()
-    await topo.declare(channel)
+    async with open_channels(amqp) as channels:
+        await topo.declare(*channels)
     yield topo
-    channel = await amqp.channel()
-    await topo.delete(channel)
+    async with open_channels(amqp) as channels:
+        await topo.delete(*channels)
 
 
 @pytest.fixture

@@ -283,6 +283,5 @@ async def publish_status(publisher: Publisher, topology: Topology, event: ProxyS
 async def declare_topology(settings: Settings) -> None:
     connection = await connect_once(settings.amqp_url, timeout=10,
                                     heartbeat_s=settings.amqp_heartbeat_s)
-    async with connection:
-        channel = await connection.channel()
-        await Topology(settings).declare(channel)
+    async with connection:  # its channels close with it
+        await Topology(settings).declare(*[await connection.channel() for _ in range(4)])

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
+from shared.broker.fanout import Step, binding, exchange_deletion, queue_deletion, run_spread
 from shared.messages import (
     EnhancePreview,
     FinalizeIngest,
@@ -113,6 +114,9 @@ class Topology:
     @property
     def events_exchange(self) -> str:
         return f"{self.settings.exchange}.events"
+
+    def exchanges(self) -> tuple[str, str, str, str]:
+        return (self.exchange, self.retry_exchange, self.failed_exchange, self.events_exchange)
 
     def queue_for(self, message: Message) -> str:
         """The work queue a message goes to: the one routing table of the pipeline."""
@@ -253,45 +257,41 @@ class Topology:
         return await channel.declare_exchange(
             self.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
 
-    async def declare(self, channel: AbstractChannel) -> None:
-        """Declare everything; safe to call from every process at every start."""
-        main = await channel.declare_exchange(self.exchange, aio_pika.ExchangeType.DIRECT, durable=True)
-        retry = await channel.declare_exchange(
-            self.retry_exchange, aio_pika.ExchangeType.DIRECT, durable=True
-        )
-        failed = await channel.declare_exchange(
-            self.failed_exchange, aio_pika.ExchangeType.DIRECT, durable=True
-        )
+    async def declare(self, channel: AbstractChannel, *more: AbstractChannel) -> None:
+        """Declare everything; safe to call from every process at every start.
+
+        The queues are declared over `channel` and `more` at once (`fanout.py`); a
+        declaration that does not match the broker's raises its error as on one channel.
+        """
+        for name, kind in ((self.exchange, aio_pika.ExchangeType.DIRECT),
+                           (self.retry_exchange, aio_pika.ExchangeType.DIRECT),
+                           (self.failed_exchange, aio_pika.ExchangeType.DIRECT)):
+            await channel.declare_exchange(name, kind, durable=True)
         await self._declare_events_exchange(channel)
+        queues: list[Step] = []
+        parked_bindings: list[Step] = []
         for queue in self.work_queues():
-            await self._declare_bound(channel, queue, self.work_queue_arguments(), main, queue)
-            for name, delay in self.wait_queues(queue):
-                await self._declare_bound(
-                    channel, name, self.wait_queue_arguments(queue, delay), retry, name
-                )
-            await self._declare_bound(
-                channel, self.failed_queue(queue), self.failed_queue_arguments(), failed, queue
-            )
+            queues.append(self._bound(queue, self.work_queue_arguments(), self.exchange, queue))
+            queues.extend(self._bound(name, self.wait_queue_arguments(queue, delay),
+                                      self.retry_exchange, name) for name, delay in self.wait_queues(queue))
+            queues.append(self._bound(self.failed_queue(queue), self.failed_queue_arguments(),
+                                      self.failed_exchange, queue))
             for shard in self.shards(queue):
-                await self._declare_bound(channel, shard, self.work_queue_arguments(), main, shard)
+                queues.append(self._bound(shard, self.work_queue_arguments(), self.exchange, shard))
                 # the broker dead-letters past the delivery limit with the shard's own name
-                parked = await channel.get_queue(self.failed_queue(queue), ensure=False)
-                await parked.bind(failed, routing_key=shard)
+                parked_bindings.append(binding(self.failed_queue(queue), self.failed_exchange, shard))
+        await run_spread([channel, *more], queues)
+        await run_spread([channel, *more], parked_bindings)
 
     @staticmethod
-    async def _declare_bound(
-        channel: AbstractChannel,
-        name: str,
-        arguments: dict[str, object],
-        exchange: AbstractExchange,
-        routing_key: str,
-    ) -> None:
-        q = await channel.declare_queue(name, durable=True, arguments=arguments)  # type: ignore[arg-type]
-        await q.bind(exchange, routing_key=routing_key)
+    def _bound(name: str, arguments: dict[str, object], exchange: str, routing_key: str) -> Step:
+        async def step(channel: AbstractChannel) -> None:
+            q = await channel.declare_queue(name, durable=True, arguments=arguments)  # type: ignore[arg-type]
+            await q.bind(exchange, routing_key=routing_key)
+        return step
 
-    async def delete(self, channel: AbstractChannel) -> None:
-        """Remove every queue and exchange (tests use per-run names)."""
-        for name in self.all_queues():
-            await channel.queue_delete(name)
-        for ex in (self.exchange, self.retry_exchange, self.failed_exchange, self.events_exchange):
-            await channel.exchange_delete(ex)
+    async def delete(self, channel: AbstractChannel, *more: AbstractChannel) -> None:
+        """Remove every queue and exchange (tests use per-run names), over `channel` and `more` at once."""
+        await run_spread([channel, *more], [queue_deletion(name) for name in self.all_queues()])
+        await run_spread([channel, *more], [exchange_deletion(name) for name in self.exchanges()])
+

@@ -1,7 +1,7 @@
 """A short run of every benchmark, so `make bench` cannot rot: `--quick`, and (but for the
-colour benchmark) on photos of at most 2 MP and smaller lane backlogs (PROPHOTO_BENCH_SMOKE),
-since a smoke run checks that the benchmark runs and saves its figures, not the figures
-(`make bench` measures on the full sizes)."""
+colour benchmark) on photos of at most 2 MP (PROPHOTO_BENCH_SMOKE), since a smoke run checks
+that the benchmark runs and saves its figures, not the figures (`make bench` measures on the
+full sizes)."""
 
 from __future__ import annotations
 

@@ -125,4 +125,5 @@ async def test_jobs_held_by_a_half_open_consumer_are_done_by_another_worker_with
             counts = [await asyncio.to_thread(successes, preview_workers, i) for i in (0, 1)]
             assert sum(counts) == len(uuids), (counts, report)  # each job done once, none lost
     finally:
+        await asyncio.to_thread(preview_workers.stop)  # before the proxy goes: a quiet exit
         await proxy.close()
