@@ -126,7 +126,9 @@ def throughput(env: dict[str, str], url: str, files: list[Path], workers: int, r
     with contextlib.ExitStack() as sampling:
         rss = [sampling.enter_context(PeakRss(p.pid, every_s=0.01)) for p in procs]
         seen = asyncio.run(wait_ready(env["PROPHOTO_DATABASE_URL"], uuids, timeout=900))
-    elapsed = max(seen.values()) - started
+    # small photos (the smoke run's) can be done before `started` is read: then the drain is timed
+    # from the first one done, never a negative or zero time
+    elapsed = max(max(seen.values()) - min(started, min(seen.values())), 1e-6)
     stack.stop()
     return {"workers": workers, "images": len(uuids), "seconds": elapsed,
             "images_per_s": len(uuids) / elapsed, "peak_rss_mb": [r.peak_mb for r in rss]}

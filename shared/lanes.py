@@ -67,7 +67,8 @@ class ShardChooser:
     def __init__(self, topology: Topology, link: BrokerLink | None = None) -> None:
         self.topology = topology
         #: the process's connection (a link of its own without one); one channel on it
-        self.link = link or BrokerLink(topology.settings.amqp_url, timeout=5)
+        self.link = link or BrokerLink(topology.settings.amqp_url, timeout=5,
+                                       heartbeat_s=topology.settings.amqp_heartbeat_s)
         self._owns_link = link is None
         self._channel: AbstractChannel | None = None
         self._depths: dict[Lane, tuple[float, list[int]]] = {}

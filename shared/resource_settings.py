@@ -24,6 +24,8 @@ class BrokerSettings:
 
     url: str
     publish_timeout_s: float
+    #: the AMQP heartbeat every connection asks for (shared/broker/connections.py)
+    heartbeat_s: int = 10
 
 
 @dataclass(frozen=True)

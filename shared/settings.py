@@ -54,6 +54,8 @@ class Settings(LimitSettings):
 
     # resources
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    #: AMQP heartbeat (s) of every connection: the broker drops a half-open one within ~2x this
+    amqp_heartbeat_s: int = Field(default=10, ge=0)
     database_url: str = "postgresql://postgres@127.0.0.1:5432/prophoto"
     temp_store: str = "file://./var/store"
     final_store: str = "file://./var/store"
@@ -239,7 +241,7 @@ class Settings(LimitSettings):
 
     @property
     def broker(self) -> resources.BrokerSettings:
-        return resources.BrokerSettings(self.amqp_url, self.publish_timeout_s)
+        return resources.BrokerSettings(self.amqp_url, self.publish_timeout_s, self.amqp_heartbeat_s)
 
     @property
     def database(self) -> resources.DatabaseSettings:

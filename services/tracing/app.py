@@ -61,7 +61,8 @@ def create_app(settings: Settings, *, consume: bool = True,
                                      errors=DATABASE_ERRORS)
         # the process's one broker connection (waits for the broker, any node): the publisher,
         # the trace consumer, the heartbeat feed, the probe and parked-job scans use channels on it
-        link = BrokerLink(settings.amqp_url, timeout=settings.publish_timeout_s)
+        link = BrokerLink(settings.amqp_url, timeout=settings.publish_timeout_s,
+                          heartbeat_s=settings.amqp_heartbeat_s)
         connection = await link.connection(wait=True)
         channel = await link.channel()
         topology = Topology(settings)  # the process's one

@@ -62,7 +62,8 @@ def create_app(settings: Settings) -> FastAPI:
         topology = Topology(settings)  # the process's one
         # the process's one broker connection: the publisher, the event feed, the shard depths
         # and the parked-job scans each open channels on it (docs/operations.md)
-        link = BrokerLink(settings.amqp_url, timeout=settings.publish_timeout_s)
+        link = BrokerLink(settings.amqp_url, timeout=settings.publish_timeout_s,
+                          heartbeat_s=settings.amqp_heartbeat_s)
         publisher = AmqpPublisher(settings.broker, topology, link=link)
         try:
             await publisher.connect(declare=True)

@@ -87,7 +87,8 @@ class AmqpPublisher:
                  reconnect_after: int = 3, retry_pause_s: float = 0.25,
                  link: BrokerLink | None = None) -> None:
         self.broker = broker
-        self.link = link or BrokerLink(broker.url, timeout=broker.publish_timeout_s)
+        self.link = link or BrokerLink(broker.url, timeout=broker.publish_timeout_s,
+                                       heartbeat_s=broker.heartbeat_s)
         self._owns_link = link is None
         self.topology = topology
         self.attempts = max(1, attempts)
@@ -280,6 +281,7 @@ async def publish_status(publisher: Publisher, topology: Topology, event: ProxyS
 
 
 async def declare_topology(settings: Settings) -> None:
-    connection = await connect_once(settings.amqp_url, timeout=10)
+    connection = await connect_once(settings.amqp_url, timeout=10,
+                                    heartbeat_s=settings.amqp_heartbeat_s)
     async with connection:  # its channels close with it
         await Topology(settings).declare(*[await connection.channel() for _ in range(4)])

@@ -132,7 +132,8 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
             record_parked=lambda job: parked_rows.record(resources.pool, job),
         ) for group in groups}
         # a worker started while the broker is away waits for it (open_resources did already)
-        connection = await connect(settings.amqp_url, reconnect_interval=RECONNECT_INTERVAL_S)
+        connection = await connect(settings.amqp_url, reconnect_interval=RECONNECT_INTERVAL_S,
+                                   heartbeat_s=settings.amqp_heartbeat_s)
         consumer: QueueConsumer | LaneConsumer
         if lanes:
             consumer = LaneConsumer(connection, [queues for _, queues in lanes],
