@@ -9,6 +9,7 @@ import sys
 import time
 from uuid import UUID
 
+import aio_pika
 import pytest
 from PIL import Image
 
@@ -38,6 +39,22 @@ async def upload(server, data: bytes, name: str, token: str = "tok-alice", bulk:
     return str(r.json()["uuid"])
 
 
+async def ready_in_lanes(settings, n: int, timeout: float = 30) -> None:
+    """Wait until the preview lanes' queues hold `n` ready messages (counted, never taken)."""
+    names = [q for _, queues in Topology(settings).lanes() for q in queues]
+    deadline = time.monotonic() + timeout
+    conn = await aio_pika.connect(settings.amqp_url)
+    async with conn:
+        channel = await conn.channel()
+        while True:
+            counts = [(await channel.declare_queue(name, passive=True)).declaration_result.message_count
+                      for name in names]
+            if sum(c or 0 for c in counts) >= n:
+                return
+            assert time.monotonic() < deadline, f"{sum(c or 0 for c in counts)} of {n} jobs queued"
+            await asyncio.sleep(0.1)
+
+
 async def settled(pool, uuids: list[str], timeout: float = 120) -> dict[str, dict]:
     deadline = time.monotonic() + timeout
     while True:
@@ -60,6 +77,9 @@ async def test_a_photo_asked_for_first_and_another_users_upload_overtake_a_bulk_
     assert (again.status_code, again.json()["queued"]) == (200, False)  # a repeat queues nothing
     assert missing.status_code == 404
     other = await upload(upload_server, photo(999), "b.jpg", token="tok-bob")  # one upload: interactive
+    # every job on the broker before the worker starts (uploads reach it through the outbox): the
+    # lanes' order is what is tested here, not how soon the relay publishes under load
+    await ready_in_lanes(upload_server.settings, len(backlog) + 2)
     preview_workers.start()
     rows = await settled(pool, [*backlog, other])
     assert all(r["preview_status"] == "ready" for r in rows.values())
