@@ -53,7 +53,7 @@ def test_the_benchmark_runs_end_to_end_and_saves_its_figures(tmp_path, migrated,
     elif name == "lanes":
         assert result["alone_rate"] > 0 and result["mixed"]["bulk_rate"] > 0
         assert result["mixed"]["upload_to_ready_s"]["n"] > 0 and result["mixed"]["on_demand_s"]["n"] > 0
-        assert result["ratios"]["small_user_vs_alone_on_half"] > 0
+        assert result["ratios"]["small_user_vs_fair_half"] > 0
         assert "small bulk user beside a big one" in run.stdout
     elif name == "colour":
         assert set(result["tagged"]) == {"p3.jpg", "adobe-exif.jpg", "cmyk.jpg", "prophoto16.tiff"}
