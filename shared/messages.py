@@ -152,5 +152,8 @@ class WorkerHeartbeat(Message):
     held: int = 0
     #: when one of its jobs last moved (started or finished), unix seconds
     last_progress: float | None = None
+    #: seconds since its consumer connection last had an answer from the broker
+    #: (shared.broker.connections.Echo): large while that connection is half-open
+    broker_silent_s: float | None = None
     every_s: float
     leaving: bool = False

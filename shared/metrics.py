@@ -51,6 +51,11 @@ class JobMetrics:
             "prophoto_worker_heartbeat_timestamp_seconds",
             "Refreshed while the worker's consumer is alive.", ["queue"], registry=registry,
         )
+        self.broker_silent = Gauge(
+            "prophoto_consumer_broker_silent_seconds", "Seconds since the consumer connection "
+            "last had an answer from the broker (a no-op round trip every 2 s): it grows while "
+            "that connection is half-open.", ["queue"], registry=registry,
+        )
         self.consuming = Gauge(
             "prophoto_consumer_up", "1 while this process is connected and consuming the queue, "
             "0 while it cannot (broker away, channel lost).", ["queue"], registry=registry,

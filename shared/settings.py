@@ -176,6 +176,9 @@ class Settings(LimitSettings):
     stalled_after_s: float = 30.0
     queue_poll_s: float = 5.0  # how often the tracing service refreshes its queue gauges
     heartbeat_s: float = 5.0  # how often each worker announces itself on the events exchange
+    #: a worker whose consumer connection has had no answer from the broker this long (a
+    #: half-open connection: the broker's deliveries to it vanish) reads stalled
+    broker_silent_after_s: float = 15.0
     rabbitmq_management_url: str = ""  # e.g. http://user:pass@rabbitmq:15672; optional
     #: the nodes' rabbitmq_prometheus endpoints, comma-separated (http://rabbitmq:15692); optional:
     #: unacked counts per queue, so a consumer that holds messages and reports none is seen

@@ -50,6 +50,9 @@ class Activity:
     silent_held: int = 0
     #: the last beat of the longest-silent of them
     silent_since: float | None = None
+    #: per live worker that measures it: seconds its consumer connection has had no answer
+    #: from the broker (a half-open connection beats on, over its publisher connection)
+    broker_silent: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -60,18 +63,24 @@ class Judgement:
 
 def judge(depth: Depth, activity: Activity | None, ready_since: float | None, now: float,
           stalled_after_s: float, unreported_since: float | None = None,
-          hung_after_s: float | None = None) -> Judgement:
+          hung_after_s: float | None = None,
+          broker_silent_after_s: float | None = None) -> Judgement:
     """The status rules, in order (docs/observability.md).
 
     `hung_after_s`: a live worker holding jobs with no progress for this long
     is stalled (its loop beats, its jobs do not move: a job past its own
     timeout that does not give up). A long job within its timeout is not a
     stall, so the monitor passes the queue's job timeout plus `stalled_after_s`.
+    `broker_silent_after_s`: a live worker whose consumer connection has had no
+    answer from the broker for this long is cut off (half-open), and stalled.
     """
     act = activity or Activity()
     silent = _silent_holders(depth, act, now)
     if silent is not None:
         return silent
+    cut_off = _cut_off(act, broker_silent_after_s)
+    if cut_off is not None:
+        return cut_off
     if hung_after_s is not None and act.held > 0 and act.oldest_progress is not None \
             and now - act.oldest_progress >= hung_after_s:
         return Judgement("stalled", f"{act.held} job(s) held, no progress for "
@@ -131,6 +140,25 @@ def _silent_holders(depth: Depth, act: Activity, now: float) -> Judgement | None
         held += f"; the broker counts {depth.unacked} unacked"
     return Judgement("stalled", f"{act.silent_workers} worker(s) silent for {since:.0f} s with "
                                 f"their consumer attached ({held})")
+
+
+def _cut_off(act: Activity, after_s: float | None) -> Judgement | None:
+    """`stalled` while a live worker's consumer connection gets no answer from the broker.
+
+    Its process runs and beats (over its publisher connection), but the path of
+    its consumer connection drops packets: what the broker hands that consumer
+    never arrives and is not acked, and waits until the broker gives up on the
+    connection (two missed AMQP heartbeats). The worker cannot count those
+    deliveries, so this does not wait for a count: the silence itself is the stall.
+    """
+    if after_s is None:
+        return None
+    silent = [s for s in act.broker_silent if s >= after_s]
+    if not silent:
+        return None
+    return Judgement("stalled", f"{len(silent)} worker(s) heard nothing from the broker on their "
+                                f"consumer connection for {max(silent):.0f} s (half-open: what "
+                                f"the broker hands them waits until it drops the connection)")
 
 
 @dataclass
@@ -212,7 +240,8 @@ class QueueMonitor:
         with contextlib.suppress(KeyError):  # a queue of its own lane may have no policy here
             hung_after = self.settings.retry_policy(queue).timeout_s + self.settings.stalled_after_s
         verdict = judge(work, act, self.ready_since.get(queue), now, self.settings.stalled_after_s,
-                        self.unreported_since.get(queue), hung_after)
+                        self.unreported_since.get(queue), hung_after,
+                        self.settings.broker_silent_after_s)
         pending = _sum([work.ready, work.unacked or 0, *waits.values()])
         return {
             "broker": {
@@ -228,6 +257,7 @@ class QueueMonitor:
                 "last_started": act.last_started if act else None,
                 "last_progress": act.oldest_progress if act else None,
                 "silent_workers": act.silent_workers if act else 0,
+                "broker_silent_s": max(act.broker_silent, default=None) if act else None,
             },
         }
 

@@ -27,6 +27,8 @@ def activity_by_queue(beats: list[WorkerHeartbeat],
         act = out.setdefault(beat.queue, Activity())
         act.workers += 1
         act.in_progress += beat.in_progress
+        if beat.broker_silent_s is not None:
+            act.broker_silent.append(beat.broker_silent_s)
         for attr in ("last_started", "last_finished"):
             value = getattr(beat, attr)
             if value:

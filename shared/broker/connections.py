@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import aio_pika
@@ -218,3 +219,53 @@ class BrokerLink:
         if connection is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), timeout=5)
+
+
+class Echo:
+    """How long one connection has gone without an answer from the broker.
+
+    A connection whose path silently drops packets (half-open: no FIN, no
+    RST) still reads connected to its client until the AMQP heartbeat gives
+    up on it (aiormq waits three intervals), and the broker's deliveries to
+    its consumers vanish meanwhile. Every `every_s` an echo sends one no-op
+    round trip (a passive declare of the built-in `amq.direct`) on a channel
+    of its own and notes when the answer came. It never cancels an unanswered
+    one, so `silent_s()` counts from the last answer for as long as the path
+    is dead, and falls back to about zero once the connection is restored.
+    """
+
+    NO_OP_EXCHANGE = "amq.direct"
+
+    def __init__(self, connection: AbstractRobustConnection, every_s: float = 2.0) -> None:
+        self.connection = connection
+        self.every_s = every_s
+        self.answers = 0
+        self._answered_at = time.monotonic()
+        self._channel: AbstractChannel | None = None
+
+    def silent_s(self) -> float:
+        """Seconds since the broker last answered (from the start, before its first answer)."""
+        return max(0.0, time.monotonic() - self._answered_at)
+
+    async def ask(self) -> None:
+        """One round trip; returns when the broker answered (raises when the channel went)."""
+        if self._channel is None or self._channel.is_closed:
+            self._channel = await self.connection.channel()
+        underlay = await self._channel.get_underlay_channel()
+        await underlay.exchange_declare(self.NO_OP_EXCHANGE, passive=True)
+        self._answered_at = time.monotonic()
+        self.answers += 1
+
+    async def run(self) -> None:
+        """Ask every `every_s` until cancelled; failures only age the last answer."""
+        while True:
+            try:
+                await self.ask()
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is None or task.cancelling():
+                    raise
+                # aiormq cancels the round trips pending on a connection it drops: not ours
+            except Exception:  # noqa: S110 - the connection is away or its channel closed:
+                pass  # the last answer ages, and the next round asks again (on a new channel)
+            await asyncio.sleep(self.every_s)

@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from shared.broker.connections import Echo
 from shared.broker.publisher import connect
 from shared.db import parked as parked_rows
 from shared.http.readiness import assess, readiness
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 D = TypeVar("D")
 RECONNECT_INTERVAL_S = 1.0
+#: how often the worker's consumer connection makes a no-op round trip to the broker
+ECHO_EVERY_S = 2.0
 
 
 def delivery_of(msg: AbstractIncomingMessage) -> Delivery:
@@ -149,13 +152,23 @@ def build_worker_app(spec: WorkerSpec[M, D], settings: Settings, metrics_port: i
             metrics.held.labels(spec.queue).set(count)
             return count
 
+        # the consumer connection's own round trips: a half-open one shows in every beat
+        echo = Echo(connection, every_s=ECHO_EVERY_S)
+        echoing = asyncio.create_task(echo.run(), name="consumer-echo")
+
+        def silent() -> float:
+            seconds = echo.silent_s()
+            metrics.broker_silent.labels(spec.queue).set(seconds)
+            return seconds
+
         beacon = Beacon(resources.publisher, resources.topology, registry, spec.service,
-                        spec.queue, settings.heartbeat_s, held=held)
+                        spec.queue, settings.heartbeat_s, held=held, silent=silent)
         beat = asyncio.create_task(_heartbeat(metrics, spec.queue, missing, beacon))
         try:
             yield
         finally:
             beat.cancel()
+            echoing.cancel()
             # the jobs under way finish (or their messages go back to the queue) first
             if isinstance(consumer, LaneConsumer):
                 await consumer.stop(grace_s=min(policy.timeout_s, 60.0),

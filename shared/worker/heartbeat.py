@@ -15,6 +15,10 @@ goodbye, or `SILENT_KEPT_S` pass; the queue monitor reports its queue
 (services/tracing/queue_status.py). That includes a worker whose last beat
 held nothing: the broker goes on handing its consumer jobs (up to the
 prefetch) that nobody runs, and the beat that would say so never comes.
+A worker whose consumer connection alone is half-open goes on beating over
+its publisher connection; its beats say how long that consumer connection
+has had no answer from the broker (`broker_silent_s`), and the queue monitor
+reports `stalled` past `PROPHOTO_BROKER_SILENT_AFTER_S`.
 Beats are fire-and-forget (not mandatory, not persistent in any queue): a
 missed beat only ages a worker, and an unreachable broker only delays them.
 """
@@ -47,7 +51,8 @@ def worker_id() -> str:
 
 
 def read_beat(registry: CollectorRegistry, worker: str, service: str, queue: str,
-              every_s: float, leaving: bool = False, held: int | None = None) -> WorkerHeartbeat:
+              every_s: float, leaving: bool = False, held: int | None = None,
+              broker_silent_s: float | None = None) -> WorkerHeartbeat:
     """A heartbeat from the `JobMetrics` families in `registry` (what /metrics shows)."""
     labels = {"queue": queue}
     in_progress = registry.get_sample_value("prophoto_jobs_in_progress", labels) or 0.0
@@ -60,6 +65,7 @@ def read_beat(registry: CollectorRegistry, worker: str, service: str, queue: str
         # without a count from the consumer: every delivery starts its job at once
         held=round(in_progress) if held is None else held,
         last_progress=max(moved) if moved else None,
+        broker_silent_s=None if broker_silent_s is None else round(broker_silent_s, 1),
     )
 
 
@@ -76,13 +82,16 @@ class Beacon:
     worker: str = ""
     #: the deliveries the worker holds now (its consumer's count); None: its jobs in progress
     held: Callable[[], int] | None = None
+    #: seconds since its consumer connection last heard the broker (an `Echo`); None: not measured
+    silent: Callable[[], float] | None = None
 
     def __post_init__(self) -> None:
         self.worker = self.worker or worker_id()
 
     async def beat(self, leaving: bool = False) -> None:
         message = read_beat(self.registry, self.worker, self.service, self.queue, self.every_s,
-                            leaving, None if self.held is None else self.held())
+                            leaving, None if self.held is None else self.held(),
+                            None if self.silent is None else self.silent())
         await self.publisher.publish(
             self.topology.events_exchange, Topology.heartbeat_routing_key(self.queue),
             encode(message), mandatory=False)

@@ -7,7 +7,8 @@ goes through a proxy (tests/fixtures/blackhole.py) that blackholes it while
 the worker is idle, so its heartbeat events keep flowing on the publisher
 connection and the tracing service (no Prometheus endpoint, no management
 API: it sees neither unacked counts nor which consumer holds what) hears a
-healthy worker. Photos are then uploaded: the broker hands some to the
+live worker, whose beats say how long its consumer connection has had no
+answer from the broker (`Echo`, a no-op round trip every 2 s). Photos are then uploaded: the broker hands some to the
 blackholed consumer, and the proxy counts those deliveries as they vanish.
 
 What bounds the hold is the AMQP heartbeat every connection asks for
@@ -16,7 +17,9 @@ heard nothing on for two intervals, its unacked deliveries go back to the
 queue, and the other worker does them. Measured here: when the broker closed
 the connection, when every photo had its preview (bound: 40 s from the
 blackhole, the issue's stall bound; measured 23 s, against 171 s with
-aiormq's default 60 s heartbeat, the card reading idle throughout), that each job ran once (the workers'
+aiormq's default 60 s heartbeat), that the queue read `stalled` meanwhile
+(bound: 40 s; `PROPHOTO_BROKER_SILENT_AFTER_S` is 15 s) and not once the
+worker consumes again, that each job ran once (the workers'
 success counts add up to the photos), and that the worker reconnected by
 itself (aiormq gives up after three silent intervals) and consumes again.
 """
@@ -40,6 +43,7 @@ from tests.integration.test_upload_api import jpeg_bytes
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
 DONE_WITHIN_S = 40.0
+STALLED_WITHIN_S = 40.0
 
 
 def successes(workers: PreviewWorkers, i: int) -> float:
@@ -93,7 +97,7 @@ async def test_jobs_held_by_a_half_open_consumer_are_done_by_another_worker_with
             assert held >= 1, "the broker handed nothing to the blackholed consumer"
 
             seen: list[tuple[float, str, str]] = []
-            done_after = broker_closed_after = None
+            done_after = broker_closed_after = stalled_after = None
             while time.monotonic() - at < 60:
                 q = await status()
                 entry = (round(time.monotonic() - at, 1), q["worker"]["status"], q["worker"]["detail"])
@@ -108,7 +112,10 @@ async def test_jobs_held_by_a_half_open_consumer_are_done_by_another_worker_with
                     done_after = time.monotonic() - at
                 reconnected = sum(1 for link in proxy.links if link.consumer
                                   and link.opened_at > at) >= 1
-                if done_after is not None and reconnected and q["broker"]["consumers"] == 2:
+                if stalled_after is None and q["worker"]["status"] == "stalled":
+                    stalled_after = time.monotonic() - at
+                if done_after is not None and reconnected and q["broker"]["consumers"] == 2 \
+                        and q["worker"]["status"] != "stalled":
                     break
                 await asyncio.sleep(0.5)
             reconnected_after = min((link.opened_at - at for link in proxy.links
@@ -116,10 +123,15 @@ async def test_jobs_held_by_a_half_open_consumer_are_done_by_another_worker_with
             report = (f"{len(uuids)} uploads, {held} deliveries blackholed; broker closed the "
                       f"connection {broker_closed_after} s after the blackhole, client "
                       f"{None if silent[0].client_closed_at is None else silent[0].client_closed_at - at}"
-                      f" s; all previews ready {done_after} s; worker consuming again "
+                      f" s; all previews ready {done_after} s; stalled {stalled_after} s; worker consuming again "
                       f"{reconnected_after} s; queue status: {seen}")
             print(report)
             assert done_after is not None and done_after <= DONE_WITHIN_S, report
+            # seen without unacked counts: the worker's beats say its consumer connection is silent
+            assert stalled_after is not None and stalled_after <= STALLED_WITHIN_S, report
+            assert any(s == "stalled" and "heard nothing from the broker" in d
+                       for _, s, d in seen), report
+            assert seen[-1][1] != "stalled", report  # and no longer, once it consumes again
             assert broker_closed_after is not None and broker_closed_after <= 3 * settings.amqp_heartbeat_s, report
             assert reconnected_after is not None, report
             counts = [await asyncio.to_thread(successes, preview_workers, i) for i in (0, 1)]

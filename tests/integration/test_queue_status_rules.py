@@ -70,6 +70,30 @@ def test_a_live_worker_holding_jobs_past_its_timeout_without_progress_is_stalled
     assert verdict.status == "stalled" and "no progress for 400 s" in verdict.detail
 
 
+def test_a_live_worker_whose_consumer_connection_gets_no_answer_is_stalled():
+    """Half-open: the worker beats on (publisher connection), holds nothing it knows of."""
+    from services.tracing.workers import activity_by_queue
+    from shared.messages import WorkerHeartbeat
+
+    def beat(worker: str, silent_s: float | None) -> WorkerHeartbeat:
+        return WorkerHeartbeat(worker=worker, service="preview", queue="q", every_s=5.0,
+                               broker_silent_s=silent_s)
+
+    idle = Depth(ready=0, consumers=2)  # no unacked count: no management API
+    fine = activity_by_queue([beat("a", 0.3), beat("b", 1.9), beat("old", None)])["q"]
+    assert judge(idle, fine, None, NOW, STALL, broker_silent_after_s=15).status == "idle"
+    cut = activity_by_queue([beat("a", 0.3), beat("b", 17.4)])["q"]
+    assert judge(idle, cut, None, NOW, STALL, broker_silent_after_s=20).status == "idle"
+    verdict = judge(idle, cut, None, NOW, STALL, broker_silent_after_s=15)
+    assert verdict.status == "stalled"
+    assert "1 worker(s) heard nothing from the broker" in verdict.detail and "17 s" in verdict.detail
+    busy = Activity(workers=2, in_progress=1, held=1, last_started=NOW - 1,
+                    oldest_progress=NOW - 1, broker_silent=[0.4, 16.0])
+    assert judge(idle, busy, None, NOW, STALL, broker_silent_after_s=15).status == "stalled"
+    # without the threshold (an older monitor) the silence is not judged
+    assert judge(idle, cut, None, NOW, STALL).status == "idle"
+
+
 def test_a_silent_worker_is_kept_until_it_beats_again_or_says_goodbye():
     from services.tracing.workers import activity_by_queue
     from shared.messages import WorkerHeartbeat
