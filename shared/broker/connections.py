@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import aio_pika
@@ -135,6 +136,30 @@ async def subscribed(queue: AbstractQueue | None, consumer_tag: str | None) -> b
         return False
     consumers: dict[str, object] = getattr(channel, "consumers", {})  # aiormq's, not in its ABC
     return not channel.is_closed and consumer_tag in consumers
+
+
+class RoundTripDropped(ConnectionError):
+    """A round trip (a confirm, a declare) that aiormq cancelled when it dropped its connection."""
+
+
+@contextlib.contextmanager
+def dropped_is_an_error(what: str) -> Iterator[None]:
+    """Round trips cancelled by a dropped connection raise `RoundTripDropped` in this block.
+
+    aiormq ends a connection that missed its heartbeats (a half-open path) by
+    cancelling its reader, and every round trip pending on it is *cancelled*:
+    to the caller that looks like its own task being cancelled, so `except
+    Exception` does not see it and a loop meant to retry (the outbox relay, a
+    worker's beats, the queue monitor) ends instead. A cancellation of the
+    running task itself still passes through unchanged.
+    """
+    try:
+        yield
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is None or task.cancelling():
+            raise
+        raise RoundTripDropped(f"{what}: the connection was dropped under it") from exc
 
 
 class BrokerLink:
@@ -260,12 +285,8 @@ class Echo:
         """Ask every `every_s` until cancelled; failures only age the last answer."""
         while True:
             try:
-                await self.ask()
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is None or task.cancelling():
-                    raise
-                # aiormq cancels the round trips pending on a connection it drops: not ours
+                with dropped_is_an_error("echo"):
+                    await self.ask()
             except Exception:  # noqa: S110 - the connection is away or its channel closed:
                 pass  # the last answer ages, and the next round asks again (on a new channel)
             await asyncio.sleep(self.every_s)

@@ -22,6 +22,8 @@ import httpx
 from aio_pika.abc import AbstractRobustConnection
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared.broker.connections import dropped_is_an_error
+
 log = logging.getLogger(__name__)
 
 SCRAPE_TIMEOUT_S = 2.0
@@ -113,7 +115,8 @@ class BrokerProbe:
                 if channel.is_closed:  # a missing queue closes the channel (404)
                     channel = await self.connection.channel()
                 try:
-                    queue = await channel.declare_queue(name, passive=True)
+                    with dropped_is_an_error("passive declare"):
+                        queue = await channel.declare_queue(name, passive=True)
                 except Exception:
                     out[name] = Depth()
                     continue

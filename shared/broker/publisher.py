@@ -37,6 +37,7 @@ from shared.broker.connections import (
     amqp_urls,
     connect,
     connect_once,
+    dropped_is_an_error,
     failover_class,
     subscribed,
 )
@@ -162,13 +163,14 @@ class AmqpPublisher:
     ) -> None:
         used: list[AbstractChannel] = []
         try:
-            await asyncio.wait_for(
-                self._publish(
-                    exchange, routing_key, body, headers, message_id, content_type, mandatory,
-                    used,
-                ),
-                timeout=self.broker.publish_timeout_s,
-            )
+            with dropped_is_an_error("publish"):  # its confirm, pending on a half-open connection
+                await asyncio.wait_for(
+                    self._publish(
+                        exchange, routing_key, body, headers, message_id, content_type, mandatory,
+                        used,
+                    ),
+                    timeout=self.broker.publish_timeout_s,
+                )
         except Exception as exc:  # connection errors, confirms nacked, returns, timeouts
             why = str(exc) if isinstance(exc, PublishFailed) else f"{type(exc).__name__}: {exc}"
             if isinstance(exc, TimeoutError):
