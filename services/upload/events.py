@@ -20,7 +20,7 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
-from shared.broker.connections import BrokerLink
+from shared.broker.connections import BrokerLink, dropped_is_an_error
 from shared.broker.topology import STATUS_FEED, Topology
 from shared.messages import ProxyStatusChanged
 from shared.worker.consumer import Connection, FeedListener
@@ -45,7 +45,8 @@ class EventHub:
     async def _run(self) -> None:
         while True:
             try:
-                await self._connect()
+                with dropped_is_an_error("event hub"):  # a half-open path ends in a retry too
+                    await self._connect()
                 return
             except Exception as exc:  # the broker may be down; SSE degrades to DB reads
                 log.warning("event hub cannot connect (%s); retrying", exc)
