@@ -44,7 +44,7 @@ run: $(RUN_STAMP)
 test: $(STAMP)
 	@bash scripts/system-deps.sh --quiet
 	@bash scripts/services-up.sh
-	$(BIN)/python -m pytest -p no:cacheprovider -rfEs --durations=25 tests
+	$(BIN)/python -m pytest -p no:cacheprovider -rfEs --durations=25 -n 2 --dist loadgroup tests
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

@@ -83,6 +83,20 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
 _NAMED: list[Settings] = []
 
 
+#: tests that share one session's resources, or would fight for them, run on one xdist worker:
+#: the cluster tests share the session's own three RabbitMQ nodes and PostgreSQL
+#: (tests/fixtures/breakable.py), the browser tests each drive a Chromium beside a whole stack
+_ONE_WORKER = {"chaos": "cluster", "e2e": "e2e"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.parts
+        for folder, group in _ONE_WORKER.items():
+            if "tests" in parts and folder in parts[parts.index("tests"):]:
+                item.add_marker(pytest.mark.xdist_group(group))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not _NAMED:
         return
