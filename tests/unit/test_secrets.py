@@ -17,7 +17,7 @@ STRONG = secrets.token_urlsafe(32)
     ("database_url", "postgresql://prophoto:CHANGE-ME@postgres:5432/prophoto", "PROPHOTO_DATABASE_URL"),
     ("s3_secret_key", "CHANGE-ME", "PROPHOTO_S3_SECRET_KEY"),
     ("s3_secret_key", "minioadmin", "PROPHOTO_S3_SECRET_KEY"),
-])
+], ids=["amqp", "amqp-second-node", "database", "s3-change-me", "s3-minioadmin"])  # stable under xdist
 def test_production_refuses_placeholder_passwords_for_broker_database_and_s3(
         field: str, value: str, variable: str) -> None:
     settings = Settings(env="production", **{field: value})  # type: ignore[arg-type]
