@@ -92,6 +92,7 @@ _NAMED: list[Settings] = []
 _ONE_WORKER = {"chaos": "cluster", "e2e": "e2e"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         parts = item.path.parts
