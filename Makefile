@@ -37,7 +37,8 @@ run: $(RUN_STAMP)
 	@bash scripts/services-up.sh
 	$(BIN)/prophoto dev
 
-## every test (about 16 minutes on 2 cores, over the ten aimed at): the long versions run elsewhere. The benchmarks' smoke runs
+## every test, on two pytest-xdist workers (16 minutes on one): the cluster tests keep to one worker and the
+## browser tests to one (tests/conftest.py), the rest is shared. The long versions run elsewhere. The benchmarks' smoke runs
 ## (tests/e2e/test_bench_smoke.py) use --quick on photos of at most 2 MP (PROPHOTO_BENCH_SMOKE);
 ## `make bench` measures on the full sizes. The full soak and the leader-loss scenario run in
 ## `make chaos`, the long broker refusal in `make soak`.
