@@ -38,14 +38,14 @@ run: $(RUN_STAMP)
 	$(BIN)/prophoto dev
 
 ## every test, on two pytest-xdist workers (16 minutes on one): the cluster tests keep to one worker and the
-## browser tests to one (tests/conftest.py), the rest is shared. The long versions run elsewhere. The benchmarks' smoke runs
+## browser tests to one (work_unit in tests/conftest.py), the rest is shared. The long versions run elsewhere. The benchmarks' smoke runs
 ## (tests/e2e/test_bench_smoke.py) use --quick on photos of at most 2 MP (PROPHOTO_BENCH_SMOKE);
 ## `make bench` measures on the full sizes. The full soak and the leader-loss scenario run in
 ## `make chaos`, the long broker refusal in `make soak`.
 test: $(STAMP)
 	@bash scripts/system-deps.sh --quiet
 	@bash scripts/services-up.sh
-	$(BIN)/python -m pytest -p no:cacheprovider -rfEs --durations=25 -n 2 --dist loadgroup tests
+	$(BIN)/python -m pytest -p no:cacheprovider -rfEs --durations=25 -n 2 tests
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

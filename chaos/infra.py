@@ -117,6 +117,10 @@ class RabbitCluster:
             out = subprocess.run(
                 ["bash", str(CLUSTER_SCRIPT), "start", str(self.dir / "c"), str(nodes),
                  str(self.base_port)], check=True, capture_output=True, text=True, timeout=300)
+        except subprocess.CalledProcessError as exc:
+            self.close()
+            raise RuntimeError(f"the cluster did not start (exit {exc.returncode}): "
+                               f"{(exc.stderr or '').strip()[-2000:]}") from exc
         except subprocess.SubprocessError:
             self.close()
             raise

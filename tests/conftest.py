@@ -89,16 +89,31 @@ _NAMED: list[Settings] = []
 #: tests that share one session's resources, or would fight for them, run on one xdist worker:
 #: the cluster tests share the session's own three RabbitMQ nodes and PostgreSQL
 #: (tests/fixtures/breakable.py), the browser tests each drive a Chromium beside a whole stack
-_ONE_WORKER = {"chaos": "cluster", "e2e": "e2e"}
+ONE_WORKER = {"tests/chaos/": "cluster", "tests/e2e/": "e2e"}
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        parts = item.path.parts
-        for folder, group in _ONE_WORKER.items():
-            if "tests" in parts and folder in parts[parts.index("tests"):]:
-                item.add_marker(pytest.mark.xdist_group(group))
+def work_unit(nodeid: str) -> str:
+    """What xdist hands a worker at once: a one-worker folder whole, any other test alone."""
+    for folder, unit in ONE_WORKER.items():
+        if nodeid.startswith(folder):
+            return unit
+    return nodeid
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """`make test` runs on two workers (`-n 2`), scheduled by `work_unit`.
+
+    Not `--dist loadgroup` with `xdist_group` marks: xdist 3.8 marks a group by rewriting the
+    test's node id, which pytest 9.2 no longer reads, so a group's tests were spread anyway
+    (and two workers each started a cluster on the same ports).
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerFolders(LoadScopeScheduling):  # type: ignore[misc]  # xdist is untyped
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return OneWorkerFolders(config, log)
 
 
 async def _drop(settings: list[Settings], connection: aio_pika.abc.AbstractConnection) -> None:
